@@ -1,0 +1,47 @@
+"""Entry point: builds the parser from the command modules and dispatches."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from edge_agent import __version__
+from edge_agent.cli.common import CliExit
+
+# Each module defines register(subparsers); its parser sets `handler`.
+COMMAND_MODULES = (
+    "edge_agent.cli.check_config",
+    "edge_agent.cli.schema",
+)
+
+EX_OK = 0
+EX_USAGE = 64
+EX_NOINPUT = 66
+EX_SOFTWARE = 70
+EX_CONFIG = 78
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-agent", description="Edge sensing agent for residential compounds.")
+    parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return EX_USAGE
+    try:
+        return int(args.handler(args) or EX_OK)
+    except CliExit as exc:
+        return int(exc.code)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EX_OK

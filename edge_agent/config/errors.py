@@ -1,0 +1,44 @@
+"""Config errors that name the key path, the YAML line, what was expected and what was found."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    path: str  # dotted key path, e.g. "cameras[0].detect_fps"; "" for the whole file
+    line: int | None  # 1-based YAML line
+    message: str
+
+    def format(self, source: str) -> str:
+        where = f"{source}:{self.line}" if self.line else source
+        subject = f"{self.path}: " if self.path else ""
+        return f"{where}: {subject}{self.message}"
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; carries every issue found, not just the first."""
+
+    def __init__(self, source: str, issues: list[ConfigIssue]):
+        self.source = source
+        self.issues = issues
+        super().__init__(self.report())
+
+    def report(self) -> str:
+        return "\n".join(issue.format(self.source) for issue in self.issues)
+
+
+class ConfigNotFound(ConfigError):
+    def __init__(self, source: str):
+        super().__init__(source, [ConfigIssue("", None, "config file not found")])
+
+
+def dotted(path: tuple) -> str:
+    text = ""
+    for step in path:
+        if isinstance(step, int):
+            text += f"[{step}]"
+        else:
+            text += f".{step}" if text else str(step)
+    return text

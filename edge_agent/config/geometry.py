@@ -1,0 +1,33 @@
+"""Config types for zones and lines, in normalized image coordinates [0, 1]."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from edge_agent.config.base import Section
+
+Coordinate = Annotated[float, Field(ge=0.0, le=1.0)]
+Point = Annotated[list[Coordinate], Field(min_length=2, max_length=2, description="[x, y], normalized.")]
+
+
+class ZoneConfig(Section):
+    points: list[Point] = Field(min_length=3, description="Polygon corners, normalized [x, y], in order.")
+
+
+class LineConfig(Section):
+    """A directed counting line. Crossing toward `in_side` counts as inward."""
+
+    points: list[Point] = Field(min_length=2, max_length=2, description="The two ends of the line, normalized [x, y].")
+    in_side: Point = Field(description="Any point on the side objects move toward when they come in.")
+
+    @model_validator(mode="after")
+    def _in_side_off_the_line(self) -> "LineConfig":
+        (ax, ay), (bx, by) = self.points
+        px, py = self.in_side
+        if (ax, ay) == (bx, by):
+            raise ValueError("the two line points must differ")
+        if abs((bx - ax) * (py - ay) - (by - ay) * (px - ax)) < 1e-9:
+            raise ValueError("in_side must not lie on the line")
+        return self

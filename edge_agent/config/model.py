@@ -1,0 +1,112 @@
+"""The root config model: one field per section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationInfo, model_validator
+from pydantic_core import PydanticCustomError
+
+from edge_agent.config.access import AccessConfig
+from edge_agent.config.base import Section
+from edge_agent.config.cameras import CameraConfig
+from edge_agent.config.daemon import LoggingConfig, SupervisorConfig, TelemetryConfig
+from edge_agent.config.detector import DetectorConfig
+from edge_agent.config.device import DeviceConfig
+from edge_agent.config.mqtt import MqttConfig
+from edge_agent.config.outbox import OutboxConfig
+from edge_agent.config.rules import VideoRuleConfig
+
+
+class AgentConfig(Section):
+    """An edge-agent configuration file."""
+
+    device: DeviceConfig
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras to read.")
+    rules: list[VideoRuleConfig] = Field(default_factory=list, description="Video rules.")
+    access: AccessConfig = Field(default_factory=AccessConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.outbox.path or self.device.state_dir / "outbox.db"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.detector.models_dir or self.device.state_dir / "models"
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for camera in self.cameras:
+            if camera.id == camera_id:
+                return camera
+        raise KeyError(camera_id)
+
+    def reference_problems(self) -> list[tuple[tuple, str]]:
+        """(key path, message) for every id that is used twice or names nothing."""
+        return [*_unique_ids(self), *_rule_references(self), *_door_references(self)]
+
+    @model_validator(mode="after")
+    def _references_resolve(self, info: ValidationInfo) -> "AgentConfig":
+        problems = self.reference_problems()
+        collector = (info.context or {}).get("reference_problems")
+        if collector is not None:  # the loader reports each with its YAML line
+            collector.extend(problems)
+        elif problems:
+            raise PydanticCustomError("reference", "; ".join(message for _, message in problems))
+        return self
+
+
+def _unique_ids(config: AgentConfig):
+    for label, path, key, items in (
+        ("camera", ("cameras",), "id", config.cameras),
+        ("rule", ("rules",), "name", config.rules),
+        ("door", ("access", "doors"), "id", config.access.doors),
+        ("adapter", ("access", "adapters"), "id", config.access.adapters),
+    ):
+        seen = set()
+        for index, item in enumerate(items):
+            value = getattr(item, key)
+            if value in seen:
+                yield (*path, index, key), f"{label} {key} {value!r} is used twice"
+            seen.add(value)
+
+
+def _rule_references(config: AgentConfig):
+    cameras = {c.id: c for c in config.cameras}
+    for index, rule in enumerate(config.rules):
+        camera = cameras.get(rule.camera)
+        if camera is None:
+            yield ("rules", index, "camera"), f"camera {rule.camera!r} is not configured (known: {sorted(cameras)})"
+            continue
+        zone = getattr(rule, "zone", None)
+        if zone is not None and zone not in camera.zones:
+            yield ("rules", index, "zone"), f"camera {camera.id!r} has no zone {zone!r} (known: {sorted(camera.zones)})"
+        line = getattr(rule, "line", None)
+        if line is not None and line not in camera.lines:
+            yield ("rules", index, "line"), f"camera {camera.id!r} has no line {line!r} (known: {sorted(camera.lines)})"
+
+
+def _door_references(config: AgentConfig):
+    cameras = {c.id: c for c in config.cameras}
+    doors = {d.id for d in config.access.doors}
+    for index, door in enumerate(config.access.doors):
+        ref = door.camera_line
+        if ref is None:
+            continue
+        camera = cameras.get(ref.camera)
+        where = ("access", "doors", index, "camera_line")
+        if camera is None:
+            yield (*where, "camera"), f"camera {ref.camera!r} is not configured"
+        elif ref.line not in camera.lines:
+            yield (*where, "line"), f"camera {ref.camera!r} has no line {ref.line!r}"
+    for a_index, adapter in enumerate(config.access.adapters):
+        for r_index, reader in enumerate(getattr(adapter, "readers", [])):
+            if reader.door not in doors:
+                yield ("access", "adapters", a_index, "readers", r_index, "door"), f"unknown door {reader.door!r} (known: {sorted(doors)})"
+    if config.access.adapters and config.access.site_key_file is None:
+        yield ("access", "site_key_file"), "required when access adapters are configured (card numbers are tokenized with it)"

@@ -1,0 +1,85 @@
+"""Video rules: one small model per rule type, chosen by `type`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from edge_agent.config.base import Section
+from edge_agent.config.schedule import TimeRange
+from edge_agent.events.alert import Severity
+
+
+class _VideoRule(Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Rule name, carried in its alerts.")
+    camera: str = Field(description="Camera id the rule watches.")
+    classes: list[str] = Field(default_factory=lambda: ["person"], description="Object classes the rule counts.")
+    min_score: float = Field(default=0.0, ge=0, le=1, description="Ignore objects scored below this.")
+    min_area: float = Field(default=0.0, ge=0, le=1, description="Ignore boxes smaller than this fraction of the frame.")
+    schedule: list[TimeRange] = Field(default_factory=list, description="When the rule is armed (site time); empty = always.")
+    cooldown: float = Field(default=30.0, ge=0, description="Seconds after an alert before the same rule may fire again for the same object or zone.")
+    severity: Severity = Field(default=Severity.minor, description="Severity of the alerts.")
+    enabled: bool = Field(default=True, description="Set false to keep the rule configured but idle.")
+
+
+class IntrusionRule(_VideoRule):
+    type: Literal["intrusion"]
+    zone: str = Field(description="Zone name on the camera.")
+    min_dwell: float = Field(default=1.0, ge=0, description="Seconds inside before it counts, against flicker.")
+
+
+class LoiteringRule(_VideoRule):
+    type: Literal["loitering"]
+    zone: str = Field(description="Zone name on the camera.")
+    max_dwell: float = Field(default=60.0, gt=0, description="Seconds a track may stay before it is loitering.")
+
+
+class CrowdRule(_VideoRule):
+    type: Literal["crowd"]
+    zone: str = Field(description="Zone name on the camera.")
+    min_count: int = Field(ge=1, description="Count at or above which the zone is crowded.")
+    hold: float = Field(default=5.0, ge=0, description="Seconds the count must hold before the alert starts (and stay below before it ends).")
+
+
+class OccupancyRule(_VideoRule):
+    type: Literal["occupancy"]
+    zone: str = Field(description="Zone name on the camera.")
+    capacity: int = Field(ge=0, description="Alert when the count exceeds this.")
+    hold: float = Field(default=2.0, ge=0, description="Seconds above capacity before the alert starts.")
+
+
+class LineCrossingRule(_VideoRule):
+    type: Literal["line_crossing"]
+    line: str = Field(description="Line name on the camera.")
+    alert_direction: Literal["in", "out", "both", "none"] = Field(default="none", description="Which crossings raise an alert; counters run regardless.")
+
+
+class StationaryVehicleRule(_VideoRule):
+    type: Literal["stationary_vehicle"]
+    zone: str = Field(description="Zone name (fire lane, no-parking).")
+    classes: list[str] = Field(default_factory=lambda: ["vehicle", "car", "truck", "bus", "motorcycle"], description="Vehicle classes.")
+    max_stationary: float = Field(default=180.0, gt=0, description="Seconds a vehicle may stand before the alert.")
+    max_movement: float = Field(default=0.02, ge=0, description="Foot-point movement (normalized) still counted as standing.")
+
+
+class EbikeInLiftRule(_VideoRule):
+    type: Literal["ebike_in_lift"]
+    zone: str = Field(description="Zone name covering the lift car.")
+    classes: list[str] = Field(default_factory=lambda: ["bicycle", "motorcycle"], description="Classes that count as an e-bike.")
+    min_consecutive: int = Field(default=3, ge=1, description="Consecutive detector runs with the object in the zone.")
+    severity: Severity = Field(default=Severity.major, description="Severity of the alerts.")
+
+
+VideoRuleConfig = Annotated[
+    Union[
+        IntrusionRule,
+        LoiteringRule,
+        CrowdRule,
+        OccupancyRule,
+        LineCrossingRule,
+        StationaryVehicleRule,
+        EbikeInLiftRule,
+    ],
+    Field(discriminator="type"),
+]

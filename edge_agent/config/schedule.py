@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from edge_agent.config.base import Section
+
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+class TimeRange(Section):
+    """A daily window in the site's time zone; end before start wraps past midnight."""
+
+    days: list[Day] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], description="Days the window starts on.")
+    start: str = Field(description="HH:MM, inclusive.")
+    end: str = Field(description="HH:MM, exclusive; 24:00 for end of day.")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not _HHMM.match(value):
+            raise ValueError(f"expected HH:MM (00:00 to 24:00), found {value!r}")
+        return value

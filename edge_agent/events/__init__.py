@@ -1,0 +1,37 @@
+"""The few types every stage speaks: frames, detections, tracks, door events, alerts."""
+
+from edge_agent.events.alert import SCHEMA_VERSION, Alert, AlertDetails, BoxOut, Severity, Source
+from edge_agent.events.door_event import DENY_REASONS, DOOR_EVENT_TYPES, DoorEvent
+from edge_agent.events.factory import AlertFactory
+from edge_agent.events.ids import event_id_time_ms, new_event_id
+from edge_agent.events.messages import CommandReply, CommandRequest, Status, Telemetry
+from edge_agent.events.sink import AlertSink, JsonLinesSink, ListSink, TeeSink
+from edge_agent.events.vision_types import Box, Detection, Frame, FrameDetections, Track
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Alert",
+    "AlertFactory",
+    "AlertSink",
+    "JsonLinesSink",
+    "ListSink",
+    "TeeSink",
+    "AlertDetails",
+    "Box",
+    "BoxOut",
+    "CommandReply",
+    "CommandRequest",
+    "DENY_REASONS",
+    "DOOR_EVENT_TYPES",
+    "Detection",
+    "DoorEvent",
+    "Frame",
+    "FrameDetections",
+    "Severity",
+    "Source",
+    "Status",
+    "Telemetry",
+    "Track",
+    "event_id_time_ms",
+    "new_event_id",
+]
