@@ -102,3 +102,16 @@ class Track:
     @property
     def age(self) -> float:
         return self.last_seen - self.first_seen
+
+
+@dataclass(frozen=True, slots=True)
+class LineCrossing:
+    """A track crossed a directed line; counters and tailgating fusion consume these."""
+
+    camera_id: str
+    line: str
+    track_id: int
+    class_name: str
+    direction: str  # "in" | "out"
+    at: float  # wall time of the frame where the crossing completed
+    monotonic: float
