@@ -1,0 +1,1 @@
+"""The long-running agent: supervisor, systemd notification, telemetry and the assembled runner."""
