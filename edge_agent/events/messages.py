@@ -34,6 +34,8 @@ class Telemetry(BaseModel):
     outbox: dict[str, Any] = Field(default_factory=dict, description="depth by state and class, oldest_pending_age_s, drops by class.")
     adapters: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per access adapter: online, counters by reason.")
     system: dict[str, Any] = Field(default_factory=dict, description="cpu_percent, rss_mb, disk_free_mb, soc_temp_c where readable.")
+    stages: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per supervised stage: status, restarts, idle_s, last_error.")
+    detector: dict[str, Any] = Field(default_factory=dict, description="Shared detector worker: inferences, mean ms, queue depth, frames replaced.")
 
 
 class CommandRequest(BaseModel):
