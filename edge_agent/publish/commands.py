@@ -1,0 +1,230 @@
+"""Remote operations over MQTT: `{prefix}/{site}/{device}/cmd/<name>` → `…/cmd/<name>/reply`.
+
+Requests are JSON `{"request_id": "...", "args": {...}}`. Every request gets exactly one
+reply carrying its request id (or null when the payload was too broken to carry one),
+`ok`, and a `result` or an `error` that says what was wrong. Nothing a remote sends can
+stop the agent: handlers run on one worker thread behind a bounded queue, and every
+exception becomes an error reply.
+
+Who may send commands is the broker's business: see "Broker ACLs" in docs/mqtt-api.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edge_agent.clock import Clock, iso_utc
+from edge_agent.events import CommandReply, CommandRequest
+
+log = logging.getLogger(__name__)
+
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+
+class CommandError(Exception):
+    """A request that cannot be carried out; the message goes back to the sender."""
+
+
+class AgentControl(Protocol):
+    """What the commands need from the running agent."""
+
+    def status_report(self) -> dict[str, Any]: ...
+
+    def redacted_config(self) -> dict[str, Any]: ...
+
+    def apply_config_text(self, text: str, origin: str, persist: bool) -> dict[str, Any]: ...
+
+    def resend_since(self, wall: float) -> int: ...
+
+
+class _NoArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SetConfigArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    config: str | dict[str, Any] = Field(description="The whole new config: YAML text or a JSON object.")
+    persist: bool = Field(default=True, description="Write the applied config to the config file.")
+
+
+class ResendArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: str | float = Field(description="RFC 3339 time or epoch seconds; alerts created since then are sent again.")
+
+
+def _wall_time(value: str | float) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise CommandError(f"args.since: expected an RFC 3339 time like 2026-01-01T00:00:00Z or epoch seconds, found {value!r}") from None
+    if moment.tzinfo is None:
+        raise CommandError(f"args.since: {value!r} has no time zone; add Z or an offset")
+    return moment.astimezone(timezone.utc).timestamp()
+
+
+class CommandDispatcher:
+    """Parses a request, validates its args and runs the named handler; always returns a reply."""
+
+    def __init__(self, agent: AgentControl, clock: Clock):
+        self.agent = agent
+        self.clock = clock
+        self.counts: Counter = Counter()
+        self._handlers: dict[str, tuple[type[BaseModel], Callable[[Any], dict]]] = {
+            "ping": (_NoArgs, lambda args: {"pong": True}),
+            "status": (_NoArgs, lambda args: self.agent.status_report()),
+            "get-config": (_NoArgs, lambda args: {"config": self.agent.redacted_config()}),
+            "set-config": (SetConfigArgs, self._set_config),
+            "resend-alerts": (ResendArgs, self._resend),
+        }
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def dispatch(self, name: str, payload: bytes) -> CommandReply:
+        request_id = None
+        try:
+            request = self._parse(payload)
+            request_id = request.request_id
+            if name not in self._handlers:
+                raise CommandError(f"unknown command {name!r}; known: {', '.join(self.names)}")
+            model, handler = self._handlers[name]
+            args = self._args(model, request.args)
+            result = handler(args)
+            self.counts[f"{name}:ok"] += 1
+            return self._reply(name, request_id, ok=True, result=result)
+        except CommandError as exc:
+            self.counts[f"{name}:error"] += 1
+            log.info("command %s (request %s) refused: %s", name, request_id, exc)
+            return self._reply(name, request_id, ok=False, error=str(exc))
+        except Exception as exc:  # a bug in a handler is reported, never fatal
+            self.counts[f"{name}:failed"] += 1
+            log.exception("command %s (request %s) failed", name, request_id)
+            return self._reply(name, request_id, ok=False, error=f"internal error: {type(exc).__name__}: {exc}"[:500])
+
+    def _parse(self, payload: bytes) -> CommandRequest:
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise CommandError(f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+        try:
+            data = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CommandError(f"malformed payload: not JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise CommandError(f"malformed payload: expected a JSON object, found {type(data).__name__}")
+        try:
+            return CommandRequest.model_validate(data)
+        except ValidationError as exc:
+            raise CommandError("malformed request: " + _describe(exc)) from None
+
+    def _args(self, model: type[BaseModel], args: dict) -> BaseModel:
+        try:
+            return model.model_validate(args)
+        except ValidationError as exc:
+            raise CommandError("bad args: " + _describe(exc, prefix="args")) from None
+
+    def _set_config(self, args: SetConfigArgs) -> dict:
+        text = args.config if isinstance(args.config, str) else json.dumps(args.config)
+        return self.agent.apply_config_text(text, origin="remote set-config", persist=args.persist)
+
+    def _resend(self, args: ResendArgs) -> dict:
+        since = _wall_time(args.since)
+        if since > self.clock.wall() + 60:
+            raise CommandError(f"args.since is in the future ({iso_utc(since)})")
+        return {"since": iso_utc(since), "requeued": self.agent.resend_since(since)}
+
+    def _reply(self, name: str, request_id, ok: bool, result=None, error=None) -> CommandReply:
+        return CommandReply(
+            request_id=request_id, command=name, ok=ok, result=result, error=error, at=iso_utc(self.clock.wall())
+        )
+
+
+def _describe(exc: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(step) for step in ((prefix,) if prefix else ()) + tuple(error["loc"]))
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+class CommandServer:
+    """Receives command messages from the MQTT thread and answers them from a worker thread."""
+
+    def __init__(
+        self,
+        dispatcher: CommandDispatcher,
+        command_prefix: str,
+        reply: Callable[[str, str], None],
+        reply_topic: Callable[[str], str],
+        queue_size: int = 8,
+    ):
+        self.dispatcher = dispatcher
+        self.command_prefix = command_prefix  # "{prefix}/{site}/{device}/cmd/"
+        self._reply = reply
+        self._reply_topic = reply_topic
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="commands", daemon=True)
+        self.dropped = 0
+        self.handled = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        self._thread.join(timeout)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def on_message(self, topic: str, payload: bytes, properties=None) -> None:
+        """MQTT callback: never blocks the network thread, never raises."""
+        name = topic[len(self.command_prefix):] if topic.startswith(self.command_prefix) else ""
+        if not name or "/" in name:
+            return  # not a command (e.g. our own reply topic)
+        try:
+            self._queue.put_nowait((name, bytes(payload)))
+        except queue.Full:
+            self.dropped += 1
+            busy = self.dispatcher._reply(name, _request_id_of(payload), ok=False, error="busy: too many commands pending; retry later")
+            self._send(name, busy)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                name, payload = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            reply = self.dispatcher.dispatch(name, payload)
+            self.handled += 1
+            self._send(name, reply)
+
+    def _send(self, name: str, reply: CommandReply) -> None:
+        try:
+            self._reply(self._reply_topic(name), reply.model_dump_json())
+        except Exception:
+            log.exception("could not publish the reply to command %s", name)
+
+
+def _request_id_of(payload: bytes) -> str | None:
+    try:
+        value = json.loads(payload).get("request_id")
+        return value if isinstance(value, str) and 0 < len(value) <= 128 else None
+    except Exception:
+        return None
