@@ -1,0 +1,356 @@
+"""The durable outbox: every outgoing message is committed here before anything tries to send it.
+
+Writes of new rows use `synchronous=FULL` (the row survives power loss once
+`enqueue` returns). State changes (claimed, delivered) use `NORMAL`: losing
+one to a power cut only means a re-send, which at-least-once delivery allows,
+and a later FULL commit syncs them anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edge_agent.clock import Clock, SystemClock
+from edge_agent.config.outbox import OutboxConfig
+from edge_agent.events import Alert, AlertFactory, new_event_id
+from edge_agent.store.capacity import make_room
+from edge_agent.store.queries import ROW_COLUMNS, read_stats, read_tail, row_from_tuple
+from edge_agent.store.records import OutboxRow, OutboxStats
+from edge_agent.store.schema import CLASSES, PRIORITY, open_database
+
+if TYPE_CHECKING:
+    from edge_agent.config import AgentConfig
+
+log = logging.getLogger(__name__)
+
+_DISK_CHECK_INTERVAL_S = 5.0
+
+
+class DiskGuard:
+    """Free space of the outbox's file system, re-read at most every few seconds."""
+
+    def __init__(self, directory: Path, min_free_mb: int, clock: Clock, disk_usage=shutil.disk_usage):
+        self._directory = directory
+        self._min_free = min_free_mb * 1024 * 1024
+        self._clock = clock
+        self._disk_usage = disk_usage
+        self._checked_at: float | None = None
+        self._low = False
+
+    @property
+    def low(self) -> bool:
+        if self._min_free <= 0:
+            return False
+        now = self._clock.monotonic()
+        if self._checked_at is None or now - self._checked_at >= _DISK_CHECK_INTERVAL_S:
+            self._checked_at = now
+            low = self._disk_usage(self._directory).free < self._min_free
+            if low and not self._low:
+                log.warning("free disk below %d MB at %s: telemetry is no longer stored", self._min_free >> 20, self._directory)
+            self._low = low
+        return self._low
+
+
+class Outbox:
+    """Durable SQLite store of outgoing messages; an `AlertSink`.
+
+    Thread-safe: stages call `emit`/`enqueue` from their threads while the
+    publisher claims and acknowledges rows from its own.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        config: OutboxConfig,
+        clock: Clock | None = None,
+        *,
+        topic_prefix: str = "edge",
+        alert_factory: AlertFactory | None = None,
+        disk_usage=shutil.disk_usage,
+    ):
+        self.path = Path(path)
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.topic_prefix = topic_prefix
+        self._lock = threading.RLock()
+        self._listeners: list[Callable[[], None]] = []
+        self._topics_cache: dict[tuple[str, str], object] = {}
+        opened = open_database(self.path)
+        self._connection = opened.connection
+        self.db = opened.db
+        self.moved_aside_to = opened.moved_aside_to
+        self._disk = DiskGuard(self.path.parent, config.min_free_disk_mb, self.clock, disk_usage)
+        self._rows, self._bytes = self._connection.execute("SELECT count(*), coalesce(sum(size), 0) FROM outbox").fetchone()
+        self.requeue_inflight()  # a previous process died with these handed out
+        if opened.moved_aside_to is not None:
+            self._report_corruption(alert_factory, opened.moved_aside_to, opened.corruption or "")
+
+    @classmethod
+    def for_config(cls, config: "AgentConfig", device_id: str, clock: Clock | None = None) -> "Outbox":
+        """The outbox of an agent config: path, topic prefix and the identity for health alerts."""
+        clock = clock or SystemClock()
+        factory = AlertFactory(device_id, config.device.site, clock)
+        return cls(config.outbox_path, config.outbox, clock, topic_prefix=config.mqtt.topic_prefix, alert_factory=factory)
+
+    # -- writing -------------------------------------------------------------
+
+    def emit(self, alert: Alert) -> None:
+        """Store an alert durably; returns once the row is committed (or counted as refused)."""
+        self.enqueue(self._alert_topic(alert), alert.to_json(), alert.priority_class, event_id=alert.event_id)
+
+    def enqueue(
+        self,
+        topic: str,
+        payload: str | bytes,
+        cls: str,
+        event_id: str | None = None,
+        expires_at: float | None = None,
+    ) -> str | None:
+        """Commit one message; returns its event_id, or None when it was refused (and counted as a drop).
+
+        Storing the same event_id twice is a no-op that returns the id.
+        """
+        if cls not in PRIORITY:
+            raise ValueError(f"outbox class must be one of {CLASSES}, not {cls!r}")
+        body = payload.encode() if isinstance(payload, str) else bytes(payload)
+        event_id = event_id or new_event_id()
+        now = self.clock.wall()
+        if expires_at is None:
+            lifetime = getattr(self.config.expiry, cls)
+            expires_at = now + lifetime if lifetime > 0 else None
+        with self._lock:
+            stored = self._insert(topic, body, cls, event_id, now, expires_at)
+        if stored:
+            self._notify()
+        return event_id if stored else None
+
+    def _insert(self, topic: str, body: bytes, cls: str, event_id: str, now: float, expires_at: float | None) -> bool:
+        if cls == "telemetry" and self._disk.low:
+            self._count_refusal("low_disk", cls)
+            return False
+        if len(body) > self.config.max_bytes:
+            self._count_refusal("too_large", cls)
+            return False
+        with self._transaction(durable=True):
+            if self._connection.execute("SELECT 1 FROM outbox WHERE event_id = ?", (event_id,)).fetchone():
+                return True
+            rows_over = self._rows + 1 - self.config.max_rows
+            bytes_over = self._bytes + len(body) - self.config.max_bytes
+            if rows_over > 0 or bytes_over > 0:
+                eviction = make_room(self._connection, cls, max(rows_over, 0), max(bytes_over, 0), now)
+                self._rows -= eviction.rows
+                self._bytes -= eviction.bytes
+                for (reason, lost_class), count in eviction.losses.items():
+                    self._add_drops(reason, lost_class, count)
+                if not eviction.fits:
+                    self._add_drops("refused_full", cls, 1)
+                    return False
+            self._connection.execute(
+                "INSERT INTO outbox (event_id, topic, payload, class, priority, size, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (event_id, topic, body, cls, PRIORITY[cls], len(body), now, expires_at),
+            )
+            self._rows += 1
+            self._bytes += len(body)
+        return True
+
+    def _count_refusal(self, reason: str, cls: str) -> None:
+        with self._transaction(durable=False):
+            self._add_drops(reason, cls, 1)
+
+    def _add_drops(self, reason: str, cls: str, count: int) -> None:
+        self._connection.execute(
+            "INSERT INTO drops (reason, class, count) VALUES (?, ?, ?)"
+            " ON CONFLICT (reason, class) DO UPDATE SET count = count + excluded.count",
+            (reason, cls, count),
+        )
+
+    # -- the publisher's side -------------------------------------------------
+
+    def claim(self, limit: int) -> list[OutboxRow]:
+        """Hand out up to `limit` pending rows in drain order (class priority, then age), marked in flight.
+
+        Rows found expired on the way are deleted and counted as drops.
+        """
+        if limit <= 0:
+            return []
+        now = self.clock.wall()
+        with self._lock, self._transaction(durable=False):
+            while True:
+                found = self._connection.execute(
+                    f"SELECT {ROW_COLUMNS} FROM outbox WHERE state = 'pending' ORDER BY priority, seq LIMIT ?", (limit,)
+                ).fetchall()
+                rows = [row_from_tuple(values) for values in found]
+                live = [row for row in rows if row.expires_at is None or row.expires_at > now]
+                if len(live) < len(rows):
+                    self._delete_expired([row for row in rows if row.expires_at is not None and row.expires_at <= now])
+                if live or len(found) < limit:
+                    break
+            self._connection.executemany(
+                "UPDATE outbox SET state = 'inflight', attempts = attempts + 1 WHERE seq = ?", [(row.seq,) for row in live]
+            )
+        return live
+
+    def _delete_expired(self, rows: list[OutboxRow]) -> None:
+        self._connection.executemany("DELETE FROM outbox WHERE seq = ?", [(row.seq,) for row in rows])
+        self._rows -= len(rows)
+        self._bytes -= sum(len(row.payload) for row in rows)
+        for row in rows:
+            self._add_drops("expired", row.cls, 1)
+
+    def mark_delivered(self, seqs: Iterable[int]) -> int:
+        """PUBACKs arrived for these rows."""
+        params = [(seq,) for seq in seqs]
+        if not params:
+            return 0
+        now = self.clock.wall()
+        with self._lock, self._transaction(durable=False):
+            changed = self._connection.executemany(
+                "UPDATE outbox SET state = 'delivered', delivered_at = ? WHERE seq = ? AND state = 'inflight'",
+                [(now, seq) for (seq,) in params],
+            ).rowcount
+            self._connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_delivery_at', ?)", (now,))
+        return changed
+
+    def release(self, seqs: Iterable[int]) -> int:
+        """Put in-flight rows back to pending (the broker refused them, or the session ended)."""
+        params = [(seq,) for seq in seqs]
+        if not params:
+            return 0
+        with self._lock, self._transaction(durable=False):
+            changed = self._connection.executemany(
+                "UPDATE outbox SET state = 'pending' WHERE seq = ? AND state = 'inflight'", params
+            ).rowcount
+        if changed:
+            self._notify()
+        return changed
+
+    def requeue_inflight(self) -> int:
+        """Every in-flight row back to pending: on reconnect and at start-up."""
+        with self._lock, self._transaction(durable=False):
+            changed = self._connection.execute("UPDATE outbox SET state = 'pending' WHERE state = 'inflight'").rowcount
+        if changed:
+            self._notify()
+        return changed
+
+    def requeue_since(self, wall_time: float) -> int:
+        """Send delivered alerts (not telemetry) created at or after `wall_time` again; returns how many."""
+        with self._lock, self._transaction(durable=True):
+            changed = self._connection.execute(
+                "UPDATE outbox SET state = 'pending', delivered_at = NULL"
+                " WHERE state = 'delivered' AND class != 'telemetry' AND created_at >= ?",
+                (wall_time,),
+            ).rowcount
+        if changed:
+            self._notify()
+        return changed
+
+    pending_since = requeue_since
+
+    def maintain(self) -> dict[str, int]:
+        """Prune delivered rows past retention and expired pending rows; the publisher calls it periodically."""
+        now = self.clock.wall()
+        cutoff = now - self.config.retention_hours * 3600
+        with self._lock, self._transaction(durable=False):
+            pruned_rows, pruned_bytes = self._connection.execute(
+                "SELECT count(*), coalesce(sum(size), 0) FROM outbox WHERE state = 'delivered' AND delivered_at <= ?", (cutoff,)
+            ).fetchone()
+            self._connection.execute("DELETE FROM outbox WHERE state = 'delivered' AND delivered_at <= ?", (cutoff,))
+            self._rows -= pruned_rows
+            self._bytes -= pruned_bytes
+            expired = [
+                row_from_tuple(values)
+                for values in self._connection.execute(
+                    f"SELECT {ROW_COLUMNS} FROM outbox WHERE state = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?",
+                    (now,),
+                )
+            ]
+            self._delete_expired(expired)
+        return {"pruned": pruned_rows, "expired": len(expired)}
+
+    # -- reading ---------------------------------------------------------------
+
+    def stats(self) -> OutboxStats:
+        with self._lock:
+            return read_stats(self._connection, self.clock.wall(), (self._rows, self._bytes), low_disk=self._disk.low)
+
+    def tail(self, n: int, include_telemetry: bool = False) -> list[OutboxRow]:
+        with self._lock:
+            return read_tail(self._connection, n, include_telemetry)
+
+    def get(self, event_id: str) -> OutboxRow | None:
+        with self._lock:
+            values = self._connection.execute(f"SELECT {ROW_COLUMNS} FROM outbox WHERE event_id = ?", (event_id,)).fetchone()
+        return None if values is None else row_from_tuple(values)
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Called (without arguments, on the writer's thread) after rows become pending."""
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                self._connection.close()
+
+    def __enter__(self) -> "Outbox":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- internals -------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, durable: bool):
+        self._connection.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+        self._connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self._connection.execute("COMMIT")
+
+    def _notify(self) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback()
+            except Exception:  # a listener's fault must not fail a committed write
+                log.exception("outbox listener failed")
+
+    def _alert_topic(self, alert: Alert) -> str:
+        from edge_agent.publish.topics import Topics
+
+        key = (alert.site, alert.device_id)
+        topics = self._topics_cache.get(key)
+        if topics is None:
+            topics = self._topics_cache[key] = Topics(self.topic_prefix, alert.site, alert.device_id)
+        return topics.alert(alert.type)
+
+    def _report_corruption(self, factory: AlertFactory | None, moved_to: Path, error: str) -> None:
+        if factory is None:
+            log.error("no alert factory given: the corrupt-outbox alert cannot be raised (moved to %s)", moved_to)
+            return
+        alert = factory.make(
+            "agent.health",
+            "major",
+            ("device", factory.device_id),
+            details={
+                "reason": "outbox.corrupt",
+                "message": f"outbox database was corrupt and was moved to {moved_to.name}; started empty",
+                "extra": {"moved_to": str(moved_to), "error": error},
+            },
+        )
+        self.emit(alert)
