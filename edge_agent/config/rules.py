@@ -19,6 +19,7 @@ class _VideoRule(Section):
     min_area: float = Field(default=0.0, ge=0, le=1, description="Ignore boxes smaller than this fraction of the frame.")
     schedule: list[TimeRange] = Field(default_factory=list, description="When the rule is armed (site time); empty = always.")
     cooldown: float = Field(default=30.0, ge=0, description="Seconds after an alert before the same rule may fire again for the same object or zone.")
+    clear_after: float = Field(default=2.0, ge=0, description="Seconds the condition must stay false before its end alert, so a missed detection or a step out and back does not split one event in two.")
     severity: Severity = Field(default=Severity.minor, description="Severity of the alerts.")
     enabled: bool = Field(default=True, description="Set false to keep the rule configured but idle.")
 
@@ -39,7 +40,8 @@ class CrowdRule(_VideoRule):
     type: Literal["crowd"]
     zone: str = Field(description="Zone name on the camera.")
     min_count: int = Field(ge=1, description="Count at or above which the zone is crowded.")
-    hold: float = Field(default=5.0, ge=0, description="Seconds the count must hold before the alert starts (and stay below before it ends).")
+    hold: float = Field(default=5.0, ge=0, description="Seconds the count must hold at or above min_count before the alert starts.")
+    end_below: int | None = Field(default=None, ge=0, description="The condition ends when the count drops below this (held for clear_after s); default min_count. Lower than min_count gives count hysteresis.")
 
 
 class OccupancyRule(_VideoRule):
@@ -83,3 +85,14 @@ VideoRuleConfig = Annotated[
     ],
     Field(discriminator="type"),
 ]
+
+
+class TrackerConfig(Section):
+    """ByteTrack-style tracker settings (per camera; the defaults suit 2-10 detector runs per second)."""
+
+    high_score: float = Field(default=0.5, ge=0, le=1, description="Detections at or above this score are matched first and may start tracks.")
+    low_score: float = Field(default=0.1, ge=0, le=1, description="Detections between this and high_score only keep existing tracks alive (occlusion, blur).")
+    match_iou: float = Field(default=0.2, gt=0, le=1, description="Minimum IoU between a track's predicted box and a detection to match them.")
+    min_hits: int = Field(default=2, ge=1, description="Matched detector runs before a new track is confirmed and reported.")
+    max_lost: float = Field(default=2.0, ge=0, description="Seconds a track survives without a match (short occlusions) before it is dropped.")
+    history: int = Field(default=32, ge=2, le=1024, description="Foot points kept per track.")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from edge_agent.config.base import Section
 
@@ -24,3 +24,11 @@ class TimeRange(Section):
         if not _HHMM.match(value):
             raise ValueError(f"expected HH:MM (00:00 to 24:00), found {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "TimeRange":
+        if self.start == "24:00":
+            raise ValueError("start 24:00 is the end of a day; a window starting at midnight begins at 00:00")
+        if self.start == self.end:
+            raise ValueError(f"start and end are both {self.start}: the window would be empty (use 00:00 to 24:00 for a whole day)")
+        return self

@@ -1,0 +1,137 @@
+"""The rule engine: per camera, the zones, counting lines and rules fed with each frame's tracks.
+
+Each camera's state is touched only by `process` calls for that camera, so one
+engine serves several camera threads as long as each camera is fed from one
+thread. Counters and per-rule figures may be read from any thread.
+Crossing listeners (tailgating fusion) are called on the camera's thread and
+must not block; an exception in one is logged and counted, never propagated.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+
+from edge_agent.config.cameras import CameraConfig
+from edge_agent.events import AlertFactory, AlertSink, FrameDetections, LineCrossing, Track
+from edge_agent.rules.crossing import LineCrossingRule
+from edge_agent.rules.episode import FrameContext, RuleEmitter
+from edge_agent.rules.geometry import DirectedLine, LineCounter, Polygon
+from edge_agent.rules.schedule import ArmingSchedule
+from edge_agent.rules.video import ZONE_RULES
+
+log = logging.getLogger(__name__)
+
+CrossingListener = Callable[[LineCrossing], None]
+
+
+class CameraRules:
+    """One camera's zones, line counters and rules."""
+
+    def __init__(self, camera: CameraConfig, rules: Iterable, factory: AlertFactory, sink: AlertSink,
+                 timezone: str, notify: Callable[[LineCrossing], None]):
+        self.camera = camera
+        self.zones = {name: Polygon.from_config(name, zone) for name, zone in camera.zones.items()}
+        self.counters = {
+            name: LineCounter(DirectedLine.from_config(name, line), line.classes) for name, line in camera.lines.items()
+        }
+        self._notify = notify
+        self.zone_rules = []
+        self.line_rules: dict[str, list[LineCrossingRule]] = {name: [] for name in camera.lines}
+        for rule in rules:
+            emitter = RuleEmitter(rule, camera.id, factory, sink)
+            schedule = ArmingSchedule(rule.schedule, timezone)
+            if rule.type == "line_crossing":
+                self.line_rules[rule.line].append(LineCrossingRule(rule, emitter, schedule))
+            else:
+                self.zone_rules.append(ZONE_RULES[rule.type](rule, self.zones[rule.zone], emitter, schedule))
+        self.last_context: FrameContext | None = None
+
+    @property
+    def rules(self) -> list:
+        return [*self.zone_rules, *(r for rules in self.line_rules.values() for r in rules)]
+
+    def process(self, frame: FrameDetections, tracks: Sequence[Track]) -> None:
+        ctx = FrameContext(frame.camera_id, frame.seq, frame.captured_at, frame.monotonic)
+        self.last_context = ctx
+        for rule in self.zone_rules:
+            rule.update(ctx, tracks)
+        for name, counter in self.counters.items():
+            for crossing in counter.update(tracks, ctx.now):
+                counts = counter.counts()
+                if counter.counted(crossing):
+                    self._notify(LineCrossing(
+                        camera_id=ctx.camera_id, line=name, track_id=crossing.track.track_id,
+                        class_name=crossing.track.class_name, direction=crossing.direction,
+                        at=ctx.wall, monotonic=ctx.now,
+                    ))
+                for rule in self.line_rules[name]:
+                    rule.on_crossing(ctx, crossing, counts)
+
+    def finish(self, reason: str, wall: float | None = None, monotonic: float | None = None) -> None:
+        """End every open episode (the source ended or the camera is being stopped)."""
+        last = self.last_context
+        if last is None:
+            return
+        ctx = FrameContext(last.camera_id, last.seq,
+                           last.wall if wall is None else wall, last.now if monotonic is None else monotonic)
+        for rule in self.rules:
+            rule.finish(ctx, reason)
+
+
+class RuleEngine:
+    """All cameras' rules. `process(frame_detections, tracks)` once per tracked frame."""
+
+    def __init__(self, cameras: Iterable[CameraConfig], rules: Iterable, factory: AlertFactory, sink: AlertSink,
+                 timezone: str = "UTC"):
+        rules = [r for r in rules if r.enabled]
+        self._listeners: tuple[CrossingListener, ...] = ()
+        self._listener_lock = threading.Lock()
+        self.listener_errors = 0
+        self.cameras: dict[str, CameraRules] = {}
+        for camera in cameras:
+            mine = [r for r in rules if r.camera == camera.id]
+            self.cameras[camera.id] = CameraRules(camera, mine, factory, sink, timezone, self._notify)
+
+    @classmethod
+    def from_config(cls, config, factory: AlertFactory, sink: AlertSink, camera_ids: Iterable[str] | None = None) -> "RuleEngine":
+        """From an AgentConfig; `camera_ids` limits it to some cameras (replay of one camera)."""
+        wanted = None if camera_ids is None else set(camera_ids)
+        cameras = [c for c in config.cameras if wanted is None or c.id in wanted]
+        return cls(cameras, config.rules, factory, sink, config.device.timezone)
+
+    def camera(self, camera_id: str) -> CameraRules:
+        try:
+            return self.cameras[camera_id]
+        except KeyError:
+            raise KeyError(f"the rule engine has no camera {camera_id!r} (known: {sorted(self.cameras)})") from None
+
+    def process(self, frame: FrameDetections, tracks: Sequence[Track]) -> None:
+        self.camera(frame.camera_id).process(frame, tracks)
+
+    def finish(self, camera_id: str | None = None, reason: str = "source_ended") -> None:
+        """End open episodes of one camera (or all) as of their last processed frame."""
+        targets = self.cameras.values() if camera_id is None else [self.camera(camera_id)]
+        for camera in targets:
+            camera.finish(reason)
+
+    def add_crossing_listener(self, listener: CrossingListener) -> None:
+        with self._listener_lock:
+            self._listeners = (*self._listeners, listener)
+
+    def _notify(self, crossing: LineCrossing) -> None:
+        for listener in self._listeners:
+            try:
+                listener(crossing)
+            except Exception:  # a subscriber's bug must not stop the camera
+                self.listener_errors += 1
+                log.exception("crossing listener %r failed on %s/%s", listener, crossing.camera_id, crossing.line)
+
+    def line_counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """{camera: {line: {"in": n, "out": n}}} for telemetry and reports."""
+        return {cid: {name: c.counts() for name, c in cam.counters.items()} for cid, cam in self.cameras.items()}
+
+    def rule_counts(self) -> dict[str, dict[str, int]]:
+        """{rule name: {"start", "end", "instant", "suppressed"}}."""
+        return {rule.name: rule.emitter.stats.as_dict() for cam in self.cameras.values() for rule in cam.rules}

@@ -1,0 +1,179 @@
+"""Zones and directed lines in normalized image coordinates; objects are placed by their foot point.
+
+Line crossing uses a hysteresis band: a foot point within `margin` of the line
+keeps the side it had, so a person standing on the line, or a box bottom
+jittering by a few pixels, never counts. A crossing is the move from one
+confirmed side to the other whose path passes through the segment itself
+(walking around the end of a line is not crossing it).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from edge_agent.config.geometry import LineConfig, ZoneConfig
+from edge_agent.events import Track
+
+IN, OUT, UNKNOWN = 1, -1, 0
+
+
+class Polygon:
+    """A closed polygon; `contains` is the even-odd ray test (points on an edge may go either way)."""
+
+    def __init__(self, name: str, points: Sequence[Sequence[float]]):
+        if len(points) < 3:
+            raise ValueError(f"zone {name!r} needs at least 3 points, found {len(points)}")
+        self.name = name
+        self.points = [(float(x), float(y)) for x, y in points]
+        xs = [p[0] for p in self.points]
+        ys = [p[1] for p in self.points]
+        self._bounds = (min(xs), min(ys), max(xs), max(ys))
+        self._edges = list(zip(self.points, self.points[1:] + self.points[:1]))
+
+    @classmethod
+    def from_config(cls, name: str, config: ZoneConfig) -> "Polygon":
+        return cls(name, config.points)
+
+    def contains(self, x: float, y: float) -> bool:
+        x1, y1, x2, y2 = self._bounds
+        if x < x1 or x > x2 or y < y1 or y > y2:
+            return False
+        inside = False
+        for (ax, ay), (bx, by) in self._edges:
+            if (ay > y) != (by > y):
+                cross_x = ax + (y - ay) * (bx - ax) / (by - ay)
+                if x < cross_x:
+                    inside = not inside
+        return inside
+
+
+class DirectedLine:
+    """A segment with an inward side. `signed_distance` > 0 on the in side (normalized units)."""
+
+    def __init__(self, name: str, a: Sequence[float], b: Sequence[float], in_side: Sequence[float], margin: float = 0.02):
+        self.name = name
+        self.a = (float(a[0]), float(a[1]))
+        self.b = (float(b[0]), float(b[1]))
+        self.margin = float(margin)
+        dx, dy = self.b[0] - self.a[0], self.b[1] - self.a[1]
+        self._length = math.hypot(dx, dy)
+        if self._length == 0:
+            raise ValueError(f"line {name!r}: the two points must differ")
+        self._dir = (dx / self._length, dy / self._length)
+        raw = self._raw_distance(float(in_side[0]), float(in_side[1]))
+        if raw == 0:
+            raise ValueError(f"line {name!r}: in_side lies on the line")
+        self._sign = 1.0 if raw > 0 else -1.0
+
+    @classmethod
+    def from_config(cls, name: str, config: LineConfig) -> "DirectedLine":
+        return cls(name, config.points[0], config.points[1], config.in_side, config.margin)
+
+    def _raw_distance(self, x: float, y: float) -> float:
+        return self._dir[0] * (y - self.a[1]) - self._dir[1] * (x - self.a[0])
+
+    def signed_distance(self, x: float, y: float) -> float:
+        return self._sign * self._raw_distance(x, y)
+
+    def side(self, x: float, y: float) -> int:
+        """IN or OUT outside the hysteresis band, UNKNOWN inside it."""
+        distance = self.signed_distance(x, y)
+        if distance > self.margin:
+            return IN
+        if distance < -self.margin:
+            return OUT
+        return UNKNOWN
+
+    def passes_through(self, start: tuple[float, float], end: tuple[float, float]) -> bool:
+        """Whether the path start→end meets the segment (extended by the margin at both ends)."""
+        d0 = self._raw_distance(*start)
+        d1 = self._raw_distance(*end)
+        if d0 == d1 or (d0 > 0) == (d1 > 0):
+            return False
+        fraction = d0 / (d0 - d1)
+        x = start[0] + fraction * (end[0] - start[0])
+        y = start[1] + fraction * (end[1] - start[1])
+        along = (x - self.a[0]) * self._dir[0] + (y - self.a[1]) * self._dir[1]
+        return -self.margin <= along <= self._length + self.margin
+
+
+@dataclass(slots=True)
+class _SideMemory:
+    side: int
+    point: tuple[float, float]
+    seen_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    track: Track
+    direction: str  # "in" | "out"
+
+
+class LineCounter:
+    """Per-track side memory and in/out counters for one line of one camera.
+
+    Every track's side is remembered (rules may watch other classes), but only
+    tracks of `classes` are counted.
+
+    `update` is called from the camera's thread; `counts` may be read from any thread.
+    """
+
+    def __init__(self, line: DirectedLine, classes: Iterable[str], forget_after: float = 60.0):
+        self.line = line
+        self.classes = frozenset(classes)
+        self.forget_after = forget_after
+        self._memory: dict[int, _SideMemory] = {}
+        self._counts = {"in": 0, "out": 0}
+        self._lock = threading.Lock()
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def counted(self, crossing: Crossing) -> bool:
+        return crossing.track.class_name in self.classes
+
+    def update(self, tracks: Iterable[Track], now: float) -> list[Crossing]:
+        """Crossings of every class this frame; only `classes` go into the counters."""
+        crossings = []
+        for track in tracks:
+            direction = self._observe(track, now)
+            if direction is not None:
+                crossings.append(Crossing(track, direction))
+        counted = [c for c in crossings if self.counted(c)]
+        if counted:
+            with self._lock:
+                for crossing in counted:
+                    self._counts[crossing.direction] += 1
+        self._forget(now)
+        return crossings
+
+    def _observe(self, track: Track, now: float) -> str | None:
+        foot = track.box.foot
+        side = self.line.side(*foot)
+        memory = self._memory.get(track.track_id)
+        if memory is None:
+            if side != UNKNOWN:
+                self._memory[track.track_id] = _SideMemory(side, foot, now)
+            return None
+        memory.seen_at = now
+        if side == UNKNOWN or side == memory.side:
+            if side == memory.side:
+                memory.point = foot
+            return None
+        crossed = self.line.passes_through(memory.point, foot)
+        memory.side, memory.point = side, foot
+        if not crossed:
+            return None
+        return "in" if side == IN else "out"
+
+    def _forget(self, now: float) -> None:
+        if len(self._memory) < 64:
+            return
+        stale = [tid for tid, m in self._memory.items() if now - m.seen_at > self.forget_after]
+        for track_id in stale:
+            del self._memory[track_id]

@@ -1,0 +1,227 @@
+"""Zone rules: intrusion, loitering, crowd, occupancy, stationary vehicle, e-bike in lift.
+
+Each rule turns the frame's tracks into two facts for its `Lifecycle`:
+`starts` (the condition is met: dwell reached, count held) and `holds` (an
+episode already running still stands). Per-track memories are keyed by track
+id and forgotten once the track has been gone longer than `clear_after`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from edge_agent.events import Track
+from edge_agent.rules.episode import FrameContext, Lifecycle, RuleEmitter
+from edge_agent.rules.geometry import Polygon
+from edge_agent.rules.schedule import ArmingSchedule
+
+
+@dataclass(slots=True)
+class _Presence:
+    entered: float
+    last_inside: float
+
+
+class DwellClock:
+    """Continuous time each track has spent inside; a gap longer than `grace` restarts it."""
+
+    def __init__(self, grace: float):
+        self.grace = grace
+        self._presence: dict[int, _Presence] = {}
+
+    def update(self, inside: Sequence[Track], now: float) -> None:
+        for track in inside:
+            presence = self._presence.get(track.track_id)
+            if presence is None or now - presence.last_inside > self.grace:
+                self._presence[track.track_id] = _Presence(now, now)
+            else:
+                presence.last_inside = now
+        gone = [tid for tid, p in self._presence.items() if now - p.last_inside > self.grace]
+        for track_id in gone:
+            del self._presence[track_id]
+
+    def dwell(self, track: Track, now: float) -> float:
+        presence = self._presence.get(track.track_id)
+        return 0.0 if presence is None else now - presence.entered
+
+
+class ZoneRule:
+    """Filters tracks by class, score, area and zone; subclasses decide what the count means."""
+
+    def __init__(self, config, zone: Polygon, emitter: RuleEmitter, schedule: ArmingSchedule):
+        self.config = config
+        self.zone = zone
+        self.emitter = emitter
+        self.schedule = schedule
+        self.classes = frozenset(config.classes)
+        self.lifecycle = Lifecycle(emitter, zone=zone.name, clear_after=config.clear_after, cooldown=config.cooldown)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def qualifies(self, track: Track) -> bool:
+        return (
+            track.class_name in self.classes
+            and track.score >= self.config.min_score
+            and track.box.area >= self.config.min_area
+        )
+
+    def inside(self, tracks: Sequence[Track]) -> list[Track]:
+        return [t for t in tracks if self.qualifies(t) and self.zone.contains(*t.box.foot)]
+
+    def update(self, ctx: FrameContext, tracks: Sequence[Track]) -> None:
+        raise NotImplementedError
+
+    def finish(self, ctx: FrameContext, reason: str) -> None:
+        self.lifecycle.finish(ctx, reason)
+
+
+class IntrusionRule(ZoneRule):
+    """Someone entered: starts once a track has stayed `min_dwell` s; ends when the zone is empty."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.clock = DwellClock(self.config.clear_after)
+
+    def update(self, ctx: FrameContext, tracks: Sequence[Track]) -> None:
+        inside = self.inside(tracks)
+        self.clock.update(inside, ctx.now)
+        dwellers = [t for t in inside if self.clock.dwell(t, ctx.now) >= self.config.min_dwell]
+        self.lifecycle.update(
+            ctx, starts=bool(dwellers), holds=bool(inside), objects=inside, count=len(inside),
+            armed=self.schedule.armed(ctx.wall), facts={"min_dwell_s": self.config.min_dwell},
+        )
+
+
+class LoiteringRule(ZoneRule):
+    """Someone stayed longer than `max_dwell` s; ends when no loiterer is left."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.clock = DwellClock(self.config.clear_after)
+
+    def update(self, ctx: FrameContext, tracks: Sequence[Track]) -> None:
+        inside = self.inside(tracks)
+        self.clock.update(inside, ctx.now)
+        loiterers = [t for t in inside if self.clock.dwell(t, ctx.now) >= self.config.max_dwell]
+        longest = max((self.clock.dwell(t, ctx.now) for t in loiterers), default=0.0)
+        self.lifecycle.update(
+            ctx, starts=bool(loiterers), holds=bool(loiterers), objects=loiterers, count=len(loiterers),
+            armed=self.schedule.armed(ctx.wall), facts={"max_dwell_s": self.config.max_dwell, "dwell_s": round(longest, 1)},
+        )
+
+
+class _HeldCount(ZoneRule):
+    """A count condition that must hold `hold` s to start and stay off `clear_after` s to end."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._since: float | None = None
+
+    def over(self, count: int) -> bool:
+        raise NotImplementedError
+
+    def still_over(self, count: int) -> bool:
+        return self.over(count)
+
+    def facts(self) -> dict:
+        return {}
+
+    def update(self, ctx: FrameContext, tracks: Sequence[Track]) -> None:
+        inside = self.inside(tracks)
+        count = len(inside)
+        if self.over(count):
+            self._since = ctx.now if self._since is None else self._since
+        else:
+            self._since = None
+        held = self._since is not None and ctx.now - self._since >= self.config.hold
+        self.lifecycle.update(
+            ctx, starts=held, holds=self.still_over(count), objects=inside, count=count,
+            armed=self.schedule.armed(ctx.wall), facts=self.facts(),
+        )
+
+
+class CrowdRule(_HeldCount):
+    def over(self, count: int) -> bool:
+        return count >= self.config.min_count
+
+    def still_over(self, count: int) -> bool:
+        end_below = self.config.end_below if self.config.end_below is not None else self.config.min_count
+        return count >= end_below
+
+    def facts(self) -> dict:
+        return {"min_count": self.config.min_count, "hold_s": self.config.hold}
+
+
+class OccupancyRule(_HeldCount):
+    def over(self, count: int) -> bool:
+        return count > self.config.capacity
+
+    def facts(self) -> dict:
+        return {"capacity": self.config.capacity}
+
+
+@dataclass(slots=True)
+class _Anchor:
+    x: float
+    y: float
+    since: float
+    seen: float
+
+
+class StationaryVehicleRule(ZoneRule):
+    """A vehicle whose foot point stays within `max_movement` for `max_stationary` s."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._anchors: dict[int, _Anchor] = {}
+
+    def update(self, ctx: FrameContext, tracks: Sequence[Track]) -> None:
+        inside = self.inside(tracks)
+        standing = [t for t in inside if self._standing_for(t, ctx.now) >= self.config.max_stationary]
+        stale = [tid for tid, a in self._anchors.items() if ctx.now - a.seen > self.config.clear_after]
+        for track_id in stale:
+            del self._anchors[track_id]
+        longest = max((ctx.now - self._anchors[t.track_id].since for t in standing), default=0.0)
+        self.lifecycle.update(
+            ctx, starts=bool(standing), holds=bool(standing), objects=standing, count=len(standing),
+            armed=self.schedule.armed(ctx.wall),
+            facts={"max_stationary_s": self.config.max_stationary, "stationary_s": round(longest, 1)},
+        )
+
+    def _standing_for(self, track: Track, now: float) -> float:
+        x, y = track.box.foot
+        anchor = self._anchors.get(track.track_id)
+        if anchor is None or max(abs(x - anchor.x), abs(y - anchor.y)) > self.config.max_movement:
+            anchor = self._anchors[track.track_id] = _Anchor(x, y, now, now)
+        anchor.seen = now
+        return now - anchor.since
+
+
+class EbikeInLiftRule(ZoneRule):
+    """A bicycle or motorcycle in the lift zone for `min_consecutive` detector runs in a row."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._streaks: dict[int, int] = {}
+
+    def update(self, ctx: FrameContext, tracks: Sequence[Track]) -> None:
+        inside = self.inside(tracks)
+        self._streaks = {t.track_id: self._streaks.get(t.track_id, 0) + 1 for t in inside}
+        confirmed = [t for t in inside if self._streaks[t.track_id] >= self.config.min_consecutive]
+        self.lifecycle.update(
+            ctx, starts=bool(confirmed), holds=bool(inside), objects=inside, count=len(inside),
+            armed=self.schedule.armed(ctx.wall), facts={"min_consecutive": self.config.min_consecutive},
+        )
+
+
+ZONE_RULES = {
+    "intrusion": IntrusionRule,
+    "loitering": LoiteringRule,
+    "crowd": CrowdRule,
+    "occupancy": OccupancyRule,
+    "stationary_vehicle": StationaryVehicleRule,
+    "ebike_in_lift": EbikeInLiftRule,
+}
