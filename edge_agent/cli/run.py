@@ -1,0 +1,24 @@
+"""`edge-agent run --config FILE`: the daemon (systemd runs this; see systemd/edge-agent.service)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge_agent.cli.common import load_config_or_exit
+from edge_agent.logs import setup_logging
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("run", help="run the agent: cameras, doors, rules, outbox and MQTT")
+    parser.add_argument("--config", required=True, help="config YAML (SIGHUP re-reads it)")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="override logging.level")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    config = load_config_or_exit(args.config)
+    setup_logging(args.log_level or config.logging.level, config.logging.format)
+    from edge_agent.daemon.agent import Agent  # heavy imports only for this command
+
+    text = Path(args.config).read_text(encoding="utf-8")
+    return Agent(Path(args.config), text, config).run()

@@ -1,0 +1,281 @@
+"""The running agent: core + supervised pipeline, signals, systemd notification, reloads with rollback.
+
+Reload (SIGHUP or remote set-config): the new config is parsed and validated completely
+first; an invalid one changes nothing and is reported (log + `agent.health` alert). A
+valid one replaces the running pipeline; if the new pipeline fails to start (a stage
+raises, or dies within `supervisor.start_grace` seconds), it is torn down and the
+previous config is started again, and that is reported too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+from edge_agent import __version__
+from edge_agent.clock import Clock, SystemClock, iso_utc
+from edge_agent.config import AgentConfig, ConfigError, parse_config
+from edge_agent.daemon.core import Core, core_sections
+from edge_agent.daemon.notify import SystemdNotifier
+from edge_agent.daemon.pipeline import PipelineParts, build_pipeline
+from edge_agent.daemon.reporting import persist_config, redact, status_report
+from edge_agent.daemon.supervisor import Supervisor, SupervisorGaveUp
+from edge_agent.events import Severity
+from edge_agent.identity import device_id_for
+from edge_agent.publish.commands import CommandDispatcher, CommandError, CommandServer
+
+log = logging.getLogger(__name__)
+
+EX_SOFTWARE = 70
+
+
+class StartFailed(RuntimeError):
+    """A config was valid but its pipeline did not start."""
+
+
+class Agent:
+    def __init__(self, config_path: Path, config_text: str, config: AgentConfig, clock: Clock | None = None,
+                 environ: Mapping[str, str] | None = None, notifier: SystemdNotifier | None = None):
+        self.config_path = Path(config_path)
+        self.config_text = config_text
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.environ = os.environ if environ is None else environ
+        self.notifier = notifier or SystemdNotifier(self.environ)
+        self.device_id = device_id_for(config)
+        self.started_at = self.clock.wall()
+        self.core: Core | None = None
+        self.pipeline: PipelineParts | None = None
+        self.supervisor: Supervisor | None = None
+        self.last_reload: dict | None = None
+        self.exit_code = 0
+        self._lock = threading.RLock()  # one reload (or health check) at a time
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._hup = threading.Event()
+        self._healthy = False
+        self.commands = CommandServer(
+            CommandDispatcher(self, self.clock),
+            command_prefix="",  # set when the core is built (topics depend on the config)
+            reply=self._reply,
+            reply_topic=lambda name: self.core.topics.command_reply(name),
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def run(self) -> int:
+        self._install_signals()
+        try:
+            self._start_core(self.config)
+            self._start_pipeline(self.config)
+        except Exception as exc:
+            log.error("the agent could not start: %s", exc)
+            self._shutdown()
+            return EX_SOFTWARE
+        self.commands.start()
+        self.notifier.ready(self._status_line())
+        log.info("edge-agent %s running as %s: %s", __version__, self.device_id, self._status_line())
+        self._loop()
+        self._shutdown()
+        return self.exit_code
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self._hup.set()
+        self._wake.set()
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # embedded use (tests): the caller stops us
+        signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
+        signal.signal(signal.SIGINT, lambda *_: self.request_stop())
+        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+
+    def _loop(self) -> None:
+        interval = min(1.0, self.notifier.watchdog_interval or 1.0)
+        while not self._stopping.is_set():
+            self._wake.wait(interval)
+            self._wake.clear()
+            if self._stopping.is_set():
+                break
+            if self._hup.is_set():
+                self._hup.clear()
+                self.reload_from_file()
+            self.tick()
+
+    def tick(self) -> bool:
+        """One supervision round; the systemd watchdog is fed only when every stage is healthy."""
+        with self._lock:
+            try:
+                healthy = self.supervisor.check() if self.supervisor else False
+            except SupervisorGaveUp as exc:
+                log.error("stopping: %s", exc)
+                self.exit_code = EX_SOFTWARE
+                self.request_stop()
+                return False
+        if healthy:
+            self.notifier.watchdog()
+        if healthy != self._healthy:
+            self._healthy = healthy
+            self.notifier.status(self._status_line() if healthy else "degraded: restarting a stage")
+        return healthy
+
+    def _shutdown(self) -> None:
+        self.notifier.stopping("stopping")
+        log.info("stopping")
+        self.commands.stop(timeout=2.0)
+        with self._lock:
+            self._stop_pipeline()
+            self._stop_core()
+        self.notifier.close()
+        log.info("stopped")
+
+    # -- building blocks -----------------------------------------------------------------
+    def _start_core(self, config: AgentConfig) -> None:
+        self.device_id = device_id_for(config)
+        core = Core.build(config, self.device_id, self.clock)
+        self.commands.command_prefix = core.topics.base + "/cmd/"
+        core.start(self.commands.on_message)
+        self.core = core
+
+    def _stop_core(self) -> None:
+        if self.core is not None:
+            self.core.stop(timeout=10.0)
+            self.core = None
+
+    def _start_pipeline(self, config: AgentConfig) -> None:
+        sup = config.supervisor
+        supervisor = Supervisor(sup.stall_timeout, sup.max_restarts, sup.restart_window, self.clock, self.core.health)
+        parts = build_pipeline(config, self.core, self.clock, supervisor.snapshot, self.environ)
+        try:
+            supervisor.start(parts.specs)
+            self.supervisor, self.pipeline = supervisor, parts
+            self._await_start(supervisor, sup.start_grace)
+        except BaseException:
+            supervisor.stop()
+            parts.close()
+            self.supervisor = self.pipeline = None
+            raise
+
+    def _await_start(self, supervisor: Supervisor, grace: float) -> None:
+        """A stage that dies within `grace` seconds of starting fails the start."""
+        deadline = self.clock.monotonic() + grace
+        while self.clock.monotonic() < deadline:
+            if not supervisor.healthy():
+                problems = {name: s["last_error"] or s["status"] for name, s in supervisor.snapshot().items()}
+                raise StartFailed(f"a stage died while starting: {problems}")
+            self._stopping.wait(0.1)
+
+    def _stop_pipeline(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        if self.pipeline is not None:
+            self.pipeline.close()
+        self.supervisor = self.pipeline = None
+
+    def _reply(self, topic: str, payload: str) -> None:
+        if self.core is not None:
+            self.core.reply(topic, payload)
+
+    # -- reload ------------------------------------------------------------------------------
+    def reload_from_file(self) -> None:
+        try:
+            text = self.config_path.read_text(encoding="utf-8")
+            self.apply_config_text(text, origin=f"SIGHUP {self.config_path}", persist=False)
+        except OSError as exc:
+            self._report_rejected(f"SIGHUP {self.config_path}", f"cannot read the file: {exc}")
+        except CommandError:
+            pass  # already logged and reported
+
+    def apply_config_text(self, text: str, origin: str, persist: bool) -> dict:
+        """Validate fully, then swap; raises CommandError (after reporting) when rejected or rolled back."""
+        try:
+            new = parse_config(text, source=origin.split(" ", 1)[-1], environ=self.environ)
+        except ConfigError as exc:
+            self._report_rejected(origin, exc.report())
+            raise CommandError(f"config rejected, still running the previous one: {exc.report()}") from None
+        identity_changed = device_id_for(new) != self.device_id or new.device.site != self.config.device.site
+        if origin.startswith("remote") and identity_changed:
+            message = "device.id and device.site cannot be changed remotely (edit the file on the device)"
+            self._report_rejected(origin, message)
+            raise CommandError(message)
+        with self._lock:
+            outcome = self._swap(new, origin)
+            self.config_text = text
+        if persist:
+            outcome.update(persist_config(self.config_path, text))
+        return outcome
+
+    def _swap(self, new: AgentConfig, origin: str) -> dict:
+        old = self.config
+        if new == old:
+            self._record_reload(origin, "unchanged")
+            return {"applied": True, "changed": False}
+        restart_core = core_sections(new) != core_sections(old)
+        self.notifier.reloading(f"reloading ({origin})")
+        self._stop_pipeline()
+        if restart_core:
+            self._stop_core()
+        try:
+            if restart_core:
+                self._start_core(new)
+            self._start_pipeline(new)
+        except Exception as exc:
+            self._roll_back(old, restart_core, origin, exc)
+            raise CommandError(f"the new config failed to start and was rolled back: {exc}") from None
+        self.config = new
+        self._record_reload(origin, "applied")
+        log.info("config applied (%s)%s", origin, "; broker connection renewed" if restart_core else "")
+        self.notifier.ready(self._status_line())
+        return {"applied": True, "changed": True, "restarted_core": restart_core}
+
+    def _roll_back(self, old: AgentConfig, restart_core: bool, origin: str, error: Exception) -> None:
+        log.error("config from %s failed to start (%s); rolling back", origin, error)
+        self._stop_pipeline()
+        try:
+            if restart_core:
+                self._stop_core()
+                self._start_core(old)
+            self._start_pipeline(old)
+        except Exception as exc:  # nothing left to run: let systemd restart us from the file
+            log.critical("the previous config failed to start again: %s", exc)
+            self.exit_code = EX_SOFTWARE
+            self.request_stop()
+            return
+        self._record_reload(origin, f"rolled back: {error}")
+        self.core.health.emit("config_rolled_back", f"config from {origin} failed to start and was rolled back: {error}")
+        self.notifier.ready(self._status_line())
+
+    def _report_rejected(self, origin: str, reason: str) -> None:
+        log.error("config from %s rejected; keeping the running config:\n%s", origin, reason)
+        self._record_reload(origin, f"rejected: {reason}")
+        if self.core is not None:
+            self.core.health.emit("config_rejected", f"config from {origin} rejected: {reason}", Severity.minor)
+
+    def _record_reload(self, origin: str, outcome: str) -> None:
+        self.last_reload = {"at": iso_utc(self.clock.wall()), "origin": origin, "outcome": outcome[:1000]}
+
+    # -- what commands and telemetry see -------------------------------------------------------
+    def status_report(self) -> dict:
+        with self._lock:
+            return status_report(self)
+
+    def redacted_config(self) -> dict:
+        return redact(self.config.model_dump(mode="json"))
+
+    def resend_since(self, wall: float) -> int:
+        return self.core.outbox.requeue_since(wall)
+
+    def config_digest(self) -> str:
+        return hashlib.sha256(self.config_text.encode()).hexdigest()
+
+    def _status_line(self) -> str:
+        cameras = sum(1 for camera in self.config.cameras if camera.enabled)
+        return f"running: {cameras} camera(s), {len(self.config.access.adapters)} access adapter(s)"

@@ -1,0 +1,79 @@
+"""What the agent tells the outside: status for the `status` command, a redacted config, config persistence."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from edge_agent import __version__
+from edge_agent.clock import iso_utc
+
+log = logging.getLogger(__name__)
+
+REDACTED = "**********"
+# inline secret values; *_file keys name a file and are kept (the path is not the secret)
+_SECRET_KEY = re.compile(r"password|secret|token|scbk|card_numbers|passphrase|api_key", re.I)
+
+
+def redact(value, key: str = ""):
+    """A copy of a plain config dict with every inline secret replaced (SecretStr already dumps as stars)."""
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(item, key) for item in value]
+    if value is not None and _SECRET_KEY.search(key) and not key.endswith("_file"):
+        return REDACTED
+    return value
+
+
+def status_report(agent) -> dict:
+    core, supervisor = agent.core, agent.supervisor
+    report = {
+        "device_id": agent.device_id,
+        "site": agent.config.device.site,
+        "agent_version": __version__,
+        "started_at": iso_utc(agent.started_at),
+        "uptime_s": round(agent.clock.wall() - agent.started_at, 1),
+        "healthy": bool(supervisor and supervisor.healthy()),
+        "config_sha256": agent.config_digest(),
+        "config_file": str(agent.config_path),
+        "last_reload": agent.last_reload,
+        "stages": supervisor.snapshot() if supervisor else {},
+        "cameras": [camera.id for camera in agent.config.cameras if camera.enabled],
+        "adapters": [adapter.id for adapter in agent.config.access.adapters],
+    }
+    if core is not None:
+        report["mqtt_connected"] = core.publisher.connected
+        report["outbox"] = core.outbox.stats().to_dict()
+    return report
+
+
+def persist_config(path: Path, text: str) -> dict:
+    """Write the applied config atomically (keeping the old one as FILE.previous); never raises."""
+    path = Path(path)
+    try:
+        if path.exists():
+            _atomic_write(path.with_name(path.name + ".previous"), path.read_bytes(), path)
+        _atomic_write(path, text.encode("utf-8"), path)
+    except OSError as exc:
+        log.warning("applied config not written to %s: %s (it is lost on restart)", path, exc)
+        return {"persisted": False, "persist_error": f"{path}: {exc.strerror or exc}"}
+    return {"persisted": True}
+
+
+def _atomic_write(target: Path, data: bytes, mode_from: Path) -> None:
+    mode = mode_from.stat().st_mode & 0o777 if mode_from.exists() else 0o640
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
