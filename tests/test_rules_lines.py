@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_agent.events import LineCrossing
+from edge_agent.events import Box, LineCrossing, Track
 from tests.test_rules import Scene, person
 
 
@@ -10,9 +10,11 @@ def counting(**extra) -> dict:
     return {"name": "count", "type": "line_crossing", "line": "door", "alert_direction": "in", "cooldown": 0, **extra}
 
 
-def walk(scene: Scene, track_id: int, ys, x: float = 0.5, cls: str = "person") -> None:
+def walk(scene: Scene, track_id: int, ys, x: float = 0.5, cls: str = "person", frames: int = 2) -> None:
+    """Feet at each y for `frames` detector runs (the line's min_frames is 2 by default)."""
     for y in ys:
-        scene.step(person(track_id, x, y, cls=cls))
+        for _ in range(frames):
+            scene.step(person(track_id, x, y, cls=cls))
 
 
 def test_walking_in_and_out_counts_each_once_and_alerts_on_the_chosen_direction():
@@ -93,3 +95,23 @@ def test_a_failing_listener_does_not_stop_counting():
     assert scene.engine.line_counts()["cam"]["door"]["in"] == 2
     assert scene.engine.listener_errors == 2
     assert len(scene.crossings) == 2
+
+
+def test_a_one_frame_glitch_across_the_line_is_not_a_crossing():
+    scene = Scene(counting(alert_direction="both"))
+    walk(scene, 1, [0.3], frames=3)
+    walk(scene, 1, [0.7], frames=1)  # one box reaching down past the line (a long stride)
+    walk(scene, 1, [0.3], frames=3)
+    assert scene.engine.line_counts()["cam"]["door"] == {"in": 0, "out": 0}
+    walk(scene, 1, [0.7], frames=2)
+    assert scene.engine.line_counts()["cam"]["door"] == {"in": 0, "out": 1}
+
+
+def test_a_track_first_seen_past_the_line_counts_from_its_history():
+    """The tracker confirms a track a frame or two after it appears; its foot history still shows the crossing."""
+    scene = Scene(counting())
+    track = Track(5, "person", Box(0.45, 0.0, 0.55, 0.3), 0.9, 0.0, 0.0)
+    track.foot_points.extend([(0.0, 0.5, 0.8), (0.2, 0.5, 0.7), (0.4, 0.5, 0.35), (0.6, 0.5, 0.3)])
+    scene.step(track)
+    assert scene.engine.line_counts()["cam"]["door"] == {"in": 1, "out": 0}
+    assert scene.alerts("instant")[0].details.track_ids == [5]

@@ -17,7 +17,7 @@ from edge_agent.config.cameras import CameraConfig
 from edge_agent.events import AlertFactory, AlertSink, FrameDetections, LineCrossing, Track
 from edge_agent.rules.crossing import LineCrossingRule
 from edge_agent.rules.episode import FrameContext, RuleEmitter
-from edge_agent.rules.geometry import DirectedLine, LineCounter, Polygon
+from edge_agent.rules.geometry import LineCounter, Polygon
 from edge_agent.rules.schedule import ArmingSchedule
 from edge_agent.rules.video import ZONE_RULES
 
@@ -33,9 +33,7 @@ class CameraRules:
                  timezone: str, notify: Callable[[LineCrossing], None]):
         self.camera = camera
         self.zones = {name: Polygon.from_config(name, zone) for name, zone in camera.zones.items()}
-        self.counters = {
-            name: LineCounter(DirectedLine.from_config(name, line), line.classes) for name, line in camera.lines.items()
-        }
+        self.counters = {name: LineCounter.from_config(name, line) for name, line in camera.lines.items()}
         self._notify = notify
         self.zone_rules = []
         self.line_rules: dict[str, list[LineCrossingRule]] = {name: [] for name in camera.lines}

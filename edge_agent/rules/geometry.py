@@ -102,9 +102,11 @@ class DirectedLine:
 
 @dataclass(slots=True)
 class _SideMemory:
-    side: int
-    point: tuple[float, float]
+    side: int  # last confirmed side
+    point: tuple[float, float]  # last foot point seen on it
     seen_at: float
+    pending_side: int = UNKNOWN  # a side change waiting for min_frames observations
+    pending_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +124,18 @@ class LineCounter:
     `update` is called from the camera's thread; `counts` may be read from any thread.
     """
 
-    def __init__(self, line: DirectedLine, classes: Iterable[str], forget_after: float = 60.0):
+    def __init__(self, line: DirectedLine, classes: Iterable[str], min_frames: int = 1, forget_after: float = 60.0):
         self.line = line
         self.classes = frozenset(classes)
+        self.min_frames = min_frames
         self.forget_after = forget_after
         self._memory: dict[int, _SideMemory] = {}
         self._counts = {"in": 0, "out": 0}
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, name: str, config: LineConfig) -> "LineCounter":
+        return cls(DirectedLine.from_config(name, config), config.classes, config.min_frames)
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -153,20 +160,36 @@ class LineCounter:
         return crossings
 
     def _observe(self, track: Track, now: float) -> str | None:
-        foot = track.box.foot
-        side = self.line.side(*foot)
         memory = self._memory.get(track.track_id)
-        if memory is None:
-            if side != UNKNOWN:
-                self._memory[track.track_id] = _SideMemory(side, foot, now)
+        if memory is not None:
+            memory.seen_at = now
+            return self._step(memory, track.box.foot)
+        # First sight of a track (it was just confirmed): replay the path the tracker
+        # already followed, so someone confirmed a step after the line still counts.
+        direction = None
+        for _, x, y in list(track.foot_points) or [(now, *track.box.foot)]:
+            if memory is None:
+                side = self.line.side(x, y)
+                if side != UNKNOWN:
+                    memory = self._memory[track.track_id] = _SideMemory(side, (x, y), now)
+            else:
+                direction = self._step(memory, (x, y)) or direction
+        return direction
+
+    def _step(self, memory: _SideMemory, foot: tuple[float, float]) -> str | None:
+        side = self.line.side(*foot)
+        if side == UNKNOWN:
+            return None  # inside the band: keep the side and any pending change
+        if side == memory.side:
+            memory.point, memory.pending_side, memory.pending_count = foot, UNKNOWN, 0
             return None
-        memory.seen_at = now
-        if side == UNKNOWN or side == memory.side:
-            if side == memory.side:
-                memory.point = foot
+        if side != memory.pending_side:
+            memory.pending_side, memory.pending_count = side, 0
+        memory.pending_count += 1
+        if memory.pending_count < self.min_frames:
             return None
         crossed = self.line.passes_through(memory.point, foot)
-        memory.side, memory.point = side, foot
+        memory.side, memory.point, memory.pending_side, memory.pending_count = side, foot, UNKNOWN, 0
         if not crossed:
             return None
         return "in" if side == IN else "out"
