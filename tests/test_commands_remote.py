@@ -1,0 +1,85 @@
+"""Remote operations end to end: the daemon as a subprocess, commands over a real mosquitto."""
+
+import socket
+
+import pytest
+import yaml
+
+from tests.support.wait import wait_for
+from tests.test_daemon_helpers import Daemon, Watcher, base_config
+
+
+@pytest.fixture
+def agent(tmp_path, mosquitto):
+    watcher = Watcher(mosquitto.port)
+    config = base_config(tmp_path / "state", mosquitto.port,
+                         mqtt={"host": "127.0.0.1", "port": mosquitto.port, "username": "dev-1", "password": "s3cret-pass"})
+    daemon = Daemon(tmp_path / "agent", config).start()
+    watcher.wait_ready()
+    yield daemon, watcher, config
+    assert daemon.stop() == 0
+    watcher.close()
+
+
+def test_status_get_config_redacted_and_bad_requests(agent):
+    daemon, watcher, config = agent
+    status = watcher.command("status")
+    assert status["ok"] and status["result"]["device_id"] == "dev-1" and status["result"]["mqtt_connected"]
+    got = watcher.command("get-config")
+    assert got["result"]["config"]["mqtt"]["password"] == "**********"
+    assert got["result"]["config"]["device"]["site"] == "site-1"
+    assert all(b"s3cret-pass" not in payload for _, payload, _ in watcher.messages)
+    assert "s3cret-pass" not in daemon.log()
+
+    unknown = watcher.command("self-destruct")
+    assert unknown["ok"] is False and unknown["error"].startswith("unknown command 'self-destruct'")
+    malformed = watcher.command("ping", raw=b"\x00not json")
+    assert malformed["ok"] is False and malformed["request_id"] is None and "not JSON" in malformed["error"]
+    bad_args = watcher.command("resend-alerts", {"since": "last tuesday"})
+    assert bad_args["ok"] is False and "RFC 3339" in bad_args["error"]
+    resend = watcher.command("resend-alerts", {"since": "2020-01-01T00:00:00Z"})
+    assert resend["ok"] and resend["result"]["requeued"] >= 0
+    assert daemon.running()
+
+
+def test_set_config_applied_rejected_and_rolled_back(agent, tmp_path):
+    daemon, watcher, config = agent
+    original_text = daemon.config_path.read_text()
+
+    # happy path: validated, applied like SIGHUP, persisted with the old file kept aside
+    new = config | {"telemetry": {"interval": 1}}
+    applied = watcher.command("set-config", {"config": yaml.safe_dump(new)})
+    assert applied["ok"], applied
+    assert applied["result"] == {"applied": True, "changed": True, "restarted_core": False, "persisted": True}
+    wait_for(lambda: len(watcher.payloads("telemetry")) >= 2, timeout=10, message="telemetry at the new interval")
+    assert yaml.safe_load(daemon.config_path.read_text())["telemetry"]["interval"] == 1
+    assert daemon.config_path.with_name("config.yaml.previous").read_text() == original_text
+    applied_text = daemon.config_path.read_text()
+
+    # invalid: rejected with the reason, nothing changes
+    invalid = watcher.command("set-config", {"config": {**new, "cameras": [{"id": "c1"}]}})
+    assert invalid["ok"] is False
+    assert "config rejected" in invalid["error"] and "cameras[0].url: required key is missing" in invalid["error"]
+    assert daemon.config_path.read_text() == applied_text
+    assert watcher.health("config_rejected")
+
+    # valid but fails at start (the metrics port is taken): rolled back to the running config
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        failing = new | {"telemetry": {"interval": 1, "prometheus": {"enabled": True, "port": port}}}
+        rolled = watcher.command("set-config", {"config": yaml.safe_dump(failing)})
+    assert rolled["ok"] is False
+    assert "failed to start and was rolled back" in rolled["error"] and "Address already in use" in rolled["error"]
+    alert = wait_for(lambda: watcher.health("config_rolled_back"), timeout=10, message="rollback alert")[0]
+    assert "Address already in use" in alert["details"]["message"]
+    assert daemon.config_path.read_text() == applied_text
+    status = watcher.command("status")["result"]
+    assert status["healthy"] and status["last_reload"]["outcome"].startswith("rolled back")
+    count = len(watcher.payloads("telemetry"))
+    wait_for(lambda: len(watcher.payloads("telemetry")) >= count + 2, timeout=10, message="old pipeline running again")
+
+    # identity changes are refused remotely
+    moved = watcher.command("set-config", {"config": yaml.safe_dump(new | {"device": {**new["device"], "site": "elsewhere"}})})
+    assert moved["ok"] is False and "cannot be changed remotely" in moved["error"]
