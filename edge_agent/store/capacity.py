@@ -15,9 +15,6 @@ from dataclasses import dataclass, field
 
 from edge_agent.store.schema import PRIORITY
 
-_BATCH = 256
-
-
 @dataclass(frozen=True)
 class _Step:
     reason: str | None  # None: not a loss (already delivered)
@@ -46,33 +43,39 @@ class Eviction:
 
 
 def make_room(connection: sqlite3.Connection, incoming_class: str, rows_over: int, bytes_over: int, now: float) -> Eviction:
-    """Delete rows until `rows_over` rows and `bytes_over` bytes are freed; call inside a write transaction."""
-    eviction = Eviction()
+    """Free `rows_over` rows and `bytes_over` bytes; call inside a write transaction.
+
+    When the room cannot be made, only free deletions (delivered and expired
+    rows) happen: pending rows are not sacrificed for a row that is refused anyway.
+    """
     incoming = PRIORITY[incoming_class]
+    chosen: list[tuple[int, int, str, str | None]] = []  # seq, size, class, reason
+    freed_rows = freed_bytes = 0
     for step in _STEPS:
-        if rows_over <= eviction.rows and bytes_over <= eviction.bytes:
-            break
         if incoming > step.lowest_incoming_priority:
             continue
-        _run_step(connection, step, rows_over, bytes_over, now, eviction)
-    eviction.fits = rows_over <= eviction.rows and bytes_over <= eviction.bytes
-    return eviction
-
-
-def _run_step(connection, step: _Step, rows_over: int, bytes_over: int, now: float, eviction: Eviction) -> None:
-    query = f"SELECT seq, size, class FROM outbox WHERE {step.where} ORDER BY {step.order} LIMIT {_BATCH}"
-    while rows_over > eviction.rows or bytes_over > eviction.bytes:
-        candidates = connection.execute(query, {"now": now}).fetchall()
-        if not candidates:
-            return
-        chosen = []
-        for seq, size, cls in candidates:
-            if rows_over <= eviction.rows and bytes_over <= eviction.bytes:
+        cursor = connection.execute(f"SELECT seq, size, class FROM outbox WHERE {step.where} ORDER BY {step.order}", {"now": now})
+        for seq, size, cls in cursor:  # lazy: stops reading once enough is found
+            if freed_rows >= rows_over and freed_bytes >= bytes_over:
                 break
-            chosen.append(seq)
-            eviction.rows += 1
-            eviction.bytes += size
-            if step.reason is not None:
-                key = (step.reason, cls)
-                eviction.losses[key] = eviction.losses.get(key, 0) + 1
-        connection.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in chosen])
+            chosen.append((seq, size, cls, step.reason))
+            freed_rows += 1
+            freed_bytes += size
+        cursor.close()
+        if freed_rows >= rows_over and freed_bytes >= bytes_over:
+            break
+    fits = freed_rows >= rows_over and freed_bytes >= bytes_over
+    if not fits:
+        chosen = [item for item in chosen if item[3] in (None, "expired")]
+    return _delete(connection, chosen, fits)
+
+
+def _delete(connection: sqlite3.Connection, chosen: list[tuple[int, int, str, str | None]], fits: bool) -> Eviction:
+    eviction = Eviction(fits=fits)
+    connection.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq, _, _, _ in chosen])
+    for _, size, cls, reason in chosen:
+        eviction.rows += 1
+        eviction.bytes += size
+        if reason is not None:
+            eviction.losses[(reason, cls)] = eviction.losses.get((reason, cls), 0) + 1
+    return eviction

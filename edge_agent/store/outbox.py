@@ -83,6 +83,7 @@ class Outbox:
         self._topics_cache: dict[tuple[str, str], object] = {}
         opened = open_database(self.path)
         self._connection = opened.connection
+        self._connection.execute("PRAGMA synchronous = NORMAL")
         self.db = opened.db
         self.moved_aside_to = opened.moved_aside_to
         self._disk = DiskGuard(self.path.parent, config.min_free_disk_mb, self.clock, disk_usage)
@@ -116,53 +117,60 @@ class Outbox:
 
         Storing the same event_id twice is a no-op that returns the id.
         """
+        return self.enqueue_many([(topic, payload, cls, event_id, expires_at)])[0]
+
+    def enqueue_many(self, messages: Iterable[tuple]) -> list[str | None]:
+        """Commit several messages in one durable transaction (one fsync).
+
+        Each item is (topic, payload, cls[, event_id[, expires_at]]); the result
+        lists each item's event_id, or None where it was refused.
+        """
+        prepared = [self._prepare(*message) for message in messages]
+        with self._lock, self._transaction(durable=True):
+            stored = [self._insert(*item) for item in prepared]
+        if any(stored):
+            self._notify()
+        return [item[3] if ok else None for item, ok in zip(prepared, stored)]
+
+    def _prepare(self, topic: str, payload: str | bytes, cls: str, event_id: str | None = None, expires_at: float | None = None):
         if cls not in PRIORITY:
             raise ValueError(f"outbox class must be one of {CLASSES}, not {cls!r}")
         body = payload.encode() if isinstance(payload, str) else bytes(payload)
-        event_id = event_id or new_event_id()
         now = self.clock.wall()
         if expires_at is None:
             lifetime = getattr(self.config.expiry, cls)
             expires_at = now + lifetime if lifetime > 0 else None
-        with self._lock:
-            stored = self._insert(topic, body, cls, event_id, now, expires_at)
-        if stored:
-            self._notify()
-        return event_id if stored else None
+        return topic, body, cls, event_id or new_event_id(), now, expires_at
 
     def _insert(self, topic: str, body: bytes, cls: str, event_id: str, now: float, expires_at: float | None) -> bool:
+        """Insert inside the caller's transaction, evicting if full; False if refused."""
         if cls == "telemetry" and self._disk.low:
-            self._count_refusal("low_disk", cls)
+            self._add_drops("low_disk", cls, 1)
             return False
         if len(body) > self.config.max_bytes:
-            self._count_refusal("too_large", cls)
+            self._add_drops("too_large", cls, 1)
             return False
-        with self._transaction(durable=True):
-            if self._connection.execute("SELECT 1 FROM outbox WHERE event_id = ?", (event_id,)).fetchone():
-                return True
-            rows_over = self._rows + 1 - self.config.max_rows
-            bytes_over = self._bytes + len(body) - self.config.max_bytes
-            if rows_over > 0 or bytes_over > 0:
-                eviction = make_room(self._connection, cls, max(rows_over, 0), max(bytes_over, 0), now)
-                self._rows -= eviction.rows
-                self._bytes -= eviction.bytes
-                for (reason, lost_class), count in eviction.losses.items():
-                    self._add_drops(reason, lost_class, count)
-                if not eviction.fits:
-                    self._add_drops("refused_full", cls, 1)
-                    return False
-            self._connection.execute(
-                "INSERT INTO outbox (event_id, topic, payload, class, priority, size, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (event_id, topic, body, cls, PRIORITY[cls], len(body), now, expires_at),
-            )
-            self._rows += 1
-            self._bytes += len(body)
+        if self._connection.execute("SELECT 1 FROM outbox WHERE event_id = ?", (event_id,)).fetchone():
+            return True
+        rows_over = self._rows + 1 - self.config.max_rows
+        bytes_over = self._bytes + len(body) - self.config.max_bytes
+        if rows_over > 0 or bytes_over > 0:
+            eviction = make_room(self._connection, cls, max(rows_over, 0), max(bytes_over, 0), now)
+            self._rows -= eviction.rows
+            self._bytes -= eviction.bytes
+            for (reason, lost_class), count in eviction.losses.items():
+                self._add_drops(reason, lost_class, count)
+            if not eviction.fits:
+                self._add_drops("refused_full", cls, 1)
+                return False
+        self._connection.execute(
+            "INSERT INTO outbox (event_id, topic, payload, class, priority, size, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (event_id, topic, body, cls, PRIORITY[cls], len(body), now, expires_at),
+        )
+        self._rows += 1
+        self._bytes += len(body)
         return True
-
-    def _count_refusal(self, reason: str, cls: str) -> None:
-        with self._transaction(durable=False):
-            self._add_drops(reason, cls, 1)
 
     def _add_drops(self, reason: str, cls: str, count: int) -> None:
         self._connection.execute(
@@ -173,16 +181,18 @@ class Outbox:
 
     # -- the publisher's side -------------------------------------------------
 
-    def claim(self, limit: int) -> list[OutboxRow]:
+    def claim(self, limit: int, delivered: Iterable[int] = ()) -> list[OutboxRow]:
         """Hand out up to `limit` pending rows in drain order (class priority, then age), marked in flight.
 
-        Rows found expired on the way are deleted and counted as drops.
+        `delivered` rows are marked delivered in the same transaction, so the
+        publisher pays one commit per batch of PUBACKs and refills. Rows found
+        expired on the way are deleted and counted as drops.
         """
-        if limit <= 0:
-            return []
         now = self.clock.wall()
         with self._lock, self._transaction(durable=False):
-            while True:
+            self._mark_delivered(delivered, now)
+            live: list[OutboxRow] = []
+            while limit > 0:
                 found = self._connection.execute(
                     f"SELECT {ROW_COLUMNS} FROM outbox WHERE state = 'pending' ORDER BY priority, seq LIMIT ?", (limit,)
                 ).fetchall()
@@ -206,16 +216,17 @@ class Outbox:
 
     def mark_delivered(self, seqs: Iterable[int]) -> int:
         """PUBACKs arrived for these rows."""
-        params = [(seq,) for seq in seqs]
+        with self._lock, self._transaction(durable=False):
+            return self._mark_delivered(seqs, self.clock.wall())
+
+    def _mark_delivered(self, seqs: Iterable[int], now: float) -> int:
+        params = [(now, seq) for seq in seqs]
         if not params:
             return 0
-        now = self.clock.wall()
-        with self._lock, self._transaction(durable=False):
-            changed = self._connection.executemany(
-                "UPDATE outbox SET state = 'delivered', delivered_at = ? WHERE seq = ? AND state = 'inflight'",
-                [(now, seq) for (seq,) in params],
-            ).rowcount
-            self._connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_delivery_at', ?)", (now,))
+        changed = self._connection.executemany(
+            "UPDATE outbox SET state = 'delivered', delivered_at = ? WHERE seq = ? AND state = 'inflight'", params
+        ).rowcount
+        self._connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_delivery_at', ?)", (now,))
         return changed
 
     def release(self, seqs: Iterable[int]) -> int:
@@ -314,14 +325,21 @@ class Outbox:
 
     @contextmanager
     def _transaction(self, durable: bool):
-        self._connection.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-        self._connection.execute("BEGIN IMMEDIATE")
+        # The connection runs at NORMAL; a durable commit switches to FULL
+        # for itself (the pragma cannot change inside a transaction).
+        if durable:
+            self._connection.execute("PRAGMA synchronous = FULL")
         try:
-            yield
-        except BaseException:
-            self._connection.execute("ROLLBACK")
-            raise
-        self._connection.execute("COMMIT")
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+            self._connection.execute("COMMIT")
+        finally:
+            if durable:
+                self._connection.execute("PRAGMA synchronous = NORMAL")
 
     def _notify(self) -> None:
         for callback in list(self._listeners):

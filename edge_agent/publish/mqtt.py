@@ -1,0 +1,404 @@
+"""The publisher: drains the outbox to the broker at QoS 1, one network thread, no paho buffering.
+
+At most `window` rows are handed to paho at once; a row becomes delivered only
+when its PUBACK arrives. When a session ends, rows still in flight go back to
+pending and are re-sent on the next connection with the same event_id.
+
+All paho calls happen on the publisher's own thread. Other threads reach it
+through `publish_now`/`subscribe`, which queue work and wake the thread; the
+outbox wakes it when rows become pending. Subscription callbacks run on that
+thread, so they must hand work off quickly (see publish/commands.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import select
+import threading
+from collections import deque
+from collections.abc import Callable
+
+import paho.mqtt.client as paho
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edge_agent.clock import Clock, SystemClock, iso_utc
+from edge_agent.config.mqtt import MqttConfig
+from edge_agent.events import SCHEMA_VERSION, Status
+from edge_agent.publish.backoff import FullJitterBackoff
+from edge_agent.publish.connection import CONNECT_TIMEOUT_S, build_client, connect, describe_connect_error, is_v5
+from edge_agent.publish.state import PublisherStats, SessionState
+from edge_agent.publish.topics import Topics
+from edge_agent.publish.waker import Waker
+from edge_agent.publish.wire import PackedPublishProperties
+from edge_agent.store import Outbox, OutboxRow
+
+log = logging.getLogger(__name__)
+
+MessageCallback = Callable[[str, bytes, object], None]
+RESERVED_SLOTS = 2  # paho in-flight slots kept for status and command replies
+MAINTAIN_EVERY_S = 60.0
+IDLE_WAIT_S = 0.5
+
+
+class Publisher:
+    REFILL_DIVISOR = 2  # refill when this fraction of the window is free: fewer commits vs a fuller pipe
+
+    def __init__(
+        self,
+        mqtt: MqttConfig,
+        outbox: Outbox,
+        topics: Topics,
+        device_id: str,
+        agent_version: str,
+        clock: Clock | None = None,
+        *,
+        rng: random.Random | None = None,
+    ):
+        self._config = mqtt
+        self._outbox = outbox
+        self.topics = topics
+        self._device_id = device_id
+        self._agent_version = agent_version
+        self._clock = clock or SystemClock()
+        self._started_at = self._clock.wall()
+        self._backoff = FullJitterBackoff(mqtt.reconnect.min_delay, mqtt.reconnect.max_delay, rng)
+        self._state = SessionState(window_size=mqtt.max_inflight)
+        self._subscriptions: list[tuple[str, MessageCallback]] = []
+        self._subscriptions_lock = threading.Lock()
+        self._requests: deque[Callable[[], None]] = deque()
+        self._waker = Waker()
+        self._stopping = threading.Event()
+        self._stop_deadline = math.inf
+        self._thread: threading.Thread | None = None
+        self._client: paho.Client | None = None
+        self._window: dict[int, int] = {}  # paho mid -> outbox seq
+        self._acked: list[int] = []
+        self._refused: list[int] = []
+        self._rows_waiting = True
+        self._just_connected = False
+        self._feed_paused_until = 0.0
+        self._maintain_due = 0.0
+        self._awaited_mid: int | None = None
+        self._awaited_acked = False
+        self._disconnect_reason: str | None = None
+        self._established = False
+
+    # -- public API --------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("publisher already started")
+        self._outbox.add_listener(self._on_rows_pending)
+        self._thread = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Finish in-flight rows, publish status offline (retained), disconnect; rows left stay pending."""
+        if self._thread is None:
+            return
+        self._stop_deadline = self._clock.monotonic() + timeout * 0.8
+        self._stopping.set()
+        self._waker.wake()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("publisher did not stop within %.1fs", timeout)
+        self._outbox.remove_listener(self._on_rows_pending)
+        self._thread = None
+
+    @property
+    def connected(self) -> bool:
+        return self._state.connected
+
+    @property
+    def last_error(self) -> str | None:
+        return self._state.last_error
+
+    def stats(self) -> PublisherStats:
+        return self._state.snapshot(inflight=len(self._window))
+
+    def subscribe(self, topic_filter: str, callback: MessageCallback) -> None:
+        """Receive messages on `topic_filter` (QoS 1); renewed on every connect."""
+        with self._subscriptions_lock:
+            self._subscriptions.append((topic_filter, callback))
+        if self._state.connected:
+            self._call_soon(lambda: self._client.subscribe(topic_filter, qos=1))
+
+    def publish_now(self, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False) -> bool:
+        """Send an ephemeral message (e.g. a command reply) outside the outbox; False when offline."""
+        if not self._state.connected:
+            return False
+        self._call_soon(lambda: self._client.publish(topic, payload, qos=qos, retain=retain))
+        return True
+
+    # -- thread main -------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                established = self._session()
+            except Exception as exc:  # a bug here must not end delivery for good
+                log.exception("publisher session failed")
+                self._fail(f"internal error: {type(exc).__name__}: {exc}")
+                established = False
+            self._maintain_if_due()
+            if self._stopping.is_set():
+                break
+            if established:
+                self._backoff.reset()
+            delay = self._backoff.next_delay()
+            self._state.next_retry_s = delay
+            self._stopping.wait(delay)
+        self._state.next_retry_s = None
+
+    def _session(self) -> bool:
+        """One connection from connect to loss (or stop); True if the broker accepted it."""
+        client = self._ensure_client()
+        if client is None:
+            return False
+        client.drop_out_messages()
+        self._state.connect_attempts += 1
+        try:
+            connect(client, self._config)
+        except Exception as exc:
+            self._fail(describe_connect_error(exc, self._config))
+            return False
+        self._established = False
+        connack_deadline = self._clock.monotonic() + CONNECT_TIMEOUT_S
+        try:
+            while True:
+                if self._stopping.is_set():
+                    if self._state.connected:
+                        self._close_gracefully()
+                    return self._established
+                if self._state.connected:
+                    self._pump()
+                elif not self._established and self._clock.monotonic() > connack_deadline:
+                    self._fail(f"no CONNACK from {self._config.host}:{self._config.port} within {CONNECT_TIMEOUT_S:g}s")
+                    return False
+                rc = self._io(0.0 if self._requests else IDLE_WAIT_S)
+                if rc != paho.MQTT_ERR_SUCCESS:
+                    if self._established and not self._stopping.is_set():
+                        self._fail(f"connection to {self._config.host}:{self._config.port} lost: {self._loss_reason(rc)}")
+                    return self._established
+        finally:
+            self._end_session()
+
+    def _ensure_client(self) -> paho.Client | None:
+        if self._client is not None:
+            return self._client
+        try:
+            client = build_client(self._config, self._device_id, self.topics.status, self._status_json("offline"))
+            client.max_inflight_messages_set(self._config.max_inflight + RESERVED_SLOTS)
+        except Exception as exc:  # unreadable key or CA file: say so, retry with backoff
+            self._fail(f"cannot set up the MQTT client: {exc}")
+            return None
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        self._client = client
+        return client
+
+    def _io(self, timeout: float) -> int:
+        client = self._client
+        sock = client.socket()
+        if sock is None:
+            return paho.MQTT_ERR_NO_CONN
+        pending = getattr(sock, "pending", None)
+        buffered = bool(pending and pending())
+        try:
+            readable, writable, _ = select.select(
+                [sock, self._waker.reader], [sock] if client.want_write() else [], [], 0.0 if buffered else timeout
+            )
+        except (OSError, ValueError):
+            return paho.MQTT_ERR_CONN_LOST
+        if self._waker.reader in readable:
+            self._waker.drain()
+        if sock in readable or buffered:
+            rc = client.loop_read()
+            if rc != paho.MQTT_ERR_SUCCESS:
+                return rc
+        if writable or client.want_write():
+            rc = client.loop_write()
+            if rc != paho.MQTT_ERR_SUCCESS:
+                return rc
+        return client.loop_misc()
+
+    def _pump(self) -> None:
+        if self._just_connected:
+            self._begin_session()
+        while self._requests:
+            self._requests.popleft()()
+        if self._refused:
+            self._settle()
+        self._feed()
+        self._maintain_if_due()
+
+    def _begin_session(self) -> None:
+        self._just_connected = False
+        self._outbox.requeue_inflight()
+        self._rows_waiting = True
+        self._client.publish(self.topics.status, self._status_json("online"), qos=1, retain=True)
+        with self._subscriptions_lock:
+            filters = [topic_filter for topic_filter, _ in self._subscriptions]
+        for topic_filter in filters:
+            self._client.subscribe(topic_filter, qos=1)
+
+    def _feed(self) -> None:
+        """Settle PUBACKs and refill the window, in one outbox transaction per half window."""
+        free = self._state.window_size - len(self._window)
+        batch = max(1, self._state.window_size // self.REFILL_DIVISOR)
+        can_feed = self._rows_waiting and (free >= batch or not self._window) and free > 0
+        if can_feed and self._clock.monotonic() >= self._feed_paused_until:
+            acked, self._acked = self._acked, []
+            self._rows_waiting = False  # before claiming, so a concurrent enqueue's wake-up is not lost
+            rows = self._outbox.claim(free, delivered=acked)
+            self._state.delivered += len(acked)
+            if len(rows) == free:
+                self._rows_waiting = True
+            for row in rows:
+                self._send_row(row)
+        elif self._acked and (not self._rows_waiting or len(self._acked) >= batch):
+            self._settle()
+
+    def _send_row(self, row: OutboxRow) -> None:
+        properties = None
+        if is_v5(self._config):
+            expiry = None
+            if row.expires_at is not None:
+                expiry = max(1, math.ceil(row.expires_at - self._clock.wall()))
+            properties = PackedPublishProperties([("event_id", row.event_id), ("schema_version", SCHEMA_VERSION)], expiry)
+        info = self._client.publish(row.topic, row.payload, qos=1, retain=False, properties=properties)
+        self._window[info.mid] = row.seq
+        self._state.published += 1
+
+    def _settle(self) -> None:
+        """Record PUBACKs (and refusals) in the outbox, one transaction for all that arrived."""
+        if self._acked:
+            acked, self._acked = self._acked, []
+            self._outbox.mark_delivered(acked)
+            self._state.delivered += len(acked)
+        if self._refused:
+            refused, self._refused = self._refused, []
+            self._outbox.release(refused)
+            self._state.refused += len(refused)
+            self._feed_paused_until = self._clock.monotonic() + self._backoff.next_delay()
+
+    def _close_gracefully(self) -> None:
+        client = self._client
+        while self._window and self._clock.monotonic() < self._stop_deadline:
+            if self._io(0.05) != paho.MQTT_ERR_SUCCESS:
+                return
+            self._settle()
+        info = client.publish(self.topics.status, self._status_json("offline"), qos=1, retain=True)
+        self._awaited_mid, self._awaited_acked = info.mid, False
+        while not self._awaited_acked and self._clock.monotonic() < self._stop_deadline:
+            if self._io(0.05) != paho.MQTT_ERR_SUCCESS:
+                return
+        self._settle()
+        client.disconnect()  # normal DISCONNECT: the broker discards the Will
+
+    def _end_session(self) -> None:
+        was_connected = self._state.connected
+        self._state.connected = False
+        self._just_connected = False
+        self._settle()
+        self._window.clear()
+        if self._client is not None:
+            self._client.drop_out_messages()
+            sock = self._client.socket()
+            if sock is not None:
+                sock.close()
+        self._outbox.requeue_inflight()
+        if was_connected:
+            self._state.disconnects += 1
+
+    # -- paho callbacks (run inside loop_read on the publisher thread) ------------
+
+    def _on_connect(self, client, userdata, flags, reason_code: ReasonCode, properties) -> None:
+        if reason_code.is_failure:
+            self._fail(f"broker {self._config.host}:{self._config.port} refused the connection: {reason_code.getName()}")
+            return
+        # The broker's Receive Maximum caps what may be unacknowledged at once;
+        # keep a couple of those slots for status and command replies.
+        receive_maximum = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
+        window = self._config.max_inflight
+        if receive_maximum:
+            window = min(window, receive_maximum - RESERVED_SLOTS)
+        self._state.window_size = max(1, window)
+        self._state.mark_connected(self._clock.wall())
+        self._established = True
+        self._just_connected = True
+        log.info(
+            "connected to %s:%d (MQTT %s%s, window %d)", self._config.host, self._config.port,
+            self._config.protocol, ", TLS" if self._config.tls.enabled else "", self._state.window_size,
+        )
+
+    def _on_disconnect(self, client, userdata, flags, reason_code: ReasonCode, properties) -> None:
+        if reason_code is not None and reason_code.is_failure:
+            self._disconnect_reason = reason_code.getName()
+        self._state.connected = False
+
+    def _on_publish(self, client, userdata, mid: int, reason_code: ReasonCode, properties) -> None:
+        seq = self._window.pop(mid, None)
+        if seq is None:
+            if mid == self._awaited_mid:
+                self._awaited_acked = True
+            return
+        if reason_code is not None and reason_code.is_failure:
+            self._refused.append(seq)
+            self._fail(f"broker refused a message on {self._config.host}:{self._config.port}: {reason_code.getName()}")
+        else:
+            self._acked.append(seq)
+
+    def _on_message(self, client, userdata, message: paho.MQTTMessage) -> None:
+        with self._subscriptions_lock:
+            matching = [cb for topic_filter, cb in self._subscriptions if paho.topic_matches_sub(topic_filter, message.topic)]
+        for callback in matching:
+            try:
+                callback(message.topic, bytes(message.payload), message.properties)
+            except Exception:
+                log.exception("subscription callback for %s failed", message.topic)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _loss_reason(self, rc: int) -> str:
+        reason, self._disconnect_reason = self._disconnect_reason, None
+        return reason or paho.error_string(rc)
+
+    def _status_json(self, state: str) -> str:
+        return Status(
+            device_id=self._device_id,
+            state=state,
+            agent_version=self._agent_version,
+            started_at=iso_utc(self._started_at),
+            at=iso_utc(self._clock.wall()) if state == "online" else None,
+        ).model_dump_json(exclude_none=True)
+
+    def _fail(self, message: str) -> None:
+        if message != self._state.last_error:
+            log.warning("mqtt: %s", message)
+        else:
+            log.debug("mqtt: %s", message)
+        self._state.record_error(message, self._clock.wall())
+
+    def _maintain_if_due(self) -> None:
+        now = self._clock.monotonic()
+        if now < self._maintain_due:
+            return
+        self._maintain_due = now + MAINTAIN_EVERY_S
+        self._rows_waiting = True
+        try:
+            self._outbox.maintain()
+        except Exception:
+            log.exception("outbox maintenance failed")
+
+    def _on_rows_pending(self) -> None:
+        self._rows_waiting = True
+        self._waker.wake()
+
+    def _call_soon(self, action: Callable[[], None]) -> None:
+        self._requests.append(action)
+        self._waker.wake()
