@@ -13,6 +13,7 @@ from edge_agent.cli.common import CliExit
 COMMAND_MODULES = (
     "edge_agent.cli.check_config",
     "edge_agent.cli.schema",
+    "edge_agent.cli.outbox",
     "edge_agent.cli.run",
 )
 
