@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from edge_agent.config.base import SecretFile, Section
 from edge_agent.config.schedule import TimeRange
 from edge_agent.events.alert import Severity
+from edge_agent.events.door_event import DOOR_EVENT_TYPES
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -19,6 +20,8 @@ class OsdpReaderConfig(Section):
     reader: str | None = Field(default=None, description="Reader id in events. Default: {adapter}-{address}.")
     direction: Literal["in", "out"] | None = Field(default=None, description="Direction a grant at this reader lets people go.")
     scbk_file: SecretFile | None = Field(default=None, description="File with the 16-byte secure channel base key (hex). Without it the channel is not secure.")
+    card_read_as: Literal["credential.read", "access.granted"] = Field(default="credential.read", description="What a card read means: the panel still decides (credential.read), or this reader's door opens on every read it reports (access.granted).")
+    door_contact_input: int | None = Field(default=None, ge=0, le=31, description="PD input whose status reports the door contact (1 = open), for door.opened/door.closed.")
 
 
 class OsdpAdapterConfig(Section):
@@ -27,12 +30,26 @@ class OsdpAdapterConfig(Section):
     device: str = Field(description="Serial device, e.g. /dev/ttyUSB0 (RS-485).")
     baud: int = Field(default=9600, description="Baud rate.")
     readers: list[OsdpReaderConfig] = Field(min_length=1, description="Readers on this bus.")
+    require_secure_channel: bool = Field(default=True, description="Refuse a reader without an SCBK file (plain-text OSDP carries card numbers in clear).")
+
+    @model_validator(mode="after")
+    def _readers_distinct_and_secure(self) -> "OsdpAdapterConfig":
+        addresses = [reader.address for reader in self.readers]
+        if len(set(addresses)) != len(addresses):
+            raise ValueError(f"OSDP addresses on one bus must differ (found {addresses})")
+        if self.require_secure_channel:
+            plain = [reader.address for reader in self.readers if reader.scbk_file is None]
+            if plain:
+                raise ValueError(f"readers at addresses {plain} have no scbk_file; set one or require_secure_channel: false")
+        return self
 
 
 class HttpAuthConfig(Section):
     hmac_secret_file: SecretFile | None = Field(default=None, description="Shared secret for the X-Signature HMAC header over timestamp + body.")
     bearer_token_file: SecretFile | None = Field(default=None, description="Bearer token expected in Authorization.")
     replay_window: float = Field(default=300.0, gt=0, description="Seconds a signed request's timestamp may differ from ours.")
+    replay_cache_size: int = Field(default=10000, ge=16, description="Signatures remembered within the replay window to refuse a replayed request.")
+    allow_unauthenticated: bool = Field(default=False, description="Accept unsigned requests (only behind a trusted proxy on loopback).")
 
 
 class HttpPushAdapterConfig(Section):
@@ -44,6 +61,16 @@ class HttpPushAdapterConfig(Section):
     auth: HttpAuthConfig = Field(default_factory=HttpAuthConfig)
     max_body_bytes: int = Field(default=64 * 1024, ge=256, description="Requests larger than this are refused (413).")
     default_door: str | None = Field(default=None, description="Door for events that name none.")
+    path: str = Field(default="/events", pattern=r"^/[\x21-\x7e]*$", description="URL path the controller posts to.")
+    hikvision_doors: dict[int, str] = Field(default_factory=dict, description="Hikvision doorNo -> door id; unmapped numbers use default_door.")
+    reader_directions: dict[int, Literal["in", "out"]] = Field(default_factory=dict, description="Controller reader number -> direction a grant there lets people go.")
+
+    @model_validator(mode="after")
+    def _authenticated(self) -> "HttpPushAdapterConfig":
+        auth = self.auth
+        if auth.hmac_secret_file is None and auth.bearer_token_file is None and not auth.allow_unauthenticated:
+            raise ValueError("set auth.hmac_secret_file or auth.bearer_token_file (or auth.allow_unauthenticated: true)")
+        return self
 
 
 class LineStreamAdapterConfig(Section):
@@ -54,6 +81,21 @@ class LineStreamAdapterConfig(Section):
     serial_device: str | None = Field(default=None, description="Or read lines from this serial device.")
     baud: int = Field(default=9600, description="Serial baud rate.")
     max_line_bytes: int = Field(default=4096, ge=64, description="Longer lines are rejected.")
+    default_door: str | None = Field(default=None, description="Door for events that name none.")
+    reconnect_min_delay: float = Field(default=0.5, gt=0, description="First wait (s) before reconnecting; doubles per failure.")
+    reconnect_max_delay: float = Field(default=30.0, gt=0, description="Longest wait (s) between reconnect attempts.")
+    idle_timeout: float = Field(default=0.0, ge=0, description="Reconnect when nothing arrives for this many seconds (0 = never).")
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> "LineStreamAdapterConfig":
+        tcp = self.tcp_host is not None or self.tcp_port is not None
+        if tcp and (self.tcp_host is None or self.tcp_port is None):
+            raise ValueError("a TCP line stream needs both tcp_host and tcp_port")
+        if tcp == (self.serial_device is not None):
+            raise ValueError("set either tcp_host/tcp_port or serial_device, not both or neither")
+        if self.reconnect_max_delay < self.reconnect_min_delay:
+            raise ValueError("reconnect_max_delay must be at least reconnect_min_delay")
+        return self
 
 
 AdapterConfig = Annotated[
@@ -85,6 +127,8 @@ class DenialBurstConfig(Section):
 class TailgatingConfig(Section):
     enabled: bool = Field(default=True, description="Join door grants with camera crossings.")
     window: float = Field(default=8.0, gt=0, description="Seconds after a grant in which its crossing counts.")
+    early_tolerance: float = Field(default=1.0, ge=0, description="Seconds a crossing may precede its grant (clock jitter, reader latency).")
+    settle: float = Field(default=2.0, ge=0, description="Seconds to wait for a late grant before judging a crossing.")
     severity: Severity = Field(default=Severity.major)
 
 
@@ -105,3 +149,33 @@ class AccessConfig(Section):
     denials: DenialBurstConfig = Field(default_factory=DenialBurstConfig)
     tailgating: TailgatingConfig = Field(default_factory=TailgatingConfig)
     welfare: list[WelfareWatch] = Field(default_factory=list, description="Welfare checks.")
+    forward_events: list[str] = Field(default_factory=lambda: ["access.granted", "access.denied", "credential.read", "exit_request"], description="Door event types also published as info alerts (an access log with credential tokens, never card numbers). Alarms (forced, held, tamper, duress, reader offline) always raise alerts.")
+
+    @field_validator("forward_events")
+    @classmethod
+    def _known_event_types(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - DOOR_EVENT_TYPES)
+        if unknown:
+            raise ValueError(f"unknown door event type(s) {unknown} (known: {sorted(DOOR_EVENT_TYPES)})")
+        return value
+
+
+def access_reference_problems(access: AccessConfig):
+    """(key path, message) for door ids the access section names but does not configure."""
+    doors = {door.id for door in access.doors}
+    for a_index, adapter in enumerate(access.adapters):
+        where = ("access", "adapters", a_index)
+        default_door = getattr(adapter, "default_door", None)
+        if default_door is not None and default_door not in doors:
+            yield (*where, "default_door"), f"unknown door {default_door!r} (known: {sorted(doors)})"
+        for number, door in getattr(adapter, "hikvision_doors", {}).items():
+            if door not in doors:
+                yield (*where, "hikvision_doors", number), f"unknown door {door!r} (known: {sorted(doors)})"
+    for w_index, watch in enumerate(access.welfare):
+        for door in watch.doors:
+            if door not in doors:
+                yield ("access", "welfare", w_index, "doors"), f"unknown door {door!r} (known: {sorted(doors)})"
+        if watch.card_numbers and access.site_key_file is None:
+            yield ("access", "site_key_file"), f"welfare watch {watch.name!r} lists card numbers; they are hashed with the site key"
+        if not (watch.credential_tokens or watch.card_numbers or watch.doors):
+            yield ("access", "welfare", w_index), f"welfare watch {watch.name!r} watches nothing (give tokens, card numbers or doors)"

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
-from edge_agent.config.access import AccessConfig
+from edge_agent.config.access import AccessConfig, access_reference_problems
 from edge_agent.config.base import Section
 from edge_agent.config.cameras import CameraConfig
 from edge_agent.config.daemon import LoggingConfig, SupervisorConfig, TelemetryConfig
@@ -110,3 +110,4 @@ def _door_references(config: AgentConfig):
                 yield ("access", "adapters", a_index, "readers", r_index, "door"), f"unknown door {reader.door!r} (known: {sorted(doors)})"
     if config.access.adapters and config.access.site_key_file is None:
         yield ("access", "site_key_file"), "required when access adapters are configured (card numbers are tokenized with it)"
+    yield from access_reference_problems(config.access)

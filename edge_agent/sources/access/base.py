@@ -1,0 +1,130 @@
+"""The one interface every access adapter implements, and what they share.
+
+An adapter turns a controller's feed into normalized `DoorEvent`s handed to
+`on_event`. Bad input is refused with a reason (`Rejected`), counted per
+reason, logged once per burst, and never stops the adapter; an exception in
+`on_event` is likewise logged and counted, not propagated into the feed.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from edge_agent.clock import Clock
+from edge_agent.events import DoorEvent
+from edge_agent.sources.access.tokens import CredentialTokenizer
+
+log = logging.getLogger(__name__)
+
+OnEvent = Callable[[DoorEvent], None]
+
+LOG_BURST_SECONDS = 60.0
+
+
+class Rejected(Exception):
+    """Input refused. `reason` is a short counter key; `detail` says what and where, never the value."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class BurstLog:
+    """Logs the first rejection of each reason, then at most one summary per `interval` seconds."""
+
+    def __init__(self, logger: logging.Logger, adapter_id: str, clock: Clock, interval: float = LOG_BURST_SECONDS):
+        self._log = logger
+        self._adapter = adapter_id
+        self._clock = clock
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._next_at: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def rejected(self, reason: str, detail: str) -> None:
+        now = self._clock.monotonic()
+        with self._lock:
+            if now < self._next_at.get(reason, float("-inf")):
+                self._suppressed[reason] = self._suppressed.get(reason, 0) + 1
+                return
+            suppressed = self._suppressed.pop(reason, 0)
+            self._next_at[reason] = now + self._interval
+        more = f" ({suppressed} more since the last report)" if suppressed else ""
+        self._log.warning("adapter %s rejected input: %s (%s)%s", self._adapter, reason, detail, more,
+                          extra={"adapter": self._adapter})
+
+
+class AccessAdapter(abc.ABC):
+    """start(), stop(), alive(), `online`/`health`, `counters` by reason, `snapshot()` for telemetry."""
+
+    type: ClassVar[str]
+
+    def __init__(self, config: Any, on_event: OnEvent, clock: Clock, tokenizer: CredentialTokenizer):
+        self.config = config
+        self.id: str = config.id
+        self._on_event = on_event
+        self.clock = clock
+        self.tokenizer = tokenizer
+        self._lock = threading.Lock()
+        self._counters: dict[str, int] = {}
+        self._online = False
+        self._burst = BurstLog(logging.getLogger(type(self).__module__), self.id, clock)
+
+    @abc.abstractmethod
+    def start(self) -> None: ...
+
+    @abc.abstractmethod
+    def stop(self, timeout: float = 5.0) -> None: ...
+
+    def alive(self) -> bool:
+        """Whether the adapter's threads still run (the supervisor restarts it when not)."""
+        return True
+
+    @property
+    def online(self) -> bool:
+        return self._online
+
+    @property
+    def health(self) -> str:
+        return "online" if self._online else "offline"
+
+    @property
+    def counters(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counters)
+
+    def snapshot(self) -> dict[str, Any]:
+        counters = self.counters
+        rejected = {key.removeprefix("rejected."): n for key, n in counters.items() if key.startswith("rejected.")}
+        figures = {key: n for key, n in counters.items() if not key.startswith("rejected.")}
+        return {"type": self.type, "online": self._online, **figures,
+                "rejected_total": sum(rejected.values()), "rejected": rejected}
+
+    def count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._counters[key] = self._counters.get(key, 0) + n
+
+    def reject(self, error: Rejected) -> None:
+        self.count(f"rejected.{error.reason}")
+        self._burst.rejected(error.reason, error.detail)
+
+    def set_online(self, online: bool) -> bool:
+        """Record the link state; True when it changed."""
+        with self._lock:
+            changed = self._online != online
+            self._online = online
+        return changed
+
+    def emit(self, event: DoorEvent) -> None:
+        self.count("events")
+        try:
+            self._on_event(event)
+        except Exception:
+            self.count("consumer_errors")
+            log.exception("adapter %s: the door event consumer failed on a %s event", self.id, event.type,
+                          extra={"adapter": self.id})

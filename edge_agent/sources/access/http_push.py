@@ -1,0 +1,221 @@
+"""HTTP push receiver: controllers POST events; we authenticate, bound, parse and acknowledge.
+
+Status codes (docs/access-control.md): 200 accepted (the body lists any events
+of a batch refused individually), 400 malformed or invalid, 401 missing or
+bad credentials or a timestamp outside the replay window, 404 wrong path,
+405 wrong method, 409 a replayed signed request, 411 no Content-Length,
+413 body over max_body_bytes. Every refusal is counted under its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from edge_agent.config.access import HttpPushAdapterConfig
+from edge_agent.config.base import read_secret
+from edge_agent.sources.access.base import AccessAdapter, Rejected
+from edge_agent.sources.access.hikvision import HikvisionLayout, parse_hikvision
+from edge_agent.sources.access.normalize import EventContext, decode_json, event_objects, parse_generic
+from edge_agent.sources.access.signing import RequestAuthenticator
+
+log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT_S = 10.0
+DRAIN_LIMIT = 1 << 20
+_STATUS = {"malformed": 400, "invalid_event": 400, "truncated": 400, "unmapped_code": 400,
+           "missing_auth": 401, "bad_signature": 401, "bad_token": 401, "expired": 401,
+           "replayed": 409, "length_required": 411, "oversized": 413}
+
+
+@dataclass
+class Response:
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+class HttpPushAdapter(AccessAdapter):
+    type = "http_push"
+
+    def __init__(self, config: HttpPushAdapterConfig, on_event, clock, tokenizer):
+        super().__init__(config, on_event, clock, tokenizer)
+        auth = config.auth
+        secret = read_secret(auth.hmac_secret_file)
+        bearer = read_secret(auth.bearer_token_file)
+        self.auth = RequestAuthenticator(
+            hmac_secret=secret.get_secret_value().encode() if secret else None,
+            bearer_token=bearer.get_secret_value() if bearer else None,
+            replay_window=auth.replay_window,
+            cache_size=auth.replay_cache_size,
+            clock=clock,
+        )
+        self.layout = HikvisionLayout(dict(config.hikvision_doors), dict(config.reader_directions))
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port: int | None = None
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self) -> None:
+        server = ThreadingHTTPServer((self.config.bind, self.config.port), _handler_for(self))
+        server.daemon_threads = True
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name=f"http-push-{self.id}", daemon=True)
+        self._thread.start()
+        self.set_online(True)
+        log.info("adapter %s listening on %s:%d", self.id, self.config.bind, self.port, extra={"adapter": self.id})
+
+    def stop(self, timeout: float = 5.0) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.set_online(False)
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- request handling --------------------------------------------------
+
+    def check_envelope(self, method: str, path: str, headers: Mapping[str, str]) -> Response | int:
+        """Before reading the body: the body length to read, or the response that ends the request."""
+        if path.split("?", 1)[0] != self.config.path:
+            return self._refuse(Rejected("wrong_path", "no receiver at this path"), 404)
+        if method != "POST":
+            return self._refuse(Rejected("wrong_method", f"{method} is not accepted, POST events"), 405)
+        length_text = headers.get("Content-Length")
+        if length_text is None or not length_text.strip().isdigit():
+            return self._refuse(Rejected("length_required", "a Content-Length header is required"))
+        length = int(length_text)
+        if length > self.config.max_body_bytes:
+            return self._refuse(Rejected("oversized", f"body of {length} bytes exceeds max_body_bytes {self.config.max_body_bytes}"))
+        return length
+
+    def process(self, headers: Mapping[str, str], body: bytes, declared_length: int | None = None) -> Response:
+        """Authenticate, parse and emit one request's events."""
+        try:
+            if declared_length is not None and len(body) < declared_length:
+                raise Rejected("truncated", f"body ended after {len(body)} of {declared_length} bytes")
+            self.auth.verify(headers, body)
+            events = self._parse(headers.get("Content-Type", ""), body)
+        except Rejected as error:
+            return self._refuse(error)
+        accepted, refused = 0, []
+        for where, outcome in events:
+            if isinstance(outcome, Rejected):
+                self.reject(outcome)
+                refused.append({"at": where, "reason": outcome.reason, "detail": outcome.detail})
+            else:
+                self.emit(outcome)
+                accepted += 1
+        self.count("requests_accepted" if accepted else "requests_refused")
+        if not accepted:
+            first = refused[0]
+            return Response(_STATUS.get(first["reason"], 400), {"ok": False, "reason": first["reason"], "rejected": refused})
+        return Response(200, {"ok": True, "accepted": accepted, "rejected": refused})
+
+    def _parse(self, content_type: str, body: bytes) -> list[tuple[str, Any]]:
+        ctx = EventContext(self.id, self.clock.wall(), self.tokenizer, self.config.default_door)
+        if self.config.format == "hikvision":
+            document = decode_json(_json_part(content_type, body), "body")
+            return [("body", _outcome(lambda: parse_hikvision(document, ctx, self.layout)))]
+        document = decode_json(body, "body")
+        return [(where, _outcome(lambda obj=obj, where=where: parse_generic(obj, ctx, where)))
+                for where, obj in event_objects(document, "body")]
+
+    def _refuse(self, error: Rejected, status: int | None = None) -> Response:
+        self.reject(error)
+        return Response(status or _STATUS.get(error.reason, 400), {"ok": False, "reason": error.reason, "detail": error.detail})
+
+
+def _outcome(parse):
+    try:
+        return parse()
+    except Rejected as error:
+        return error
+
+
+def _json_part(content_type: str, body: bytes) -> bytes:
+    """The body itself, or the first JSON part of a multipart post (pictures are never read)."""
+    if not content_type.lower().startswith("multipart/"):
+        return body
+    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body)
+    if not message.is_multipart():
+        raise Rejected("malformed", "body: multipart content type without a readable boundary")
+    for part in message.iter_parts():
+        payload = part.get_payload(decode=True) or b""
+        if part.get_content_type() == "application/json" or payload.lstrip()[:1] == b"{":
+            return payload
+    raise Rejected("malformed", "body: multipart post without a JSON part")
+
+
+def _handler_for(adapter: HttpPushAdapter) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        timeout = REQUEST_TIMEOUT_S
+        server_version = "edge-agent"
+        sys_version = ""
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_PUT(self) -> None:
+            self._handle("PUT")
+
+        def _handle(self, method: str) -> None:
+            try:
+                verdict = adapter.check_envelope(method, self.path, self.headers)
+                if isinstance(verdict, Response):
+                    self._drain()
+                    self._reply(verdict)
+                    return
+                body = self.rfile.read(verdict) if verdict else b""
+                self._reply(adapter.process(self.headers, body, verdict))
+            except TimeoutError:
+                adapter.reject(Rejected("timeout", f"client sent no complete request within {REQUEST_TIMEOUT_S:.0f} s"))
+                self.close_connection = True
+            except Exception:  # the receiver must keep serving whatever one request does
+                adapter.count("internal_errors")
+                log.exception("adapter %s: request handling failed", adapter.id, extra={"adapter": adapter.id})
+                self._reply(Response(500, {"ok": False, "reason": "internal_error"}))
+
+        def _drain(self) -> None:
+            """Read a refused body we can afford to, so the client sees our reply instead of a reset."""
+            length = self.headers.get("Content-Length", "")
+            if length.strip().isdigit() and int(length) <= DRAIN_LIMIT:
+                self.rfile.read(int(length))
+
+        def _reply(self, response: Response) -> None:
+            data = response.encode()
+            try:
+                self.send_response(response.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if response.status >= 400:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:
+                adapter.count("reply_failed")
+
+        def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+            log.debug("adapter %s: %s", adapter.id, format % args)
+
+    return Handler
