@@ -176,13 +176,22 @@ def people(n: int, base_id: int = 1) -> list[Track]:
 
 def test_crowd_needs_the_count_held_for_hold_seconds():
     scene = Scene(crowd())
-    for _ in range(5):  # 3 people for 1.6 s, then 2: never held long enough
+    for _ in range(5):  # 3 people for 1.6 s, then 2 for longer than clear_after: never held long enough
         scene.step(*people(3), seconds=1.6)
-        scene.step(*people(2), seconds=1)
+        scene.step(*people(2), seconds=2.6)
     assert scene.alerts() == []
     scene.step(*people(4), seconds=3)
     start = scene.alerts("start")[0]
     assert start.details.count == 4 and start.details.extra == {"min_count": 3, "hold_s": 2.0}
+
+
+def test_crowd_hold_survives_a_missed_detection():
+    scene = Scene(crowd())
+    scene.step(*people(3), seconds=1.2)
+    scene.step(*people(2), seconds=0.4)  # one person missed for two frames
+    assert scene.alerts() == []
+    scene.step(*people(3), seconds=1.0)  # 2.6 s since the crowd formed
+    assert len(scene.alerts("start")) == 1
 
 
 def test_crowd_hysteresis_on_count_and_time():

@@ -15,6 +15,8 @@ COMMAND_MODULES = (
     "edge_agent.cli.schema",
     "edge_agent.cli.outbox",
     "edge_agent.cli.run",
+    "edge_agent.cli.replay",
+    "edge_agent.cli.probe",
 )
 
 EX_OK = 0

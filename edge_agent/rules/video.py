@@ -114,11 +114,16 @@ class LoiteringRule(ZoneRule):
 
 
 class _HeldCount(ZoneRule):
-    """A count condition that must hold `hold` s to start and stay off `clear_after` s to end."""
+    """A count condition that must hold `hold` s to start and stay off `clear_after` s to end.
+
+    A drop shorter than `clear_after` (someone missed by the detector for a frame or
+    two) neither ends an episode nor restarts the hold.
+    """
 
     def __init__(self, *args):
         super().__init__(*args)
         self._since: float | None = None
+        self._last_over = float("-inf")
 
     def over(self, count: int) -> bool:
         raise NotImplementedError
@@ -134,9 +139,10 @@ class _HeldCount(ZoneRule):
         count = len(inside)
         if self.over(count):
             self._since = ctx.now if self._since is None else self._since
-        else:
+            self._last_over = ctx.now
+        elif ctx.now - self._last_over > self.config.clear_after:
             self._since = None
-        held = self._since is not None and ctx.now - self._since >= self.config.hold
+        held = self._since is not None and ctx.now - self._since >= self.config.hold and self.over(count)
         self.lifecycle.update(
             ctx, starts=held, holds=self.still_over(count), objects=inside, count=count,
             armed=self.schedule.armed(ctx.wall), facts=self.facts(),
