@@ -1,0 +1,242 @@
+"""Door rules: forced and held doors, denial bursts, off-schedule access, alarms, reader health, welfare.
+
+`DoorRules.on_event` takes every normalized door event (from any adapter
+thread); `tick()` runs periodically for what depends on time passing (a door
+held open, a resident not seen). Durations use the monotonic clock; alert
+times are our wall clock at arrival, the controller's own stamp is kept in
+`details.extra.device_time`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+from edge_agent.clock import Clock, iso_utc
+from edge_agent.config.access import AccessConfig, DoorConfig, WelfareWatch
+from edge_agent.events import AlertDetails, AlertFactory, AlertSink, DoorEvent, Severity
+from edge_agent.rules.schedule import ArmingSchedule
+from edge_agent.sources.access.registry import tokenizer_for
+from edge_agent.sources.access.tokens import CredentialTokenizer
+
+log = logging.getLogger(__name__)
+
+PASS_THROUGH = {"duress": Severity.critical, "tamper": Severity.critical, "door.forced": Severity.major,
+                "power.fault": Severity.minor}
+HELD_OPEN_SEVERITY = Severity.minor
+OFF_SCHEDULE_SEVERITY = Severity.minor
+READER_OFFLINE_SEVERITY = Severity.major
+# Events that show a person at the door (not device health), for the welfare check.
+PRESENCE_EVENTS = frozenset({"access.granted", "access.denied", "credential.read", "door.opened", "door.closed",
+                             "exit_request", "keypad"})
+_WELFARE_STEP_S = 60.0
+
+
+def details_for(event: DoorEvent, **facts) -> AlertDetails:
+    extra = {"adapter": event.adapter, **({"codes": event.raw} if event.raw else {})}
+    if event.device_time is not None:
+        extra["device_time"] = iso_utc(event.device_time)
+    return AlertDetails(door=event.door, reader=event.reader, direction=event.direction,
+                        credential_token=event.credential_token, reason=event.reason, extra=extra, **facts)
+
+
+@dataclass
+class OpenDoor:
+    opened_mono: float
+    opened_wall: float
+    alert_id: str | None = None
+
+
+@dataclass
+class OfflineReader:
+    since_mono: float
+    since_wall: float
+    alert_id: str
+
+
+@dataclass
+class WelfareState:
+    """Silence counted outside quiet hours since the watch last saw its resident."""
+
+    watch: WelfareWatch
+    tokens: frozenset[str]
+    quiet: ArmingSchedule | None
+    last_tick: float
+    silence_s: float = 0.0
+    alerted: bool = False
+
+    def sees(self, event: DoorEvent) -> bool:
+        if event.type not in PRESENCE_EVENTS:
+            return False
+        return (event.credential_token is not None and event.credential_token in self.tokens) or event.door in self.watch.doors
+
+    def advance(self, mono: float, wall: float) -> None:
+        """Add the non-quiet part of the time since the last tick, in steps of at most a minute."""
+        elapsed = max(0.0, mono - self.last_tick)
+        self.last_tick = mono
+        start = wall - elapsed
+        while elapsed > 0:
+            step = min(elapsed, _WELFARE_STEP_S)
+            if self.quiet is None or not self.quiet.armed(start + step / 2):
+                self.silence_s += step
+            start += step
+            elapsed -= step
+
+
+@dataclass
+class DenialWindow:
+    times: deque = field(default_factory=deque)
+
+
+class DoorRules:
+    def __init__(self, access_cfg: AccessConfig, alert_factory: AlertFactory, sink: AlertSink, clock: Clock,
+                 timezone: str = "UTC", tokenizer: CredentialTokenizer | None = None):
+        self.config = access_cfg
+        self.factory = alert_factory
+        self.sink = sink
+        self.clock = clock
+        self.doors: dict[str, DoorConfig] = {door.id: door for door in access_cfg.doors}
+        self._schedules = {door.id: ArmingSchedule(door.allowed, timezone) for door in access_cfg.doors if door.allowed}
+        self._forward = frozenset(access_cfg.forward_events)
+        self._lock = threading.RLock()
+        self._open: dict[str, OpenDoor] = {}
+        self._offline: dict[tuple[str, str], OfflineReader] = {}
+        self._denials: dict[tuple[str, str], DenialWindow] = {}
+        self._welfare = self._welfare_states(access_cfg, timezone, tokenizer)
+        self.unknown_doors = 0
+
+    def _welfare_states(self, access_cfg: AccessConfig, timezone: str, tokenizer) -> list[WelfareState]:
+        if any(watch.card_numbers for watch in access_cfg.welfare):
+            tokenizer = tokenizer or tokenizer_for(access_cfg)
+            if tokenizer is None:
+                raise ValueError("welfare watches list card numbers but access.site_key_file is not set")
+        states = []
+        for watch in access_cfg.welfare:
+            tokens = set(watch.credential_tokens)
+            tokens.update(tokenizer.card(card.get_secret_value()) for card in watch.card_numbers)
+            quiet = ArmingSchedule(watch.quiet_hours, timezone) if watch.quiet_hours else None
+            states.append(WelfareState(watch, frozenset(tokens), quiet, self.clock.monotonic()))
+        return states
+
+    # -- events ---------------------------------------------------------------
+
+    def on_event(self, event: DoorEvent) -> None:
+        with self._lock:
+            if event.door not in self.doors:
+                self.unknown_doors += 1  # still handled: alarms from an unconfigured door matter
+            for state in self._welfare:
+                if state.sees(event):
+                    state.silence_s, state.alerted = 0.0, False
+            if event.type in self._forward:
+                self._emit(event.type, Severity.info, event, details_for(event))
+            handler = getattr(self, "_on_" + event.type.replace(".", "_"), None)
+            if handler is not None:
+                handler(event)
+            if event.type in PASS_THROUGH:
+                self._emit(event.type, PASS_THROUGH[event.type], event, details_for(event))
+
+    def _on_door_opened(self, event: DoorEvent) -> None:
+        self._open.setdefault(event.door, OpenDoor(self.clock.monotonic(), event.edge_time))
+
+    _on_door_forced = _on_door_opened
+
+    def _on_door_closed(self, event: DoorEvent) -> None:
+        door = self._open.pop(event.door, None)
+        if door is None or door.alert_id is None:
+            return
+        duration = max(0.0, self.clock.monotonic() - door.opened_mono)
+        self._emit("door.held_open", HELD_OPEN_SEVERITY, event, details_for(event, duration_s=round(duration, 1)),
+                   phase="end", started_at=door.opened_wall, ended_at=event.edge_time, related=door.alert_id)
+
+    def _on_door_held_open(self, event: DoorEvent) -> None:
+        """The controller's own held-open alarm: one start alert, ended by door.closed."""
+        door = self._open.setdefault(event.door, OpenDoor(self.clock.monotonic(), event.edge_time))
+        if door.alert_id is None:
+            door.alert_id = self._emit("door.held_open", HELD_OPEN_SEVERITY, event, details_for(event),
+                                       phase="start", started_at=door.opened_wall)
+
+    def _on_access_denied(self, event: DoorEvent) -> None:
+        burst = self.config.denials
+        key = (event.adapter, event.reader or event.door)
+        window = self._denials.setdefault(key, DenialWindow())
+        now = self.clock.monotonic()
+        window.times.append(now)
+        while window.times and now - window.times[0] > burst.window:
+            window.times.popleft()
+        if len(window.times) >= burst.count:
+            count = len(window.times)
+            window.times.clear()
+            self._emit("access.denied_burst", burst.severity, event,
+                       details_for(event, count=count, message=f"{count} denials within {burst.window:g} s"))
+
+    def _on_access_granted(self, event: DoorEvent) -> None:
+        schedule = self._schedules.get(event.door)
+        if schedule is not None and not schedule.armed(event.edge_time):
+            self._emit("access.off_schedule", OFF_SCHEDULE_SEVERITY, event,
+                       details_for(event, message="access granted outside the door's allowed hours"))
+
+    def _on_reader_offline(self, event: DoorEvent) -> None:
+        key = (event.adapter, event.reader or event.door)
+        if key in self._offline:
+            return
+        alert_id = self._emit("reader.offline", READER_OFFLINE_SEVERITY, event, details_for(event), phase="start")
+        self._offline[key] = OfflineReader(self.clock.monotonic(), event.edge_time, alert_id)
+
+    def _on_reader_online(self, event: DoorEvent) -> None:
+        offline = self._offline.pop((event.adapter, event.reader or event.door), None)
+        if offline is None:
+            return
+        duration = max(0.0, self.clock.monotonic() - offline.since_mono)
+        self._emit("reader.offline", READER_OFFLINE_SEVERITY, event, details_for(event, duration_s=round(duration, 1)),
+                   phase="end", started_at=offline.since_wall, ended_at=event.edge_time, related=offline.alert_id)
+
+    # -- time ---------------------------------------------------------------------
+
+    def tick(self) -> None:
+        with self._lock:
+            now, wall = self.clock.monotonic(), self.clock.wall()
+            for door_id, door in self._open.items():
+                limit = self.doors[door_id].held_open_after if door_id in self.doors else None
+                if door.alert_id is None and limit is not None and now - door.opened_mono >= limit:
+                    details = AlertDetails(door=door_id, duration_s=round(now - door.opened_mono, 1),
+                                           message=f"open longer than {limit:g} s")
+                    door.alert_id = self._emit_plain("door.held_open", HELD_OPEN_SEVERITY, door_id, details,
+                                                     phase="start", started_at=door.opened_wall)
+            for state in self._welfare:
+                state.advance(now, wall)
+                if not state.alerted and state.silence_s >= state.watch.max_silence_hours * 3600:
+                    state.alerted = True
+                    self._welfare_alert(state)
+
+    def _welfare_alert(self, state: WelfareState) -> None:
+        watch = state.watch
+        token = next(iter(state.tokens)) if len(state.tokens) == 1 else None
+        details = AlertDetails(
+            credential_token=token, door=watch.doors[0] if len(watch.doors) == 1 else None,
+            duration_s=round(state.silence_s, 1),
+            message=f"no door event for {watch.name} for {watch.max_silence_hours:g} h (quiet hours not counted)",
+            extra={"watch": watch.name},
+        )
+        source = ("door", watch.doors[0]) if watch.doors else ("device", self.factory.device_id)
+        alert = self.factory.make("welfare.check", watch.severity, source, rule=watch.name, details=details)
+        self.sink.emit(alert)
+
+    # -- emission ---------------------------------------------------------------
+
+    def _emit(self, alert_type: str, severity: Severity, event: DoorEvent, details: AlertDetails, *,
+              phase: str = "instant", started_at: float | None = None, ended_at: float | None = None,
+              related: str | None = None) -> str:
+        alert = self.factory.make(alert_type, severity, ("door", event.door), phase=phase, details=details,
+                                  started_at=event.edge_time if started_at is None else started_at,
+                                  ended_at=ended_at, related_event_id=related)
+        self.sink.emit(alert)
+        return alert.event_id
+
+    def _emit_plain(self, alert_type: str, severity: Severity, door: str, details: AlertDetails, *,
+                    phase: str, started_at: float) -> str:
+        alert = self.factory.make(alert_type, severity, ("door", door), phase=phase, details=details,
+                                  started_at=started_at)
+        self.sink.emit(alert)
+        return alert.event_id
