@@ -273,6 +273,7 @@ class Publisher:
         info = self._client.publish(row.topic, row.payload, qos=1, retain=False, properties=properties)
         self._window[info.mid] = row.seq
         self._state.published += 1
+        self._state.peak_inflight = max(self._state.peak_inflight, len(self._window))
 
     def _settle(self) -> None:
         """Record PUBACKs (and refusals) in the outbox, one transaction for all that arrived."""
@@ -301,7 +302,6 @@ class Publisher:
         client.disconnect()  # normal DISCONNECT: the broker discards the Will
 
     def _end_session(self) -> None:
-        was_connected = self._state.connected
         self._state.connected = False
         self._just_connected = False
         self._settle()
@@ -312,7 +312,7 @@ class Publisher:
             if sock is not None:
                 sock.close()
         self._outbox.requeue_inflight()
-        if was_connected:
+        if self._established:
             self._state.disconnects += 1
 
     # -- paho callbacks (run inside loop_read on the publisher thread) ------------
@@ -337,8 +337,8 @@ class Publisher:
         )
 
     def _on_disconnect(self, client, userdata, flags, reason_code: ReasonCode, properties) -> None:
-        if reason_code is not None and reason_code.is_failure:
-            self._disconnect_reason = reason_code.getName()
+        if flags.is_disconnect_packet_from_server and reason_code is not None and reason_code.is_failure:
+            self._disconnect_reason = f"broker sent DISCONNECT: {reason_code.getName()}"
         self._state.connected = False
 
     def _on_publish(self, client, userdata, mid: int, reason_code: ReasonCode, properties) -> None:
@@ -366,7 +366,7 @@ class Publisher:
 
     def _loss_reason(self, rc: int) -> str:
         reason, self._disconnect_reason = self._disconnect_reason, None
-        return reason or paho.error_string(rc)
+        return reason or paho.error_string(rc).rstrip(".")
 
     def _status_json(self, state: str) -> str:
         return Status(

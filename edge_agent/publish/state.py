@@ -16,6 +16,7 @@ class PublisherStats:
     delivered: int
     refused: int
     inflight: int
+    peak_inflight: int
     window_size: int
     errors: int
     last_error: str | None
@@ -40,6 +41,7 @@ class SessionState:
         self.delivered = 0
         self.refused = 0
         self.window_size = window_size
+        self.peak_inflight = 0
         self.errors = 0
         self.last_error: str | None = None
         self.last_error_at: float | None = None
@@ -71,6 +73,7 @@ class SessionState:
                 delivered=self.delivered,
                 refused=self.refused,
                 inflight=inflight,
+                peak_inflight=self.peak_inflight,
                 window_size=self.window_size,
                 errors=self.errors,
                 last_error=self.last_error,

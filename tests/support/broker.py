@@ -35,7 +35,10 @@ class Mosquitto:
         body = self.extra_config
         if "listener" not in body:
             body = f"listener {self.port} 127.0.0.1\nallow_anonymous true\n" + body
-        config.write_text(f"persistence false\nlog_dest file {self.log_path}\nlog_type all\n{body}\n")
+        # `user root`: when tests run as root, mosquitto would otherwise drop to the
+        # mosquitto user and fail to read its log, password and key files in the
+        # private temp dir; as any other user the line has no effect.
+        config.write_text(f"persistence false\nuser root\nlog_dest file {self.log_path}\nlog_type all\n{body}\n")
         return config
 
     def start(self, timeout: float = 10.0) -> "Mosquitto":
@@ -146,6 +149,7 @@ class Recorder:
         self.port = port
         self.topic_filter = topic_filter
         self.messages: list = []
+        self._alert_ids: list[str] = []
         self._lock = threading.Lock()
         self.ready = threading.Event()
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
@@ -161,8 +165,12 @@ class Recorder:
 
     def _record(self, client, userdata, message) -> None:
         properties = dict(getattr(message.properties, "UserProperty", []) or [])
+        payload = bytes(message.payload)
+        alert_id = json.loads(payload).get("event_id") if "/alerts/" in message.topic else None
         with self._lock:
-            self.messages.append((message.topic, bytes(message.payload), properties, message.properties, message.retain))
+            self.messages.append((message.topic, payload, properties, message.properties, message.retain))
+            if alert_id is not None:
+                self._alert_ids.append(alert_id)
 
     def start(self, timeout: float = 10.0) -> "Recorder":
         self.client.connect_async("127.0.0.1", self.port)
@@ -182,5 +190,7 @@ class Recorder:
     def payloads(self, topic_part: str = "/alerts/") -> list[dict]:
         return [json.loads(payload) for topic, payload, *_ in self.snapshot() if topic_part in topic]
 
-    def event_ids(self, topic_part: str = "/alerts/") -> list[str]:
-        return [payload["event_id"] for payload in self.payloads(topic_part)]
+    def event_ids(self) -> list[str]:
+        """event_id of every alert received, in arrival order, duplicates included."""
+        with self._lock:
+            return list(self._alert_ids)
