@@ -94,7 +94,8 @@ def replay_clip(config: AgentConfig, clip: str | Path, camera_id: str | None = N
     clock = clock or SystemClock()
     factory = AlertFactory(device_id_for(config), config.device.site, clock)
     engine = RuleEngine.from_config(config, factory, TeeSink(*sinks), camera_ids=[camera.id])
-    chain = CameraChain(camera, engine, motion_gate=make_motion_gate(camera))
+    chain = CameraChain(camera, engine, tracker_config=getattr(camera, "tracker", None),  # once cameras carry one
+                        motion_gate=make_motion_gate(camera))
     annotator = VideoAnnotator(annotate, camera, camera.detect_fps, overlay) if annotate else None
     started = time.perf_counter()
     last_tracks: list = []
