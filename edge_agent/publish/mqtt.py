@@ -179,8 +179,8 @@ class Publisher:
                     return False
                 rc = self._io(0.0 if self._requests else IDLE_WAIT_S)
                 if rc != paho.MQTT_ERR_SUCCESS:
-                    if self._established and not self._stopping.is_set():
-                        self._fail(f"connection to {self._config.host}:{self._config.port} lost: {self._loss_reason(rc)}")
+                    if not self._stopping.is_set():
+                        self._fail_session(rc)
                     return self._established
         finally:
             self._end_session()
@@ -363,6 +363,14 @@ class Publisher:
                 log.exception("subscription callback for %s failed", message.topic)
 
     # -- helpers ---------------------------------------------------------------------
+
+    def _fail_session(self, rc: int) -> None:
+        where = f"{self._config.host}:{self._config.port}"
+        if self._established:
+            self._fail(f"connection to {where} lost: {self._loss_reason(rc)}")
+        elif rc != paho.MQTT_ERR_CONN_REFUSED:  # a refusing CONNACK was reported by _on_connect
+            hint = "client certificate rejected?" if self._config.tls.enabled else "credentials or ACL?"
+            self._fail(f"{where} closed the connection before CONNACK ({self._loss_reason(rc)}; {hint})")
 
     def _loss_reason(self, rc: int) -> str:
         reason, self._disconnect_reason = self._disconnect_reason, None
