@@ -90,10 +90,10 @@ def parse_generic(obj: Any, ctx: EventContext, where: str = "event") -> DoorEven
     if door is None:
         raise Rejected("invalid_event", f"{where}.door: missing and the adapter has no default_door")
     direction = obj.get("direction")
-    if direction is not None and direction not in DIRECTIONS:
+    if direction is not None and (not isinstance(direction, str) or direction not in DIRECTIONS):
         raise Rejected("invalid_event", f"{where}.direction: must be 'in' or 'out'")
     reason = obj.get("reason")
-    if reason is not None and (event_type != "access.denied" or reason not in DENY_REASONS):
+    if reason is not None and (event_type != "access.denied" or not isinstance(reason, str) or reason not in DENY_REASONS):
         raise Rejected("invalid_event", f"{where}.reason: only for access.denied, one of {sorted(DENY_REASONS)}")
     if event_type == "access.denied" and reason is None:
         reason = "other"
