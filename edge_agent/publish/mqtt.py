@@ -37,13 +37,13 @@ from edge_agent.store import Outbox, OutboxRow
 log = logging.getLogger(__name__)
 
 MessageCallback = Callable[[str, bytes, object], None]
-RESERVED_SLOTS = 2  # paho in-flight slots kept for status and command replies
+RESERVED_SLOTS = 2
+PREFETCH_WINDOWS = 4  # rows claimed ahead of the paho window, in windows (bounded, in memory)  # paho in-flight slots kept for status and command replies
 MAINTAIN_EVERY_S = 60.0
 IDLE_WAIT_S = 0.5
 
 
 class Publisher:
-    REFILL_DIVISOR = 2  # refill when this fraction of the window is free: fewer commits vs a fuller pipe
 
     def __init__(
         self,
@@ -76,6 +76,7 @@ class Publisher:
         self._window: dict[int, int] = {}  # paho mid -> outbox seq
         self._acked: list[int] = []
         self._refused: list[int] = []
+        self._ready: deque[OutboxRow] = deque()  # claimed, not yet handed to paho
         self._rows_waiting = True
         self._just_connected = False
         self._feed_paused_until = 0.0
@@ -83,7 +84,7 @@ class Publisher:
         self._awaited_mid: int | None = None
         self._awaited_acked = False
         self._disconnect_reason: str | None = None
-        self._established = False
+        self._established = self._connack_refused = False
 
     # -- public API --------------------------------------------------------------
 
@@ -107,13 +108,8 @@ class Publisher:
         self._outbox.remove_listener(self._on_rows_pending)
         self._thread = None
 
-    @property
-    def connected(self) -> bool:
-        return self._state.connected
-
-    @property
-    def last_error(self) -> str | None:
-        return self._state.last_error
+    connected = property(lambda self: self._state.connected, doc="True between CONNACK and the connection's end.")
+    last_error = property(lambda self: self._state.last_error, doc="Why the last connect or session failed; None once connected.")
 
     def stats(self) -> PublisherStats:
         return self._state.snapshot(inflight=len(self._window))
@@ -164,7 +160,7 @@ class Publisher:
         except Exception as exc:
             self._fail(describe_connect_error(exc, self._config))
             return False
-        self._established = False
+        self._established = self._connack_refused = False
         connack_deadline = self._clock.monotonic() + CONNECT_TIMEOUT_S
         try:
             while True:
@@ -247,21 +243,27 @@ class Publisher:
             self._client.subscribe(topic_filter, qos=1)
 
     def _feed(self) -> None:
-        """Settle PUBACKs and refill the window, in one outbox transaction per half window."""
-        free = self._state.window_size - len(self._window)
-        batch = max(1, self._state.window_size // self.REFILL_DIVISOR)
-        can_feed = self._rows_waiting and (free >= batch or not self._window) and free > 0
-        if can_feed and self._clock.monotonic() >= self._feed_paused_until:
+        """Keep the paho window full from a small claimed batch; one outbox commit per batch.
+
+        Rows are claimed (and PUBACKs recorded) PREFETCH_WINDOWS windows at a
+        time, so SQLite costs one transaction per few dozen messages while every
+        PUBACK immediately frees a slot for the next row.
+        """
+        if self._clock.monotonic() < self._feed_paused_until:
+            return
+        window = self._state.window_size
+        if self._rows_waiting and len(self._ready) <= window:
             acked, self._acked = self._acked, []
+            want = window * PREFETCH_WINDOWS - len(self._ready)
             self._rows_waiting = False  # before claiming, so a concurrent enqueue's wake-up is not lost
-            rows = self._outbox.claim(free, delivered=acked)
+            rows = self._outbox.claim(want, delivered=acked)
             self._state.delivered += len(acked)
-            if len(rows) == free:
-                self._rows_waiting = True
-            for row in rows:
-                self._send_row(row)
-        elif self._acked and (not self._rows_waiting or len(self._acked) >= batch):
+            self._rows_waiting = len(rows) == want
+            self._ready.extend(rows)
+        elif len(self._acked) >= window or (self._acked and not self._ready):
             self._settle()
+        while self._ready and len(self._window) < window:
+            self._send_row(self._ready.popleft())
 
     def _send_row(self, row: OutboxRow) -> None:
         properties = None
@@ -306,6 +308,7 @@ class Publisher:
         self._just_connected = False
         self._settle()
         self._window.clear()
+        self._ready.clear()  # still in flight in the outbox: requeued below
         if self._client is not None:
             self._client.drop_out_messages()
             sock = self._client.socket()
@@ -319,6 +322,7 @@ class Publisher:
 
     def _on_connect(self, client, userdata, flags, reason_code: ReasonCode, properties) -> None:
         if reason_code.is_failure:
+            self._connack_refused = True
             self._fail(f"broker {self._config.host}:{self._config.port} refused the connection: {reason_code.getName()}")
             return
         # The broker's Receive Maximum caps what may be unacknowledged at once;
@@ -368,7 +372,7 @@ class Publisher:
         where = f"{self._config.host}:{self._config.port}"
         if self._established:
             self._fail(f"connection to {where} lost: {self._loss_reason(rc)}")
-        elif rc != paho.MQTT_ERR_CONN_REFUSED:  # a refusing CONNACK was reported by _on_connect
+        elif not self._connack_refused:  # a refusing CONNACK was already reported by _on_connect
             hint = "client certificate rejected?" if self._config.tls.enabled else "credentials or ACL?"
             self._fail(f"{where} closed the connection before CONNACK ({self._loss_reason(rc)}; {hint})")
 
@@ -377,13 +381,10 @@ class Publisher:
         return reason or paho.error_string(rc).rstrip(".")
 
     def _status_json(self, state: str) -> str:
-        return Status(
-            device_id=self._device_id,
-            state=state,
-            agent_version=self._agent_version,
-            started_at=iso_utc(self._started_at),
-            at=iso_utc(self._clock.wall()) if state == "online" else None,
-        ).model_dump_json(exclude_none=True)
+        at = iso_utc(self._clock.wall()) if state == "online" else None  # the Will is sent later, by the broker
+        status = Status(device_id=self._device_id, state=state, agent_version=self._agent_version,
+                        started_at=iso_utc(self._started_at), at=at)
+        return status.model_dump_json(exclude_none=True)
 
     def _fail(self, message: str) -> None:
         if message != self._state.last_error:
@@ -408,5 +409,5 @@ class Publisher:
         self._waker.wake()
 
     def _call_soon(self, action: Callable[[], None]) -> None:
-        self._requests.append(action)
+        self._requests.append(action)  # deque.append is thread-safe
         self._waker.wake()
