@@ -1,0 +1,170 @@
+"""Privacy: after a scenario with known card numbers, they appear in no stored, logged or published byte.
+
+Card numbers and PINs enter over every adapter (OSDP from libosdp's PD, HTTP
+push in generic and Hikvision form, a TCP line stream), including in bad
+input that is refused, and in a welfare watch configured by card number. The
+events pass the door rules and the tailgating fusion into the outbox; the
+publisher sends them to a real mosquitto where a subscriber records them.
+Then the SQLite files, all log output (Python logging and libosdp's stderr)
+and every published payload are scanned for the numbers.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import pty
+import random
+import socket
+import time
+import tty
+
+import osdp
+import pytest
+
+from edge_agent.clock import SystemClock
+from edge_agent.config.mqtt import MqttConfig, ReconnectConfig
+from edge_agent.config.outbox import OutboxConfig
+from edge_agent.events import AlertFactory, TeeSink
+from edge_agent.publish import Publisher, Topics
+from edge_agent.rules.door import DoorRules
+from edge_agent.rules.fusion import TailgatingFusion
+from edge_agent.sources.access import build_adapters
+from edge_agent.sources.access.osdp import FdChannel
+from edge_agent.sources.access.signing import sign
+from edge_agent.sources.access.tokens import wiegand26
+from edge_agent.store import Outbox
+from tests.support.broker import Recorder
+from tests.support.wait import wait_for
+from tests.test_access_common import access_config, tokenizer
+
+DEVICE, SITE = "dev-privacy", "site-p"
+SECRET = b"privacy push secret"
+SCBK = bytes.fromhex("a0a1a2a3a4a5a6a7a8a9aaabacadaeaf")
+HTTP_CARD, DENIED_CARD, LINE_CARD, HIK_CARD, REFUSED_CARD, WELFARE_CARD = (
+    "5550001234", "5550004321", "00777123456", "6660012345", "5550009999", "8880055555")
+OSDP_FACILITY, OSDP_CARD = 201, 54321
+OSDP_NUMBER = str(OSDP_FACILITY * 65536 + OSDP_CARD)
+PIN = "80417"
+SECRETS = [HTTP_CARD, DENIED_CARD, LINE_CARD, LINE_CARD.lstrip("0"), HIK_CARD, REFUSED_CARD, WELFARE_CARD, OSDP_NUMBER]
+
+
+@pytest.fixture
+def line_server():
+    listener = socket.create_server(("127.0.0.1", 0))
+    yield listener
+    listener.close()
+
+
+def post(port, body: bytes, path="/events"):
+    stamp = str(int(time.time()))
+    headers = {"X-Timestamp": stamp, "X-Signature": sign(SECRET, stamp, body), "Content-Type": "application/json"}
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_card_numbers_never_reach_the_store_logs_or_broker(tmp_path, mosquitto, line_server, caplog, capfd):
+    caplog.set_level(logging.DEBUG)
+    (tmp_path / "push.secret").write_bytes(SECRET)
+    (tmp_path / "scbk").write_text(SCBK.hex())
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    access = access_config(
+        tmp_path,
+        doors=[{"id": "main-gate", "camera_line": {"camera": "entrance", "line": "door"}}, {"id": "side-door"}],
+        welfare=[{"name": "resident-7", "card_numbers": [WELFARE_CARD], "max_silence_hours": 24}],
+        adapters=[
+            {"type": "http_push", "id": "push", "port": 0, "default_door": "main-gate",
+             "auth": {"hmac_secret_file": str(tmp_path / "push.secret")}},
+            {"type": "http_push", "id": "hik", "port": 0, "format": "hikvision", "hikvision_doors": {1: "side-door"},
+             "path": "/ISAPI/event", "auth": {"hmac_secret_file": str(tmp_path / "push.secret")}},
+            {"type": "line_stream", "id": "wiegand", "tcp_host": "127.0.0.1", "tcp_port": line_server.getsockname()[1],
+             "default_door": "side-door", "reconnect_min_delay": 0.05},
+            {"type": "osdp", "id": "bus", "device": os.ttyname(slave),
+             "readers": [{"address": 3, "door": "main-gate", "scbk_file": str(tmp_path / "scbk")}]},
+        ])
+    clock = SystemClock()
+    outbox = Outbox(tmp_path / "outbox.db", OutboxConfig(), clock, topic_prefix="edge")
+    recorder = Recorder(mosquitto.port, "edge/#").start()
+    publisher = Publisher(MqttConfig(port=mosquitto.port, reconnect=ReconnectConfig(min_delay=0.05, max_delay=0.3)),
+                          outbox, Topics("edge", SITE, DEVICE), DEVICE, "test", clock, rng=random.Random(1))
+    factory = AlertFactory(DEVICE, SITE, clock)
+    sink = TeeSink(outbox)
+    rules = DoorRules(access, factory, sink, clock)
+    fusion = TailgatingFusion(access, factory, sink, clock)
+
+    def on_event(event):
+        rules.on_event(event)
+        fusion.on_door_event(event)
+
+    adapters = build_adapters(access, on_event, clock)
+    push, hik, line, bus = adapters
+    pd = osdp.PeripheralDevice(osdp.PDInfo(3, FdChannel(master), scbk=SCBK, flags=[osdp.LibFlag.EnforceSecure]),
+                               osdp.PDCapabilities([]), log_level=osdp.LogLevel.Debug)
+    try:
+        publisher.start()
+        pd.start()
+        for adapter in adapters:
+            adapter.start()
+        client, _ = line_server.accept()
+        with client:
+            # --- the scenario -------------------------------------------------------------
+            assert post(push.port, json.dumps({"type": "access.granted", "card": HTTP_CARD, "direction": "in"}).encode()) == 200
+            for seq in range(3):  # distinct bodies: an identical signed request is a replay
+                assert post(push.port, json.dumps({"type": "access.denied", "card": DENIED_CARD, "codes": {"seq": seq},
+                                                   "reason": "unknown_card", "reader": "r1"}).encode()) == 200
+            assert post(push.port, json.dumps({"type": "access.granted", "card": REFUSED_CARD, "cardNo": REFUSED_CARD}).encode()) == 400
+            assert post(push.port, ('{"type": "access.granted", "card": "' + REFUSED_CARD).encode()) == 400
+            hik_body = {"eventType": "AccessControllerEvent", "dateTime": "2026-01-01T08:00:00+08:00",
+                        "AccessControllerEvent": {"majorEventType": 1, "subEventType": 0x40A, "doorNo": 1,
+                                                  "cardReaderNo": 1, "cardNo": HIK_CARD, "name": "A Resident"}}
+            assert post(hik.port, json.dumps(hik_body).encode(), "/ISAPI/event") == 200
+            client.sendall(json.dumps({"type": "access.granted", "card": LINE_CARD}).encode() + b"\n"
+                           + json.dumps({"type": "keypad", "pin": PIN}).encode() + b"\n"
+                           + ('{"type": "access.granted", "card": "' + REFUSED_CARD + '", "door": 7.5}\n').encode()
+                           + json.dumps({"type": "credential.read", "card": WELFARE_CARD}).encode() + b"\n")
+            wait_for(lambda: bus.online, timeout=10, message="OSDP reader online")
+            pd.submit_event({"event": osdp.Event.CardRead, "reader_no": 0, "direction": 0,
+                             "format": osdp.CardFormat.Wiegand, "length": 26, "data": wiegand26(OSDP_FACILITY, OSDP_CARD)})
+            wait_for(lambda: line.counters.get("events") == 3 and bus.counters.get("events", 0) >= 2,
+                     message="line and OSDP events")
+
+            expected = {"access.granted": 2, "access.denied": 3, "access.denied_burst": 1, "duress": 1,
+                        "credential.read": 2, "reader.offline": 0}
+            def published_types():
+                types = [p["type"] for p in recorder.payloads()]
+                return all(types.count(t) == n for t, n in expected.items()) and types
+            wait_for(published_types, timeout=15, message="alerts published")
+    finally:
+        for adapter in adapters:
+            adapter.stop()
+        if pd.thread is not None:
+            pd.stop()
+        publisher.stop()
+        recorder.stop()
+        outbox.close()
+        os.close(master)
+        os.close(slave)
+
+    payloads = recorder.payloads()
+    tokens = {p["details"].get("credential_token") for p in payloads} - {None}
+    assert tokenizer().card(HTTP_CARD) in tokens and tokenizer().card(OSDP_NUMBER) in tokens
+    assert tokenizer().card(WELFARE_CARD) in tokens and tokenizer().card(HIK_CARD) in tokens
+
+    stored = b"".join(path.read_bytes() for path in tmp_path.glob("outbox.db*"))
+    published = b"".join(topic.encode() + payload for topic, payload, *_ in recorder.snapshot())
+    captured = capfd.readouterr()
+    logged = "\n".join(record.getMessage() for record in caplog.records) + captured.err + captured.out
+    assert "rejected input" in logged and len(stored) > 0 and len(published) > 0
+    for secret in SECRETS:
+        assert secret.encode() not in stored, f"card {secret} in the SQLite files"
+        assert secret.encode() not in published, f"card {secret} in a published payload"
+        assert secret not in logged, f"card {secret} in the logs"
+    assert b"A Resident" not in stored + published
+    assert PIN.encode() not in published
