@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import hmac
 
 import pytest
@@ -171,3 +172,21 @@ def test_osdp_config_refuses_plain_text_readers_by_default():
 def test_forward_events_are_checked():
     with pytest.raises(ValidationError, match="unknown door event type"):
         AccessConfig.model_validate({"forward_events": ["access.maybe"]})
+
+
+def test_rejections_are_logged_once_per_burst(caplog):
+    from edge_agent.clock import FakeClock
+    from edge_agent.sources.access.base import BurstLog
+
+    clock = FakeClock()
+    burst = BurstLog(logging.getLogger("test.burst"), "push-1", clock, interval=60)
+    with caplog.at_level(logging.WARNING, logger="test.burst"):
+        for _ in range(50):
+            burst.rejected("bad_signature", "X-Signature does not match")
+        burst.rejected("expired", "timestamp too old")
+        clock.advance(61)
+        burst.rejected("bad_signature", "X-Signature does not match")
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 3
+    assert "bad_signature" in messages[0] and "expired" in messages[1]
+    assert "49 more since the last report" in messages[2]
