@@ -13,7 +13,6 @@ thread, so they must hand work off quickly (see publish/commands.py).
 from __future__ import annotations
 
 import logging
-import math
 import random
 import select
 import threading
@@ -25,20 +24,20 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.clock import Clock, SystemClock, iso_utc
 from edge_agent.config.mqtt import MqttConfig
-from edge_agent.events import SCHEMA_VERSION, Status
+from edge_agent.events import Status
 from edge_agent.publish.backoff import FullJitterBackoff
 from edge_agent.publish.connection import CONNECT_TIMEOUT_S, build_client, connect, describe_connect_error, is_v5
 from edge_agent.publish.state import PublisherStats, SessionState
+from edge_agent.publish.subscriptions import MessageCallback, Subscriptions
 from edge_agent.publish.topics import Topics
 from edge_agent.publish.waker import Waker
-from edge_agent.publish.wire import PackedPublishProperties
+from edge_agent.publish.wire import row_properties
 from edge_agent.store import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 
-MessageCallback = Callable[[str, bytes, object], None]
-RESERVED_SLOTS = 2
-PREFETCH_WINDOWS = 4  # rows claimed ahead of the paho window, in windows (bounded, in memory)  # paho in-flight slots kept for status and command replies
+RESERVED_SLOTS = 2  # paho in-flight slots kept for status and command replies
+PREFETCH_WINDOWS = 4  # rows claimed ahead of the paho window, in windows (bounded, in memory)
 MAINTAIN_EVERY_S = 60.0
 IDLE_WAIT_S = 0.5
 
@@ -65,12 +64,11 @@ class Publisher:
         self._started_at = self._clock.wall()
         self._backoff = FullJitterBackoff(mqtt.reconnect.min_delay, mqtt.reconnect.max_delay, rng)
         self._state = SessionState(window_size=mqtt.max_inflight)
-        self._subscriptions: list[tuple[str, MessageCallback]] = []
-        self._subscriptions_lock = threading.Lock()
+        self._subscriptions = Subscriptions()
         self._requests: deque[Callable[[], None]] = deque()
         self._waker = Waker()
         self._stopping = threading.Event()
-        self._stop_deadline = math.inf
+        self._stop_deadline = float("inf")
         self._thread: threading.Thread | None = None
         self._client: paho.Client | None = None
         self._window: dict[int, int] = {}  # paho mid -> outbox seq
@@ -116,8 +114,7 @@ class Publisher:
 
     def subscribe(self, topic_filter: str, callback: MessageCallback) -> None:
         """Receive messages on `topic_filter` (QoS 1); renewed on every connect."""
-        with self._subscriptions_lock:
-            self._subscriptions.append((topic_filter, callback))
+        self._subscriptions.add(topic_filter, callback)
         if self._state.connected:
             self._call_soon(lambda: self._client.subscribe(topic_filter, qos=1))
 
@@ -236,11 +233,11 @@ class Publisher:
         self._just_connected = False
         self._outbox.requeue_inflight()
         self._rows_waiting = True
-        self._client.publish(self.topics.status, self._status_json("online"), qos=1, retain=True)
-        with self._subscriptions_lock:
-            filters = [topic_filter for topic_filter, _ in self._subscriptions]
-        for topic_filter in filters:
+        # Subscribe before announcing "online": the broker handles one connection's
+        # packets in order, so whoever sees "online" can rely on the subscriptions.
+        for topic_filter in self._subscriptions.filters():
             self._client.subscribe(topic_filter, qos=1)
+        self._client.publish(self.topics.status, self._status_json("online"), qos=1, retain=True)
 
     def _feed(self) -> None:
         """Keep the paho window full from a small claimed batch; one outbox commit per batch.
@@ -266,12 +263,7 @@ class Publisher:
             self._send_row(self._ready.popleft())
 
     def _send_row(self, row: OutboxRow) -> None:
-        properties = None
-        if is_v5(self._config):
-            expiry = None
-            if row.expires_at is not None:
-                expiry = max(1, math.ceil(row.expires_at - self._clock.wall()))
-            properties = PackedPublishProperties([("event_id", row.event_id), ("schema_version", SCHEMA_VERSION)], expiry)
+        properties = row_properties(row, self._clock.wall()) if is_v5(self._config) else None
         info = self._client.publish(row.topic, row.payload, qos=1, retain=False, properties=properties)
         self._window[info.mid] = row.seq
         self._state.published += 1
@@ -358,13 +350,7 @@ class Publisher:
             self._acked.append(seq)
 
     def _on_message(self, client, userdata, message: paho.MQTTMessage) -> None:
-        with self._subscriptions_lock:
-            matching = [cb for topic_filter, cb in self._subscriptions if paho.topic_matches_sub(topic_filter, message.topic)]
-        for callback in matching:
-            try:
-                callback(message.topic, bytes(message.payload), message.properties)
-            except Exception:
-                log.exception("subscription callback for %s failed", message.topic)
+        self._subscriptions.dispatch(message.topic, bytes(message.payload), message.properties)
 
     # -- helpers ---------------------------------------------------------------------
 

@@ -8,8 +8,12 @@ bytes equal what `Properties.pack()` produces.
 
 from __future__ import annotations
 
+import math
+
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties, VariableByteIntegers, writeInt32, writeUTF
+
+from edge_agent.events import SCHEMA_VERSION
 
 _MESSAGE_EXPIRY_INTERVAL = 0x02
 _USER_PROPERTY = 0x26
@@ -46,3 +50,9 @@ class PackedPublishProperties(Properties):
         return str(self.json())
 
     __repr__ = __str__
+
+
+def row_properties(row, now: float) -> PackedPublishProperties:
+    """event_id and schema_version user properties, and the expiry left (whole seconds, at least 1)."""
+    expiry = None if row.expires_at is None else max(1, math.ceil(row.expires_at - now))
+    return PackedPublishProperties([("event_id", row.event_id), ("schema_version", SCHEMA_VERSION)], expiry)
