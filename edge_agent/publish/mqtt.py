@@ -26,7 +26,7 @@ from edge_agent.clock import Clock, SystemClock, iso_utc
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.events import Status
 from edge_agent.publish.backoff import FullJitterBackoff
-from edge_agent.publish.connection import CONNECT_TIMEOUT_S, build_client, connect, describe_connect_error, is_v5
+from edge_agent.publish.connection import CONNECT_TIMEOUT_S, build_client, connect, describe_connect_error, is_v5, warn_insecure
 from edge_agent.publish.state import PublisherStats, SessionState
 from edge_agent.publish.subscriptions import MessageCallback, Subscriptions
 from edge_agent.publish.topics import Topics
@@ -325,12 +325,12 @@ class Publisher:
             window = min(window, receive_maximum - RESERVED_SLOTS)
         self._state.window_size = max(1, window)
         self._state.mark_connected(self._clock.wall())
+        if self._config.tls.enabled and self._config.tls.insecure:
+            warn_insecure()
         self._established = True
         self._just_connected = True
-        log.info(
-            "connected to %s:%d (MQTT %s%s, window %d)", self._config.host, self._config.port,
-            self._config.protocol, ", TLS" if self._config.tls.enabled else "", self._state.window_size,
-        )
+        tls = ", TLS" if self._config.tls.enabled else ""
+        log.info("connected to %s:%d (MQTT %s%s, window %d)", self._config.host, self._config.port, self._config.protocol, tls, self._state.window_size)
 
     def _on_disconnect(self, client, userdata, flags, reason_code: ReasonCode, properties) -> None:
         if flags.is_disconnect_packet_from_server and reason_code is not None and reason_code.is_failure:
