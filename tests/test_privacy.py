@@ -27,12 +27,10 @@ import pytest
 from edge_agent.clock import SystemClock
 from edge_agent.config.mqtt import MqttConfig, ReconnectConfig
 from edge_agent.config.outbox import OutboxConfig
-from edge_agent.events import AlertFactory, TeeSink
+from edge_agent.events import AlertFactory
 from edge_agent.publish import Publisher, Topics
-from edge_agent.rules.door import DoorRules
-from edge_agent.rules.fusion import TailgatingFusion
-from edge_agent.sources.access import build_adapters
 from edge_agent.sources.access.osdp import FdChannel
+from edge_agent.sources.access.service import AccessService
 from edge_agent.sources.access.signing import sign
 from edge_agent.sources.access.tokens import wiegand26
 from edge_agent.store import Outbox
@@ -69,81 +67,80 @@ def post(port, body: bytes, path="/events"):
         connection.close()
 
 
-def test_card_numbers_never_reach_the_store_logs_or_broker(tmp_path, mosquitto, line_server, caplog, capfd):
-    caplog.set_level(logging.DEBUG)
+def scenario_access(tmp_path, serial_device: str, line_port: int):
     (tmp_path / "push.secret").write_bytes(SECRET)
     (tmp_path / "scbk").write_text(SCBK.hex())
-    master, slave = pty.openpty()
-    tty.setraw(slave)
-    access = access_config(
+    auth = {"hmac_secret_file": str(tmp_path / "push.secret")}
+    return access_config(
         tmp_path,
         doors=[{"id": "main-gate", "camera_line": {"camera": "entrance", "line": "door"}}, {"id": "side-door"}],
         welfare=[{"name": "resident-7", "card_numbers": [WELFARE_CARD], "max_silence_hours": 24}],
         adapters=[
-            {"type": "http_push", "id": "push", "port": 0, "default_door": "main-gate",
-             "auth": {"hmac_secret_file": str(tmp_path / "push.secret")}},
+            {"type": "http_push", "id": "push", "port": 0, "default_door": "main-gate", "auth": auth},
             {"type": "http_push", "id": "hik", "port": 0, "format": "hikvision", "hikvision_doors": {1: "side-door"},
-             "path": "/ISAPI/event", "auth": {"hmac_secret_file": str(tmp_path / "push.secret")}},
-            {"type": "line_stream", "id": "wiegand", "tcp_host": "127.0.0.1", "tcp_port": line_server.getsockname()[1],
+             "path": "/ISAPI/event", "auth": auth},
+            {"type": "line_stream", "id": "wiegand", "tcp_host": "127.0.0.1", "tcp_port": line_port,
              "default_door": "side-door", "reconnect_min_delay": 0.05},
-            {"type": "osdp", "id": "bus", "device": os.ttyname(slave),
+            {"type": "osdp", "id": "bus", "device": serial_device,
              "readers": [{"address": 3, "door": "main-gate", "scbk_file": str(tmp_path / "scbk")}]},
         ])
+
+
+def drive_scenario(adapters, line_client, pd) -> None:
+    """Good and bad input carrying the card numbers, over every adapter."""
+    push, hik, line, bus = adapters
+    assert post(push.port, json.dumps({"type": "access.granted", "card": HTTP_CARD, "direction": "in"}).encode()) == 200
+    for seq in range(3):  # distinct bodies: an identical signed request is a replay
+        assert post(push.port, json.dumps({"type": "access.denied", "card": DENIED_CARD, "codes": {"seq": seq},
+                                           "reason": "unknown_card", "reader": "r1"}).encode()) == 200
+    assert post(push.port, json.dumps({"type": "access.granted", "card": REFUSED_CARD, "cardNo": REFUSED_CARD}).encode()) == 400
+    assert post(push.port, ('{"type": "access.granted", "card": "' + REFUSED_CARD).encode()) == 400
+    hik_body = {"eventType": "AccessControllerEvent", "dateTime": "2026-01-01T08:00:00+08:00",
+                "AccessControllerEvent": {"majorEventType": 1, "subEventType": 0x40A, "doorNo": 1,
+                                          "cardReaderNo": 1, "cardNo": HIK_CARD, "name": "A Resident"}}
+    assert post(hik.port, json.dumps(hik_body).encode(), "/ISAPI/event") == 200
+    line_client.sendall(json.dumps({"type": "access.granted", "card": LINE_CARD}).encode() + b"\n"
+                        + json.dumps({"type": "keypad", "pin": PIN}).encode() + b"\n"
+                        + ('{"type": "access.granted", "card": "' + REFUSED_CARD + '", "door": 7.5}\n').encode()
+                        + json.dumps({"type": "credential.read", "card": WELFARE_CARD}).encode() + b"\n")
+    wait_for(lambda: bus.online, timeout=10, message="OSDP reader online")
+    pd.submit_event({"event": osdp.Event.CardRead, "reader_no": 0, "direction": 0,
+                     "format": osdp.CardFormat.Wiegand, "length": 26, "data": wiegand26(OSDP_FACILITY, OSDP_CARD)})
+    wait_for(lambda: line.counters.get("events") == 3 and bus.counters.get("events", 0) >= 2,
+             message="line and OSDP events")
+
+
+EXPECTED_PUBLISHED = {"access.granted": 2, "access.denied": 3, "access.denied_burst": 1, "duress": 1,
+                      "credential.read": 2}
+
+
+def test_card_numbers_never_reach_the_store_logs_or_broker(tmp_path, mosquitto, line_server, caplog, capfd):
+    caplog.set_level(logging.DEBUG)
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    access = scenario_access(tmp_path, os.ttyname(slave), line_server.getsockname()[1])
     clock = SystemClock()
     outbox = Outbox(tmp_path / "outbox.db", OutboxConfig(), clock, topic_prefix="edge")
     recorder = Recorder(mosquitto.port, "edge/#").start()
     publisher = Publisher(MqttConfig(port=mosquitto.port, reconnect=ReconnectConfig(min_delay=0.05, max_delay=0.3)),
                           outbox, Topics("edge", SITE, DEVICE), DEVICE, "test", clock, rng=random.Random(1))
-    factory = AlertFactory(DEVICE, SITE, clock)
-    sink = TeeSink(outbox)
-    rules = DoorRules(access, factory, sink, clock)
-    fusion = TailgatingFusion(access, factory, sink, clock)
-
-    def on_event(event):
-        rules.on_event(event)
-        fusion.on_door_event(event)
-
-    adapters = build_adapters(access, on_event, clock)
-    push, hik, line, bus = adapters
+    service = AccessService(access, AlertFactory(DEVICE, SITE, clock), outbox, clock)
     pd = osdp.PeripheralDevice(osdp.PDInfo(3, FdChannel(master), scbk=SCBK, flags=[osdp.LibFlag.EnforceSecure]),
                                osdp.PDCapabilities([]), log_level=osdp.LogLevel.Debug)
     try:
         publisher.start()
         pd.start()
-        for adapter in adapters:
-            adapter.start()
+        service.start()
         client, _ = line_server.accept()
         with client:
-            # --- the scenario -------------------------------------------------------------
-            assert post(push.port, json.dumps({"type": "access.granted", "card": HTTP_CARD, "direction": "in"}).encode()) == 200
-            for seq in range(3):  # distinct bodies: an identical signed request is a replay
-                assert post(push.port, json.dumps({"type": "access.denied", "card": DENIED_CARD, "codes": {"seq": seq},
-                                                   "reason": "unknown_card", "reader": "r1"}).encode()) == 200
-            assert post(push.port, json.dumps({"type": "access.granted", "card": REFUSED_CARD, "cardNo": REFUSED_CARD}).encode()) == 400
-            assert post(push.port, ('{"type": "access.granted", "card": "' + REFUSED_CARD).encode()) == 400
-            hik_body = {"eventType": "AccessControllerEvent", "dateTime": "2026-01-01T08:00:00+08:00",
-                        "AccessControllerEvent": {"majorEventType": 1, "subEventType": 0x40A, "doorNo": 1,
-                                                  "cardReaderNo": 1, "cardNo": HIK_CARD, "name": "A Resident"}}
-            assert post(hik.port, json.dumps(hik_body).encode(), "/ISAPI/event") == 200
-            client.sendall(json.dumps({"type": "access.granted", "card": LINE_CARD}).encode() + b"\n"
-                           + json.dumps({"type": "keypad", "pin": PIN}).encode() + b"\n"
-                           + ('{"type": "access.granted", "card": "' + REFUSED_CARD + '", "door": 7.5}\n').encode()
-                           + json.dumps({"type": "credential.read", "card": WELFARE_CARD}).encode() + b"\n")
-            wait_for(lambda: bus.online, timeout=10, message="OSDP reader online")
-            pd.submit_event({"event": osdp.Event.CardRead, "reader_no": 0, "direction": 0,
-                             "format": osdp.CardFormat.Wiegand, "length": 26, "data": wiegand26(OSDP_FACILITY, OSDP_CARD)})
-            wait_for(lambda: line.counters.get("events") == 3 and bus.counters.get("events", 0) >= 2,
-                     message="line and OSDP events")
+            drive_scenario(service.adapters, client, pd)
 
-            expected = {"access.granted": 2, "access.denied": 3, "access.denied_burst": 1, "duress": 1,
-                        "credential.read": 2, "reader.offline": 0}
-            def published_types():
+            def published_all():
                 types = [p["type"] for p in recorder.payloads()]
-                return all(types.count(t) == n for t, n in expected.items()) and types
-            wait_for(published_types, timeout=15, message="alerts published")
+                return all(types.count(t) == n for t, n in EXPECTED_PUBLISHED.items())
+            wait_for(published_all, timeout=15, message="alerts published")
     finally:
-        for adapter in adapters:
-            adapter.stop()
+        service.stop()
         if pd.thread is not None:
             pd.stop()
         publisher.stop()
@@ -151,12 +148,14 @@ def test_card_numbers_never_reach_the_store_logs_or_broker(tmp_path, mosquitto, 
         outbox.close()
         os.close(master)
         os.close(slave)
+    assert_no_card_numbers(tmp_path, recorder, caplog, capfd)
 
+
+def assert_no_card_numbers(tmp_path, recorder, caplog, capfd) -> None:
     payloads = recorder.payloads()
     tokens = {p["details"].get("credential_token") for p in payloads} - {None}
-    assert tokenizer().card(HTTP_CARD) in tokens and tokenizer().card(OSDP_NUMBER) in tokens
-    assert tokenizer().card(WELFARE_CARD) in tokens and tokenizer().card(HIK_CARD) in tokens
-
+    for card in (HTTP_CARD, OSDP_NUMBER, WELFARE_CARD, HIK_CARD, LINE_CARD):
+        assert tokenizer().card(card) in tokens  # the events made it through, as tokens
     stored = b"".join(path.read_bytes() for path in tmp_path.glob("outbox.db*"))
     published = b"".join(topic.encode() + payload for topic, payload, *_ in recorder.snapshot())
     captured = capfd.readouterr()
