@@ -100,8 +100,12 @@ class OsdpAdapter(AccessAdapter):
             if scbk is not None:
                 flags.append(osdp.LibFlag.EnforceSecure)
             infos.append(osdp.PDInfo(reader.config.address, channel, scbk=scbk, name=reader.reader_id, flags=flags))
-        self._cp = osdp.ControlPanel(infos, log_level=osdp.LogLevel.Warning, event_handler=self._on_osdp_event)
-        self._cp.start()
+        try:
+            self._cp = osdp.ControlPanel(infos, log_level=osdp.LogLevel.Warning, event_handler=self._on_osdp_event)
+            self._cp.start()
+        except BaseException:
+            self.stop()
+            raise
         log.info("adapter %s: OSDP control panel on %s with %d reader(s)", self.id, self.config.device,
                  len(self.readers), extra={"adapter": self.id})
 
