@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "edge_agent.cli.run",
     "edge_agent.cli.replay",
     "edge_agent.cli.probe",
+    "edge_agent.cli.models",
+    "edge_agent.cli.demo",
 )
 
 EX_OK = 0

@@ -158,6 +158,17 @@ def install_model(file: Path, name: str, dest_dir: Path, manifest: ModelManifest
     return target
 
 
+def record_int8(models_dir: Path, name: str, int8_path: Path, source: str) -> InstalledModel:
+    """Record a freshly quantized file; a new INT8 file invalidates an older bench verdict."""
+    record = read_record(models_dir, name)
+    record.variants["int8"] = InstalledFile(
+        file=Path(int8_path).name, sha256=sha256_file(int8_path), source=source, installed_at=time.time()
+    )
+    record.preferred_variant, record.bench = None, None
+    write_record(models_dir, record)
+    return record
+
+
 def verify_models(models_dir: Path) -> list[tuple[str, str, str | None]]:
     """(model, variant, problem or None) for every installed file."""
     results = []

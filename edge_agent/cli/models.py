@@ -1,0 +1,188 @@
+"""`edge-agent models ...`: fetch, install, list, verify, quantize and bench detector models.
+
+The models directory is --models-dir, else the one the config (--config) names, else
+$EDGE_AGENT_MODELS_DIR, else /var/lib/edge-agent/models. `fetch` copies from --from DIR or
+$EDGE_AGENT_ASSETS when given (offline sites), otherwise downloads; both check sha256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from edge_agent.cli.common import load_config_or_exit
+
+EX_DATAERR = 65
+EX_NOINPUT = 66
+EX_SOFTWARE = 70
+DEFAULT_MODELS_DIR = Path("/var/lib/edge-agent/models")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("models", help="fetch, install, verify, quantize and bench detector models")
+    commands = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--models-dir", type=Path, help="models directory (default: from --config, $EDGE_AGENT_MODELS_DIR)")
+    common.add_argument("--config", help="agent config whose detector.models_dir / device.state_dir to use")
+
+    fetch = commands.add_parser("fetch", parents=[common], help="download (or copy from a mirror) and check sha256")
+    fetch.add_argument("name")
+    fetch.add_argument("--from", dest="mirror", type=Path, help="mirror directory (default: $EDGE_AGENT_ASSETS if set)")
+    fetch.set_defaults(handler=run_fetch)
+
+    install = commands.add_parser("install", parents=[common], help="install a custom model file, recording its sha256")
+    install.add_argument("file", type=Path)
+    install.add_argument("--name", required=True)
+    how = install.add_mutually_exclusive_group(required=True)
+    how.add_argument("--like", help="reuse this known manifest's family, input spec and labels")
+    how.add_argument("--manifest", type=Path, help="a manifest YAML for the model")
+    install.set_defaults(handler=run_install)
+
+    listing = commands.add_parser("list", parents=[common], help="installed models and known manifests")
+    listing.set_defaults(handler=run_list)
+
+    verify = commands.add_parser("verify", parents=[common], help="check every installed file against its sha256")
+    verify.set_defaults(handler=run_verify)
+
+    quantize = commands.add_parser("quantize", parents=[common], help="INT8 static quantization with a report")
+    quantize.add_argument("name")
+    quantize.add_argument("--calib", type=Path, required=True, help="clip, image or directory of real footage")
+    quantize.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="percentile")
+    quantize.add_argument("--format", dest="quant_format", choices=["qdq", "qoperator"], default="qdq")
+    quantize.add_argument("--calib-frames", type=int, default=32)
+    quantize.add_argument("--eval-frames", type=int, default=24)
+    quantize.add_argument("--float-first-convs", type=int, default=3, help="leading convolutions kept in float")
+    quantize.add_argument("--all-ops", action="store_true", help="quantize every supported op, not only Conv")
+    quantize.set_defaults(handler=run_quantize)
+
+    bench = commands.add_parser("bench", parents=[common], help="time fp32 and int8 here and record the faster")
+    bench.add_argument("name")
+    bench.add_argument("--runs", type=int, default=30, help="timed runs per variant")
+    bench.add_argument("--frames", type=Path, help="clip or images to time on (default: synthetic frames)")
+    bench.set_defaults(handler=run_bench)
+
+
+def models_dir(args) -> Path:
+    if args.models_dir:
+        return args.models_dir
+    if args.config:
+        return load_config_or_exit(args.config).models_dir
+    return Path(os.environ.get("EDGE_AGENT_MODELS_DIR", DEFAULT_MODELS_DIR))
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def run_fetch(args) -> int:
+    from edge_agent.vision.manifest import ManifestError
+    from edge_agent.vision.models import ModelIntegrityError, fetch_model, read_record
+
+    mirror = args.mirror or (Path(os.environ["EDGE_AGENT_ASSETS"]) if os.environ.get("EDGE_AGENT_ASSETS") else None)
+    target_dir = models_dir(args)
+    try:
+        path = fetch_model(args.name, target_dir, mirror_dir=mirror)
+    except (ManifestError, ModelIntegrityError) as exc:
+        return _fail(str(exc), EX_DATAERR)
+    except OSError as exc:
+        return _fail(f"cannot fetch model {args.name!r}: {exc}", EX_NOINPUT)
+    entry = read_record(target_dir, args.name).variants["fp32"]
+    print(f"{args.name}: installed {path} sha256 {entry.sha256} from {entry.source}")
+    return 0
+
+
+def run_install(args) -> int:
+    from edge_agent.vision.manifest import ManifestError, load_manifest, load_manifest_file
+    from edge_agent.vision.models import install_model, read_record
+
+    try:
+        manifest = load_manifest(args.like) if args.like else load_manifest_file(args.manifest)
+        path = install_model(args.file, args.name, models_dir(args), manifest)
+    except ManifestError as exc:
+        return _fail(str(exc), EX_DATAERR)
+    except FileNotFoundError as exc:
+        return _fail(str(exc), EX_NOINPUT)
+    entry = read_record(models_dir(args), args.name).variants["fp32"]
+    print(f"{args.name}: installed {path} sha256 {entry.sha256}")
+    return 0
+
+
+def run_list(args) -> int:
+    from edge_agent.vision.manifest import known_manifests
+    from edge_agent.vision.models import installed_records
+
+    directory = models_dir(args)
+    records = installed_records(directory) if directory.is_dir() else []
+    print(f"installed in {directory}:")
+    for record in records:
+        variants = ", ".join(f"{v} {e.file} {e.sha256[:12]}" for v, e in sorted(record.variants.items()))
+        preferred = f" preferred={record.preferred_variant}" if record.preferred_variant else ""
+        print(f"  {record.name} [{record.manifest.family}] {variants}{preferred}")
+    if not records:
+        print("  (none)")
+    installed = {r.name for r in records}
+    print("available to fetch:")
+    for manifest in known_manifests():
+        mark = " (installed)" if manifest.name in installed else ""
+        print(f"  {manifest.name} [{manifest.family}] {manifest.licence}{mark}")
+    return 0
+
+
+def run_verify(args) -> int:
+    from edge_agent.vision.models import verify_models
+
+    results = verify_models(models_dir(args))
+    for name, variant, problem in results:
+        print(f"{name} ({variant}): {'OK' if problem is None else 'FAILED: ' + problem}")
+    if not results:
+        print(f"no models installed in {models_dir(args)}")
+    return EX_DATAERR if any(problem for *_, problem in results) else 0
+
+
+def run_quantize(args) -> int:
+    from edge_agent.vision.models import ModelIntegrityError, ModelNotInstalled, record_int8, resolve_variant
+    from edge_agent.vision.quantize import QuantizeOptions, quantize_and_report
+
+    directory = models_dir(args)
+    try:
+        fp32_path, record, _ = resolve_variant(directory, args.name, "fp32")
+    except (ModelNotInstalled, ModelIntegrityError) as exc:
+        return _fail(str(exc), EX_DATAERR)
+    options = QuantizeOptions(
+        method=args.method, quant_format=args.quant_format, calib_frames=args.calib_frames,
+        eval_frames=args.eval_frames, float_first_convs=args.float_first_convs,
+        quantize_ops=None if args.all_ops else ("Conv",),
+    )
+    int8_path = directory / f"{args.name}.int8.onnx"
+    try:
+        report = quantize_and_report(fp32_path, int8_path, record.manifest, args.calib, options)
+    except (FileNotFoundError, ValueError) as exc:
+        return _fail(str(exc), EX_NOINPUT)
+    report_path = directory / f"{args.name}.int8.report.json"
+    report_path.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    record_int8(directory, args.name, int8_path, f"quantized from {fp32_path.name} on {args.calib}")
+    a, m = report.agreement, report.agreement_with_margin
+    print(f"{args.name}: wrote {int8_path} and {report_path}")
+    print(f"  size {report.int8_bytes:,} / {report.fp32_bytes:,} bytes = {report.size_ratio:.2f}")
+    print(f"  agreement with FP32 on {report.eval_frames} held-out frames (IoU 0.5): "
+          f"P {a['precision']:.3f} R {a['recall']:.3f} F1 {a['f1']:.3f}; with score margin F1 {m['f1']:.3f}")
+    print(f"  latency here: fp32 {report.fp32_ms:.1f} ms, int8 {report.int8_ms:.1f} ms (ratio {report.latency_ratio:.2f})")
+    return 0
+
+
+def run_bench(args) -> int:
+    from edge_agent.vision.models import ModelIntegrityError, ModelNotInstalled
+    from edge_agent.vision.variant_bench import bench_variants
+
+    try:
+        record = bench_variants(models_dir(args), args.name, runs=args.runs, frames=args.frames)
+    except (ModelNotInstalled, ModelIntegrityError) as exc:
+        return _fail(str(exc), EX_DATAERR)
+    for variant, ms in sorted(record.bench.items()):
+        print(f"{args.name} {variant}: median {ms:.1f} ms")
+    print(f"{args.name}: preferred variant {record.preferred_variant} (used when detector.variant is auto)")
+    return 0

@@ -1,0 +1,308 @@
+"""INT8 static quantization with onnxruntime, calibrated on frames from real footage.
+
+Steps: convert the FP32 model to opset 13 (per-channel weights need it), run onnxruntime's
+pre-processing (shape inference, fusions), quantize statically (QDQ or QOperator, per-channel
+weights, MinMax / Entropy / Percentile calibration), optionally keeping the SiLU activations
+(Sigmoid + Mul) in float. The report compares the INT8 model with FP32 on frames that were not
+used for calibration (precision / recall / F1 at IoU 0.5 against the FP32 detections) and
+times both here.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import onnx
+from onnx import version_converter
+from onnxruntime.quantization import (
+    CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static,
+)
+
+from edge_agent.config.detector import DetectorConfig
+from edge_agent.events.vision_types import Detection
+from edge_agent.vision.detector import Detector
+from edge_agent.vision.manifest import ModelManifest
+from edge_agent.vision.preprocess import Preprocessor
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+           "percentile": CalibrationMethod.Percentile}
+PER_CHANNEL_MIN_OPSET = 13
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    """Defaults are what measured best for YOLOX-Nano here (see bench/README.md, INT8 findings)."""
+
+    method: Literal["minmax", "entropy", "percentile"] = "percentile"
+    quant_format: Literal["qdq", "qoperator"] = "qdq"
+    per_channel: bool = True
+    # Quantizing Sigmoid/Mul/Concat/Resize as well wrecked the output here; convolutions carry the cost.
+    quantize_ops: tuple[str, ...] | None = ("Conv",)
+    # The stem and first depthwise block see per-channel activation ranges that differ by orders
+    # of magnitude (unnormalised 0-255 input); one int8 scale per tensor there costs most accuracy.
+    float_first_convs: int = 3
+    keep_silu_float: bool = False  # exclude SiLU's Sigmoid + Mul (only matters when they are quantized)
+    # The decode head after the last convolutions (sigmoids, concats into one output tensor
+    # that mixes box offsets with 0-1 scores) in float: one int8 scale for both ruins scores.
+    keep_head_float: bool = True
+    head_convs_float: bool = False  # also keep the final prediction convolutions in float
+    # 7-bit weights avoid VPMADDUBSW saturation on x86 without VNNI (onnxruntime's guidance);
+    # measured here it cost accuracy and gained nothing, so it is off by default.
+    reduce_range: bool = False
+    activation_type: Literal["uint8", "int8"] = "uint8"
+    calib_frames: int = 32
+    eval_frames: int = 24
+
+
+@dataclass
+class Agreement:
+    precision: float
+    recall: float
+    f1: float
+    fp32_boxes: int
+    int8_boxes: int
+
+
+@dataclass
+class QuantReport:
+    model: str
+    options: dict
+    fp32_bytes: int
+    int8_bytes: int
+    size_ratio: float  # int8 / fp32
+    calib_frames: int
+    eval_frames: int
+    agreement: dict  # at IoU 0.5 against FP32 detections, same score threshold
+    agreement_with_margin: dict  # see evaluate(): discounts scores hovering at the threshold
+    fp32_ms: float
+    int8_ms: float
+    latency_ratio: float  # int8 / fp32; below 1 means INT8 is faster here
+    quantize_s: float
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def split_samples(calib: Path, calib_count: int, eval_count: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Calibration and evaluation frames from a clip, an image, or a directory of them.
+
+    Frames are taken at evenly spaced positions across every source and dealt alternately to
+    calibration and evaluation, so both cover the same footage and never share a frame.
+    """
+    calib = Path(calib)
+    if calib.is_dir():
+        sources = sorted(p for p in calib.iterdir() if p.is_file() and not p.name.startswith("."))
+    elif calib.is_file():
+        sources = [calib]
+    else:
+        raise FileNotFoundError(f"calibration source {calib} does not exist")
+    wanted = calib_count + eval_count
+    stills = [p for p in sources if p.suffix.lower() in IMAGE_SUFFIXES]
+    clips = [p for p in sources if p.suffix.lower() not in IMAGE_SUFFIXES]
+    frames = [img for img in (cv2.imread(str(p)) for p in stills) if img is not None]
+    per_clip = -(-max(0, wanted - len(frames)) // len(clips)) if clips else 0
+    for clip in clips:
+        frames.extend(_clip_frames(clip, per_clip))
+    if len(frames) < 2:
+        raise ValueError(f"{calib}: need at least 2 decodable frames for calibration and evaluation, found {len(frames)}")
+    return frames[0::2][:calib_count], frames[1::2][:eval_count]
+
+
+def _clip_frames(path: Path, count: int) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(path))
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    if total <= 0 or count <= 0:
+        capture.release()
+        return []
+    wanted = {int((i + 0.5) * total / count) for i in range(count)}
+    frames = []
+    for index in range(total):
+        if not capture.grab():
+            break
+        if index in wanted:
+            ok, image = capture.retrieve()
+            if ok:
+                frames.append(image)
+    capture.release()
+    return frames
+
+
+class _FrameReader(CalibrationDataReader):
+    def __init__(self, input_name: str, tensors: list[np.ndarray]):
+        self._items = iter([{input_name: tensor} for tensor in tensors])
+
+    def get_next(self):
+        return next(self._items, None)
+
+
+def silu_nodes(model: onnx.ModelProto) -> list[str]:
+    """Names of the Sigmoid and Mul nodes that form x * sigmoid(x)."""
+    sigmoid_in = {node.output[0]: (node.name, node.input[0]) for node in model.graph.node if node.op_type == "Sigmoid"}
+    names = []
+    for node in model.graph.node:
+        if node.op_type != "Mul" or len(node.input) != 2:
+            continue
+        a, b = node.input
+        for sig_out, other in ((a, b), (b, a)):
+            if sig_out in sigmoid_in and sigmoid_in[sig_out][1] == other:
+                names += [sigmoid_in[sig_out][0], node.name]
+    return names
+
+
+def head_nodes(model: onnx.ModelProto, include_final_convs: bool = False) -> list[str]:
+    """Nodes with no convolution downstream (the decode head), optionally with the convs that feed only it."""
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    feeds_conv: dict[str, bool] = {}
+    for node in reversed(model.graph.node):  # ONNX graphs are topologically sorted
+        feeds_conv[node.name] = any(
+            child.op_type == "Conv" or feeds_conv.get(child.name, False)
+            for out in node.output for child in consumers.get(out, [])
+        )
+    return [
+        node.name for node in model.graph.node
+        if not feeds_conv[node.name] and (node.op_type != "Conv" or include_final_convs)
+    ]
+
+
+def prepare_fp32(fp32_path: Path, workdir: Path) -> Path:
+    """Opset >= 13 (per-channel needs it) plus onnxruntime's quantization pre-processing."""
+    model = onnx.load(str(fp32_path))
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < PER_CHANNEL_MIN_OPSET:
+        model = version_converter.convert_version(model, PER_CHANNEL_MIN_OPSET)
+    for index, node in enumerate(model.graph.node):  # exclusion lists need stable names
+        if not node.name:
+            node.name = f"{node.op_type}_{index}"
+    converted = workdir / "opset13.onnx"
+    onnx.save(model, str(converted))
+    prepared = workdir / "prepared.onnx"
+    quant_pre_process(str(converted), str(prepared), skip_symbolic_shape=True)
+    return prepared
+
+
+def quantize_model(fp32_path: Path, out_path: Path, manifest: ModelManifest, calib_images: list[np.ndarray],
+                   options: QuantizeOptions) -> Path:
+    preprocess = Preprocessor(manifest.input)
+    tensors = [preprocess(image)[0] for image in calib_images]
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = prepare_fp32(Path(fp32_path), Path(tmp))
+        model = onnx.load(str(prepared))
+        input_name = manifest.input.name or model.graph.input[0].name
+        exclude = silu_nodes(model) if options.keep_silu_float else []
+        if options.keep_head_float:
+            exclude += head_nodes(model, include_final_convs=options.head_convs_float)
+        exclude += [node.name for node in model.graph.node if node.op_type == "Conv"][:options.float_first_convs]
+        quantize_static(
+            str(prepared), str(out_path), _FrameReader(input_name, tensors),
+            quant_format=QuantFormat.QDQ if options.quant_format == "qdq" else QuantFormat.QOperator,
+            per_channel=options.per_channel,
+            activation_type=QuantType.QUInt8 if options.activation_type == "uint8" else QuantType.QInt8,
+            reduce_range=options.reduce_range,
+            weight_type=QuantType.QInt8,
+            calibrate_method=METHODS[options.method],
+            nodes_to_exclude=exclude,
+            op_types_to_quantize=list(options.quantize_ops) if options.quantize_ops else None,
+            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+        )
+    return Path(out_path)
+
+
+def agreement(reference: list[tuple[Detection, ...]], candidate: list[tuple[Detection, ...]], iou: float = 0.5) -> Agreement:
+    """Precision/recall/F1 of `candidate` against `reference`: greedy same-class matching at `iou`."""
+    matched = ref_total = cand_total = 0
+    for ref, cand in zip(reference, candidate, strict=True):
+        ref_total += len(ref)
+        cand_total += len(cand)
+        used: set[int] = set()
+        for det in sorted(cand, key=lambda d: -d.score):
+            best, best_iou = None, iou
+            for index, target in enumerate(ref):
+                if index in used or target.class_name != det.class_name:
+                    continue
+                overlap = det.box.iou(target.box)
+                if overlap >= best_iou:
+                    best, best_iou = index, overlap
+            if best is not None:
+                used.add(best)
+                matched += 1
+    precision = matched / cand_total if cand_total else 1.0
+    recall = matched / ref_total if ref_total else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return Agreement(round(precision, 4), round(recall, 4), round(f1, 4), ref_total, cand_total)
+
+
+def median_latency_ms(detector: Detector, images: list[np.ndarray], runs: int) -> float:
+    timings = []
+    for index in range(runs):
+        started = time.perf_counter()
+        detector.detect(images[index % len(images)])
+        timings.append((time.perf_counter() - started) * 1000.0)
+    return statistics.median(timings)
+
+
+SCORE_MARGIN = 0.1
+
+
+def _above(results: list[tuple[Detection, ...]], threshold: float) -> list[tuple[Detection, ...]]:
+    return [tuple(d for d in dets if d.score >= threshold) for dets in results]
+
+
+def evaluate(fp32_path: Path, int8_path: Path, manifest: ModelManifest, eval_images: list[np.ndarray],
+             settings: DetectorConfig | None = None, timing_runs: int = 20) -> tuple[Agreement, Agreement, float, float]:
+    """(strict agreement, agreement with a score margin, fp32 ms, int8 ms).
+
+    Strict: both at the configured threshold. With margin: INT8 boxes count as agreeing when
+    FP32 saw them at threshold - 0.1, and FP32 boxes at threshold + 0.1 must be found by INT8 at
+    threshold - 0.1; this separates real disagreement from scores hovering at the threshold.
+    """
+    base = settings or DetectorConfig(merge_vehicles=False)
+    low = base.model_copy(update={"score_threshold": max(0.01, base.score_threshold - SCORE_MARGIN)})
+    fp32 = Detector(fp32_path, manifest, low, expected_sha256=_digest(fp32_path))
+    int8 = Detector(int8_path, manifest, low, expected_sha256=_digest(int8_path), variant="int8")
+    ref, cand = [fp32.detect(i) for i in eval_images], [int8.detect(i) for i in eval_images]
+    t = base.score_threshold
+    strict = agreement(_above(ref, t), _above(cand, t))
+    precision = agreement(ref, _above(cand, t)).precision
+    recall = agreement(_above(ref, t + SCORE_MARGIN), cand).recall
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    margin = Agreement(precision, recall, round(f1, 4), strict.fp32_boxes, strict.int8_boxes)
+    # Alternate rounds so background load on a shared box hits both variants alike.
+    fp32_runs, int8_runs = [], []
+    for _ in range(max(1, timing_runs // 10)):
+        fp32_runs.append(median_latency_ms(fp32, eval_images, 10))
+        int8_runs.append(median_latency_ms(int8, eval_images, 10))
+    return strict, margin, min(fp32_runs), min(int8_runs)
+
+
+def quantize_and_report(fp32_path: Path, int8_path: Path, manifest: ModelManifest, calib: Path,
+                        options: QuantizeOptions | None = None, timing_runs: int = 20) -> QuantReport:
+    options = options or QuantizeOptions()
+    calib_images, eval_images = split_samples(calib, options.calib_frames, options.eval_frames)
+    started = time.perf_counter()
+    quantize_model(fp32_path, int8_path, manifest, calib_images, options)
+    quantize_s = time.perf_counter() - started
+    found, margin, fp32_ms, int8_ms = evaluate(fp32_path, int8_path, manifest, eval_images, timing_runs=timing_runs)
+    fp32_bytes, int8_bytes = Path(fp32_path).stat().st_size, Path(int8_path).stat().st_size
+    return QuantReport(
+        model=manifest.name, options=asdict(options), fp32_bytes=fp32_bytes, int8_bytes=int8_bytes,
+        size_ratio=round(int8_bytes / fp32_bytes, 4), calib_frames=len(calib_images), eval_frames=len(eval_images),
+        agreement=asdict(found), agreement_with_margin=asdict(margin), fp32_ms=round(fp32_ms, 2), int8_ms=round(int8_ms, 2),
+        latency_ratio=round(int8_ms / fp32_ms, 3) if fp32_ms else 0.0, quantize_s=round(quantize_s, 1),
+    )
+
+
+def _digest(path: Path) -> str:
+    from edge_agent.vision.models import sha256_file
+    return sha256_file(path)

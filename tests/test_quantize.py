@@ -1,0 +1,109 @@
+"""INT8: quantize on a few real frames, report, bench, and the agent picking the recorded variant."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import onnx
+import pytest
+
+from edge_agent.config.detector import DetectorConfig
+from edge_agent.vision.detector import Detector
+from edge_agent.vision.models import ModelNotInstalled, fetch_model, read_record
+from edge_agent.vision.quantize import agreement, head_nodes, silu_nodes, split_samples
+from edge_agent.events.vision_types import Box, Detection
+from tests.support.assets import assets_dir, footage, model_path
+
+pytestmark = pytest.mark.assets
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory):
+    """One small quantization for the module: 8 calibration frames, 8 held-out frames."""
+    models = tmp_path_factory.mktemp("models")
+    fetch_model("yolox_nano", models, mirror_dir=assets_dir())
+    done = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "models", "quantize", "yolox_nano", "--models-dir", str(models),
+         "--calib", str(footage("entrance-one-by-one.mp4")), "--calib-frames", "8", "--eval-frames", "8"],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return models, done.stdout
+
+
+def test_quantize_writes_int8_model_and_report(quantized):
+    models, stdout = quantized
+    int8 = onnx.load(str(models / "yolox_nano.int8.onnx"))
+    ops = {node.op_type for node in int8.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # QDQ format
+    assert max(o.version for o in int8.opset_import if o.domain in ("", "ai.onnx")) >= 13  # per-channel needs it
+    report = json.loads((models / "yolox_nano.int8.report.json").read_text())
+    assert report["calib_frames"] == 8 and report["eval_frames"] == 8
+    assert 0.2 < report["size_ratio"] < 0.6
+    assert report["int8_ms"] > 0 and report["fp32_ms"] > 0
+    assert report["agreement"]["fp32_boxes"] > 0
+    assert report["agreement_with_margin"]["f1"] >= 0.8  # INT8 still sees what FP32 sees
+    assert "agreement with FP32 on 8 held-out frames" in stdout
+    assert read_record(models, "yolox_nano").variants["int8"].file == "yolox_nano.int8.onnx"
+
+
+def test_int8_detector_finds_the_three_persons(quantized):
+    import cv2
+
+    models, _ = quantized
+    detector = Detector.from_config(DetectorConfig(variant="int8", classes=["person"]), models)
+    assert detector.variant == "int8"
+    people = detector.detect(cv2.imread(str(footage("ThreePersons.jpg"))))
+    assert len(people) == 3
+
+
+def test_bench_records_the_faster_variant_and_auto_follows_it(quantized):
+    models, _ = quantized
+    done = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "models", "bench", "yolox_nano", "--models-dir", str(models), "--runs", "6"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = read_record(models, "yolox_nano")
+    assert set(record.bench) == {"fp32", "int8"}
+    assert record.preferred_variant == min(record.bench, key=record.bench.get)
+    assert f"preferred variant {record.preferred_variant}" in done.stdout
+    assert Detector.from_config(DetectorConfig(variant="auto"), models).variant == record.preferred_variant
+    assert Detector.from_config(DetectorConfig(variant="fp32"), models).variant == "fp32"  # config pins win
+
+
+def test_refetching_the_fp32_model_drops_a_stale_int8(tmp_path):
+    fetch_model("yolox_nano", tmp_path, mirror_dir=assets_dir())
+    with pytest.raises(ModelNotInstalled, match="no int8 variant.*models quantize"):
+        Detector.from_config(DetectorConfig(variant="int8"), tmp_path)
+
+
+def test_calibration_and_evaluation_frames_never_overlap():
+    calib, held_out = split_samples(footage("entrance-one-by-one.mp4"), 6, 6)
+    assert len(calib) == len(held_out) == 6
+    for a in calib:
+        assert not any((a == b).all() for b in held_out)
+
+
+def test_silu_and_head_nodes_are_found_in_yolox():
+    model = onnx.load(str(model_path()))
+    for index, node in enumerate(model.graph.node):
+        node.name = node.name or f"{node.op_type}_{index}"
+    silu = silu_nodes(model)
+    by_name = {n.name: n.op_type for n in model.graph.node}
+    assert len(silu) > 100 and {by_name[n] for n in silu} == {"Sigmoid", "Mul"}
+    head = head_nodes(model)
+    assert "Conv" not in {by_name[n] for n in head} and "Transpose" in {by_name[n] for n in head}
+
+
+def test_agreement_counts_same_class_overlaps_only():
+    box = Box(0.1, 0.1, 0.4, 0.6)
+    shifted = Box(0.12, 0.1, 0.42, 0.6)
+    far = Box(0.6, 0.6, 0.9, 0.9)
+    reference = [(Detection("person", 0.9, box), Detection("dog", 0.8, far))]
+    candidate = [(Detection("person", 0.7, shifted), Detection("cat", 0.8, far))]
+    found = agreement(reference, candidate)
+    assert (found.precision, found.recall, found.f1) == (0.5, 0.5, 0.5)
