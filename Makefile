@@ -17,7 +17,7 @@ $(BIN)/edge-agent: setup.cfg pyproject.toml
 venv: $(BIN)/edge-agent
 
 demo: venv
-	$(BIN)/python scripts/demo.py --cache $(ASSETS_CACHE)
+	$(BIN)/edge-agent demo --cache $(ASSETS_CACHE)
 
 test: venv
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
