@@ -265,7 +265,12 @@ class Agent:
     # -- what commands and telemetry see -------------------------------------------------------
     def status_report(self) -> dict:
         with self._lock:
-            return status_report(self)
+            report = status_report(self)
+            adapters = self.pipeline.adapters if self.pipeline is not None else None
+            if adapters is not None:  # link state of each access adapter, as in telemetry
+                report["adapter_health"] = {adapter_id: "online" if figures.get("online") else "offline"
+                                            for adapter_id, figures in adapters().items()}
+            return report
 
     def redacted_config(self) -> dict:
         return redact(self.config.model_dump(mode="json"))

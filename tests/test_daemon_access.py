@@ -1,0 +1,137 @@
+"""The daemon as a subprocess with an HTTP push door controller and no camera (an access-only box).
+
+Signed posts from a "controller" → door rules → outbox → a real mosquitto → a subscriber; the
+raw card number must not appear in any payload, the log or the outbox file; telemetry and
+status show the adapter online with its counters; SIGHUP rebuilds the adapter (the port is
+released and bound again), a reload whose adapter cannot bind is rolled back; SIGTERM stops cleanly.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import socket
+import time
+
+import pytest
+
+from edge_agent.sources.access.signing import sign
+from tests.support.broker import free_port
+from tests.support.wait import wait_for
+from tests.test_access_common import write_site_key
+from tests.test_daemon_helpers import Daemon, Watcher, base_config
+
+SECRET = b"controller push secret, from a file"
+CARD = "4010099"
+CARD_PADDED = "0004010099"
+
+
+@pytest.fixture
+def watcher(mosquitto):
+    watcher = Watcher(mosquitto.port)
+    yield watcher
+    watcher.close()
+
+
+def access_section(tmp_path, port: int, denials: int = 3) -> dict:
+    (tmp_path / "push.secret").write_bytes(SECRET + b"\n")
+    return {
+        "site_key_file": str(write_site_key(tmp_path)),
+        "adapters": [{"type": "http_push", "id": "lobby-ctrl", "port": port, "default_door": "main-gate",
+                      "auth": {"hmac_secret_file": str(tmp_path / "push.secret"), "replay_window": 60}}],
+        "doors": [{"id": "main-gate"}],
+        "denials": {"count": denials, "window": 60},
+    }
+
+
+def post(port: int, event: dict, secret: bytes = SECRET) -> tuple[int, dict]:
+    body = json.dumps(event).encode()
+    stamp = str(int(time.time()))
+    headers = {"X-Timestamp": stamp, "X-Signature": sign(secret, stamp, body), "Content-Type": "application/json"}
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("POST", "/events", body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        connection.close()
+
+
+def adapter_telemetry(watcher: Watcher, condition) -> dict:
+    def latest():
+        samples = [t["adapters"].get("lobby-ctrl") for t in watcher.payloads("telemetry")]
+        return next((s for s in reversed(samples) if s and condition(s)), None)
+
+    return wait_for(latest, timeout=15, message="adapter telemetry")
+
+
+def test_access_only_daemon_publishes_door_alerts_without_card_numbers(tmp_path, mosquitto, watcher):
+    port = free_port()
+    config = base_config(tmp_path / "state", mosquitto.port, telemetry={"interval": 1},
+                         access=access_section(tmp_path, port))
+    daemon = Daemon(tmp_path / "agent", config).start()
+    try:
+        assert watcher.wait_ready()["ok"]
+        status = watcher.command("status")["result"]
+        assert status["cameras"] == [] and status["adapter_health"] == {"lobby-ctrl": "online"}
+        assert status["stages"]["access"]["status"] == "running"
+
+        assert post(port, {"type": "door.forced", "reader": "r1", "codes": {"seq": 1}})[0] == 200
+        for seq in range(3):
+            event = {"type": "access.denied", "reader": "r1", "card": CARD_PADDED, "reason": "unknown_card",
+                     "codes": {"seq": 10 + seq}}
+            assert post(port, event)[0] == 200
+        assert post(port, {"type": "door.forced", "codes": {"seq": 99}}, secret=b"wrong secret")[0] == 401
+
+        forced = wait_for(lambda: watcher.payloads("alerts/door.forced"), timeout=15, message="door.forced alert")
+        burst = wait_for(lambda: watcher.payloads("alerts/access.denied_burst"), timeout=15, message="denial burst")
+        assert len(forced) == 1 and forced[0]["source"] == {"kind": "door", "id": "main-gate"}
+        assert len(burst) == 1 and burst[0]["details"]["count"] == 3
+        token = burst[0]["details"]["credential_token"]
+        assert len(token) == 64 and token not in (CARD, CARD_PADDED)
+
+        figures = adapter_telemetry(watcher, lambda s: s.get("events", 0) >= 4 and s["rejected_total"] >= 1)
+        assert figures["online"] is True and figures["type"] == "http_push" and figures["port"] == port
+        assert figures["events"] == 4 and figures["rejected"] == {"bad_signature": 1}
+
+        reload_rebinds_the_adapter(daemon, config, watcher, port)
+        assert daemon.stop() == 0
+        wait_for(lambda: watcher.payloads("status")[-1]["state"] == "offline", timeout=5, message="status offline")
+    finally:
+        if daemon.running():
+            daemon.stop()
+
+    for topic, payload, _ in watcher.messages:
+        assert CARD.encode() not in payload, topic
+    assert CARD not in daemon.log()
+    assert CARD.encode() not in (tmp_path / "state" / "outbox.db").read_bytes()
+    assert "Traceback" not in daemon.log()
+
+
+def reload_rebinds_the_adapter(daemon: Daemon, config: dict, watcher: Watcher, port: int) -> None:
+    """SIGHUP: the old adapter lets go of its port and the new one listens; a port in use rolls back."""
+    config["access"]["denials"]["count"] = 5
+    daemon.write_config(config)
+    daemon.signal(signal.SIGHUP)
+    wait_for(lambda: (watcher.command("status")["result"]["last_reload"] or {}).get("outcome") == "applied",
+             timeout=20, message="reload applied")
+    assert post(port, {"type": "door.forced", "reader": "r1", "codes": {"seq": 2}})[0] == 200
+    wait_for(lambda: len(watcher.payloads("alerts/door.forced")) == 2, timeout=15, message="door.forced after reload")
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        busy = json.loads(json.dumps(config))
+        busy["access"]["adapters"][0]["port"] = taken.getsockname()[1]
+        daemon.write_config(busy)
+        daemon.signal(signal.SIGHUP)
+        rolled = wait_for(lambda: watcher.health("config_rolled_back"), timeout=20, message="config_rolled_back")
+        message = rolled[0]["details"]["message"]
+        assert "lobby-ctrl on 127.0.0.1:" in message and "Address already in use" in message
+    finally:
+        taken.close()
+    assert post(port, {"type": "door.forced", "reader": "r1", "codes": {"seq": 3}})[0] == 200
+    wait_for(lambda: len(watcher.payloads("alerts/door.forced")) == 3, timeout=15, message="door.forced after rollback")
+    assert watcher.command("status")["result"]["adapter_health"] == {"lobby-ctrl": "online"}
