@@ -1,4 +1,4 @@
-"""Tailgating end to end: the entrance clip through the real video chain, plus scripted door grants.
+"""Tailgating end to end: `replay` of the entrance clip with scripted door events.
 
 The clip (see tests/test_replay.py for what watching it established) shows six
 visitors walking in one at a time over the `floor` line; they first appear at
@@ -8,29 +8,27 @@ appear; a grant at another door when visitor 2 appears and an outward grant
 when visitor 4 appears must not cover them. Replaying the first 100 s (five
 entries) must raise tailgating exactly for visitors 2 and 4.
 
-The chain is assembled as `edge-agent replay` does (cli/replay.py: iter_file_frames ->
-CameraChain -> RuleEngine), with the fusion registered as a crossing listener
-and the grants fed through a line-stream adapter's parser as a controller would send them.
+The replay is the real one (`replay_clip(..., door_events=...)`, what
+`edge-agent replay --door-events` runs): frames → motion gate → detector →
+tracker → rule engine, whose line crossings feed the tailgating fusion, while
+the scripted events (card numbers tokenized with the config's site key) reach
+the door rules and the fusion at their clip times. The `entering` rule alerts
+on every inward crossing of `floor`, which tells us which track entered when.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
+from edge_agent.cli.main import main
+from edge_agent.cli.replay import replay_clip
 from edge_agent.clock import FakeClock
 from edge_agent.config import load_config
-from edge_agent.daemon.video_pipeline import CameraChain, make_motion_gate
-from edge_agent.events import AlertFactory, ListSink
-from edge_agent.rules.door import DoorRules
-from edge_agent.rules.engine import RuleEngine
-from edge_agent.rules.fusion import TailgatingFusion
-from edge_agent.sources.access import build_adapters
-from edge_agent.sources.camera import iter_file_frames
-from edge_agent.vision.detector import Detector
 from edge_agent.vision.models import fetch_model
 from tests.support.assets import ROOT, assets_dir, footage, model_path
 from tests.test_access_common import write_site_key
@@ -44,74 +42,105 @@ REPLAY_SECONDS = 100.0  # visitors 1-5
 CARDS = ["4010001", "4010002", "4010003", "4010004", "4010005"]
 
 
-def grant_line(visitor: int, door: str = "main-gate", direction: str = "in") -> bytes:
-    at = T0 + APPEARS[visitor - 1] / FPS
-    return json.dumps({"type": "access.granted", "door": door, "direction": direction, "reader": "r-in",
-                       "card": CARDS[visitor - 1], "time": at}).encode()
+def grant(visitor: int, door: str = "main-gate", direction: str = "in") -> dict:
+    return {"at_clip_s": APPEARS[visitor - 1] / FPS, "type": "access.granted", "door": door,
+            "direction": direction, "reader": "r-in", "card": CARDS[visitor - 1]}
 
 
-SCRIPT = [grant_line(1), grant_line(2, door="side-door"), grant_line(3), grant_line(4, direction="out"), grant_line(5)]
+SCRIPT = [grant(1), grant(2, door="side-door"), grant(3), grant(4, direction="out"), grant(5)]
 
 
-def entrance_config(tmp_path: Path):
-    model_path()
-    models = tmp_path / "models"
+@pytest.fixture(scope="module")
+def environ(tmp_path_factory):
+    model_path()  # fail (CI) or skip (laptop) clearly when the assets are missing
+    models = tmp_path_factory.mktemp("models")
     fetch_model("yolox_nano", models, mirror_dir=assets_dir())
+    return {"EDGE_AGENT_MODELS": str(models), "EDGE_AGENT_ASSETS": str(assets_dir())}
+
+
+def entrance_config_file(tmp_path: Path) -> Path:
     document = yaml.safe_load((ROOT / "configs" / "replay-entrance.yaml").read_text())
     document["access"] = {
         "site_key_file": str(write_site_key(tmp_path)),
-        "adapters": [{"type": "line_stream", "id": "script", "tcp_host": "127.0.0.1", "tcp_port": 9}],
         "doors": [{"id": "main-gate", "camera_line": {"camera": "entrance", "line": "floor"}},
                   {"id": "side-door"}],
         "tailgating": {"window": 8},
     }
     path = tmp_path / "replay-tailgating.yaml"
     path.write_text(yaml.safe_dump(document))
-    environ = {"EDGE_AGENT_MODELS": str(models), "EDGE_AGENT_ASSETS": str(assets_dir()),
-               "EDGE_AGENT_STATE": str(tmp_path / "state")}
-    return load_config(path, environ=environ)
+    return path
 
 
-def test_tailgating_alerts_exactly_for_entries_no_grant_covers(tmp_path):
-    config = entrance_config(tmp_path)
-    clip = footage("entrance-one-by-one.mp4")
-    clock = FakeClock(wall=T0)
-    camera = config.camera("entrance")
-    factory = AlertFactory("replay-entrance", config.device.site, clock)
-    sink = ListSink()
-    engine = RuleEngine.from_config(config, factory, sink, camera_ids=[camera.id])
-    fusion = TailgatingFusion(config.access, factory, sink, clock)
-    doors = DoorRules(config.access, factory, sink, clock, config.device.timezone)
-    crossings = []
-    engine.add_crossing_listener(crossings.append)
-    engine.add_crossing_listener(fusion.on_crossing)
+def clip_seconds(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() - T0
 
-    def on_door_event(event):
-        doors.on_event(event)
-        fusion.on_door_event(event)
 
-    [controller] = build_adapters(config.access, on_door_event, clock)  # parser only: never started
-    chain = CameraChain(camera, engine, motion_gate=make_motion_gate(camera))
-    detector = Detector.from_config(config.detector, config.models_dir)
-    pending = sorted(SCRIPT, key=lambda line: json.loads(line)["time"])
-    for frame in iter_file_frames(str(clip), camera.detect_fps, clock=clock, camera_id=camera.id,
-                                  max_seconds=REPLAY_SECONDS):
-        while pending and json.loads(pending[0])["time"] <= frame.captured_at:
-            controller.handle_line(pending.pop(0))
-        chain.process(frame, detector.detect_frame)
-    chain.finish()
-    fusion.flush()
+def test_tailgating_alerts_exactly_for_entries_no_grant_covers(environ, tmp_path):
+    config = load_config(entrance_config_file(tmp_path), environ={**environ, "EDGE_AGENT_STATE": str(tmp_path)})
+    result = replay_clip(config, footage("entrance-one-by-one.mp4"), clock=FakeClock(wall=T0),
+                         max_seconds=REPLAY_SECONDS, door_events=SCRIPT)
 
-    entries = [c for c in crossings if c.line == "floor" and c.direction == "in"]
-    assert len(entries) == 5, [(c.track_id, round(c.at - T0, 1)) for c in entries]
-    entry_times = [c.at - T0 for c in entries]
-    for appear, seen in zip(APPEARS, entry_times):  # each entry within a few seconds of the visitor appearing
-        assert appear / FPS <= seen <= appear / FPS + 4.0
-    assert controller.counters["events"] == 5 and len(sink.of_type("access.granted")) == 5
+    entries = [a for a in result.alerts if a.rule == "entering"]
+    assert len(entries) == 5, [(a.details.track_ids, clip_seconds(a.started_at)) for a in entries]
+    for appear, entry in zip(APPEARS, entries):  # each entry within a few seconds of the visitor appearing
+        assert appear / FPS <= clip_seconds(entry.started_at) <= appear / FPS + 4.0
+    assert result.doors == {"fed": 5, "not_reached": 0, "covered": 3, "tailgating": 2}
+    grants = [a for a in result.alerts if a.type == "access.granted"]
+    assert [round(clip_seconds(a.started_at), 1) for a in grants] == [s["at_clip_s"] for s in SCRIPT]
 
-    alerts = sink.of_type("tailgating")
-    uncovered = [entries[1], entries[3]]
-    assert [a.details.track_ids for a in alerts] == [[c.track_id] for c in uncovered]
+    alerts = [a for a in result.alerts if a.type == "tailgating"]
+    assert [a.details.track_ids for a in alerts] == [entries[1].details.track_ids, entries[3].details.track_ids]
     assert [(a.details.grants, a.details.crossings) for a in alerts] == [(0, 1), (0, 1)]
     assert all(a.source.id == "main-gate" and a.details.line == "floor" for a in alerts)
-    assert fusion.covered == 3
+    printed = "".join(alert.model_dump_json() for alert in result.alerts)
+    assert not any(card in printed for card in CARDS)
+
+
+def test_replay_command_feeds_door_events_and_prints_their_alerts(environ, monkeypatch, capsys, tmp_path):
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("EDGE_AGENT_STATE", str(tmp_path))
+    events = tmp_path / "doors.jsonl"
+    script = [grant(1), {"at_clip_s": 12.5, "type": "door.forced", "door": "main-gate"},
+              {"at_clip_s": 99.0, "type": "door.forced", "door": "side-door"}]
+    events.write_text("\n".join(json.dumps(line) for line in script) + "\n")
+    code = main(["replay", str(footage("entrance-one-by-one.mp4")), "--config", str(entrance_config_file(tmp_path)),
+                 "--door-events", str(events), "--max-seconds", "35", "--report"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    alerts = [json.loads(line) for line in out.splitlines()]
+    [granted] = [a for a in alerts if a["type"] == "access.granted"]
+    start = clip_seconds(granted["started_at"]) - APPEARS[0] / FPS  # the CLI's clip starts at the real time
+
+    def at_clip(alert: dict) -> float:
+        return clip_seconds(alert["started_at"]) - start
+
+    [forced] = [a for a in alerts if a["type"] == "door.forced"]
+    assert forced["source"]["id"] == "main-gate" and at_clip(forced) == pytest.approx(12.5, abs=0.002)
+    [tailgating] = [a for a in alerts if a["type"] == "tailgating"]  # visitor 2, no grant
+    assert APPEARS[1] / FPS <= at_clip(tailgating) <= APPEARS[1] / FPS + 4.0
+    assert "door events: 2 fed, 1 after the end of the replay; tailgating: 1 crossing(s) covered by a grant, 1 alert(s)" in err
+    assert CARDS[0] not in out and CARDS[0] not in err
+
+
+def test_replay_command_names_a_bad_door_event_line(environ, monkeypatch, capsys, tmp_path):
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("EDGE_AGENT_STATE", str(tmp_path))
+    config = str(entrance_config_file(tmp_path))
+    clip = str(footage("entrance-one-by-one.mp4"))
+    events = tmp_path / "doors.jsonl"
+    cases = [
+        ('{"at_clip_s": 1, "type": "access.granted", "door": "main-gate", "card": "12-34"}', "doors.jsonl line 2.card"),
+        ('{"type": "door.forced", "door": "main-gate"}', "doors.jsonl line 2.at_clip_s: required"),
+        ('{"at_clip_s": 1, "type": "door.forced", "door": "back-door"}', "unknown door 'back-door'"),
+        ('{"at_clip_s": 1, "type": "door.forced", "door": "main-gate", "time": 5}', "timed by at_clip_s only"),
+        ('{"at_clip_s": 1, "type": "door.forced"', "doors.jsonl line 2: invalid JSON"),
+    ]
+    for line, message in cases:
+        events.write_text(json.dumps(grant(1)) + "\n" + line + "\n")
+        assert main(["replay", clip, "--config", config, "--door-events", str(events)]) == 64
+        err = capsys.readouterr().err
+        assert message in err and "12-34" not in err, err
+    assert main(["replay", clip, "--config", config, "--door-events", str(tmp_path / "none.jsonl")]) == 66
+    assert "none.jsonl does not exist" in capsys.readouterr().err
