@@ -63,12 +63,13 @@ class Preprocessor:
 
     def _tensor(self, canvas: np.ndarray) -> np.ndarray:
         spec = self.spec
+        planar = canvas.transpose(2, 0, 1) if spec.layout == "NCHW" else canvas
         if spec.dtype == "uint8":
-            tensor = np.ascontiguousarray(canvas)
-        else:
-            tensor = canvas.astype(np.float32)
-            if not self._identity:
-                tensor = (tensor * spec.scale - np.float32(spec.mean)) / np.float32(spec.std)
-        if spec.layout == "NCHW":
-            tensor = tensor.transpose(2, 0, 1)
-        return np.ascontiguousarray(tensor[None])
+            return np.ascontiguousarray(planar)[None]
+        tensor = planar.astype(np.float32)  # one contiguous copy in the target layout
+        if not self._identity:
+            shape = (3, 1, 1) if spec.layout == "NCHW" else (1, 1, 3)
+            mean = np.float32(spec.mean).reshape(shape)
+            std = np.float32(spec.std).reshape(shape)
+            tensor = (tensor * np.float32(spec.scale) - mean) / std
+        return tensor[None]

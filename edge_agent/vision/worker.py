@@ -94,9 +94,20 @@ class DetectorWorker:
 
     def wait_idle(self, timeout: float) -> bool:
         """True once nothing is pending or running (for shutdown and tests)."""
+        return self._wait(lambda: not self._pending and not self._busy, timeout)
+
+    def wait_taken(self, timeout: float) -> bool:
+        """True once the worker has taken every pending frame (it may still be running one).
+
+        A replay that must detect every frame submits the next frame after this, so decoding,
+        queueing and detection overlap without any frame being replaced.
+        """
+        return self._wait(lambda: not self._pending, timeout)
+
+    def _wait(self, done, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._pending or self._busy:
+            while not done():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -118,6 +129,7 @@ class DetectorWorker:
                     return
                 _, frame = self._pending.popitem(last=False)
                 self._busy = True
+                self._cond.notify_all()
             try:
                 self._process(frame)
             finally:

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""FP32 vs INT8 YOLOX-Nano, measured in the same run: latency ratio, size ratio and agreement F1
+(IoU 0.5 against the FP32 detections on held-out frames of real footage; target >= 0.95).
+
+    .venv/bin/python bench/bench_quantize.py [--calib DIR_OR_CLIP] [--calib-frames 32] [--eval-frames 40] [--variations]
+
+--variations also tries the settings the quantizer exposes (calibration method, which ops are
+quantized, leading convs kept float, SiLU kept float, QOperator vs QDQ, reduce_range) and prints
+one line each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edge_agent.vision.manifest import load_manifest  # noqa: E402
+from edge_agent.vision.quantize import QuantizeOptions, quantize_and_report  # noqa: E402
+
+ASSETS = Path(os.environ.get("EDGE_AGENT_ASSETS", ROOT.parent / "shared"))
+MODEL = ASSETS / "models" / "yolox_nano.onnx"
+
+VARIATIONS = {
+    "default (percentile, Conv only, 3 float convs, QDQ)": {},
+    "minmax calibration": {"method": "minmax"},
+    "entropy calibration": {"method": "entropy"},
+    "all leading convs quantized": {"float_first_convs": 0},
+    "8 leading convs float": {"float_first_convs": 8},
+    "all ops quantized": {"quantize_ops": None},
+    "all ops, SiLU kept float": {"quantize_ops": None, "keep_silu_float": True},
+    "QOperator format": {"quant_format": "qoperator"},
+    "reduce_range (7-bit weights)": {"reduce_range": True},
+    "per-tensor weights": {"per_channel": False},
+}
+
+
+def line(label: str, report) -> str:
+    a, m = report.agreement, report.agreement_with_margin
+    return (f"{label:52s} F1 {a['f1']:.3f} (P {a['precision']:.3f} R {a['recall']:.3f}; margin F1 {m['f1']:.3f}) "
+            f"size {report.size_ratio:.2f} latency int8/fp32 {report.latency_ratio:.2f} "
+            f"({report.int8_ms:.1f}/{report.fp32_ms:.1f} ms)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calib", type=Path, default=ASSETS / "footage")
+    parser.add_argument("--calib-frames", type=int, default=32)
+    parser.add_argument("--eval-frames", type=int, default=40)
+    parser.add_argument("--timing-runs", type=int, default=40)
+    parser.add_argument("--variations", action="store_true")
+    args = parser.parse_args()
+    if not MODEL.exists():
+        print(f"missing {MODEL} (set EDGE_AGENT_ASSETS)", file=sys.stderr)
+        return 66
+    manifest = load_manifest("yolox_nano")
+    base = QuantizeOptions(calib_frames=args.calib_frames, eval_frames=args.eval_frames)
+    chosen = VARIATIONS if args.variations else dict(list(VARIATIONS.items())[:1])
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, change in chosen.items():
+            options = dataclasses.replace(base, **change)
+            report = quantize_and_report(MODEL, Path(tmp) / "int8.onnx", manifest, args.calib, options,
+                                         timing_runs=args.timing_runs)
+            print(line(label, report), flush=True)
+    print(f"calibration {report.calib_frames} frames, evaluation {report.eval_frames} other frames from {args.calib}; "
+          f"fp32 {report.fp32_bytes:,} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
