@@ -9,8 +9,10 @@ stays subscribed to the crossing source exactly once.
 from __future__ import annotations
 
 import json
+import random
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +27,32 @@ from tests.test_access_common import write_site_key
 CARD = "4010042"
 
 
+def ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def bound_below_ephemeral_range() -> socket.socket:
+    """A listening socket on a port no client socket can get: while the bridge is away, the
+    adapter's reconnects to a port inside the ephemeral range could connect to themselves
+    (TCP simultaneous open) and take the port."""
+    low, high = ephemeral_range()
+    ports = [port for port in range(20000, 32000) if not low <= port <= high]
+    for port in random.sample(ports, 50):
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            server.bind(("127.0.0.1", port))
+        except OSError:
+            server.close()
+            continue
+        return server
+    raise RuntimeError("no free port below the ephemeral range")
+
+
 class Bridge:
     """A TCP server sending JSON lines to whoever connects; can vanish and come back on its port."""
 
@@ -35,9 +63,12 @@ class Bridge:
         self.listen()
 
     def listen(self) -> None:
-        server = socket.socket()
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind(("127.0.0.1", self.port))
+        if self.port:
+            server = socket.socket()
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            server.bind(("127.0.0.1", self.port))
+        else:
+            server = bound_below_ephemeral_range()
         server.listen()
         self.port = server.getsockname()[1]
         self._server = server
@@ -55,6 +86,10 @@ class Bridge:
         self.clients[-1].sendall(json.dumps(event).encode() + b"\n")
 
     def vanish(self) -> None:
+        try:
+            self._server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone leaves it listening
+        except OSError:
+            pass  # already gone
         self._server.close()
         for client in self.clients:
             client.close()
