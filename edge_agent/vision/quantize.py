@@ -29,6 +29,7 @@ from edge_agent.config.detector import DetectorConfig
 from edge_agent.events.vision_types import Detection
 from edge_agent.vision.detector import Detector
 from edge_agent.vision.manifest import ModelManifest
+from edge_agent.vision.models import sha256_file
 from edge_agent.vision.preprocess import Preprocessor
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -304,5 +305,4 @@ def quantize_and_report(fp32_path: Path, int8_path: Path, manifest: ModelManifes
 
 
 def _digest(path: Path) -> str:
-    from edge_agent.vision.models import sha256_file
     return sha256_file(path)
