@@ -120,7 +120,7 @@ def test_health_alerts_pair_start_and_end():
     online = alerts.convert(CameraHealthEvent("cam1", "online", 1_767_225_660.0, 70.0, details={"offline_s": 60}))
     tamper = alerts.convert(CameraHealthEvent("cam1", "tamper", 1_767_225_700.0, 110.0, reason="covered"))
     assert (offline.type, offline.phase, offline.severity.value) == ("camera.offline", "start", "major")
-    assert (online.type, online.phase, online.related_event_id) == ("camera.online", "end", offline.event_id)
+    assert (online.type, online.phase, online.related_event_id) == ("camera.offline", "end", offline.event_id)
     assert online.started_at == offline.started_at and online.ended_at == "2026-01-01T00:01:00.000Z"
     assert (tamper.type, tamper.details.reason, tamper.source.kind, tamper.source.id) == ("camera.tamper", "covered", "camera", "cam1")
 

@@ -111,5 +111,6 @@ def test_rtsp_outage_reconnects_with_offline_then_online(rtsp_camera):
 
     alerts = HealthAlerts(AlertFactory("dev-1", "site-a"))
     start, end = alerts.convert(offline), alerts.convert(online)
-    assert (start.type, end.type, end.related_event_id) == ("camera.offline", "camera.online", start.event_id)
+    assert (start.type, start.phase, end.type, end.phase, end.related_event_id) == (
+        "camera.offline", "start", "camera.offline", "end", start.event_id)
     assert start.source.kind == "camera" and start.source.id == "door-cam"

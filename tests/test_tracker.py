@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_agent.config.rules import TrackerConfig
+from edge_agent.config.tracking import TrackerConfig
 from edge_agent.events import Box, Detection, FrameDetections
 from edge_agent.tracking import Tracker
 

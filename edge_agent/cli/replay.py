@@ -109,7 +109,7 @@ def replay_clip(config: AgentConfig, clip: str | Path, camera_id: str | None = N
     clock = ClipClock.starting_at(clock or SystemClock())
     factory = AlertFactory(device_id_for(config), config.device.site, clock)
     engine = RuleEngine.from_config(config, factory, TeeSink(*sinks), camera_ids=[camera.id])
-    chain = CameraChain(camera, engine, tracker_config=getattr(camera, "tracker", None),  # once cameras carry one
+    chain = CameraChain(camera, engine, tracker_config=camera.tracker,
                         motion_gate=make_motion_gate(camera))
     doors = DoorScript(config, scripted, factory, TeeSink(*sinks), clock, engine) if scripted is not None else None
     annotator = VideoAnnotator(annotate, camera, camera.detect_fps, overlay) if annotate else None

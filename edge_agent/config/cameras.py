@@ -6,6 +6,7 @@ from pydantic import Field
 
 from edge_agent.config.base import Section
 from edge_agent.config.geometry import LineConfig, Point, ZoneConfig
+from edge_agent.config.tracking import TrackerConfig
 
 
 class MotionConfig(Section):
@@ -44,5 +45,6 @@ class CameraConfig(Section):
     enabled: bool = Field(default=True, description="Set false to keep a camera configured but not read.")
     motion: MotionConfig = Field(default_factory=MotionConfig)
     health: CameraHealthConfig = Field(default_factory=CameraHealthConfig)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="Tracker settings for this camera.")
     zones: dict[str, ZoneConfig] = Field(default_factory=dict, description="Named polygon zones.")
     lines: dict[str, LineConfig] = Field(default_factory=dict, description="Named directed lines.")

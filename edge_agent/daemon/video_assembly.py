@@ -93,7 +93,7 @@ def video_stages(config: AgentConfig, sink: AlertSink, factory: AlertFactory, cl
     engine = RuleEngine.from_config(config, factory, sink)
     cameras = [camera for camera in config.cameras if camera.enabled]
     chains = {
-        camera.id: CameraChain(camera, engine, tracker_config=getattr(camera, "tracker", None), motion_gate=make_motion_gate(camera))
+        camera.id: CameraChain(camera, engine, tracker_config=camera.tracker, motion_gate=make_motion_gate(camera))
         for camera in cameras
     }
     health_alerts = HealthAlerts(factory)

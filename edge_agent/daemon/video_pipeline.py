@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from edge_agent.config.cameras import CameraConfig
-from edge_agent.config.rules import TrackerConfig
+from edge_agent.config.tracking import TrackerConfig
 from edge_agent.events import Frame, FrameDetections, Track
 from edge_agent.rules.engine import RuleEngine
 from edge_agent.tracking import Tracker

@@ -1,7 +1,7 @@
 """Camera health: offline/online after a grace period, reconnect back-off, frozen-frame stalls.
 
 A CameraSource reports `CameraHealthEvent`s (no device identity needed); the agent turns them
-into published Alerts with `HealthAlerts` (camera.offline / camera.online / camera.tamper,
+into published Alerts with `HealthAlerts` (camera.offline and camera.tamper as start/end pairs,
 source kind "camera"). An outage or tamper is a start/end pair: the end alert carries the
 start alert's event_id in `related_event_id`.
 """
@@ -34,7 +34,7 @@ class CameraHealthEvent:
 
 _ALERT_SHAPE = {  # kind -> (alert type, severity, phase)
     "offline": ("camera.offline", "major", "start"),
-    "online": ("camera.online", "info", "end"),
+    "online": ("camera.offline", "info", "end"),  # an end alert of the offline condition, like reader.offline
     "tamper": ("camera.tamper", "major", "start"),
     "tamper_cleared": ("camera.tamper", "info", "end"),
 }

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_agent.config.rules import TrackerConfig
+from edge_agent.config.tracking import TrackerConfig
 from edge_agent.events import Box, Detection, FrameDetections, Track
 
 _POSITION_GAIN = 0.8  # trust in a new measurement of the box centre
