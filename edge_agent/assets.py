@@ -21,7 +21,7 @@ class AssetIntegrityError(RuntimeError):
     """A file is missing, or its size or sha256 is not the pinned one."""
 
 
-class AssetUnavailable(RuntimeError):
+class AssetUnavailable(OSError):
     """Neither the mirror nor the upstream URL can provide the file."""
 
 

@@ -154,9 +154,8 @@ install_model() {
   [ "$MODEL" = "none" ] && { say "skipping the model (--model none)"; return; }
   local mirror=()
   [ -n "$OFFLINE" ] && mirror=(--from "$OFFLINE")
-  "$VENV/bin/python" -m edge_agent.daemon.install_model "$MODEL" --models-dir "$MODELS_DIR" \
-    --manifests "$ROOT/models" "${mirror[@]}" \
-    || die "could not install model $MODEL into $MODELS_DIR"
+  EDGE_AGENT_MANIFESTS="$ROOT/models" "$VENV/bin/edge-agent" models fetch "$MODEL" --models-dir "$MODELS_DIR" \
+    "${mirror[@]}" || die "could not install model $MODEL into $MODELS_DIR"
   [ -n "$PREFIX" ] || chown -R "$SERVICE_USER:$SERVICE_USER" "$MODELS_DIR"
 }
 

@@ -68,15 +68,11 @@ def run(args) -> int:
 
 
 def ensure_model(models_dir: Path, mirror: str | None) -> Path:
-    from edge_agent.vision.models import ModelIntegrityError, ModelNotInstalled, fetch_model, resolve_variant
+    from edge_agent.vision.models import ensure_model
 
-    try:
-        path, _, _ = resolve_variant(models_dir, DEMO_MODEL, "fp32")
-        say(f"model {DEMO_MODEL}: {path} (sha256 verified)")
-    except (ModelNotInstalled, ModelIntegrityError):
-        where = f"mirror {mirror}" if mirror else "its upstream URL"
-        say(f"model {DEMO_MODEL}: fetching from {where}")
-        fetch_model(DEMO_MODEL, models_dir, mirror_dir=Path(mirror) if mirror else None)
+    where = f"mirror {mirror}" if mirror else "its upstream URL"
+    path, fetched = ensure_model(DEMO_MODEL, models_dir, mirror_dir=Path(mirror) if mirror else None)
+    say(f"model {DEMO_MODEL}: {path} ({'fetched from ' + where if fetched else 'installed, sha256 verified'})")
     return models_dir
 
 

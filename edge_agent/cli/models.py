@@ -31,6 +31,7 @@ def register(subparsers) -> None:
     fetch = commands.add_parser("fetch", parents=[common], help="download (or copy from a mirror) and check sha256")
     fetch.add_argument("name")
     fetch.add_argument("--from", dest="mirror", type=Path, help="mirror directory (default: $EDGE_AGENT_ASSETS if set)")
+    fetch.add_argument("--force", action="store_true", help="fetch again even when an installed copy verifies")
     fetch.set_defaults(handler=run_fetch)
 
     install = commands.add_parser("install", parents=[common], help="install a custom model file, recording its sha256")
@@ -80,17 +81,23 @@ def _fail(message: str, code: int) -> int:
 
 def run_fetch(args) -> int:
     from edge_agent.vision.manifest import ManifestError
-    from edge_agent.vision.models import ModelIntegrityError, fetch_model, read_record
+    from edge_agent.vision.models import ModelIntegrityError, ensure_model, fetch_model, read_record
 
     mirror = args.mirror or (Path(os.environ["EDGE_AGENT_ASSETS"]) if os.environ.get("EDGE_AGENT_ASSETS") else None)
     target_dir = models_dir(args)
     try:
-        path = fetch_model(args.name, target_dir, mirror_dir=mirror)
+        if args.force:
+            path, fetched = fetch_model(args.name, target_dir, mirror_dir=mirror), True
+        else:
+            path, fetched = ensure_model(args.name, target_dir, mirror_dir=mirror)
     except (ManifestError, ModelIntegrityError) as exc:
         return _fail(str(exc), EX_DATAERR)
     except OSError as exc:
         return _fail(f"cannot fetch model {args.name!r}: {exc}", EX_NOINPUT)
     entry = read_record(target_dir, args.name).variants["fp32"]
+    if not fetched:
+        print(f"{args.name}: already installed {path} sha256 {entry.sha256} (verified; --force fetches again)")
+        return 0
     print(f"{args.name}: installed {path} sha256 {entry.sha256} from {entry.source}")
     return 0
 

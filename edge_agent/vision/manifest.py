@@ -8,6 +8,7 @@ installed is recorded next to the file (see edge_agent.vision.models).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,9 +65,18 @@ class ModelManifest(_Strict):
 
 
 def manifests_dir() -> Path:
-    """models/ of the source tree, or EDGE_AGENT_MANIFESTS when set (read when called, not at import)."""
+    """Where models/*.yaml are: EDGE_AGENT_MANIFESTS, else the source tree, else the installed copy.
+
+    A wheel ships the manifests as data files under {prefix}/share/edge-agent/models.
+    Read when called, not at import.
+    """
     override = os.environ.get("EDGE_AGENT_MANIFESTS")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "models"
+    if override:
+        return Path(override)
+    source_tree = Path(__file__).resolve().parents[2] / "models"
+    if source_tree.is_dir():
+        return source_tree
+    return Path(sys.prefix) / "share" / "edge-agent" / "models"
 
 
 def parse_manifest(data: Any, where: str) -> ModelManifest:

@@ -7,24 +7,23 @@ The detector refuses a file whose digest no longer matches its record.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge_agent.vision.manifest import ManifestError, ModelManifest, load_manifest
+from edge_agent import assets
+from edge_agent.assets import AssetIntegrityError, MirrorCopy, PinnedAsset, atomic_copy, sha256_file
+from edge_agent.vision.manifest import ModelManifest, load_manifest
 
 Variant = Literal["fp32", "int8"]
 
 
-class ModelIntegrityError(RuntimeError):
+class ModelIntegrityError(AssetIntegrityError):
     """A model file is missing or its sha256 is not the one recorded or declared."""
 
 
@@ -52,14 +51,6 @@ class InstalledModel(BaseModel):
     @property
     def name(self) -> str:
         return self.manifest.name
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def record_path(models_dir: Path, name: str) -> Path:
@@ -90,17 +81,11 @@ def installed_records(models_dir: Path) -> list[InstalledModel]:
 
 
 def check_file(path: Path, expected: str | set[str], what: str) -> str:
-    """Return the file's digest, or raise naming the file, the expected and the found digest."""
-    if not Path(path).exists():
-        raise ModelIntegrityError(f"{what}: model file {path} is missing")
-    found = sha256_file(path)
-    accepted = {expected} if isinstance(expected, str) else expected
-    if found not in accepted:
-        raise ModelIntegrityError(
-            f"{what}: model file {path} has sha256 {found}, expected {' or '.join(sorted(accepted))}; "
-            "refusing a changed file (re-fetch it, or `models install` it if the change is intended)"
-        )
-    return found
+    """Return the file's digest, or raise ModelIntegrityError naming the file and both digests."""
+    try:
+        return assets.check_file(path, expected, what)
+    except AssetIntegrityError as exc:
+        raise ModelIntegrityError(f"{exc} (re-fetch it, or `models install` it if the change is intended)") from None
 
 
 def resolve_variant(models_dir: Path, name: str, variant: str = "auto") -> tuple[Path, InstalledModel, str]:
@@ -128,16 +113,32 @@ def fetch_model(name: str, dest_dir: Path, mirror_dir: Path | None = None, manif
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     target = dest_dir / manifest.file
-    if mirror_dir is not None:
-        source, digest = _copy_from_mirror(manifest, Path(mirror_dir), target)
-    else:
-        source, digest = _download(manifest, target)
+    try:
+        fetched = assets.fetch_asset(pinned_asset(manifest), target, Path(mirror_dir) if mirror_dir else None)
+    except AssetIntegrityError as exc:
+        raise ModelIntegrityError(str(exc)) from None
+    source, digest = fetched.source, fetched.sha256
     record = _existing_or_new(dest_dir, manifest)
     record.variants["fp32"] = InstalledFile(file=manifest.file, sha256=digest, source=source, installed_at=time.time())
     record.variants.pop("int8", None)  # quantized from an older file: no longer valid
     record.preferred_variant, record.bench = None, None
     write_record(dest_dir, record)
     return target
+
+
+def ensure_model(name: str, dest_dir: Path, mirror_dir: Path | None = None,
+                 manifest: ModelManifest | None = None) -> tuple[Path, bool]:
+    """(path, fetched): an installed model whose FP32 file still matches its record is kept as is."""
+    try:
+        path, _, _ = resolve_variant(dest_dir, name, "fp32")
+        return path, False
+    except (ModelNotInstalled, ModelIntegrityError):
+        return fetch_model(name, dest_dir, mirror_dir=mirror_dir, manifest=manifest), True
+
+
+def pinned_asset(manifest: ModelManifest) -> PinnedAsset:
+    mirrors = tuple(MirrorCopy(m.path, m.sha256, m.size) for m in manifest.mirrors)
+    return PinnedAsset(manifest.name, manifest.url, manifest.sha256, manifest.size, mirrors)
 
 
 def install_model(file: Path, name: str, dest_dir: Path, manifest: ModelManifest) -> Path:
@@ -149,7 +150,7 @@ def install_model(file: Path, name: str, dest_dir: Path, manifest: ModelManifest
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     target = dest_dir / manifest.file
-    _atomic_copy(file, target)
+    atomic_copy(file, target)
     digest = sha256_file(target)
     manifest = manifest.model_copy(update={"sha256": digest, "size": target.stat().st_size, "url": None, "mirrors": []})
     record = InstalledModel(manifest=manifest)
@@ -188,50 +189,6 @@ def _existing_or_new(dest_dir: Path, manifest: ModelManifest) -> InstalledModel:
         return record.model_copy(update={"manifest": manifest})
     except ModelNotInstalled:
         return InstalledModel(manifest=manifest)
-
-
-def _copy_from_mirror(manifest: ModelManifest, mirror_dir: Path, target: Path) -> tuple[str, str]:
-    candidates = [(m.path, m.sha256) for m in manifest.mirrors] + [(manifest.file, manifest.sha256)]
-    for relative, digest in candidates:
-        source = mirror_dir / relative
-        if source.is_file():
-            check_file(source, digest, f"mirror copy of {manifest.name!r}")
-            _atomic_copy(source, target)
-            check_file(target, digest, f"installed copy of {manifest.name!r}")
-            return f"mirror {source.resolve()}", digest
-    tried = ", ".join(str(mirror_dir / relative) for relative, _ in candidates)
-    raise ManifestError(f"mirror {mirror_dir} has no copy of model {manifest.name!r} (looked for {tried})")
-
-
-def _download(manifest: ModelManifest, target: Path) -> tuple[str, str]:
-    if not manifest.url:
-        raise ManifestError(f"model {manifest.name!r} has no upstream URL; use --from DIR")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(manifest.url, timeout=60) as response:
-            shutil.copyfileobj(response, out, 1 << 20)
-        if manifest.size is not None and Path(tmp).stat().st_size != manifest.size:
-            raise ModelIntegrityError(
-                f"download of {manifest.url} is {Path(tmp).stat().st_size} bytes, expected {manifest.size}"
-            )
-        check_file(Path(tmp), manifest.sha256, f"download of {manifest.name!r} from {manifest.url}")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return manifest.url, manifest.sha256
-
-
-def _atomic_copy(source: Path, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
