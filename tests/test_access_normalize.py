@@ -76,6 +76,10 @@ def test_denial_without_reason_is_other_and_default_door_applies():
         ({"type": "access.granted", "door": "d", "time": 1_767_225_600_000}, "milliseconds"),
         ({"type": "access.granted", "door": "d", "cardNumber": "5"}, "unknown field"),
         ({"type": "access.granted", "door": "d", "credential_token": "abc"}, "64 lowercase hex"),
+        ({"type": "access.granted", "door": "d", "credential_token": "ab" * 32 + "\n"}, "64 lowercase hex"),
+        ({"type": "access.granted", "door": "main-gate\n"}, ".door"),
+        ({"type": "access.granted", "door": "d", "reader": "r1\n"}, ".reader"),
+        ({"type": "keypad", "door": "d", "pin": "1234\n"}, ".pin"),
         (["not", "an", "object"], "expected a JSON object"),
     ],
 )

@@ -34,6 +34,8 @@ _TOKEN = re.compile(r"^[0-9a-f]{64}$")
 _CARD = re.compile(r"^[0-9A-Za-z]{1,40}$")
 _PIN = re.compile(r"^[0-9*#]{1,16}$")
 _MAX_EPOCH = 32503680000.0  # year 3000: anything later is a unit mistake (ms?)
+# Patterns are applied with fullmatch: `$` alone also matches before a trailing newline,
+# which would let "main-gate\n" through as a door id.
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ def _identifier(obj: dict, key: str, where: str) -> str | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise Rejected("invalid_event", f"{where}.{key}: expected an id of letters, digits, '_.:-' (at most 64)")
     return value
 
@@ -159,14 +161,14 @@ def _credential(obj: dict, tokenizer: CredentialTokenizer, where: str) -> str | 
     if key == "card":
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             value = str(value)
-        if not isinstance(value, str) or not _CARD.match(value.strip()):
+        if not isinstance(value, str) or not _CARD.fullmatch(value.strip()):
             raise Rejected("invalid_event", f"{where}.card: expected 1-40 letters or digits")
         return tokenizer.card(value)
     if key == "pin":
-        if not isinstance(value, str) or not _PIN.match(value):
+        if not isinstance(value, str) or not _PIN.fullmatch(value):
             raise Rejected("invalid_event", f"{where}.pin: expected 1-16 of 0-9 * #")
         return tokenizer.pin(value)
-    if not isinstance(value, str) or not _TOKEN.match(value):
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
         raise Rejected("invalid_event", f"{where}.credential_token: expected 64 lowercase hex digits")
     return value
 
