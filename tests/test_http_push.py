@@ -174,3 +174,30 @@ def test_slow_and_broken_clients_do_not_stop_the_receiver(push):
         assert sock.recv(100).startswith(b"HTTP/1.0 400")
     assert adapter.counters["rejected.truncated"] == 1
     assert post(adapter, GRANT, signed(GRANT))[0] == 200 and len(events) == 1
+
+
+def test_a_connection_flood_is_answered_503_and_counted_without_a_thread_each(push):
+    import socket
+    import threading
+
+    from tests.support.wait import wait_for
+
+    adapter, events = push(max_connections=2)
+    threads_before = threading.active_count()
+    idle = [socket.create_connection(("127.0.0.1", adapter.port)) for _ in range(2)]
+    flood = []
+    try:
+        for sock in idle:  # half a request line: each holds a handler thread
+            sock.sendall(b"POST /eve")
+        for _ in range(20):
+            sock = socket.create_connection(("127.0.0.1", adapter.port), timeout=5)
+            flood.append(sock)
+            assert sock.recv(200).startswith(b"HTTP/1.1 503"), "a connection over the limit is refused"
+        assert threading.active_count() <= threads_before + 2
+        assert adapter.counters["rejected.busy"] == 20
+    finally:
+        for sock in idle + flood:
+            sock.close()
+    # The held slots free up once those clients go away; the receiver serves again.
+    wait_for(lambda: post(adapter, GRANT, signed(GRANT))[0] == 200, timeout=10, message="served after the flood")
+    assert len(events) == 1

@@ -60,6 +60,7 @@ class HttpPushAdapterConfig(Section):
     format: Literal["generic", "hikvision"] = Field(default="generic", description="Payload format the controller posts.")
     auth: HttpAuthConfig = Field(default_factory=HttpAuthConfig)
     max_body_bytes: int = Field(default=64 * 1024, ge=256, description="Requests larger than this are refused (413).")
+    max_connections: int = Field(default=32, ge=1, le=1024, description="Connections served at once (a thread each); more are answered 503 and closed, so a flood cannot exhaust threads or memory.")
     default_door: str | None = Field(default=None, description="Door for events that name none.")
     path: str = Field(default="/events", pattern=r"^/[\x21-\x7e]*$", description="URL path the controller posts to.")
     hikvision_doors: dict[int, str] = Field(default_factory=dict, description="Hikvision doorNo -> door id; unmapped numbers use default_door.")

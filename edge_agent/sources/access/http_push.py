@@ -4,7 +4,8 @@ Status codes (docs/access-control.md): 200 accepted (the body lists any events
 of a batch refused individually), 400 malformed or invalid, 401 missing or
 bad credentials or a timestamp outside the replay window, 404 wrong path,
 405 wrong method, 409 a replayed signed request, 411 no Content-Length,
-413 body over max_body_bytes. Every refusal is counted under its reason.
+413 body over max_body_bytes, 503 more than max_connections connections at once
+(answered and closed without a thread). Every refusal is counted under its reason.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ DRAIN_LIMIT = 1 << 20
 _STATUS = {"malformed": 400, "invalid_event": 400, "truncated": 400, "unmapped_code": 400,
            "missing_auth": 401, "bad_signature": 401, "bad_token": 401, "expired": 401,
            "replayed": 409, "length_required": 411, "oversized": 413}
+BUSY_REPLY_TIMEOUT_S = 0.5
+_BUSY_BODY = b'{"ok":false,"reason":"busy"}'
+_BUSY_REPLY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+               b"Retry-After: 1\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY))
 
 
 @dataclass
@@ -67,8 +72,7 @@ class HttpPushAdapter(AccessAdapter):
     # -- lifecycle -------------------------------------------------------
 
     def start(self) -> None:
-        server = ThreadingHTTPServer((self.config.bind, self.config.port), _handler_for(self))
-        server.daemon_threads = True
+        server = _BoundedServer((self.config.bind, self.config.port), _handler_for(self), self)
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
@@ -140,6 +144,40 @@ class HttpPushAdapter(AccessAdapter):
     def _refuse(self, error: Rejected, status: int | None = None) -> Response:
         self.reject(error)
         return Response(status or _STATUS.get(error.reason, 400), {"ok": False, "reason": error.reason, "detail": error.detail})
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most `max_connections` at once; the rest get a 503 from the accept loop."""
+
+    daemon_threads = True
+    request_queue_size = 64
+
+    def __init__(self, address, handler, adapter: HttpPushAdapter):
+        self._adapter = adapter
+        self._slots = threading.BoundedSemaphore(adapter.config.max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._adapter.reject(Rejected("busy", f"more than max_connections {self._adapter.config.max_connections} at once"))
+            try:
+                request.settimeout(BUSY_REPLY_TIMEOUT_S)
+                request.sendall(_BUSY_REPLY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 def _outcome(parse):
