@@ -145,6 +145,18 @@ def test_cross_references_are_checked_with_lines():
     assert "no zone 'hall'" in issue.message and "lobby" in issue.message
 
 
+def test_rule_classes_the_detector_never_reports_are_refused():
+    cars = MINIMAL + "    classes: [car]\n"
+    issue = only_issue(cars)
+    assert issue.path == "rules[0].classes" and "merge_vehicles" in issue.message and "'vehicle'" in issue.message
+    parse_config(cars + "detector:\n  merge_vehicles: false\n", source="test.yaml", environ={})
+    parse_config(MINIMAL + "    classes: [car, vehicle]\n", source="test.yaml", environ={})
+    filtered = only_issue(MINIMAL + "detector:\n  classes: [vehicle]\n")
+    assert filtered.path == "rules[0].classes" and "none of which detector.classes keeps" in filtered.message
+    dropped = only_issue(MINIMAL + "    classes: [vehicle]\ndetector:\n  classes: [vehicle, truck]\n")
+    assert dropped.path == "detector.classes" and "['truck'] never pass" in dropped.message
+
+
 def test_yaml_syntax_error_has_line():
     issue = only_issue("device:\n  site: [unclosed\nmqtt: {}\n")
     assert issue.path == ""

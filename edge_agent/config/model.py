@@ -48,7 +48,7 @@ class AgentConfig(Section):
 
     def reference_problems(self) -> list[tuple[tuple, str]]:
         """(key path, message) for every id that is used twice or names nothing."""
-        return [*_unique_ids(self), *_rule_references(self), *_door_references(self)]
+        return [*_unique_ids(self), *_rule_references(self), *_class_references(self), *_door_references(self)]
 
     @model_validator(mode="after")
     def _references_resolve(self, info: ValidationInfo) -> "AgentConfig":
@@ -89,6 +89,31 @@ def _rule_references(config: AgentConfig):
         line = getattr(rule, "line", None)
         if line is not None and line not in camera.lines:
             yield ("rules", index, "line"), f"camera {camera.id!r} has no line {line!r} (known: {sorted(camera.lines)})"
+
+
+MERGED_VEHICLE_CLASSES = ("bus", "car", "truck")  # edge_agent.vision.detector reports these as `vehicle` when merging
+
+
+def _class_references(config: AgentConfig):
+    """Classes a rule or line waits for that the detector, as configured, never reports: it would stay silent."""
+    detector = config.detector
+    kept = None if detector.classes is None else set(detector.classes)
+    if detector.merge_vehicles and kept is not None:
+        merged = sorted(set(MERGED_VEHICLE_CLASSES) & kept)
+        if merged:
+            yield ("detector", "classes"), (f"{merged} never pass: merge_vehicles reports car, truck and bus as "
+                                            "'vehicle'; keep 'vehicle' or set merge_vehicles: false")
+    users = [(("rules", i, "classes"), f"rule {r.name!r}", r.classes) for i, r in enumerate(config.rules)]
+    for c_index, camera in enumerate(config.cameras):
+        users += [(("cameras", c_index, "lines", name, "classes"), f"line {camera.id}/{name}", line.classes)
+                  for name, line in camera.lines.items()]
+    for path, who, classes in users:
+        wanted = set(classes)
+        if detector.merge_vehicles and "vehicle" not in wanted and wanted & set(MERGED_VEHICLE_CLASSES):
+            yield path, (f"{who} waits for {sorted(wanted & set(MERGED_VEHICLE_CLASSES))}, which detector.merge_vehicles "
+                         "reports as 'vehicle'; add 'vehicle' or set merge_vehicles: false")
+        elif kept is not None and not wanted & kept:
+            yield path, f"{who} waits for {sorted(wanted)}, none of which detector.classes keeps ({sorted(kept)})"
 
 
 def _door_references(config: AgentConfig):
