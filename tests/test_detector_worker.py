@@ -133,3 +133,26 @@ def test_a_failing_frame_is_counted_and_the_worker_goes_on(detector, image):
         worker.stop()
     assert [r.camera_id for r in results] == ["good"]
     assert worker.stats()["bad"].errors == 1
+
+
+def test_a_failing_result_consumer_is_counted_and_the_worker_goes_on(detector, image):
+    """A tracker or rule bug on one camera's result must not stop detection, and must show in telemetry."""
+    results = []
+
+    def consume(result: FrameDetections) -> None:
+        if result.camera_id == "broken":
+            raise RuntimeError("rule bug")
+        results.append(result)
+
+    worker = DetectorWorker(detector, consume).start()
+    try:
+        assert worker.alive()
+        worker.submit(frame("broken", 0, image))
+        worker.submit(frame("good", 1, image))
+        assert worker.wait_idle(timeout=20)
+        assert worker.alive()
+    finally:
+        worker.stop()
+    assert not worker.alive()
+    assert [r.camera_id for r in results] == ["good"]
+    assert worker.stats()["broken"].errors == 1 and worker.stats()["good"].errors == 0

@@ -28,7 +28,7 @@ class CameraWorkStats:
     detector_ms: float = 0.0
     replaced: int = 0  # a newer frame of the same camera took its place
     displaced: int = 0  # pushed out because queue_size other cameras were waiting
-    errors: int = 0
+    errors: int = 0  # the detector or the result consumer (tracker, rules) raised on a frame
 
     @property
     def dropped(self) -> int:
@@ -68,6 +68,10 @@ class DetectorWorker:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+    def alive(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
 
     def submit(self, frame: Frame) -> None:
         with self._cond:
@@ -153,5 +157,7 @@ class DetectorWorker:
             stats.detector_ms += elapsed_ms
         try:
             self.on_result(result)
-        except Exception:
+        except Exception:  # a tracker or rule bug loses this frame's result, counted like a detector error
             log.exception("result consumer failed on camera %s frame %s", frame.camera_id, frame.seq)
+            with self._cond:
+                self._stats_for(frame.camera_id).errors += 1
