@@ -135,3 +135,50 @@ def test_source_kind_guess(url, kind):
 
 def test_credentials_are_redacted():
     assert redact("rtsp://admin:secret@10.0.0.2:554/s") == "rtsp://***@10.0.0.2:554/s"
+
+
+def _tiny_clip(path, frames: int = 20):
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for index in range(frames):
+        writer.write(np.full((48, 64, 3), index * 10 % 255, dtype=np.uint8))
+    writer.release()
+    return path
+
+
+def test_a_restarted_reader_continues_a_published_outage_and_ends_it_once(tmp_path):
+    """Stage restart or reload during an outage: no second camera.offline start, one end when frames return."""
+    health = {"offline_grace": 0.3, "reconnect_min_delay": 0.05, "reconnect_max_delay": 0.1}
+    alerts = HealthAlerts(AlertFactory("dev-1", "site-a"))
+    published = []
+
+    def on_health(event):
+        published.append(alerts.convert(event))
+
+    first = CameraSource(file_camera(tmp_path / "gone.mp4", health=health), on_health=on_health).start()
+    try:
+        wait_for(lambda: published, timeout=5, message="offline start")
+    finally:
+        first.stop()
+    assert alerts.is_offline("entrance")
+
+    second = CameraSource(file_camera(tmp_path / "gone.mp4", health=health), on_health=on_health,
+                          offline=alerts.is_offline("entrance")).start()
+    try:
+        wait_for(lambda: second.stats().reconnects >= 8, timeout=5, message="retries past the grace period")
+        assert not second.stats().online
+    finally:
+        second.stop()
+    assert len(published) == 1  # the restarted reader did not raise the outage again
+
+    clip = _tiny_clip(tmp_path / "back.avi")
+    third = CameraSource(file_camera(clip, health=health), on_health=on_health, offline=True).start()
+    try:
+        wait_for(lambda: len(published) == 2, timeout=5, message="online end")
+    finally:
+        third.stop()
+    start, end = published
+    assert (start.phase, end.phase) == ("start", "end")
+    assert end.related_event_id == start.event_id and not alerts.is_offline("entrance")

@@ -12,6 +12,7 @@ from edge_agent.daemon.supervisor import HealthReporter
 from edge_agent.events import AlertFactory
 from edge_agent.publish.mqtt import Publisher
 from edge_agent.publish.topics import Topics
+from edge_agent.sources.camera_health import HealthAlerts
 from edge_agent.store import Outbox
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class Core:
     publisher: Publisher
     factory: AlertFactory
     health: HealthReporter
+    camera_health: HealthAlerts  # open camera outages and tampers, kept across pipeline reloads
 
     @classmethod
     def build(cls, config: AgentConfig, device_id: str, clock: Clock) -> "Core":
@@ -43,7 +45,7 @@ class Core:
         except Exception:
             outbox.close()
             raise
-        return cls(config, device_id, topics, outbox, publisher, factory, HealthReporter(factory, outbox))
+        return cls(config, device_id, topics, outbox, publisher, factory, HealthReporter(factory, outbox), HealthAlerts(factory))
 
     def start(self, on_command) -> None:
         self.publisher.subscribe(self.topics.command_filter, on_command)

@@ -41,12 +41,13 @@ class VideoParts:
 class CameraPump:
     """A camera's reader plus the thread that gates its frames into the shared detector queue."""
 
-    def __init__(self, camera: CameraConfig, chain: CameraChain, submit: Callable, clock: Clock, on_health):
+    def __init__(self, camera: CameraConfig, chain: CameraChain, submit: Callable, clock: Clock, on_health,
+                 offline: bool = False):
         self.name = f"camera-{camera.id}"
         self.camera = camera
         self.chain = chain
         self.submit = submit  # to whichever detector worker is current (it may have been restarted)
-        self.source = CameraSource(camera, clock, on_health=on_health)
+        self.source = CameraSource(camera, clock, on_health=on_health, offline=offline)
         self._stopping = threading.Event()
         self._beats = 0
         self._error: str | None = None
@@ -87,8 +88,13 @@ class CameraPump:
             log.exception("camera pump %s crashed", self.camera.id, extra={"camera": self.camera.id})
 
 
-def video_stages(config: AgentConfig, sink: AlertSink, factory: AlertFactory, clock: Clock) -> VideoParts:
-    """Loads the model (verifying it) and builds every stage; starts nothing."""
+def video_stages(config: AgentConfig, sink: AlertSink, factory: AlertFactory, clock: Clock,
+                 health_alerts: HealthAlerts | None = None) -> VideoParts:
+    """Loads the model (verifying it) and builds every stage; starts nothing.
+
+    `health_alerts` outlives reloads (the core keeps it), so an outage published before a
+    reload or a stage restart is continued by the new reader and ended once, not raised again.
+    """
     detector = Detector.from_config(config.detector, config.models_dir)
     engine = RuleEngine.from_config(config, factory, sink)
     cameras = [camera for camera in config.cameras if camera.enabled]
@@ -96,7 +102,7 @@ def video_stages(config: AgentConfig, sink: AlertSink, factory: AlertFactory, cl
         camera.id: CameraChain(camera, engine, tracker_config=camera.tracker, motion_gate=make_motion_gate(camera))
         for camera in cameras
     }
-    health_alerts = HealthAlerts(factory)
+    health_alerts = health_alerts or HealthAlerts(factory)
     health_lock = threading.Lock()
 
     def on_health(event) -> None:
@@ -106,49 +112,64 @@ def video_stages(config: AgentConfig, sink: AlertSink, factory: AlertFactory, cl
     def on_result(detections) -> None:
         chains[detections.camera_id].on_detections(detections)
 
-    workers: list[DetectorWorker] = []
-    pumps: dict[str, CameraPump] = {}
+    figures = _VideoFigures(config, detector, engine, chains, clock)
 
     def worker_stage():
         worker = DetectorWorker(detector, on_result, queue_size=config.detector.queue_size)
-        workers.append(worker)
-        return ComponentStage("detector", worker, alive=lambda: worker._thread is not None and worker._thread.is_alive(),
-                              progress=_worker_progress(worker))
+        figures.workers.append(worker)
+        return ComponentStage("detector", worker, alive=worker.alive, progress=_worker_progress(worker))
 
     def pump_stage(camera: CameraConfig):
         def make():
-            pump = CameraPump(camera, chains[camera.id], lambda frame: workers[-1].submit(frame), clock, on_health)
-            pumps[camera.id] = pump
+            with health_lock:
+                offline = health_alerts.is_offline(camera.id)
+            pump = CameraPump(camera, chains[camera.id], lambda frame: figures.workers[-1].submit(frame), clock,
+                              on_health, offline=offline)
+            figures.pumps[camera.id] = pump
             return pump
         return make
 
     specs = [StageSpec("detector", worker_stage)]
     specs += [StageSpec(f"camera-{camera.id}", pump_stage(camera)) for camera in cameras]
+    return VideoParts(specs, figures.cameras, figures.lines, figures.detector, engine)
 
-    processed = _RateMeter(clock)
 
-    def camera_figures() -> dict:
-        work = workers[-1].stats() if workers else {}
+class _VideoFigures:
+    """Telemetry sections of the video stages, read from whichever worker and pumps are current."""
+
+    def __init__(self, config: AgentConfig, detector: Detector, engine: RuleEngine, chains: dict[str, CameraChain],
+                 clock: Clock):
+        self.config = config
+        self.detector_model = detector
+        self.engine = engine
+        self.chains = chains
+        self.workers: list[DetectorWorker] = []  # the last one is current (the supervisor may restart it)
+        self.pumps: dict[str, CameraPump] = {}
+        self._processed = _RateMeter(clock)
+
+    def cameras(self) -> dict:
+        work = self.workers[-1].stats() if self.workers else {}
         figures = {}
-        for camera_id, pump in pumps.items():
-            figures[camera_id] = _camera_figures(pump, chains[camera_id], work.get(camera_id))
-            figures[camera_id]["processed_fps"] = processed.rate(camera_id, chains[camera_id].stats().detected)
+        for camera_id, pump in self.pumps.items():
+            chain = self.chains[camera_id]
+            figures[camera_id] = _camera_figures(pump, chain, work.get(camera_id))
+            figures[camera_id]["processed_fps"] = self._processed.rate(camera_id, chain.stats().detected)
         return figures
 
-    def line_figures() -> dict:
-        return {f"{camera}/{line}": counts for camera, lines in engine.line_counts().items() for line, counts in lines.items()}
+    def lines(self) -> dict:
+        return {f"{camera}/{line}": counts
+                for camera, lines in self.engine.line_counts().items() for line, counts in lines.items()}
 
-    def detector_figures() -> dict:
-        work = workers[-1].stats() if workers else {}
+    def detector(self) -> dict:
+        worker = self.workers[-1] if self.workers else None
+        work = worker.stats() if worker else {}
         calls = sum(s.detector_calls for s in work.values())
         return {
-            "model": config.detector.model, "variant": detector.variant, "calls": calls,
+            "model": self.config.detector.model, "variant": self.detector_model.variant, "calls": calls,
             "mean_ms": round(sum(s.detector_ms for s in work.values()) / calls, 2) if calls else 0.0,
-            "queue_depth": workers[-1].pending() if workers else 0,
+            "queue_depth": worker.pending() if worker else 0,
             "dropped": sum(s.dropped for s in work.values()), "errors": sum(s.errors for s in work.values()),
         }
-
-    return VideoParts(specs, camera_figures, line_figures, detector_figures, engine)
 
 
 class _RateMeter:

@@ -51,7 +51,8 @@ class CameraStats:
 
 class CameraSource:
     def __init__(self, camera_cfg: CameraConfig, clock: Clock | None = None, on_health: HealthCallback | None = None,
-                 backoff: Backoff | None = None):
+                 backoff: Backoff | None = None, offline: bool = False):
+        """`offline`: an outage of this camera is already published (see OnlineState)."""
         self.config = camera_cfg
         self.clock = clock or SystemClock()
         self.on_health = on_health or (lambda event: None)
@@ -59,7 +60,7 @@ class CameraSource:
         health = camera_cfg.health
         self.backoff = backoff or Backoff(health.reconnect_min_delay, health.reconnect_max_delay)
         self.period = 1.0 / camera_cfg.detect_fps
-        self._state = OnlineState(camera_cfg.id, health, self.clock.monotonic())
+        self._state = OnlineState(camera_cfg.id, health, self.clock.monotonic(), offline=offline)
         self._frozen = FrozenDetector(health.frozen_frames)
         self._tamper = TamperDetector(camera_cfg.id, health.tamper)
         self._cond = threading.Condition()

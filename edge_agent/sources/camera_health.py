@@ -69,6 +69,10 @@ class HealthAlerts:
             self._open[(event.camera_id, event.kind)] = alert
         return alert
 
+    def is_offline(self, camera_id: str) -> bool:
+        """A camera.offline start was published and its end not yet: a new reader must continue it."""
+        return (camera_id, "offline") in self._open
+
 
 class Backoff:
     """Exponential back-off with jitter: each delay is drawn from [min, min * 2^attempt] capped at max."""
@@ -90,11 +94,13 @@ class Backoff:
 class OnlineState:
     """Offline once no frame arrived for `offline_grace` s; online again on the next frame."""
 
-    def __init__(self, camera_id: str, config: CameraHealthConfig, started_monotonic: float):
+    def __init__(self, camera_id: str, config: CameraHealthConfig, started_monotonic: float, offline: bool = False):
         self.camera_id = camera_id
         self.grace = config.offline_grace
         self.last_frame = started_monotonic
-        self.offline_since: float | None = None
+        # A reader restarted (stage restart, reload) during an outage continues it: no second
+        # offline start, and its first frame ends the outage already published.
+        self.offline_since: float | None = started_monotonic if offline else None
         self.last_error = ""
 
     def on_frame(self, wall: float, monotonic: float) -> CameraHealthEvent | None:
