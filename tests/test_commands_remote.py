@@ -52,6 +52,12 @@ def test_set_config_applied_rejected_and_rolled_back(agent, tmp_path):
     assert applied["ok"], applied
     assert applied["result"] == {"applied": True, "changed": True, "restarted_core": False, "persisted": True}
     wait_for(lambda: len(watcher.payloads("telemetry")) >= 2, timeout=10, message="telemetry at the new interval")
+    # the agent's own counters are reported: the command just handled shows in telemetry system.agent
+    wait_for(lambda: any(t["system"].get("agent", {}).get("commands", {}).get("set-config:ok") == 1
+                         for t in watcher.payloads("telemetry")), timeout=10, message="command counters in telemetry")
+    counters = watcher.payloads("telemetry")[-1]["system"]["agent"]
+    assert counters["commands_handled"] >= 1 and counters["commands_refused_busy"] == 0
+    assert counters["sd_notify_failures"] == 0 and counters["telemetry_section_errors"] == 0
     assert yaml.safe_load(daemon.config_path.read_text())["telemetry"]["interval"] == 1
     assert daemon.config_path.with_name("config.yaml.previous").read_text() == original_text
     applied_text = daemon.config_path.read_text()

@@ -153,7 +153,7 @@ class Agent:
     def _start_pipeline(self, config: AgentConfig) -> None:
         sup = config.supervisor
         supervisor = Supervisor(sup.stall_timeout, sup.max_restarts, sup.restart_window, self.clock, self.core.health)
-        parts = build_pipeline(config, self.core, self.clock, supervisor.snapshot, self.environ)
+        parts = build_pipeline(config, self.core, self.clock, supervisor.snapshot, self.environ, self.counters)
         try:
             supervisor.start(parts.specs)
             self.supervisor, self.pipeline = supervisor, parts
@@ -271,6 +271,15 @@ class Agent:
                 report["adapter_health"] = {adapter_id: "online" if figures.get("online") else "offline"
                                             for adapter_id, figures in adapters().items()}
             return report
+
+    def counters(self) -> dict:
+        """The agent's own counters for telemetry `system.agent`."""
+        return {
+            "commands_handled": self.commands.handled,
+            "commands_refused_busy": self.commands.dropped,
+            "commands": dict(self.commands.dispatcher.counts),
+            "sd_notify_failures": self.notifier.failures,
+        }
 
     def redacted_config(self) -> dict:
         return redact(self.config.model_dump(mode="json"))

@@ -35,6 +35,7 @@ class PipelineParts:
     detector: Section | None = None
     collector: TelemetryCollector | None = None
     crossing_source: object | None = None  # the video rule engine, for tailgating fusion
+    counters: dict[str, Callable[[], int]] = field(default_factory=dict)  # telemetry system.agent
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -51,13 +52,15 @@ def build_pipeline(
     clock: Clock,
     stages_snapshot: Section,
     environ: Mapping[str, str] | None = None,
+    agent_figures: Section | None = None,
 ) -> PipelineParts:
+    """`agent_figures`: the agent's own counters (commands, sd_notify), for telemetry system.agent."""
     environ = os.environ if environ is None else environ
     parts = PipelineParts()
     try:
         _add_video(parts, config, core, clock)
         _add_access(parts, config, core, clock)
-        _add_telemetry(parts, config, core, clock, stages_snapshot)
+        _add_telemetry(parts, config, core, clock, stages_snapshot, agent_figures)
         fault = fault_from_env(environ.get("EDGE_AGENT_FAULT"))
         if fault is not None:
             log.warning("EDGE_AGENT_FAULT=%s: a fault-injection stage is running (tests only)", environ["EDGE_AGENT_FAULT"])
@@ -73,7 +76,7 @@ def _add_video(parts: PipelineParts, config: AgentConfig, core: Core, clock: Clo
         return
     from edge_agent.daemon.video_assembly import video_stages
 
-    video = video_stages(config, core.outbox, core.factory, clock)
+    video = video_stages(config, core.outbox, core.factory, clock, core.camera_health)
     parts.specs.extend(video.specs)
     parts.cameras, parts.lines, parts.detector = video.cameras, video.lines, video.detector
     parts.closers.append(video.close)
@@ -88,10 +91,18 @@ def _add_access(parts: PipelineParts, config: AgentConfig, core: Core, clock: Cl
     access = access_stages(config, core.outbox, core.factory, clock, parts.crossing_source)
     parts.specs.extend(access.specs)
     parts.adapters = access.adapters
+    parts.counters["door_rule_tick_errors"] = lambda: access.service.tick_errors
     parts.closers.append(access.close)
 
 
-def _add_telemetry(parts: PipelineParts, config: AgentConfig, core: Core, clock: Clock, stages_snapshot: Section) -> None:
+def _add_telemetry(parts: PipelineParts, config: AgentConfig, core: Core, clock: Clock, stages_snapshot: Section,
+                   agent_figures: Section | None) -> None:
+    def agent_counters() -> dict:
+        figures = dict(agent_figures() if agent_figures else {})
+        figures["telemetry_section_errors"] = collector.section_errors
+        figures.update({name: read() for name, read in parts.counters.items()})
+        return figures
+
     sources = TelemetrySources(
         cameras=parts.cameras,
         lines=parts.lines,
@@ -99,7 +110,7 @@ def _add_telemetry(parts: PipelineParts, config: AgentConfig, core: Core, clock:
         adapters=parts.adapters,
         stages=stages_snapshot,
         detector=parts.detector,
-        extra_system={"mqtt": lambda: _publisher_figures(core)},
+        extra_system={"mqtt": lambda: _publisher_figures(core), "agent": agent_counters},
     )
     collector = TelemetryCollector(core.device_id, clock, SystemStats(config.device.state_dir, clock), sources)
     parts.collector = collector
