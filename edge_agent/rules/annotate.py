@@ -80,7 +80,10 @@ def draw_tracks(image: np.ndarray, tracks: Sequence[Track]) -> np.ndarray:
         if len(trail) > 1:
             cv2.polylines(image, [np.array(trail, dtype=np.int32)], False, TRACK_COLOUR, 1, cv2.LINE_AA)
         cv2.circle(image, _px(box.foot, size), 4, TRACK_COLOUR, -1)
-        _label(image, f"#{track.track_id} {track.class_name} {track.score:.2f}", top_left, TRACK_COLOUR)
+        # Labelled inside the box above its bottom edge: a person's box often reaches the top of
+        # the frame, where the alert banner would cover a label at the box's top.
+        _label(image, f"#{track.track_id} {track.class_name} {track.score:.2f}",
+               (top_left[0], bottom_right[1] - 4), TRACK_COLOUR)
     return image
 
 
