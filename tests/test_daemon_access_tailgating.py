@@ -17,6 +17,7 @@ import pytest
 from edge_agent.clock import SystemClock
 from edge_agent.config import parse_config
 from edge_agent.daemon.pipeline import build_pipeline
+from edge_agent.sources.camera_health import HealthAlerts
 from edge_agent.daemon.supervisor import Supervisor
 from edge_agent.events import AlertFactory, FrameDetections, ListSink
 from edge_agent.vision.models import fetch_model
@@ -62,7 +63,7 @@ def test_pipeline_feeds_camera_crossings_and_adapter_grants_to_the_fusion(tmp_pa
     sink = ListSink()
     factory = AlertFactory("dev-1", "site-1", clock)
     core = SimpleNamespace(outbox=sink, factory=factory, device_id="dev-1", topics=SimpleNamespace(telemetry="t"),
-                           publisher=None)
+                           publisher=None, camera_health=HealthAlerts(factory))
     parts = build_pipeline(config, core, clock, lambda: {}, environ={})
     supervisor = Supervisor(30.0, 3, 60.0, clock)
     try:
