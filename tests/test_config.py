@@ -184,3 +184,14 @@ def test_shipped_configs_validate_and_round_trip(name, tmp_path):
     dumped = config.model_dump(mode="json", exclude_unset=False)
     again = AgentConfig.model_validate(dumped)
     assert again == config
+
+
+def test_binary_key_file_ignores_a_trailing_line_break(tmp_path):
+    from edge_agent.config import read_secret_bytes
+
+    raw, raw_nl, hex_nl = tmp_path / "raw", tmp_path / "raw-nl", tmp_path / "hex-nl"
+    raw.write_bytes(b"\x00site-key-bytes\xff")
+    raw_nl.write_bytes(b"\x00site-key-bytes\xff\n")
+    hex_nl.write_text("00112233445566778899aabbccddeeff\n")
+    assert read_secret_bytes(raw) == read_secret_bytes(raw_nl) == b"\x00site-key-bytes\xff"
+    assert read_secret_bytes(hex_nl) == bytes(range(0, 256, 17))

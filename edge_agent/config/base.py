@@ -41,10 +41,14 @@ def read_secret(path: Path | None, inline: SecretStr | None = None) -> SecretStr
 
 
 def read_secret_bytes(path: Path) -> bytes:
-    """Binary keys (site key, OSDP SCBK) given as hex text or raw bytes in a file."""
+    """Binary keys (site key, OSDP SCBK) given as hex text or raw bytes in a file.
+
+    A trailing line break is never part of the key: editors add one, and a key that
+    changed when someone re-saved the file would silently change every credential token.
+    """
     data = Path(path).read_bytes()
     text = data.strip()
     try:
         return bytes.fromhex(text.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
-        return data
+        return data.rstrip(b"\r\n")
