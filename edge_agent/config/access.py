@@ -150,6 +150,8 @@ class AccessConfig(Section):
     denials: DenialBurstConfig = Field(default_factory=DenialBurstConfig)
     tailgating: TailgatingConfig = Field(default_factory=TailgatingConfig)
     welfare: list[WelfareWatch] = Field(default_factory=list, description="Welfare checks.")
+    retry_min_delay: float = Field(default=1.0, gt=0, description="An adapter that cannot start (serial device missing, port in use) runs offline and is started again after a random delay of up to this many seconds, doubling the ceiling per failure (full jitter); the other adapters and the cameras run on.")
+    retry_max_delay: float = Field(default=60.0, gt=0, description="Ceiling of the delay between start attempts of an adapter that cannot start.")
     forward_events: list[str] = Field(default_factory=lambda: ["access.granted", "access.denied", "credential.read", "exit_request"], description="Door event types also published as info alerts (an access log with credential tokens, never card numbers). Alarms (forced, held, tamper, duress, reader offline) always raise alerts.")
 
     @field_validator("forward_events")
@@ -159,6 +161,12 @@ class AccessConfig(Section):
         if unknown:
             raise ValueError(f"unknown door event type(s) {unknown} (known: {sorted(DOOR_EVENT_TYPES)})")
         return value
+
+    @model_validator(mode="after")
+    def _retry_delays_ordered(self) -> "AccessConfig":
+        if self.retry_max_delay < self.retry_min_delay:
+            raise ValueError(f"retry_max_delay {self.retry_max_delay} is below retry_min_delay {self.retry_min_delay}")
+        return self
 
 
 def access_reference_problems(access: AccessConfig):

@@ -4,13 +4,16 @@ One AccessService is built per pipeline (a reload builds a new pipeline, hence a
 Building it reads the site key and the adapters' secret files and subscribes the tailgating
 fusion to the video rule engine's line crossings, so a missing or short key fails the build
 (the start fails, a reload is rolled back) and a supervisor restart never subscribes twice.
+An adapter that cannot start (serial device unplugged, port in use) does not fail the stage:
+it runs offline with its reason and the service retries it with back-off.
 
 A restart of the `access` stage stops the service and starts the same one again: adapters
 open a fresh server, serial port or connection thread, while their counters and the rules'
 state (open doors, denial windows, welfare silence, recent grants) carry on. The supervisor
-watches the service's liveness (every adapter thread and the tick thread) and progress (the
-tick count). An adapter that was online and goes offline (a line-stream bridge hung up, an
-OSDP bus went quiet) raises an `agent.health` alert, and another when it is back.
+watches the service's liveness (every started adapter's threads, the tick and retry threads)
+and progress (the tick count). An adapter that could not start, or was online and goes
+offline (a line-stream bridge hung up, an OSDP bus went quiet), raises an `agent.health`
+alert, and another when it is back.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from edge_agent.config import AgentConfig
 from edge_agent.daemon.stages import ComponentStage
 from edge_agent.daemon.supervisor import StageSpec
 from edge_agent.events import AlertDetails, AlertFactory, AlertSink, Severity
-from edge_agent.sources.access.service import AccessService
+from edge_agent.sources.access.service import AccessService, endpoint_of
+
+__all__ = ["AccessNotAvailable", "AccessParts", "AdapterHealthWatch", "access_stages", "endpoint_of"]
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +49,8 @@ class AccessParts:
 
 
 class AdapterHealthWatch:
-    """`agent.health` alerts on adapter link changes: offline after being online, and back online."""
+    """`agent.health` alerts on adapter link changes: offline after being online or when it cannot start
+    (once, with the reason), and back online."""
 
     def __init__(self, service: AccessService, factory: AlertFactory, sink: AlertSink):
         self.service = service
@@ -60,16 +66,26 @@ class AdapterHealthWatch:
                 if adapter.id in self._reported_offline:
                     self._reported_offline.discard(adapter.id)
                     self._emit(adapter, "adapter_online", Severity.info, "is back online")
-            elif adapter.id in self._seen_online and adapter.id not in self._reported_offline:
+            elif adapter.id in self._reported_offline:
+                continue
+            elif adapter.last_error is not None:
+                self._reported_offline.add(adapter.id)
+                self._emit(adapter, "adapter_offline", Severity.minor,
+                           f"on {endpoint_of(adapter.config)} could not start: {adapter.last_error}; retrying with back-off",
+                           error=adapter.last_error)
+            elif adapter.id in self._seen_online:
                 self._reported_offline.add(adapter.id)
                 self._emit(adapter, "adapter_offline", Severity.minor, "went offline")
 
-    def _emit(self, adapter, reason: str, severity: Severity, what: str) -> None:
+    def _emit(self, adapter, reason: str, severity: Severity, what: str, error: str | None = None) -> None:
         message = f"access adapter {adapter.id} ({adapter.type}) {what}"
         (log.info if adapter.online else log.warning)(message, extra={"adapter": adapter.id})
+        extra = {"adapter": adapter.id, "adapter_type": adapter.type}
+        if error is not None:
+            extra["error"] = error
         alert = self.factory.make(
             "agent.health", severity, ("device", self.factory.device_id),
-            details=AlertDetails(reason=reason, message=message, extra={"adapter": adapter.id, "adapter_type": adapter.type}),
+            details=AlertDetails(reason=reason, message=message, extra=extra),
         )
         try:
             self.sink.emit(alert)
@@ -91,15 +107,9 @@ def access_stages(config: AgentConfig, sink: AlertSink, factory: AlertFactory, c
         watch.check()
         return service.progress()
 
-    def start() -> None:
-        try:
-            service.start()
-        except OSError as exc:  # a port in use, a missing serial device: say which adapters
-            endpoints = ", ".join(f"{adapter.id} on {endpoint_of(adapter.config)}" for adapter in service.adapters)
-            raise AccessNotAvailable(f"access adapters could not start ({endpoints}): {exc}") from None
-
     def make_stage() -> ComponentStage:
-        return ComponentStage(STAGE_NAME, service, alive=service.alive, progress=progress, start=start)
+        # service.start() does not raise for an adapter that cannot start: that one is retried
+        return ComponentStage(STAGE_NAME, service, alive=service.alive, progress=progress, start=service.start)
 
     def adapter_figures() -> dict:
         figures = service.snapshot()
@@ -111,11 +121,3 @@ def access_stages(config: AgentConfig, sink: AlertSink, factory: AlertFactory, c
 
     return AccessParts([StageSpec(STAGE_NAME, make_stage)], adapter_figures, service)
 
-
-def endpoint_of(adapter_config) -> str:
-    """Where an adapter listens or connects, for error messages."""
-    if adapter_config.type == "http_push":
-        return f"{adapter_config.bind}:{adapter_config.port}"
-    if adapter_config.type == "line_stream":
-        return adapter_config.serial_device or f"{adapter_config.tcp_host}:{adapter_config.tcp_port}"
-    return getattr(adapter_config, "device", "?")

@@ -73,6 +73,7 @@ class AccessAdapter(abc.ABC):
         self._lock = threading.Lock()
         self._counters: dict[str, int] = {}
         self._online = False
+        self._last_error: str | None = None
         self._burst = BurstLog(logging.getLogger(type(self).__module__), self.id, clock)
 
     @abc.abstractmethod
@@ -102,8 +103,17 @@ class AccessAdapter(abc.ABC):
         counters = self.counters
         rejected = {key.removeprefix("rejected."): n for key, n in counters.items() if key.startswith("rejected.")}
         figures = {key: n for key, n in counters.items() if not key.startswith("rejected.")}
-        return {"type": self.type, "online": self._online, **figures,
+        return {"type": self.type, "online": self._online, "last_error": self._last_error, **figures,
                 "rejected_total": sum(rejected.values()), "rejected": rejected}
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last start failed (the adapter then runs offline, retried); None once it started."""
+        return self._last_error
+
+    def set_last_error(self, error: str | None) -> None:
+        with self._lock:
+            self._last_error = error
 
     def count(self, key: str, n: int = 1) -> None:
         with self._lock:

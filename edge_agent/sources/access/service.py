@@ -4,20 +4,39 @@ Builds the adapters, the door rules and the tailgating fusion from the access
 config, wires adapters -> rules + fusion and (when given the video rule
 engine) camera crossings -> fusion, and runs the periodic tick (held-open
 timers, welfare checks, tailgating judgement) on its own thread.
+
+Each adapter starts on its own: one that cannot (serial device unplugged, port
+in use) runs offline with `last_error` set and is started again by a retry
+thread after a full-jitter back-off (access.retry_min_delay .. retry_max_delay),
+so a USB-RS485 dongle plugged in later just works and nothing else waits on it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from edge_agent.clock import Clock
 from edge_agent.config.access import AccessConfig
 from edge_agent.events import AlertFactory, AlertSink, DoorEvent
+from edge_agent.publish.backoff import FullJitterBackoff
+from edge_agent.sources.access.base import AccessAdapter
 from edge_agent.sources.access.registry import build_adapters, tokenizer_for
 
 log = logging.getLogger(__name__)
+
+RETRY_POLL_S = 0.5  # longest wait between looks at the clock, so a stepped (fake) clock is seen soon
+STOP_AFTER_FAILED_START_S = 1.0
+
+
+@dataclass
+class PendingStart:
+    """An adapter whose start failed: when to try again, and how the delay grows."""
+
+    backoff: FullJitterBackoff
+    due: float
 
 
 class AccessService:
@@ -37,8 +56,13 @@ class AccessService:
         elif self.fusion.active:
             log.warning("doors have camera lines but no video pipeline runs: tailgating is inactive")
         self._interval = tick_interval
+        self._clock = clock
+        self._retry_delays = (access.retry_min_delay, access.retry_max_delay)
+        self._pending: dict[str, PendingStart] = {}
+        self._pending_lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._retry_thread: threading.Thread | None = None
         self._ticks = 0
         self.tick_errors = 0
 
@@ -47,39 +71,55 @@ class AccessService:
         self.fusion.on_door_event(event)
 
     def start(self) -> None:
+        """Starts every adapter it can; the others run offline and are retried. Never raises for one adapter."""
         self._stopping.clear()
-        started = []
-        try:
-            for adapter in self.adapters:
-                adapter.start()
-                started.append(adapter)
-        except BaseException:
-            for adapter in started:
-                adapter.stop(1.0)
-            raise
+        with self._pending_lock:
+            self._pending.clear()
+        for adapter in self.adapters:
+            self._try_start(adapter)
         self._thread = threading.Thread(target=self._run, name="access-tick", daemon=True)
         self._thread.start()
+        self._retry_thread = threading.Thread(target=self._retry_run, name="access-retry", daemon=True)
+        self._retry_thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
+        if self._retry_thread is not None:  # first, so no retry starts an adapter after it was stopped
+            self._retry_thread.join(timeout)
         for adapter in self.adapters:
             try:
                 adapter.stop(timeout)
             except Exception:
                 log.exception("stopping adapter %s failed", adapter.id, extra={"adapter": adapter.id})
+        with self._pending_lock:
+            self._pending.clear()
         if self._thread is not None:
             self._thread.join(timeout)
         self.fusion.flush()
 
     def alive(self) -> bool:
-        thread_ok = self._thread is not None and self._thread.is_alive()
-        return thread_ok and all(adapter.alive() for adapter in self.adapters)
+        """The tick and retry threads run and every started adapter's threads run (a retried one is not dead)."""
+        threads_ok = all(thread is not None and thread.is_alive() for thread in (self._thread, self._retry_thread))
+        with self._pending_lock:
+            waiting = set(self._pending)
+        return threads_ok and all(adapter.alive() for adapter in self.adapters if adapter.id not in waiting)
+
+    def retrying(self) -> set[str]:
+        """Ids of the adapters waiting for another start attempt."""
+        with self._pending_lock:
+            return set(self._pending)
 
     def progress(self) -> int:
         return self._ticks
 
     def snapshot(self) -> dict[str, dict]:
-        return {adapter.id: adapter.snapshot() for adapter in self.adapters}
+        """Per adapter its figures; one waiting for another start attempt also has `next_start_in_s`."""
+        figures = {adapter.id: adapter.snapshot() for adapter in self.adapters}
+        now = self._clock.monotonic()
+        with self._pending_lock:
+            for adapter_id, pending in self._pending.items():
+                figures[adapter_id]["next_start_in_s"] = round(max(0.0, pending.due - now), 1)
+        return figures
 
     def _run(self) -> None:
         while not self._stopping.wait(self._interval):
@@ -90,3 +130,67 @@ class AccessService:
                 self.tick_errors += 1
                 log.exception("door rule tick failed")
             self._ticks += 1
+
+    def _try_start(self, adapter: AccessAdapter) -> bool:
+        try:
+            adapter.start()
+        except Exception as exc:  # noqa: BLE001 - whatever one adapter raises, the others and the cameras run on
+            self._start_failed(adapter, exc)
+            return False
+        with self._pending_lock:
+            pending = self._pending.pop(adapter.id, None)
+        adapter.set_last_error(None)
+        if pending is not None:
+            log.info("adapter %s started after %d failed attempt(s)", adapter.id, pending.backoff.attempt,
+                     extra={"adapter": adapter.id})
+        return True
+
+    def _start_failed(self, adapter: AccessAdapter, exc: Exception) -> None:
+        try:  # let go of whatever the failed start had opened
+            adapter.stop(STOP_AFTER_FAILED_START_S)
+        except Exception:
+            log.debug("cleaning up after adapter %s failed to start", adapter.id, exc_info=True)
+        error = describe_start_error(adapter, exc)
+        adapter.count("start_failures")
+        repeated = adapter.last_error == error
+        adapter.set_last_error(error)
+        with self._pending_lock:
+            pending = self._pending.get(adapter.id)
+            if pending is None:
+                pending = self._pending[adapter.id] = PendingStart(FullJitterBackoff(*self._retry_delays), 0.0)
+            delay = pending.backoff.next_delay()
+            pending.due = self._clock.monotonic() + delay
+        (log.debug if repeated else log.warning)(
+            "adapter %s (%s) could not start: %s; offline, next attempt in %.1f s", adapter.id, adapter.type, error,
+            delay, extra={"adapter": adapter.id})
+
+    def _retry_run(self) -> None:
+        while not self._stopping.is_set():
+            now = self._clock.monotonic()
+            with self._pending_lock:
+                due = [adapter for adapter in self.adapters
+                       if adapter.id in self._pending and self._pending[adapter.id].due <= now]
+                next_due = min((p.due for p in self._pending.values()), default=now + RETRY_POLL_S)
+            for adapter in due:
+                if self._stopping.is_set():
+                    return
+                if self._try_start(adapter) and self._stopping.is_set():
+                    adapter.stop(STOP_AFTER_FAILED_START_S)  # stop() may already have passed this adapter
+            if not due:
+                self._stopping.wait(min(RETRY_POLL_S, max(0.0, next_due - now)))
+
+
+def describe_start_error(adapter: AccessAdapter, exc: Exception) -> str:
+    """What failed, naming the adapter's endpoint unless the error already does."""
+    text = str(exc) or type(exc).__name__
+    endpoint = endpoint_of(adapter.config)
+    return text if endpoint in text else f"{endpoint}: {text}"
+
+
+def endpoint_of(adapter_config) -> str:
+    """Where an adapter listens or connects, for error messages."""
+    if adapter_config.type == "http_push":
+        return f"{adapter_config.bind}:{adapter_config.port}"
+    if adapter_config.type == "line_stream":
+        return adapter_config.serial_device or f"{adapter_config.tcp_host}:{adapter_config.tcp_port}"
+    return getattr(adapter_config, "device", "?")
