@@ -48,6 +48,13 @@ def test_quantize_writes_int8_model_and_report(quantized):
     assert report["agreement_with_margin"]["f1"] >= 0.8  # INT8 still sees what FP32 sees
     assert "agreement with FP32 on 8 held-out frames" in stdout
     assert read_record(models, "yolox_nano").variants["int8"].file == "yolox_nano.int8.onnx"
+    dequantized = {node.output[0] for node in int8.graph.node if node.op_type == "DequantizeLinear"}
+    convs = [node for node in int8.graph.node if node.op_type == "Conv"]
+    quantized = [node.name for node in convs if node.input[1] in dequantized]  # int8 weights
+    assert 0 < len(quantized) < len(convs) - 30  # depthwise and the most sensitive convs stay float
+    assert convs[0].name not in quantized  # the stem is the most sensitive conv of all
+    depthwise = [node.name for node in convs if any(a.name == "group" and a.i > 1 for a in node.attribute)]
+    assert depthwise and not set(depthwise) & set(quantized)
 
 
 def test_int8_detector_finds_the_three_persons(quantized):
