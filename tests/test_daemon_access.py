@@ -3,7 +3,9 @@
 Signed posts from a "controller" → door rules → outbox → a real mosquitto → a subscriber; the
 raw card number must not appear in any payload, the log or the outbox file; telemetry and
 status show the adapter online with its counters; SIGHUP rebuilds the adapter (the port is
-released and bound again), a reload whose adapter cannot bind is rolled back; SIGTERM stops cleanly.
+released and bound again); a reload whose adapter cannot bind is applied with that adapter offline
+(the reason in telemetry, an adapter_offline alert) and the adapter comes online by retry once the
+port is free; SIGTERM stops cleanly.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def access_section(tmp_path, port: int, denials: int = 3) -> dict:
                       "auth": {"hmac_secret_file": str(tmp_path / "push.secret"), "replay_window": 60}}],
         "doors": [{"id": "main-gate"}],
         "denials": {"count": denials, "window": 60},
+        "retry_min_delay": 0.1, "retry_max_delay": 0.5,  # an adapter that cannot start is retried soon
     }
 
 
@@ -110,28 +113,46 @@ def test_access_only_daemon_publishes_door_alerts_without_card_numbers(tmp_path,
 
 
 def reload_rebinds_the_adapter(daemon: Daemon, config: dict, watcher: Watcher, port: int) -> None:
-    """SIGHUP: the old adapter lets go of its port and the new one listens; a port in use rolls back."""
+    """SIGHUP: the old adapter lets go of its port and the new one listens; a port in use leaves it offline, retried."""
     config["access"]["denials"]["count"] = 5
     daemon.write_config(config)
     daemon.signal(signal.SIGHUP)
-    wait_for(lambda: (watcher.command("status")["result"]["last_reload"] or {}).get("outcome") == "applied",
-             timeout=20, message="reload applied")
+    first = wait_for(lambda: (watcher.command("status")["result"]["last_reload"] or {}).get("outcome") == "applied"
+                     and watcher.command("status")["result"]["last_reload"], timeout=20, message="reload applied")
     assert post(port, {"type": "door.forced", "reader": "r1", "codes": {"seq": 2}})[0] == 200
     wait_for(lambda: len(watcher.payloads("alerts/door.forced")) == 2, timeout=15, message="door.forced after reload")
 
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
+    busy_port = taken.getsockname()[1]
     try:
         busy = json.loads(json.dumps(config))
-        busy["access"]["adapters"][0]["port"] = taken.getsockname()[1]
+        busy["access"]["adapters"][0]["port"] = busy_port
         daemon.write_config(busy)
         daemon.signal(signal.SIGHUP)
-        rolled = wait_for(lambda: watcher.health("config_rolled_back"), timeout=20, message="config_rolled_back")
-        message = rolled[0]["details"]["message"]
-        assert "lobby-ctrl on 127.0.0.1:" in message and "Address already in use" in message
+        second = wait_for(lambda: (lambda last: last if last and last != first else None)(
+            watcher.command("status")["result"]["last_reload"]), timeout=20, message="second reload")
+        assert second["outcome"] == "applied"
+        [offline] = wait_for(lambda: watcher.health("adapter_offline"), timeout=15, message="adapter_offline")
+        assert offline["details"]["extra"]["adapter"] == "lobby-ctrl"
+        assert f"127.0.0.1:{busy_port}" in offline["details"]["message"]
+        assert "Address already in use" in offline["details"]["extra"]["error"]
+        figures = adapter_telemetry(watcher, lambda s: s.get("last_error") and s.get("port") != port)
+        assert figures["online"] is False and "Address already in use" in figures["last_error"]
+        assert figures["start_failures"] >= 1
+        status = watcher.command("status")["result"]
+        assert status["adapter_health"] == {"lobby-ctrl": "offline"}
+        assert status["healthy"] and status["stages"]["access"]["status"] == "running"
+        assert watcher.health("config_rolled_back") == []  # the old config is not restored
+        with pytest.raises(OSError):
+            post(port, {"type": "door.forced", "reader": "r1", "codes": {"seq": 98}})
     finally:
         taken.close()
-    assert post(port, {"type": "door.forced", "reader": "r1", "codes": {"seq": 3}})[0] == 200
-    wait_for(lambda: len(watcher.payloads("alerts/door.forced")) == 3, timeout=15, message="door.forced after rollback")
+    wait_for(lambda: watcher.health("adapter_online"), timeout=15, message="adapter_online after the port was freed")
     assert watcher.command("status")["result"]["adapter_health"] == {"lobby-ctrl": "online"}
+    assert post(busy_port, {"type": "door.forced", "reader": "r1", "codes": {"seq": 3}})[0] == 200
+    wait_for(lambda: len(watcher.payloads("alerts/door.forced")) == 3, timeout=15, message="door.forced after the retry")
+    assert len(watcher.health("adapter_offline")) == 1
+    online = adapter_telemetry(watcher, lambda s: s.get("online") and s.get("port") == busy_port)
+    assert online["last_error"] is None

@@ -118,7 +118,7 @@ class AccessService:
         now = self._clock.monotonic()
         with self._pending_lock:
             for adapter_id, pending in self._pending.items():
-                figures[adapter_id]["next_start_in_s"] = round(max(0.0, pending.due - now), 1)
+                figures[adapter_id]["next_start_in_s"] = round(max(0.0, pending.due - now), 2)
         return figures
 
     def _run(self) -> None:
