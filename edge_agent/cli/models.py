@@ -8,6 +8,7 @@ $EDGE_AGENT_ASSETS when given (offline sites), otherwise downloads; both check s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -51,11 +52,13 @@ def register(subparsers) -> None:
     quantize = commands.add_parser("quantize", parents=[common], help="INT8 static quantization with a report")
     quantize.add_argument("name")
     quantize.add_argument("--calib", type=Path, required=True, help="clip, image or directory of real footage")
-    quantize.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="percentile")
-    quantize.add_argument("--format", dest="quant_format", choices=["qdq", "qoperator"], default="qdq")
-    quantize.add_argument("--calib-frames", type=int, default=32)
-    quantize.add_argument("--eval-frames", type=int, default=24)
-    quantize.add_argument("--float-first-convs", type=int, default=3, help="leading convolutions kept in float")
+    # Unset options fall back to QuantizeOptions, whose defaults are what measured best here.
+    quantize.add_argument("--method", choices=["minmax", "entropy", "percentile"], help="calibration (default: percentile)")
+    quantize.add_argument("--format", dest="quant_format", choices=["qdq", "qoperator"], help="default: qdq")
+    quantize.add_argument("--calib-frames", type=int, help="frames sampled for calibration (default: 60)")
+    quantize.add_argument("--eval-frames", type=int, help="held-out frames for the agreement report (default: 60)")
+    quantize.add_argument("--float-first-convs", type=int, help="leading convolutions kept in float (default: 0; "
+                          "the most sensitive ones are kept float anyway)")
     quantize.add_argument("--all-ops", action="store_true", help="quantize every supported op, not only Conv")
     quantize.set_defaults(handler=run_quantize)
 
@@ -159,11 +162,13 @@ def run_quantize(args) -> int:
         fp32_path, record, _ = resolve_variant(directory, args.name, "fp32")
     except (ModelNotInstalled, ModelIntegrityError) as exc:
         return _fail(str(exc), EX_DATAERR)
-    options = QuantizeOptions(
-        method=args.method, quant_format=args.quant_format, calib_frames=args.calib_frames,
-        eval_frames=args.eval_frames, float_first_convs=args.float_first_convs,
-        quantize_ops=None if args.all_ops else ("Conv",),
-    )
+    chosen = {
+        "method": args.method, "quant_format": args.quant_format, "calib_frames": args.calib_frames,
+        "eval_frames": args.eval_frames, "float_first_convs": args.float_first_convs,
+    }
+    options = QuantizeOptions(**{key: value for key, value in chosen.items() if value is not None})
+    if args.all_ops:
+        options = dataclasses.replace(options, quantize_ops=None)
     int8_path = directory / f"{args.name}.int8.onnx"
     try:
         report = quantize_and_report(fp32_path, int8_path, record.manifest, args.calib, options)
