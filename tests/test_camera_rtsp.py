@@ -59,6 +59,17 @@ class RtspCamera:
              "-an", "-c", "copy", "-f", "rtsp", f"rtsp://127.0.0.1:{self.source_port}/cam1"],
             stdout=subprocess.DEVNULL, stderr=open(self.workdir / "ffmpeg.log", "ab"),
         )
+        # The server answers DESCRIBE with 404 until the publisher has announced the stream; a
+        # camera opened before that would (rightly) report an outage the test did not make.
+        wait_for(self.stream_announced, timeout=20, interval=0.2, message="ffmpeg publishing to the RTSP server")
+
+    def stream_announced(self) -> bool:
+        probe = subprocess.run(
+            ["ffprobe", "-v", "error", "-rtsp_transport", "udp", "-timeout", "2000000", "-show_entries",
+             "stream=codec_type", "-of", "csv=p=0", self.url],
+            capture_output=True, text=True, timeout=10,
+        )
+        return probe.returncode == 0 and "video" in probe.stdout
 
     def kill(self) -> None:
         for process in (self.publisher, self.server):
