@@ -145,7 +145,7 @@ def test_fault_injection_spec_fails_only_once():
     first.start()
     second.start()
     wait_for(lambda: not first.poll().alive, timeout=3, message="first instance to crash")
-    assert first.poll().error == "injected crash"
+    assert first.poll().error == "InjectedFault: injected crash"
     wait_for(lambda: second.poll().progress > 3, timeout=3, message="second instance beating")
     assert second.poll().alive
     second.stop(1)

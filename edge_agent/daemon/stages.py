@@ -90,7 +90,11 @@ class ComponentStage:
         return Probe(alive=True, progress=self._progress())
 
 
-class FaultInjectionStage:
+class InjectedFault(RuntimeError):
+    pass
+
+
+class FaultInjectionStage(LoopStage):
     """A test hook: a stage that beats, then stalls or crashes once after `after` seconds.
 
     Enabled only by the EDGE_AGENT_FAULT environment variable (see `fault_from_env`),
@@ -98,37 +102,20 @@ class FaultInjectionStage:
     """
 
     def __init__(self, name: str, mode: str, after: float, armed: Callable[[], bool]):
-        self.name = name
+        super().__init__(name, self._tick, interval=0.1)
         self._mode = mode
         self._after = after
         self._armed = armed  # shared across instances: only the first one fails
-        self._stopping = threading.Event()
-        self._beats = 0
-        self._error: str | None = None
-        self._thread = threading.Thread(target=self._run, name=f"stage-{name}", daemon=True)
+        self._waited = 0.0
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float) -> None:
-        self._stopping.set()
-        self._thread.join(min(timeout, 0.5))
-
-    def poll(self) -> Probe:
-        return Probe(alive=self._thread.is_alive(), progress=self._beats, error=self._error)
-
-    def _run(self) -> None:
-        waited = 0.0
-        while not self._stopping.wait(0.1):
-            waited += 0.1
-            if waited >= self._after and self._armed():
-                if self._mode == "crash":
-                    self._error = "injected crash"
-                    return
-                log.warning("fault injection: stage %s stalls now", self.name)
-                self._stopping.wait()  # stuck: no more beats until told to stop
-                return
-            self._beats += 1
+    def _tick(self) -> None:
+        self._waited += 0.1
+        if self._waited < self._after or not self._armed():
+            return
+        if self._mode == "crash":
+            raise InjectedFault("injected crash")
+        log.warning("fault injection: stage %s stalls now", self.name)
+        self._stopping.wait()  # stuck: no more beats until told to stop
 
 
 def fault_from_env(value: str | None) -> Callable[[], FaultInjectionStage] | None:
