@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from edge_agent.config.outbox import OutboxConfig
+from edge_agent.store import Outbox
+from edge_agent.vision.models import fetch_model
+from tests.support.assets import assets_dir, model_path
 from tests.support.broker import Mosquitto
 
 
@@ -11,3 +15,20 @@ def mosquitto(tmp_path):
     broker = Mosquitto(tmp_path / "broker").start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def outbox(tmp_path):
+    """A fresh outbox with default capacity under the `edge` topic prefix."""
+    box = Outbox(tmp_path / "outbox.db", OutboxConfig(), topic_prefix="edge")
+    yield box
+    box.close()
+
+
+@pytest.fixture(scope="module")
+def replay_environ(tmp_path_factory):
+    """Environment for configs/replay-*.yaml: the shared model installed in a temp models dir."""
+    model_path()  # fail (CI) or skip (laptop) clearly when the assets are missing
+    models = tmp_path_factory.mktemp("models")
+    fetch_model("yolox_nano", models, mirror_dir=assets_dir())
+    return {"EDGE_AGENT_MODELS": str(models), "EDGE_AGENT_ASSETS": str(assets_dir())}

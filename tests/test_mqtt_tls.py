@@ -7,9 +7,7 @@ import logging
 import pytest
 
 from edge_agent.config.mqtt import MqttConfig, TlsConfig
-from edge_agent.config.outbox import OutboxConfig
 from edge_agent.events import AlertFactory
-from edge_agent.store import Outbox
 from tests.support.broker import Mosquitto, Recorder, free_port, issue_cert, make_ca, tls_listener
 from tests.support.wait import wait_for
 from tests.test_publisher import DEVICE, FAST_RETRY, SITE, make_publisher
@@ -27,13 +25,6 @@ def pki(tmp_path_factory):
         "recorder": issue_cert(directory, ca, "recorder", server=False),
         "rogue_server": issue_cert(directory, rogue, "rogue-broker", server=True),
     }
-
-
-@pytest.fixture
-def outbox(tmp_path):
-    box = Outbox(tmp_path / "outbox.db", OutboxConfig(), topic_prefix="edge")
-    yield box
-    box.close()
 
 
 @pytest.fixture

@@ -35,13 +35,6 @@ def make_publisher(outbox: Outbox, config: MqttConfig, device_id: str = DEVICE) 
 
 
 @pytest.fixture
-def outbox(tmp_path):
-    box = Outbox(tmp_path / "outbox.db", OutboxConfig(), topic_prefix="edge")
-    yield box
-    box.close()
-
-
-@pytest.fixture
 def factory():
     return AlertFactory(DEVICE, SITE)
 

@@ -43,8 +43,7 @@ from edge_agent.cli.replay import replay_clip
 from edge_agent.clock import FakeClock
 from edge_agent.config import load_config
 from edge_agent.events import Alert, JsonLinesSink
-from edge_agent.vision.models import fetch_model
-from tests.support.assets import ROOT, assets_dir, footage, model_path
+from tests.support.assets import ROOT, footage
 
 pytestmark = [pytest.mark.assets, pytest.mark.slow]
 
@@ -55,11 +54,8 @@ VISIT_WINDOWS = [(start / FPS, end / FPS) for start, end in VISITS]
 
 
 @pytest.fixture(scope="module")
-def environ(tmp_path_factory):
-    model_path()  # fail (CI) or skip (laptop) clearly when the assets are missing
-    models = tmp_path_factory.mktemp("models")
-    fetch_model("yolox_nano", models, mirror_dir=assets_dir())
-    return {"EDGE_AGENT_MODELS": str(models), "EDGE_AGENT_ASSETS": str(assets_dir())}
+def environ(replay_environ):
+    return replay_environ
 
 
 def clip_seconds(timestamp: str) -> float:

@@ -29,8 +29,7 @@ from edge_agent.cli.main import main
 from edge_agent.cli.replay import replay_clip
 from edge_agent.clock import FakeClock
 from edge_agent.config import load_config
-from edge_agent.vision.models import fetch_model
-from tests.support.assets import ROOT, assets_dir, footage, model_path
+from tests.support.assets import ROOT, footage
 from tests.test_access_common import write_site_key
 
 pytestmark = [pytest.mark.assets, pytest.mark.slow]
@@ -51,11 +50,8 @@ SCRIPT = [grant(1), grant(2, door="side-door"), grant(3), grant(4, direction="ou
 
 
 @pytest.fixture(scope="module")
-def environ(tmp_path_factory):
-    model_path()  # fail (CI) or skip (laptop) clearly when the assets are missing
-    models = tmp_path_factory.mktemp("models")
-    fetch_model("yolox_nano", models, mirror_dir=assets_dir())
-    return {"EDGE_AGENT_MODELS": str(models), "EDGE_AGENT_ASSETS": str(assets_dir())}
+def environ(replay_environ):
+    return replay_environ
 
 
 def entrance_config_file(tmp_path: Path) -> Path:
