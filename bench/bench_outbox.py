@@ -32,7 +32,8 @@ from paho.mqtt.properties import Properties  # noqa: E402
 from edge_agent.config.mqtt import MqttConfig, ReconnectConfig  # noqa: E402
 from edge_agent.config.outbox import OutboxConfig  # noqa: E402
 from edge_agent.events import SCHEMA_VERSION, AlertFactory  # noqa: E402
-from edge_agent.publish import Publisher, Topics  # noqa: E402
+from edge_agent.events import Topics
+from edge_agent.publish import Publisher  # noqa: E402
 from edge_agent.store import Outbox  # noqa: E402
 from tests.support.broker import Mosquitto, free_port  # noqa: E402
 

@@ -59,3 +59,8 @@ def iso_utc(epoch_seconds: float) -> str:
     """RFC 3339 UTC timestamp with milliseconds, as used in every published payload."""
     moment = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_utc(timestamp: str) -> float:
+    """Epoch seconds of an RFC 3339 timestamp as `iso_utc` writes it (a trailing Z for UTC)."""
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()

@@ -23,12 +23,13 @@ import pytest
 from edge_agent.clock import FakeClock, SystemClock
 from edge_agent.config import parse_config
 from edge_agent.config.access import LineStreamAdapterConfig
-from edge_agent.daemon.access_assembly import access_stages
-from edge_agent.daemon.supervisor import HealthReporter, Supervisor
+from edge_agent.daemon.access_stages import access_stages
+from edge_agent.daemon.health import Health
+from edge_agent.daemon.supervisor import Supervisor
 from edge_agent.events import AlertFactory, ListSink
 from edge_agent.sources.access.line_stream import LineStreamAdapter
-from edge_agent.sources.access.service import AccessService
-from edge_agent.sources.access.tokens import wiegand26
+from edge_agent.daemon.access_service import AccessService
+from edge_agent.credentials import wiegand26
 from tests.support.wait import wait_for
 from tests.test_access_common import EventLog, access_config, tokenizer, write_site_key
 from tests.test_osdp import SCBK, Peripheral
@@ -78,8 +79,8 @@ def stage(tmp_path):
     clock = SystemClock()
     factory = AlertFactory("dev-1", "site-1", clock)
     sink = ListSink()
-    parts = access_stages(agent_config(tmp_path, device), sink, factory, clock)
-    supervisor = Supervisor(30.0, 5, 60.0, clock, HealthReporter(factory, sink), stop_timeout=2.0)
+    parts = access_stages(agent_config(tmp_path, device), sink, factory, clock, Health(factory, sink))
+    supervisor = Supervisor(30.0, 5, 60.0, clock, Health(factory, sink), stop_timeout=2.0)
     supervisor.start(parts.specs)
     yield device, parts, supervisor, sink
     supervisor.stop()
@@ -87,7 +88,7 @@ def stage(tmp_path):
 
 def test_missing_serial_device_leaves_the_adapter_offline_until_it_appears(stage):
     device, parts, supervisor, sink = stage
-    bus, push = parts.service.adapters
+    bus, push = parts.access.adapters
     wait_for(lambda: supervisor.check() and health(sink, "adapter_offline"), timeout=5, message="adapter_offline alert")
     [offline] = health(sink, "adapter_offline")
     assert offline.details.extra["adapter"] == "rs485-a" and "No such file or directory" in offline.details.extra["error"]
@@ -99,7 +100,7 @@ def test_missing_serial_device_leaves_the_adapter_offline_until_it_appears(stage
     assert post_grant(push.port) == 200  # the other adapter serves meanwhile
     wait_for(lambda: sink.of_type("access.granted"), timeout=5, message="grant through the push adapter")
     wait_for(lambda: bus.counters.get("start_failures", 0) >= 3, timeout=10, message="start retried")
-    assert supervisor.check() and parts.service.alive()
+    assert supervisor.check() and parts.access.alive()
     assert supervisor.snapshot()["access"]["restarts"] == 0
     assert len(health(sink, "adapter_offline")) == 1  # once, not per attempt
 
@@ -110,7 +111,7 @@ def test_missing_serial_device_leaves_the_adapter_offline_until_it_appears(stage
         device.symlink_to(os.ttyname(slave))  # the dongle is plugged in
         wait_for(lambda: supervisor.check() and health(sink, "adapter_online"), timeout=20,
                  message="adapter online by retry over the secure channel")
-        assert bus.online and bus.last_error is None and parts.service.retrying() == set()
+        assert bus.online and bus.last_error is None and parts.access.retrying() == set()
         assert "next_start_in_s" not in parts.adapters()["rs485-a"]
         peripheral.submit({"event": osdp.Event.CardRead, "reader_no": 0, "direction": 0,
                            "format": osdp.CardFormat.Wiegand, "length": 26, "data": wiegand26(CARD_FACILITY, CARD_NUMBER)})
@@ -123,7 +124,7 @@ def test_missing_serial_device_leaves_the_adapter_offline_until_it_appears(stage
         peripheral.stop()
         os.close(master)
         os.close(slave)
-    assert not bus.alive() and not push.alive() and not parts.service.alive()
+    assert not bus.alive() and not push.alive() and not parts.access.alive()
 
 
 def test_stop_ends_an_adapter_mid_retry(tmp_path):

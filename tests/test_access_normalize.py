@@ -13,7 +13,7 @@ from edge_agent.config.access import AccessConfig, HttpPushAdapterConfig, LineSt
 from edge_agent.sources.access.base import Rejected
 from edge_agent.sources.access.hikvision import HikvisionLayout, parse_hikvision
 from edge_agent.sources.access.normalize import EventContext, decode_json, event_objects, parse_generic
-from edge_agent.sources.access.tokens import CredentialTokenizer, wiegand26, wiegand_card_number
+from edge_agent.credentials import CredentialTokenizer, wiegand26, wiegand_card_number
 from tests.test_access_common import SITE_KEY, tokenizer
 
 

@@ -7,7 +7,7 @@ import json
 
 from edge_agent.clock import SystemClock
 from edge_agent.events import AlertFactory, LineCrossing, ListSink
-from edge_agent.sources.access.service import AccessService
+from edge_agent.daemon.access_service import AccessService
 from tests.support.wait import wait_for
 from tests.test_access_common import access_config
 

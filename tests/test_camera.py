@@ -11,7 +11,10 @@ from edge_agent.clock import FakeClock
 from edge_agent.config.cameras import CameraConfig
 from edge_agent.events.factory import AlertFactory
 from edge_agent.sources.camera import CameraSource, iter_file_frames
-from edge_agent.sources.camera_health import Backoff, CameraHealthEvent, HealthAlerts
+from edge_agent.backoff import FullJitterBackoff
+from edge_agent.daemon.health import Health
+from edge_agent.events import ListSink
+from edge_agent.sources.camera_health import CameraHealthEvent
 from edge_agent.sources.capture import redact, source_kind
 from tests.support.assets import footage
 from tests.support.wait import wait_for
@@ -103,7 +106,7 @@ def test_missing_file_goes_offline_after_grace_and_keeps_retrying(tmp_path):
 
 
 def test_backoff_grows_with_jitter_and_resets():
-    backoff = Backoff(1.0, 8.0, rng=random.Random(7))
+    backoff = FullJitterBackoff(1.0, 8.0, rng=random.Random(7), floor=1.0)
     delays = [backoff.next_delay() for _ in range(8)]
     for attempt, delay in enumerate(delays):
         assert 1.0 <= delay <= min(8.0, 2 ** attempt)
@@ -115,10 +118,10 @@ def test_backoff_grows_with_jitter_and_resets():
 
 def test_health_alerts_pair_start_and_end():
     factory = AlertFactory("dev-1", "site-a", FakeClock())
-    alerts = HealthAlerts(factory)
-    offline = alerts.convert(CameraHealthEvent("cam1", "offline", 1_767_225_600.0, 10.0, reason="refused"))
-    online = alerts.convert(CameraHealthEvent("cam1", "online", 1_767_225_660.0, 70.0, details={"offline_s": 60}))
-    tamper = alerts.convert(CameraHealthEvent("cam1", "tamper", 1_767_225_700.0, 110.0, reason="covered"))
+    alerts = Health(factory, ListSink())
+    offline = alerts.camera_event(CameraHealthEvent("cam1", "offline", 1_767_225_600.0, 10.0, reason="refused"))
+    online = alerts.camera_event(CameraHealthEvent("cam1", "online", 1_767_225_660.0, 70.0, details={"offline_s": 60}))
+    tamper = alerts.camera_event(CameraHealthEvent("cam1", "tamper", 1_767_225_700.0, 110.0, reason="covered"))
     assert (offline.type, offline.phase, offline.severity.value) == ("camera.offline", "start", "major")
     assert (online.type, online.phase, online.related_event_id) == ("camera.offline", "end", offline.event_id)
     assert online.started_at == offline.started_at and online.ended_at == "2026-01-01T00:01:00.000Z"
@@ -151,21 +154,21 @@ def _tiny_clip(path, frames: int = 20):
 def test_a_restarted_reader_continues_a_published_outage_and_ends_it_once(tmp_path):
     """Stage restart or reload during an outage: no second camera.offline start, one end when frames return."""
     health = {"offline_grace": 0.3, "reconnect_min_delay": 0.05, "reconnect_max_delay": 0.1}
-    alerts = HealthAlerts(AlertFactory("dev-1", "site-a"))
+    alerts = Health(AlertFactory("dev-1", "site-a"), ListSink())
     published = []
 
     def on_health(event):
-        published.append(alerts.convert(event))
+        published.append(alerts.camera_event(event))
 
     first = CameraSource(file_camera(tmp_path / "gone.mp4", health=health), on_health=on_health).start()
     try:
         wait_for(lambda: published, timeout=5, message="offline start")
     finally:
         first.stop()
-    assert alerts.is_offline("entrance")
+    assert alerts.camera_offline("entrance")
 
     second = CameraSource(file_camera(tmp_path / "gone.mp4", health=health), on_health=on_health,
-                          offline=alerts.is_offline("entrance")).start()
+                          offline=alerts.camera_offline("entrance")).start()
     try:
         wait_for(lambda: second.stats().reconnects >= 8, timeout=5, message="retries past the grace period")
         assert not second.stats().online
@@ -181,4 +184,4 @@ def test_a_restarted_reader_continues_a_published_outage_and_ends_it_once(tmp_pa
         third.stop()
     start, end = published
     assert (start.phase, end.phase) == ("start", "end")
-    assert end.related_event_id == start.event_id and not alerts.is_offline("entrance")
+    assert end.related_event_id == start.event_id and not alerts.camera_offline("entrance")

@@ -13,7 +13,9 @@ from edge_agent.clock import SystemClock
 from edge_agent.config.cameras import CameraConfig
 from edge_agent.events.factory import AlertFactory
 from edge_agent.sources.camera import CameraSource
-from edge_agent.sources.camera_health import CameraHealthEvent, HealthAlerts
+from edge_agent.daemon.health import Health
+from edge_agent.events import ListSink
+from edge_agent.sources.camera_health import CameraHealthEvent
 from tests.support.assets import footage
 from tests.support.broker import free_port
 from tests.support.wait import wait_for
@@ -120,8 +122,8 @@ def test_rtsp_outage_reconnects_with_offline_then_online(rtsp_camera):
     assert offline.monotonic < online.monotonic and online.details["offline_s"] > 0
     assert offline.reason  # why it went offline, e.g. the stream stopped or the open was refused
 
-    alerts = HealthAlerts(AlertFactory("dev-1", "site-a"))
-    start, end = alerts.convert(offline), alerts.convert(online)
+    alerts = Health(AlertFactory("dev-1", "site-a"), ListSink())
+    start, end = alerts.camera_event(offline), alerts.camera_event(online)
     assert (start.type, start.phase, end.type, end.phase, end.related_event_id) == (
         "camera.offline", "start", "camera.offline", "end", start.event_id)
     assert start.source.kind == "camera" and start.source.id == "door-cam"

@@ -18,8 +18,9 @@ import pytest
 
 from edge_agent.clock import SystemClock
 from edge_agent.config import parse_config
-from edge_agent.daemon.access_assembly import AccessNotAvailable, access_stages
-from edge_agent.daemon.supervisor import HealthReporter, Supervisor
+from edge_agent.daemon.access_stages import AccessNotAvailable, access_stages
+from edge_agent.daemon.health import Health
+from edge_agent.daemon.supervisor import Supervisor
 from edge_agent.events import AlertFactory, ListSink
 from tests.support.wait import wait_for
 from tests.test_access_common import write_site_key
@@ -127,8 +128,8 @@ def running(tmp_path):
     factory = AlertFactory("dev-1", "site-1", clock)
     sink = ListSink()
     source = CrossingSource()
-    parts = access_stages(config, sink, factory, clock, crossing_source=source)
-    supervisor = Supervisor(30.0, 5, 60.0, clock, HealthReporter(factory, sink), stop_timeout=2.0)
+    parts = access_stages(config, sink, factory, clock, Health(factory, sink), crossing_source=source)
+    supervisor = Supervisor(30.0, 5, 60.0, clock, Health(factory, sink), stop_timeout=2.0)
     supervisor.start(parts.specs)
     yield bridge, parts, supervisor, sink, source
     supervisor.stop()
@@ -141,7 +142,7 @@ def health(sink: ListSink, reason: str) -> list:
 
 def test_link_loss_and_return_raise_health_alerts_and_a_dead_adapter_is_restarted(running):
     bridge, parts, supervisor, sink, source = running
-    [adapter] = parts.service.adapters
+    [adapter] = parts.access.adapters
     wait_for(lambda: adapter.online and bridge.clients, timeout=5, message="adapter connected")
     bridge.send({"type": "access.granted", "reader": "r1", "card": CARD})
     wait_for(lambda: sink.of_type("access.granted"), timeout=5, message="grant forwarded")
@@ -174,4 +175,5 @@ def test_unreadable_site_key_fails_the_build_naming_the_file(tmp_path):
     (tmp_path / "site.key").write_text("too short\n")
     clock = SystemClock()
     with pytest.raises(AccessNotAvailable, match="site key file .*site.key"):
-        access_stages(config, ListSink(), AlertFactory("dev-1", "site-1", clock), clock)
+        access_stages(config, ListSink(), AlertFactory("dev-1", "site-1", clock), clock,
+                      Health(AlertFactory("dev-1", "site-1", clock), ListSink()))

@@ -17,7 +17,7 @@ import pytest
 from edge_agent.clock import SystemClock
 from edge_agent.config import parse_config
 from edge_agent.daemon.pipeline import build_pipeline
-from edge_agent.sources.camera_health import HealthAlerts
+from edge_agent.daemon.health import Health
 from edge_agent.daemon.supervisor import Supervisor
 from edge_agent.events import AlertFactory, FrameDetections, ListSink
 from edge_agent.vision.models import fetch_model
@@ -62,9 +62,9 @@ def test_pipeline_feeds_camera_crossings_and_adapter_grants_to_the_fusion(tmp_pa
     clock = SystemClock()
     sink = ListSink()
     factory = AlertFactory("dev-1", "site-1", clock)
-    core = SimpleNamespace(outbox=sink, factory=factory, device_id="dev-1", topics=SimpleNamespace(telemetry="t"),
-                           publisher=None, camera_health=HealthAlerts(factory))
-    parts = build_pipeline(config, core, clock, lambda: {}, environ={})
+    delivery = SimpleNamespace(outbox=sink, factory=factory, device_id="dev-1", topics=SimpleNamespace(telemetry="t"),
+                               publisher=None, health=Health(factory, sink))
+    parts = build_pipeline(config, delivery, clock, lambda: {}, environ={})
     supervisor = Supervisor(30.0, 3, 60.0, clock)
     try:
         supervisor.start([spec for spec in parts.specs if spec.name == "access"])  # no camera decoding needed
@@ -76,13 +76,13 @@ def test_pipeline_feeds_camera_crossings_and_adapter_grants_to_the_fusion(tmp_pa
         connection.close()
 
         seq = [0]
-        walk_in(parts.crossing_source, 1, seq, clock)
-        walk_in(parts.crossing_source, 2, seq, clock)
+        walk_in(parts.rule_engine, 1, seq, clock)
+        walk_in(parts.rule_engine, 2, seq, clock)
         [alert] = wait_for(lambda: sink.of_type("tailgating"), timeout=10, message="tailgating from the tick thread")
     finally:
         supervisor.stop()
         parts.close()
     assert alert.source.id == "main-gate" and alert.details.track_ids == [2]
     assert (alert.details.grants, alert.details.crossings) == (1, 2)
-    assert parts.crossing_source.line_counts() == {"gate": {"door-line": {"in": 2, "out": 0}}}
+    assert parts.rule_engine.line_counts() == {"gate": {"door-line": {"in": 2, "out": 0}}}
     assert len(sink.of_type("tailgating")) == 1

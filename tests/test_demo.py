@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,7 +38,7 @@ def test_demo_prints_alerts_and_publishes_them(tmp_path, mosquitto):
     try:
         result = subprocess.run(
             [sys.executable, "-m", "edge_agent", "demo", "--cache", str(tmp_path / "assets"),
-             "--state", str(tmp_path / "state"), "--max-seconds", "22"],
+             "--state", str(tmp_path / "state"), "--max-seconds", "22", "--json"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
         )
         assert result.returncode == 0, result.stderr
@@ -51,6 +52,28 @@ def test_demo_prints_alerts_and_publishes_them(tmp_path, mosquitto):
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+def test_demo_speaks_to_a_person_by_default(tmp_path):
+    """Without --json: one readable line per alert (clip time, type, phase, rule, what), and the summary."""
+    model_path(), footage("entrance-one-by-one.mp4")
+    env = {**os.environ, "EDGE_AGENT_ASSETS": str(assets_dir()), "EDGE_MQTT_PORT": "9"}  # no broker there
+    result = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "demo", "--cache", str(tmp_path / "assets"),
+         "--state", str(tmp_path / "state"), "--max-seconds", "12"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines and not any(line.lstrip().startswith("{") for line in lines)
+    pattern = re.compile(r"^\s*(\d+\.\d) s  (\S+)\s+(start|end|instant)\s+(\S+)\s+(.+)$")
+    parsed = [pattern.match(line) for line in lines]
+    assert all(parsed), lines
+    assert all(0.0 <= float(m.group(1)) <= 12.5 for m in parsed)  # clip time, not wall-clock time
+    crossings = [m for m in parsed if m.group(2) == "line_crossing"]
+    assert crossings and all(m.group(3) == "instant" and m.group(4) != "-" for m in crossings)
+    assert "rule " in result.stderr and "start   end  instant" in result.stderr  # the end-of-run summary
+    assert "no broker at" in result.stderr
 
 
 def test_a_mirror_file_with_another_digest_is_refused(tmp_path):

@@ -22,7 +22,7 @@ from edge_agent.events import AlertFactory
 from edge_agent.rules.door import DoorRules
 from edge_agent.sources.access import build_adapters
 from edge_agent.sources.access.osdp import FdChannel
-from edge_agent.sources.access.tokens import wiegand26
+from edge_agent.credentials import wiegand26
 from edge_agent.store.outbox import Outbox
 from tests.support.wait import wait_for
 from tests.test_access_common import EventLog, access_config, tokenizer

@@ -28,11 +28,12 @@ from edge_agent.clock import SystemClock
 from edge_agent.config.mqtt import MqttConfig, ReconnectConfig
 from edge_agent.config.outbox import OutboxConfig
 from edge_agent.events import AlertFactory
-from edge_agent.publish import Publisher, Topics
+from edge_agent.events import Topics
+from edge_agent.publish import Publisher
 from edge_agent.sources.access.osdp import FdChannel
-from edge_agent.sources.access.service import AccessService
+from edge_agent.daemon.access_service import AccessService
 from edge_agent.sources.access.signing import sign
-from edge_agent.sources.access.tokens import wiegand26
+from edge_agent.credentials import wiegand26
 from edge_agent.store import Outbox
 from tests.support.broker import Recorder
 from tests.support.wait import wait_for

@@ -15,7 +15,9 @@ from paho.mqtt.properties import Properties
 from edge_agent.config.mqtt import MqttConfig, ReconnectConfig
 from edge_agent.config.outbox import OutboxConfig
 from edge_agent.events import AlertFactory
-from edge_agent.publish import FullJitterBackoff, Publisher, Topics
+from edge_agent.backoff import FullJitterBackoff
+from edge_agent.events import Topics
+from edge_agent.publish import Publisher
 from edge_agent.publish.wire import PackedPublishProperties
 from edge_agent.store import Outbox
 from tests.support.broker import Mosquitto, Recorder, free_port, password_listener, reload, write_password_file

@@ -24,7 +24,8 @@ import sys, time
 from edge_agent.config.mqtt import MqttConfig, ReconnectConfig
 from edge_agent.config.outbox import OutboxConfig
 from edge_agent.events import AlertFactory
-from edge_agent.publish import Publisher, Topics
+from edge_agent.events import Topics
+from edge_agent.publish import Publisher
 from edge_agent.store import Outbox
 
 db, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

@@ -39,7 +39,7 @@ import cv2
 import pytest
 
 from edge_agent.cli.main import main
-from edge_agent.cli.replay import replay_clip
+from edge_agent.replay import replay_clip
 from edge_agent.clock import FakeClock
 from edge_agent.config import load_config
 from edge_agent.events import Alert, JsonLinesSink

@@ -4,13 +4,14 @@ import pytest
 
 from edge_agent.clock import SystemClock
 from edge_agent.daemon.stages import ComponentStage, LoopStage, fault_from_env
-from edge_agent.daemon.supervisor import HealthReporter, StageSpec, Supervisor, SupervisorGaveUp
+from edge_agent.daemon.health import Health
+from edge_agent.daemon.supervisor import StageSpec, Supervisor, SupervisorGaveUp
 from edge_agent.events import AlertFactory, ListSink
 from tests.support.wait import wait_for
 
 
 def make_supervisor(sink, max_restarts=3, stall_timeout=0.3):
-    health = HealthReporter(AlertFactory("dev-1", "site-1"), sink)
+    health = Health(AlertFactory("dev-1", "site-1"), sink)
     return Supervisor(stall_timeout=stall_timeout, max_restarts=max_restarts, restart_window=60,
                       clock=SystemClock(), health=health, stop_timeout=0.2)
 

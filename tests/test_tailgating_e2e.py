@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from edge_agent.cli.main import main
-from edge_agent.cli.replay import replay_clip
+from edge_agent.replay import replay_clip
 from edge_agent.clock import FakeClock
 from edge_agent.config import load_config
 from tests.support.assets import ROOT, footage

@@ -1,23 +1,24 @@
 """`edge-agent demo`: fetch the model and the demo clip, run the pipeline, print the alerts.
 
 What `make demo` runs. The pipeline is replay's (the same chain `run` uses) over the
-Intel IoT devkit sample clip; alerts print as JSON lines and go through the outbox, and
-when a broker answers at the config's address they are published there too.
+Intel IoT devkit sample clip (`edge_agent.replay.run_demo`); alerts print one readable line
+each (`--json`: the JSON payloads instead), go through the outbox, and when a broker answers
+at the config's address they are published there too.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from pathlib import Path
 
-from edge_agent import __version__
 from edge_agent.assets import MirrorCopy, PinnedAsset, check_file, fetch_asset
 from edge_agent.cli.common import CliExit
+from edge_agent.cli.progress import ProgressLine
+from edge_agent.clock import FakeClock, parse_utc
 from edge_agent.config import ConfigError, load_config
-from edge_agent.events import JsonLinesSink, TeeSink
+from edge_agent.events import JsonLinesSink
 
 EX_UNAVAILABLE = 69
 
@@ -40,6 +41,7 @@ def register(subparsers) -> None:
     parser.add_argument("--state", default="var/state", help="state directory (outbox, models)")
     parser.add_argument("--assets", default=None, help="offline mirror directory (default: $EDGE_AGENT_ASSETS)")
     parser.add_argument("--max-seconds", type=float, default=None, help="stop after this much clip time")
+    parser.add_argument("--json", action="store_true", help="print alerts as JSON lines (the MQTT payloads) instead")
     parser.set_defaults(handler=run)
 
 
@@ -64,7 +66,7 @@ def run(args) -> int:
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
         raise CliExit(78) from None
-    return run_pipeline(config, clip, args.max_seconds)
+    return run_pipeline(config, clip, args.max_seconds, as_json=args.json)
 
 
 def ensure_model(models_dir: Path, mirror: str | None) -> Path:
@@ -86,49 +88,44 @@ def ensure_clip(cache: Path, mirror: str | None) -> Path:
     return fetch_asset(DEMO_CLIP, target, Path(mirror) if mirror else None).path
 
 
-def run_pipeline(config, clip: Path, max_seconds: float | None) -> int:
-    from edge_agent.cli.replay import replay_clip
-    from edge_agent.identity import device_id_for
-    from edge_agent.publish import Publisher, Topics
-    from edge_agent.store import Outbox
+def run_pipeline(config, clip: Path, max_seconds: float | None, as_json: bool = False) -> int:
+    from edge_agent.replay import run_demo  # loads OpenCV and onnxruntime: only for this command
 
-    device_id = device_id_for(config)
-    outbox = Outbox.for_config(config, device_id)
-    publisher = None
-    if broker_answers(config.mqtt.host, config.mqtt.port):
-        topics = Topics(config.mqtt.topic_prefix, config.device.site, device_id)
-        publisher = Publisher(config.mqtt, outbox, topics, device_id, __version__)
-        publisher.start()
-        say(f"broker at {config.mqtt.host}:{config.mqtt.port}: publishing under {topics.base}/")
-    else:
-        say(f"no broker at {config.mqtt.host}:{config.mqtt.port}: alerts stay in {config.outbox_path}")
     say(f"running the pipeline over {clip} (Sample video by Intel IoT Devkit, CC BY 4.0)")
+    started_at = time.time()
+    printer = JsonLinesSink(sys.stdout) if as_json else AlertLines(sys.stdout, started_at)
+    progress = ProgressLine.if_terminal(sys.stderr, "[demo] replay")
     try:
-        result = replay_clip(config, clip, sink=TeeSink(JsonLinesSink(sys.stdout), outbox), max_seconds=max_seconds)
-        print(result.report(), file=sys.stderr)
-        if publisher is not None:
-            delivered = wait_for_drain(outbox, timeout=15.0)
-            say("all alerts delivered to the broker" if delivered else "broker slow: undelivered alerts stay queued")
+        result = run_demo(config, clip, printer, max_seconds=max_seconds, say=say, clock=FakeClock(wall=started_at),
+                          on_progress=progress.update if progress else None)
     finally:
-        if publisher is not None:
-            publisher.stop()
-        outbox.close()
-    say(f"{len(result.alerts)} alerts")
-    return 0
+        if progress:
+            progress.close()
+    print(result.replay.report(), file=sys.stderr)
+    if result.broker is not None:
+        say("all alerts delivered to the broker" if result.delivered_all
+            else "broker slow: undelivered alerts stay queued")
+    say(f"{len(result.replay.alerts)} alerts; stored in {result.outbox_path}")
+    return os.EX_OK
 
 
-def broker_answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1.0):
-            return True
-    except OSError:
-        return False
+class AlertLines:
+    """An alert as a person reads it: time on the clip, type, phase, rule, message."""
+
+    def __init__(self, stream, started_at: float):
+        self.stream = stream
+        self.started_at = started_at  # wall time the replay's clip clock started from
+
+    def emit(self, alert) -> None:
+        moment = (alert.ended_at or alert.started_at) if alert.phase == "end" else alert.started_at
+        at = parse_utc(moment) - self.started_at
+        what = alert.details.message or _describe(alert)
+        self.stream.write(f"{at:7.1f} s  {alert.type:<14} {alert.phase:<8} {alert.rule or '-':<16} {what}\n")
+        self.stream.flush()
 
 
-def wait_for_drain(outbox, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if outbox.stats().undelivered == 0:
-            return True
-        time.sleep(0.1)
-    return False
+def _describe(alert) -> str:
+    details = alert.details
+    facts = [f"{name} {value}" for name, value in (("zone", details.zone), ("line", details.line),
+             ("direction", details.direction), ("count", details.count), ("door", details.door)) if value is not None]
+    return ", ".join(facts) or alert.source.kind + " " + alert.source.id

@@ -1,4 +1,4 @@
-"""The running agent: core + supervised pipeline, signals, systemd notification, reloads with rollback.
+"""The running agent: delivery (outbox + publisher) + supervised pipeline, signals, systemd notification, reloads with rollback.
 
 Reload (SIGHUP or remote set-config): the new config is parsed and validated completely
 first; an invalid one changes nothing and is reported (log + `agent.health` alert). A
@@ -20,7 +20,7 @@ from pathlib import Path
 from edge_agent import __version__
 from edge_agent.clock import Clock, SystemClock, iso_utc
 from edge_agent.config import AgentConfig, ConfigError, parse_config
-from edge_agent.daemon.core import Core, core_sections
+from edge_agent.daemon.delivery import Delivery, delivery_sections
 from edge_agent.daemon.notify import SystemdNotifier
 from edge_agent.daemon.pipeline import PipelineParts, build_pipeline
 from edge_agent.daemon.reporting import persist_config, redact, status_report
@@ -49,7 +49,7 @@ class Agent:
         self.notifier = notifier or SystemdNotifier(self.environ)
         self.device_id = device_id_for(config)
         self.started_at = self.clock.wall()
-        self.core: Core | None = None
+        self.delivery: Delivery | None = None
         self.pipeline: PipelineParts | None = None
         self.supervisor: Supervisor | None = None
         self.last_reload: dict | None = None
@@ -61,16 +61,16 @@ class Agent:
         self._healthy = False
         self.commands = CommandServer(
             CommandDispatcher(self, self.clock),
-            command_prefix="",  # set when the core is built (topics depend on the config)
+            command_prefix="",  # set when the delivery is built (topics depend on the config)
             reply=self._reply,
-            reply_topic=lambda name: self.core.topics.command_reply(name),
+            reply_topic=lambda name: self.delivery.topics.command_reply(name),
         )
 
     # -- lifecycle -----------------------------------------------------------------------
     def run(self) -> int:
         self._install_signals()
         try:
-            self._start_core(self.config)
+            self._start_delivery(self.config)
             self._start_pipeline(self.config)
         except Exception as exc:
             log.error("the agent could not start: %s", exc)
@@ -133,27 +133,32 @@ class Agent:
         self.commands.stop(timeout=2.0)
         with self._lock:
             self._stop_pipeline()
-            self._stop_core()
+            self._stop_delivery()
         self.notifier.close()
         log.info("stopped")
 
     # -- building blocks -----------------------------------------------------------------
-    def _start_core(self, config: AgentConfig) -> None:
+    def _start_delivery(self, config: AgentConfig, health=None) -> None:
         self.device_id = device_id_for(config)
-        core = Core.build(config, self.device_id, self.clock)
-        self.commands.command_prefix = core.topics.base + "/cmd/"
-        core.start(self.commands.on_message)
-        self.core = core
+        delivery = Delivery.build(config, self.device_id, self.clock, health)
+        self.commands.command_prefix = delivery.topics.base + "/cmd/"
+        delivery.start(self.commands.on_message)
+        self.delivery = delivery
 
-    def _stop_core(self) -> None:
-        if self.core is not None:
-            self.core.stop(timeout=10.0)
-            self.core = None
+    def _stop_delivery(self):
+        """Stops the outbox and publisher; returns their Health, whose open episodes the next delivery continues."""
+        if self.delivery is None:
+            return None
+        health = self.delivery.health
+        self.delivery.stop(timeout=10.0)
+        self.delivery = None
+        return health
 
     def _start_pipeline(self, config: AgentConfig) -> None:
         sup = config.supervisor
-        supervisor = Supervisor(sup.stall_timeout, sup.max_restarts, sup.restart_window, self.clock, self.core.health)
-        parts = build_pipeline(config, self.core, self.clock, supervisor.snapshot, self.environ, self.counters)
+        supervisor = Supervisor(sup.stall_timeout, sup.max_restarts, sup.restart_window, self.clock,
+                                self.delivery.health)
+        parts = build_pipeline(config, self.delivery, self.clock, supervisor.snapshot, self.environ, self.counters)
         try:
             supervisor.start(parts.specs)
             self.supervisor, self.pipeline = supervisor, parts
@@ -181,8 +186,8 @@ class Agent:
         self.supervisor = self.pipeline = None
 
     def _reply(self, topic: str, payload: str) -> None:
-        if self.core is not None:
-            self.core.reply(topic, payload)
+        if self.delivery is not None:
+            self.delivery.reply(topic, payload)
 
     # -- reload ------------------------------------------------------------------------------
     def reload_from_file(self) -> None:
@@ -218,14 +223,13 @@ class Agent:
         if new == old:
             self._record_reload(origin, "unchanged")
             return {"applied": True, "changed": False}
-        restart_core = core_sections(new) != core_sections(old)
+        restart_core = delivery_sections(new) != delivery_sections(old)
         self.notifier.reloading(f"reloading ({origin})")
         self._stop_pipeline()
-        if restart_core:
-            self._stop_core()
+        health = self._stop_delivery() if restart_core else None
         try:
             if restart_core:
-                self._start_core(new)
+                self._start_delivery(new, health)
             self._start_pipeline(new)
         except Exception as exc:
             self._roll_back(old, restart_core, origin, exc)
@@ -241,8 +245,7 @@ class Agent:
         self._stop_pipeline()
         try:
             if restart_core:
-                self._stop_core()
-                self._start_core(old)
+                self._start_delivery(old, self._stop_delivery())
             self._start_pipeline(old)
         except Exception as exc:  # nothing left to run: let systemd restart us from the file
             log.critical("the previous config failed to start again: %s", exc)
@@ -250,14 +253,14 @@ class Agent:
             self.request_stop()
             return
         self._record_reload(origin, f"rolled back: {error}")
-        self.core.health.emit("config_rolled_back", f"config from {origin} failed to start and was rolled back: {error}")
+        self.delivery.health.emit("config_rolled_back", f"config from {origin} failed to start and was rolled back: {error}")
         self.notifier.ready(self._status_line())
 
     def _report_rejected(self, origin: str, reason: str) -> None:
         log.error("config from %s rejected; keeping the running config:\n%s", origin, reason)
         self._record_reload(origin, f"rejected: {reason}")
-        if self.core is not None:
-            self.core.health.emit("config_rejected", f"config from {origin} rejected: {reason}", Severity.minor)
+        if self.delivery is not None:
+            self.delivery.health.emit("config_rejected", f"config from {origin} rejected: {reason}", Severity.minor)
 
     def _record_reload(self, origin: str, outcome: str) -> None:
         self.last_reload = {"at": iso_utc(self.clock.wall()), "origin": origin, "outcome": outcome[:1000]}
@@ -285,7 +288,7 @@ class Agent:
         return redact(self.config.model_dump(mode="json"))
 
     def resend_since(self, wall: float) -> int:
-        return self.core.outbox.requeue_since(wall)
+        return self.delivery.outbox.requeue_since(wall)
 
     def config_digest(self) -> str:
         return hashlib.sha256(self.config_text.encode()).hexdigest()

@@ -1,6 +1,6 @@
 """Builds the reloadable part of the agent from a config: video, access, telemetry, metrics.
 
-Everything here is rebuilt on a reload; the outbox and publisher (daemon/core.py) are not.
+Everything here is rebuilt on a reload; the outbox and publisher (daemon/delivery.py) are not.
 Building only constructs objects (loading and verifying the model, checking files);
 nothing runs until the supervisor starts the stages, so a config can be built, found
 wanting, and dropped without disturbing the running one.
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 
 from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
-from edge_agent.daemon.core import Core
+from edge_agent.daemon.delivery import Delivery
+from edge_agent.daemon.parts import PipelineParts, Section
 from edge_agent.daemon.prometheus import MetricsServer
 from edge_agent.daemon.stages import ComponentStage, LoopStage, fault_from_env
 from edge_agent.daemon.supervisor import StageSpec
@@ -23,32 +23,9 @@ from edge_agent.daemon.telemetry import SystemStats, TelemetryCollector, Telemet
 
 log = logging.getLogger(__name__)
 
-Section = Callable[[], dict]
-
-
-@dataclass
-class PipelineParts:
-    specs: list[StageSpec] = field(default_factory=list)
-    cameras: Section | None = None
-    lines: Section | None = None
-    adapters: Section | None = None
-    detector: Section | None = None
-    collector: TelemetryCollector | None = None
-    crossing_source: object | None = None  # the video rule engine, for tailgating fusion
-    counters: dict[str, Callable[[], int]] = field(default_factory=dict)  # telemetry system.agent
-    closers: list[Callable[[], None]] = field(default_factory=list)
-
-    def close(self) -> None:
-        for close in reversed(self.closers):
-            try:
-                close()
-            except Exception:
-                log.exception("releasing a pipeline resource failed")
-
-
 def build_pipeline(
     config: AgentConfig,
-    core: Core,
+    delivery: Delivery,
     clock: Clock,
     stages_snapshot: Section,
     environ: Mapping[str, str] | None = None,
@@ -58,9 +35,16 @@ def build_pipeline(
     environ = os.environ if environ is None else environ
     parts = PipelineParts()
     try:
-        _add_video(parts, config, core, clock)
-        _add_access(parts, config, core, clock)
-        _add_telemetry(parts, config, core, clock, stages_snapshot, agent_figures)
+        if any(camera.enabled for camera in config.cameras):
+            from edge_agent.daemon.video_stages import video_stages  # loads OpenCV and onnxruntime
+
+            parts.add(video_stages(config, delivery.outbox, delivery.factory, clock, delivery.health))
+        if config.access.adapters:
+            from edge_agent.daemon.access_stages import access_stages
+
+            parts.add(access_stages(config, delivery.outbox, delivery.factory, clock, delivery.health,
+                                    crossing_source=parts.rule_engine))
+        _add_telemetry(parts, config, delivery, clock, stages_snapshot, agent_figures)
         fault = fault_from_env(environ.get("EDGE_AGENT_FAULT"))
         if fault is not None:
             log.warning("EDGE_AGENT_FAULT=%s: a fault-injection stage is running (tests only)", environ["EDGE_AGENT_FAULT"])
@@ -71,31 +55,7 @@ def build_pipeline(
     return parts
 
 
-def _add_video(parts: PipelineParts, config: AgentConfig, core: Core, clock: Clock) -> None:
-    if not any(camera.enabled for camera in config.cameras):
-        return
-    from edge_agent.daemon.video_assembly import video_stages
-
-    video = video_stages(config, core.outbox, core.factory, clock, core.camera_health)
-    parts.specs.extend(video.specs)
-    parts.cameras, parts.lines, parts.detector = video.cameras, video.lines, video.detector
-    parts.closers.append(video.close)
-    parts.crossing_source = video.crossing_source
-
-
-def _add_access(parts: PipelineParts, config: AgentConfig, core: Core, clock: Clock) -> None:
-    if not config.access.adapters:
-        return
-    from edge_agent.daemon.access_assembly import access_stages
-
-    access = access_stages(config, core.outbox, core.factory, clock, parts.crossing_source)
-    parts.specs.extend(access.specs)
-    parts.adapters = access.adapters
-    parts.counters["door_rule_tick_errors"] = lambda: access.service.tick_errors
-    parts.closers.append(access.close)
-
-
-def _add_telemetry(parts: PipelineParts, config: AgentConfig, core: Core, clock: Clock, stages_snapshot: Section,
+def _add_telemetry(parts: PipelineParts, config: AgentConfig, delivery: Delivery, clock: Clock, stages_snapshot: Section,
                    agent_figures: Section | None) -> None:
     def agent_counters() -> dict:
         figures = dict(agent_figures() if agent_figures else {})
@@ -106,18 +66,18 @@ def _add_telemetry(parts: PipelineParts, config: AgentConfig, core: Core, clock:
     sources = TelemetrySources(
         cameras=parts.cameras,
         lines=parts.lines,
-        outbox=lambda: core.outbox.stats().to_dict(),
+        outbox=lambda: delivery.outbox.stats().to_dict(),
         adapters=parts.adapters,
         stages=stages_snapshot,
         detector=parts.detector,
-        extra_system={"mqtt": lambda: _publisher_figures(core), "agent": agent_counters},
+        extra_system={"mqtt": lambda: _publisher_figures(delivery), "agent": agent_counters},
     )
-    collector = TelemetryCollector(core.device_id, clock, SystemStats(config.device.state_dir, clock), sources)
+    collector = TelemetryCollector(delivery.device_id, clock, SystemStats(config.device.state_dir, clock), sources)
     parts.collector = collector
-    topic = core.topics.telemetry
+    topic = delivery.topics.telemetry
 
     def publish_sample() -> None:
-        core.outbox.enqueue(topic, collector.sample().model_dump_json(), "telemetry")
+        delivery.outbox.enqueue(topic, collector.sample().model_dump_json(), "telemetry")
 
     interval = config.telemetry.interval
     parts.specs.append(
@@ -133,7 +93,7 @@ def _add_telemetry(parts: PipelineParts, config: AgentConfig, core: Core, clock:
         parts.specs.append(StageSpec("metrics", metrics_stage))
 
 
-def _publisher_figures(core: Core) -> dict:
-    stats = core.publisher.stats()
+def _publisher_figures(delivery: Delivery) -> dict:
+    stats = delivery.publisher.stats()
     figures = stats.to_dict() if hasattr(stats, "to_dict") else stats
-    return {"connected": core.publisher.connected, **(figures if isinstance(figures, dict) else {})}
+    return {"connected": delivery.publisher.connected, **(figures if isinstance(figures, dict) else {})}

@@ -30,7 +30,7 @@ def redact(value, key: str = ""):
 
 
 def status_report(agent) -> dict:
-    core, supervisor = agent.core, agent.supervisor
+    delivery, supervisor = agent.delivery, agent.supervisor
     report = {
         "device_id": agent.device_id,
         "site": agent.config.device.site,
@@ -45,9 +45,9 @@ def status_report(agent) -> dict:
         "cameras": [camera.id for camera in agent.config.cameras if camera.enabled],
         "adapters": [adapter.id for adapter in agent.config.access.adapters],
     }
-    if core is not None:
-        report["mqtt_connected"] = core.publisher.connected
-        report["outbox"] = core.outbox.stats().to_dict()
+    if delivery is not None:
+        report["mqtt_connected"] = delivery.publisher.connected
+        report["outbox"] = delivery.outbox.stats().to_dict()
     return report
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from edge_agent.clock import Clock
-from edge_agent.events import AlertDetails, AlertFactory, AlertSink, Severity
+from edge_agent.events import Severity
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,12 @@ class Probe:
     alive: bool
     progress: Hashable = None
     error: str | None = None
+
+
+class StageHealth(Protocol):
+    """Where restarts are reported (daemon/health.py's Health)."""
+
+    def stage_event(self, stage: str, reason: str, description: str, restarts: int, severity: Severity) -> None: ...
 
 
 class Stage(Protocol):
@@ -76,7 +82,7 @@ class Supervisor:
         max_restarts: int,
         restart_window: float,
         clock: Clock,
-        health: "HealthReporter | None" = None,
+        health: "StageHealth | None" = None,
         stop_timeout: float = 5.0,
     ):
         self.stall_timeout = stall_timeout
@@ -219,25 +225,3 @@ class Supervisor:
         if self.health is not None:
             self.health.stage_event(name, reason, description, state.total_restarts, severity)
 
-
-class HealthReporter:
-    """Turns supervisor and reload events into `agent.health` alerts on the sink (the outbox)."""
-
-    def __init__(self, factory: AlertFactory, sink: AlertSink):
-        self.factory = factory
-        self.sink = sink
-
-    def stage_event(self, stage: str, reason: str, description: str, restarts: int, severity: Severity) -> None:
-        self.emit(reason, f"stage {stage}: {description}", severity, {"stage": stage, "restarts": restarts})
-
-    def emit(self, reason: str, message: str, severity: Severity = Severity.major, extra: dict | None = None) -> None:
-        alert = self.factory.make(
-            "agent.health",
-            severity,
-            ("device", self.factory.device_id),
-            details=AlertDetails(reason=reason, message=message[:500], extra=extra or None),
-        )
-        try:
-            self.sink.emit(alert)
-        except Exception:  # health reporting must never take the supervisor down
-            log.exception("could not store health alert %s", reason)

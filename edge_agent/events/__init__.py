@@ -6,6 +6,7 @@ from edge_agent.events.factory import AlertFactory
 from edge_agent.events.ids import event_id_time_ms, new_event_id
 from edge_agent.events.messages import CommandReply, CommandRequest, Status, Telemetry
 from edge_agent.events.sink import AlertSink, JsonLinesSink, ListSink, TeeSink
+from edge_agent.events.topics import Topics
 from edge_agent.events.vision_types import Box, Detection, Frame, FrameDetections, LineCrossing, Track
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "LineCrossing",
     "ListSink",
     "TeeSink",
+    "Topics",
     "AlertDetails",
     "Box",
     "BoxOut",

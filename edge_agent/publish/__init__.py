@@ -1,8 +1,6 @@
-"""MQTT publishing: topic layout, the outbox-draining publisher, connection set-up and back-off."""
+"""MQTT publishing: the outbox-draining publisher, connection set-up and remote commands."""
 
-from edge_agent.publish.backoff import FullJitterBackoff
 from edge_agent.publish.mqtt import Publisher
 from edge_agent.publish.state import PublisherStats
-from edge_agent.publish.topics import Topics
 
-__all__ = ["FullJitterBackoff", "Publisher", "PublisherStats", "Topics"]
+__all__ = ["Publisher", "PublisherStats"]

@@ -25,11 +25,11 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge_agent.clock import Clock, SystemClock, iso_utc
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.events import Status
-from edge_agent.publish.backoff import FullJitterBackoff
+from edge_agent.backoff import FullJitterBackoff
 from edge_agent.publish.connection import CONNECT_TIMEOUT_S, build_client, connect, describe_connect_error, is_v5, warn_insecure
 from edge_agent.publish.state import PublisherStats, SessionState
 from edge_agent.publish.subscriptions import MessageCallback, Subscriptions
-from edge_agent.publish.topics import Topics
+from edge_agent.events.topics import Topics
 from edge_agent.publish.waker import Waker
 from edge_agent.publish.wire import row_properties
 from edge_agent.store import Outbox, OutboxRow

@@ -18,8 +18,7 @@ from edge_agent.clock import Clock, iso_utc
 from edge_agent.config.access import AccessConfig, DoorConfig, WelfareWatch
 from edge_agent.events import AlertDetails, AlertFactory, AlertSink, DoorEvent, Severity
 from edge_agent.rules.schedule import ArmingSchedule
-from edge_agent.sources.access.registry import tokenizer_for
-from edge_agent.sources.access.tokens import CredentialTokenizer
+from edge_agent.credentials import CredentialTokenizer, tokenizer_for
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 `CameraSource` reconnects with back-off and jitter, treats a stall (no frame for
 `stall_timeout`, or `frozen_frames` identical frames) as a broken connection, and reports
-health through `on_health(CameraHealthEvent)`; `HealthAlerts` turns those into Alerts.
+health through `on_health(CameraHealthEvent)`; the daemon's health module turns those into Alerts.
 
 Timestamps: live sources stamp frames with the clock. A file read with `realtime: false`
 (replay) stamps frames on the clip's own timeline, so dwell times follow clip time.
@@ -22,7 +22,8 @@ import cv2
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.cameras import CameraConfig
 from edge_agent.events.vision_types import Frame
-from edge_agent.sources.camera_health import Backoff, CameraHealthEvent, FrozenDetector, OnlineState
+from edge_agent.backoff import FullJitterBackoff
+from edge_agent.sources.camera_health import CameraHealthEvent, FrozenDetector, OnlineState
 from edge_agent.sources.capture import LIVE_KINDS, CaptureOpenError, clip_position_s, open_capture, redact, source_kind
 from edge_agent.sources.tamper import TamperDetector
 
@@ -51,14 +52,15 @@ class CameraStats:
 
 class CameraSource:
     def __init__(self, camera_cfg: CameraConfig, clock: Clock | None = None, on_health: HealthCallback | None = None,
-                 backoff: Backoff | None = None, offline: bool = False):
+                 backoff: FullJitterBackoff | None = None, offline: bool = False):
         """`offline`: an outage of this camera is already published (see OnlineState)."""
         self.config = camera_cfg
         self.clock = clock or SystemClock()
         self.on_health = on_health or (lambda event: None)
         self.kind = source_kind(camera_cfg)
         health = camera_cfg.health
-        self.backoff = backoff or Backoff(health.reconnect_min_delay, health.reconnect_max_delay)
+        self.backoff = backoff or FullJitterBackoff(health.reconnect_min_delay, health.reconnect_max_delay,
+                                                     floor=health.reconnect_min_delay)
         self.period = 1.0 / camera_cfg.detect_fps
         self._state = OnlineState(camera_cfg.id, health, self.clock.monotonic(), offline=offline)
         self._frozen = FrozenDetector(health.frozen_frames)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.outbox import OutboxConfig
-from edge_agent.events import Alert, AlertFactory, new_event_id
+from edge_agent.events import Alert, AlertFactory, Topics, new_event_id
 from edge_agent.store.capacity import make_room
 from edge_agent.store.queries import ROW_COLUMNS, read_stats, read_tail, row_from_tuple
 from edge_agent.store.records import OutboxRow, OutboxStats
@@ -86,6 +86,7 @@ class Outbox:
         self._connection.execute("PRAGMA synchronous = NORMAL")
         self.db = opened.db
         self.moved_aside_to = opened.moved_aside_to
+        self.corruption = opened.corruption  # what was wrong with the file set aside, if one was
         self._disk = DiskGuard(self.path.parent, config.min_free_disk_mb, self.clock, disk_usage)
         self._rows, self._bytes = self._connection.execute("SELECT count(*), coalesce(sum(size), 0) FROM outbox").fetchone()
         self.requeue_inflight()  # a previous process died with these handed out
@@ -349,8 +350,6 @@ class Outbox:
                 log.exception("outbox listener failed")
 
     def _alert_topic(self, alert: Alert) -> str:
-        from edge_agent.publish.topics import Topics
-
         key = (alert.site, alert.device_id)
         topics = self._topics_cache.get(key)
         if topics is None:
@@ -358,8 +357,7 @@ class Outbox:
         return topics.alert(alert.type)
 
     def _report_corruption(self, factory: AlertFactory | None, moved_to: Path, error: str) -> None:
-        if factory is None:
-            log.error("no alert factory given: the corrupt-outbox alert cannot be raised (moved to %s)", moved_to)
+        if factory is None:  # the owner reports it (the daemon's Health reads moved_aside_to and corruption)
             return
         alert = factory.make(
             "agent.health",

@@ -5,20 +5,17 @@
     ...adapter.snapshot()  # telemetry: online, events, rejected by reason
 
 Raw card numbers and PINs become HMAC-SHA256 tokens under the site key inside
-the adapter; nothing downstream ever sees them.
+the adapter (edge_agent.credentials); nothing downstream ever sees them.
 """
 
 from edge_agent.sources.access.base import AccessAdapter, BurstLog, OnEvent, Rejected
-from edge_agent.sources.access.registry import adapter_types, build_adapters, tokenizer_for
-from edge_agent.sources.access.tokens import CredentialTokenizer
+from edge_agent.sources.access.registry import adapter_types, build_adapters
 
 __all__ = [
     "AccessAdapter",
     "BurstLog",
-    "CredentialTokenizer",
     "OnEvent",
     "Rejected",
     "adapter_types",
     "build_adapters",
-    "tokenizer_for",
 ]

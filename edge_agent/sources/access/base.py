@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from edge_agent.clock import Clock
 from edge_agent.events import DoorEvent
-from edge_agent.sources.access.tokens import CredentialTokenizer
+from edge_agent.credentials import CredentialTokenizer
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class AccessAdapter(abc.ABC):
         self._online = False
         self._last_error: str | None = None
         self._burst = BurstLog(logging.getLogger(type(self).__module__), self.id, clock)
+        self.on_link: Callable[["AccessAdapter", bool], None] | None = None  # link state changes, for health
 
     @abc.abstractmethod
     def start(self) -> None: ...
@@ -124,10 +125,15 @@ class AccessAdapter(abc.ABC):
         self._burst.rejected(error.reason, error.detail)
 
     def set_online(self, online: bool) -> bool:
-        """Record the link state; True when it changed."""
+        """Record the link state; True when it changed (then `on_link` hears of it)."""
         with self._lock:
             changed = self._online != online
             self._online = online
+        if changed and self.on_link is not None:
+            try:
+                self.on_link(self, online)
+            except Exception:  # whoever listens must not break the feed
+                log.exception("adapter %s: the link listener failed", self.id, extra={"adapter": self.id})
         return changed
 
     def emit(self, event: DoorEvent) -> None:

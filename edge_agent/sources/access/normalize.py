@@ -22,7 +22,7 @@ from typing import Any
 from edge_agent.events import DENY_REASONS, DOOR_EVENT_TYPES, DoorEvent
 from edge_agent.events.door_event import DIRECTIONS
 from edge_agent.sources.access.base import Rejected
-from edge_agent.sources.access.tokens import CredentialTokenizer
+from edge_agent.credentials import CredentialTokenizer
 
 GENERIC_FIELDS = frozenset(
     {"type", "door", "reader", "direction", "card", "pin", "credential_token", "reason", "time", "codes"}

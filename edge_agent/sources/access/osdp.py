@@ -24,7 +24,7 @@ from edge_agent.config.base import read_secret_bytes
 from edge_agent.events import DoorEvent
 from edge_agent.sources.access.base import AccessAdapter, Rejected
 from edge_agent.sources.access.line_stream import open_serial
-from edge_agent.sources.access.tokens import wiegand_card_number
+from edge_agent.credentials import wiegand_card_number
 
 log = logging.getLogger(__name__)
 

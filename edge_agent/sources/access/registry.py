@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from edge_agent.clock import Clock
 from edge_agent.config.access import AccessConfig
+from edge_agent.credentials import CredentialTokenizer, tokenizer_for
 from edge_agent.sources.access.base import AccessAdapter, OnEvent
-from edge_agent.sources.access.tokens import CredentialTokenizer
 
 
 def adapter_types() -> dict[str, type[AccessAdapter]]:
@@ -15,13 +15,6 @@ def adapter_types() -> dict[str, type[AccessAdapter]]:
     from edge_agent.sources.access.osdp import OsdpAdapter
 
     return {cls.type: cls for cls in (OsdpAdapter, HttpPushAdapter, LineStreamAdapter)}
-
-
-def tokenizer_for(access: AccessConfig) -> CredentialTokenizer | None:
-    """The site's credential tokenizer, or None when no site key is configured."""
-    if access.site_key_file is None:
-        return None
-    return CredentialTokenizer.from_file(access.site_key_file)
 
 
 def build_adapters(access: AccessConfig, on_event: OnEvent, clock: Clock,
@@ -34,3 +27,19 @@ def build_adapters(access: AccessConfig, on_event: OnEvent, clock: Clock,
         raise ValueError("access.site_key_file is required when access adapters are configured")
     types = adapter_types()
     return [types[config.type](config, on_event, clock, tokenizer) for config in access.adapters]
+
+
+def describe_start_error(adapter: AccessAdapter, exc: BaseException) -> str:
+    """What failed, naming the adapter's endpoint unless the error already does."""
+    text = str(exc) or type(exc).__name__
+    endpoint = endpoint_of(adapter.config)
+    return text if endpoint in text else f"{endpoint}: {text}"
+
+
+def endpoint_of(adapter_config) -> str:
+    """Where an adapter listens or connects, for error messages."""
+    if adapter_config.type == "http_push":
+        return f"{adapter_config.bind}:{adapter_config.port}"
+    if adapter_config.type == "line_stream":
+        return adapter_config.serial_device or f"{adapter_config.tcp_host}:{adapter_config.tcp_port}"
+    return getattr(adapter_config, "device", "?")

@@ -1,9 +1,11 @@
-"""Everything access control needs at run time, in one component for the daemon.
+"""Everything access control needs at run time, in one component the daemon's access stage runs.
 
 Builds the adapters, the door rules and the tailgating fusion from the access
 config, wires adapters -> rules + fusion and (when given the video rule
 engine) camera crossings -> fusion, and runs the periodic tick (held-open
-timers, welfare checks, tailgating judgement) on its own thread.
+timers, welfare checks, tailgating judgement) on its own thread. Adapter link
+changes and start failures go to the daemon's Health as adapter_offline /
+adapter_online episodes (not while the service itself is stopping).
 
 Each adapter starts on its own: one that cannot (serial device unplugged, port
 in use) runs offline with `last_error` set and is started again by a retry
@@ -18,12 +20,16 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from edge_agent.backoff import FullJitterBackoff
 from edge_agent.clock import Clock
 from edge_agent.config.access import AccessConfig
+from edge_agent.credentials import tokenizer_for
+from edge_agent.daemon.health import Health
 from edge_agent.events import AlertFactory, AlertSink, DoorEvent
-from edge_agent.publish.backoff import FullJitterBackoff
+from edge_agent.rules.door import DoorRules
+from edge_agent.rules.fusion import TailgatingFusion
 from edge_agent.sources.access.base import AccessAdapter
-from edge_agent.sources.access.registry import build_adapters, tokenizer_for
+from edge_agent.sources.access.registry import build_adapters, describe_start_error, endpoint_of
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +49,15 @@ class AccessService:
     """start(), stop(timeout), alive(), progress(), snapshot() -> telemetry `adapters` section."""
 
     def __init__(self, access: AccessConfig, factory: AlertFactory, sink: AlertSink, clock: Clock,
-                 timezone: str = "UTC", crossing_source: Any = None, tick_interval: float = 1.0):
-        from edge_agent.rules.door import DoorRules
-        from edge_agent.rules.fusion import TailgatingFusion
-
+                 timezone: str = "UTC", crossing_source: Any = None, tick_interval: float = 1.0,
+                 health: Health | None = None):
         tokenizer = tokenizer_for(access)
         self.rules = DoorRules(access, factory, sink, clock, timezone, tokenizer=tokenizer)
         self.fusion = TailgatingFusion(access, factory, sink, clock)
         self.adapters = build_adapters(access, self.on_event, clock, tokenizer=tokenizer)
+        self.health = health
+        for adapter in self.adapters:
+            adapter.on_link = self._link_changed
         if crossing_source is not None and self.fusion.active:
             crossing_source.add_crossing_listener(self.fusion.on_crossing)
         elif self.fusion.active:
@@ -121,6 +128,22 @@ class AccessService:
                 figures[adapter_id]["next_start_in_s"] = round(max(0.0, pending.due - now), 2)
         return figures
 
+    def _link_changed(self, adapter: AccessAdapter, online: bool) -> None:
+        if self.health is None or self._stopping.is_set():
+            return  # a stop takes links down on purpose
+        if online:
+            self.health.adapter_online(adapter.id, adapter.type)
+        else:
+            self.health.adapter_offline(adapter.id, adapter.type, "went offline")
+
+    def _link_changed(self, adapter: AccessAdapter, online: bool) -> None:
+        if self.health is None or self._stopping.is_set():
+            return  # a stop takes links down on purpose
+        if online:
+            self.health.adapter_online(adapter.id, adapter.type)
+        else:
+            self.health.adapter_offline(adapter.id, adapter.type, "went offline")
+
     def _run(self) -> None:
         while not self._stopping.wait(self._interval):
             try:
@@ -163,6 +186,12 @@ class AccessService:
         (log.debug if repeated else log.warning)(
             "adapter %s (%s) could not start: %s; offline, next attempt in %.1f s", adapter.id, adapter.type, error,
             delay, extra={"adapter": adapter.id})
+        if self.health is not None:
+            self.health.adapter_offline(adapter.id, adapter.type, f"on {endpoint_of(adapter.config)} could not start:"
+                                        f" {error}; retrying with back-off", error=error)
+        if self.health is not None:
+            self.health.adapter_offline(adapter.id, adapter.type, f"on {endpoint_of(adapter.config)} could not start:"
+                                        f" {error}; retrying with back-off", error=error)
 
     def _retry_run(self) -> None:
         while not self._stopping.is_set():
@@ -178,19 +207,3 @@ class AccessService:
                     adapter.stop(STOP_AFTER_FAILED_START_S)  # stop() may already have passed this adapter
             if not due:
                 self._stopping.wait(min(RETRY_POLL_S, max(0.0, next_due - now)))
-
-
-def describe_start_error(adapter: AccessAdapter, exc: Exception) -> str:
-    """What failed, naming the adapter's endpoint unless the error already does."""
-    text = str(exc) or type(exc).__name__
-    endpoint = endpoint_of(adapter.config)
-    return text if endpoint in text else f"{endpoint}: {text}"
-
-
-def endpoint_of(adapter_config) -> str:
-    """Where an adapter listens or connects, for error messages."""
-    if adapter_config.type == "http_push":
-        return f"{adapter_config.bind}:{adapter_config.port}"
-    if adapter_config.type == "line_stream":
-        return adapter_config.serial_device or f"{adapter_config.tcp_host}:{adapter_config.tcp_port}"
-    return getattr(adapter_config, "device", "?")

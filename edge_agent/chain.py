@@ -3,7 +3,7 @@
 `CameraChain` is shared by `edge-agent run` and `edge-agent replay`, so a clip
 replayed on a laptop goes through exactly the code the box runs:
 
-- replay (and any single-threaded caller) calls `chain.process(frame, detect)`;
+- replay (edge_agent/replay) and any single-threaded caller call `chain.process(frame, detect)`;
 - the daemon, whose DetectorWorker serves several cameras from one thread,
   asks `chain.wants_detection(frame)` before queueing a frame and hands the
   worker's result to `chain.on_detections(frame_detections)`.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge_agent.config.cameras import CameraConfig
@@ -111,16 +111,3 @@ class CameraChain:
                 tracker_ms=1000.0 * self._tracker_s / self._detected if self._detected else 0.0,
                 live_tracks=len(self.tracker.live_tracks()),
             )
-
-
-def run_frames(chain: CameraChain, frames: Iterable[Frame], detect: Detect,
-               on_frame: Callable[[Frame, list[Track] | None], None] | None = None) -> ChainStats:
-    """Drive a chain over a finite frame source (replay) and close its episodes at the end."""
-    try:
-        for frame in frames:
-            tracks = chain.process(frame, detect)
-            if on_frame is not None:
-                on_frame(frame, tracks)
-    finally:
-        chain.finish()
-    return chain.stats()

@@ -12,10 +12,18 @@ import hashlib
 import hmac
 from pathlib import Path
 
+from edge_agent.config.access import AccessConfig
 from edge_agent.config.base import read_secret_bytes
 
 MIN_SITE_KEY_BYTES = 16
 _WIEGAND_H10301_BITS = 26
+
+
+def tokenizer_for(access: AccessConfig) -> "CredentialTokenizer | None":
+    """The site's credential tokenizer, or None when no site key is configured."""
+    if access.site_key_file is None:
+        return None
+    return CredentialTokenizer.from_file(access.site_key_file)
 
 
 class CredentialTokenizer:

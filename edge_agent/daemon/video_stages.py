@@ -2,7 +2,7 @@
 
 camera thread (CameraSource, latest frame) → pump thread (motion gate) → DetectorWorker
 (one thread, fair queue) → CameraChain.on_detections (tracker + rules) → outbox.
-The chain itself is daemon/video_pipeline.py, the same code `edge-agent replay` runs.
+The chain itself is edge_agent/chain.py, the same code `edge-agent replay` runs.
 """
 
 from __future__ import annotations
@@ -10,32 +10,22 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
 from edge_agent.config.cameras import CameraConfig
+from edge_agent.chain import CameraChain, make_motion_gate
+from edge_agent.daemon.health import Health
+from edge_agent.daemon.parts import PipelineParts
 from edge_agent.daemon.stages import ComponentStage
 from edge_agent.daemon.supervisor import Probe, StageSpec
-from edge_agent.daemon.video_pipeline import CameraChain, make_motion_gate
 from edge_agent.events import AlertFactory, AlertSink
 from edge_agent.rules.engine import RuleEngine
 from edge_agent.sources.camera import CameraSource
-from edge_agent.sources.camera_health import HealthAlerts
 from edge_agent.vision.detector import Detector
 from edge_agent.vision.worker import DetectorWorker
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class VideoParts:
-    specs: list[StageSpec]
-    cameras: Callable[[], dict]
-    lines: Callable[[], dict]
-    detector: Callable[[], dict]
-    crossing_source: RuleEngine
-    close: Callable[[], None] = field(default=lambda: None)
 
 
 class CameraPump:
@@ -89,10 +79,10 @@ class CameraPump:
 
 
 def video_stages(config: AgentConfig, sink: AlertSink, factory: AlertFactory, clock: Clock,
-                 health_alerts: HealthAlerts | None = None) -> VideoParts:
+                 health: Health) -> PipelineParts:
     """Loads the model (verifying it) and builds every stage; starts nothing.
 
-    `health_alerts` outlives reloads (the core keeps it), so an outage published before a
+    `health` outlives reloads (the delivery keeps it), so an outage published before a
     reload or a stage restart is continued by the new reader and ended once, not raised again.
     """
     detector = Detector.from_config(config.detector, config.models_dir)
@@ -102,12 +92,6 @@ def video_stages(config: AgentConfig, sink: AlertSink, factory: AlertFactory, cl
         camera.id: CameraChain(camera, engine, tracker_config=camera.tracker, motion_gate=make_motion_gate(camera))
         for camera in cameras
     }
-    health_alerts = health_alerts or HealthAlerts(factory)
-    health_lock = threading.Lock()
-
-    def on_health(event) -> None:
-        with health_lock:
-            sink.emit(health_alerts.convert(event))
 
     def on_result(detections) -> None:
         chains[detections.camera_id].on_detections(detections)
@@ -121,17 +105,16 @@ def video_stages(config: AgentConfig, sink: AlertSink, factory: AlertFactory, cl
 
     def pump_stage(camera: CameraConfig):
         def make():
-            with health_lock:
-                offline = health_alerts.is_offline(camera.id)
             pump = CameraPump(camera, chains[camera.id], lambda frame: figures.workers[-1].submit(frame), clock,
-                              on_health, offline=offline)
+                              health.camera_event, offline=health.camera_offline(camera.id))
             figures.pumps[camera.id] = pump
             return pump
         return make
 
     specs = [StageSpec("detector", worker_stage)]
     specs += [StageSpec(f"camera-{camera.id}", pump_stage(camera)) for camera in cameras]
-    return VideoParts(specs, figures.cameras, figures.lines, figures.detector, engine)
+    return PipelineParts(specs, cameras=figures.cameras, lines=figures.lines, detector=figures.detector,
+                         rule_engine=engine)
 
 
 class _VideoFigures:

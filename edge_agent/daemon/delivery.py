@@ -1,4 +1,8 @@
-"""The agent's core: the outbox and the publisher, which outlive reloads unless their sections change."""
+"""What outlives a reload: the outbox, the publisher that drains it, and the health reporter writing to it.
+
+They are rebuilt only when their own sections (device identity, broker, store) change, so a
+reload never drops a queued alert nor an open health episode.
+"""
 
 from __future__ import annotations
 
@@ -8,44 +12,48 @@ from dataclasses import dataclass
 from edge_agent import __version__
 from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
-from edge_agent.daemon.supervisor import HealthReporter
-from edge_agent.events import AlertFactory
+from edge_agent.daemon.health import Health
+from edge_agent.events import AlertFactory, Topics
 from edge_agent.publish.mqtt import Publisher
-from edge_agent.publish.topics import Topics
-from edge_agent.sources.camera_health import HealthAlerts
 from edge_agent.store import Outbox
 
 log = logging.getLogger(__name__)
 
 
-def core_sections(config: AgentConfig) -> tuple:
+def delivery_sections(config: AgentConfig) -> tuple:
     """The sections whose change needs a new outbox or publisher (identity, broker, store)."""
     return (config.device, config.mqtt, config.outbox)
 
 
 @dataclass
-class Core:
+class Delivery:
     config: AgentConfig
     device_id: str
     topics: Topics
     outbox: Outbox
     publisher: Publisher
     factory: AlertFactory
-    health: HealthReporter
-    camera_health: HealthAlerts  # open camera outages and tampers, kept across pipeline reloads
+    health: Health  # open camera and adapter outages, kept across pipeline reloads
 
     @classmethod
-    def build(cls, config: AgentConfig, device_id: str, clock: Clock) -> "Core":
+    def build(cls, config: AgentConfig, device_id: str, clock: Clock, health: Health | None = None) -> "Delivery":
+        """`health`: the previous delivery's, when only the broker changed (its open episodes carry on)."""
         topics = Topics(config.mqtt.topic_prefix, config.device.site, device_id)
         factory = AlertFactory(device_id, config.device.site, clock)
         config.device.state_dir.mkdir(parents=True, exist_ok=True)
-        outbox = Outbox.for_config(config, device_id, clock)
+        outbox = Outbox(config.outbox_path, config.outbox, clock, topic_prefix=config.mqtt.topic_prefix)
+        if health is None or health.factory.device_id != device_id:
+            health = Health(factory, outbox)
+        else:
+            health.sink = outbox
+        if outbox.moved_aside_to is not None:
+            health.outbox_recovered(outbox.moved_aside_to, outbox.corruption or "")
         try:
             publisher = Publisher(config.mqtt, outbox, topics, device_id, __version__, clock)
         except Exception:
             outbox.close()
             raise
-        return cls(config, device_id, topics, outbox, publisher, factory, HealthReporter(factory, outbox), HealthAlerts(factory))
+        return cls(config, device_id, topics, outbox, publisher, factory, health)
 
     def start(self, on_command) -> None:
         self.publisher.subscribe(self.topics.command_filter, on_command)

@@ -1,4 +1,4 @@
-"""Scripted door events for `edge-agent replay --door-events`: DoorRules + TailgatingFusion on the clip's clock.
+"""Scripted door events for a replay (`edge-agent replay --door-events`): DoorRules + TailgatingFusion on the clip's clock.
 
 A door events file has one JSON object per line: a door event in the generic format of
 docs/access-control.md plus `at_clip_s`, the moment on the clip's timeline it happens:
@@ -23,30 +23,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_agent.clock import Clock, FakeClock
 from edge_agent.config import AgentConfig
 from edge_agent.events import AlertFactory, AlertSink, DoorEvent
+from edge_agent.replay.clock import ClipClock
+from edge_agent.rules.door import DoorRules
+from edge_agent.rules.fusion import TailgatingFusion
 from edge_agent.sources.access.base import Rejected
 from edge_agent.sources.access.normalize import EventContext, parse_generic
-from edge_agent.sources.access.registry import tokenizer_for
-from edge_agent.sources.access.tokens import CredentialTokenizer
+from edge_agent.credentials import CredentialTokenizer, tokenizer_for
 
 ADAPTER_ID = "replay"
 DoorEventsSource = str | Path | Iterable[dict]
-
-
-class ClipClock(FakeClock):
-    """Reads the time of the clip: it starts at a real clock's readings and moves only as the replay does."""
-
-    @classmethod
-    def starting_at(cls, clock: Clock) -> "ClipClock":
-        return cls(wall=clock.wall(), monotonic=clock.monotonic())
-
-    def move_to(self, wall: float) -> None:
-        """Forward to `wall` (both readings); never backwards."""
-        step = wall - self.wall()
-        if step > 0:
-            self.advance(step)
 
 
 @dataclass(frozen=True)
@@ -102,9 +89,6 @@ class DoorScript:
 
     def __init__(self, config: AgentConfig, events: list[ScriptedDoorEvent], factory: AlertFactory, sink: AlertSink,
                  clock: ClipClock, engine):
-        from edge_agent.rules.door import DoorRules
-        from edge_agent.rules.fusion import TailgatingFusion
-
         self.clock = clock
         self.start_wall = clock.wall()
         self.rules = DoorRules(config.access, factory, sink, clock, config.device.timezone,

@@ -1,0 +1,62 @@
+"""The daemon's access-control stage: an AccessService (adapters → DoorRules + TailgatingFusion) under the supervisor.
+
+One AccessService is built per pipeline (a reload builds a new pipeline, hence a new service).
+Building it reads the site key and the adapters' secret files and subscribes the tailgating
+fusion to the video rule engine's line crossings, so a missing or short key fails the build
+(the start fails, a reload is rolled back) and a supervisor restart never subscribes twice.
+An adapter that cannot start (serial device unplugged, port in use) does not fail the stage:
+it runs offline with its reason and the service retries it with back-off.
+
+A restart of the `access` stage stops the service and starts the same one again: adapters
+open a fresh server, serial port or connection thread, while their counters and the rules'
+state (open doors, denial windows, welfare silence, recent grants) carry on. The supervisor
+watches the service's liveness (every started adapter's threads, the tick and retry threads)
+and progress (the tick count); adapter outages reach `Health` from the service itself.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from edge_agent.clock import Clock
+from edge_agent.config import AgentConfig
+from edge_agent.daemon.access_service import AccessService
+from edge_agent.daemon.health import Health
+from edge_agent.daemon.parts import PipelineParts
+from edge_agent.daemon.stages import ComponentStage
+from edge_agent.daemon.supervisor import StageSpec
+from edge_agent.events import AlertFactory, AlertSink
+
+log = logging.getLogger(__name__)
+
+STAGE_NAME = "access"
+
+
+class AccessNotAvailable(RuntimeError):
+    """The access section cannot be run as configured (unreadable site key or secret, bad adapter setup)."""
+
+
+def access_stages(config: AgentConfig, sink: AlertSink, factory: AlertFactory, clock: Clock, health: Health,
+                  crossing_source=None) -> PipelineParts:
+    """Builds the service (reading its key and secret files) and its stage spec; starts nothing."""
+    try:
+        service = AccessService(config.access, factory, sink, clock, config.device.timezone,
+                                crossing_source=crossing_source, health=health)
+    except (ValueError, OSError) as exc:
+        raise AccessNotAvailable(f"access control cannot start: {exc}") from None
+
+    def make_stage() -> ComponentStage:
+        # service.start() does not raise for an adapter that cannot start: that one is retried
+        return ComponentStage(STAGE_NAME, service, alive=service.alive, progress=service.progress,
+                              start=service.start)
+
+    def adapter_figures() -> dict:
+        figures = service.snapshot()
+        for adapter in service.adapters:
+            port = getattr(adapter, "port", None)  # http_push with port 0: where it really listens
+            if port:
+                figures[adapter.id]["port"] = port
+        return figures
+
+    return PipelineParts([StageSpec(STAGE_NAME, make_stage)], adapters=adapter_figures, access=service,
+                         counters={"door_rule_tick_errors": lambda: service.tick_errors})

@@ -1,0 +1,47 @@
+"""What building a pipeline yields: the stages to supervise and what telemetry and commands read of them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from edge_agent.daemon.supervisor import StageSpec
+
+if TYPE_CHECKING:
+    from edge_agent.daemon.access_stages import AccessService
+    from edge_agent.rules.engine import RuleEngine
+
+log = logging.getLogger(__name__)
+
+Section = Callable[[], dict]  # a telemetry section, read when a sample is taken
+
+
+@dataclass
+class PipelineParts:
+    specs: list[StageSpec] = field(default_factory=list)
+    cameras: Section | None = None
+    lines: Section | None = None
+    detector: Section | None = None
+    adapters: Section | None = None
+    rule_engine: "RuleEngine | None" = None  # the video rules; tailgating fusion hears their line crossings
+    access: "AccessService | None" = None
+    counters: dict[str, Callable[[], int]] = field(default_factory=dict)  # telemetry system.agent
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def add(self, other: "PipelineParts") -> None:
+        """Take in the stages and sections another builder made (video, access, telemetry)."""
+        self.specs.extend(other.specs)
+        for name in ("cameras", "lines", "detector", "adapters", "rule_engine", "access"):
+            if getattr(other, name) is not None:
+                setattr(self, name, getattr(other, name))
+        self.counters.update(other.counters)
+        self.closers.extend(other.closers)
+
+    def close(self) -> None:
+        for close in reversed(self.closers):
+            try:
+                close()
+            except Exception:
+                log.exception("releasing a pipeline resource failed")
