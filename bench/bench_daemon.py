@@ -28,6 +28,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from edge_agent.assets import AssetUnavailable, require_mirror  # noqa: E402
 from edge_agent.vision.models import fetch_model  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402
 
@@ -35,7 +36,10 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def assets() -> Path:
-    return Path(os.environ.get("EDGE_AGENT_ASSETS", ROOT.parent / "shared")).resolve()
+    try:
+        return require_mirror().resolve()  # the lookup the agent uses: $EDGE_AGENT_ASSETS, else ../shared
+    except AssetUnavailable as exc:
+        sys.exit(f"{Path(__file__).name}: {exc}")
 
 
 def config_for(cameras: int, workdir: Path, port: int, models: Path) -> dict:

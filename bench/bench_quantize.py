@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -20,10 +19,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from edge_agent.assets import MIRROR_HINT, AssetUnavailable, require_mirror  # noqa: E402
 from edge_agent.vision.manifest import load_manifest  # noqa: E402
 from edge_agent.vision.quantize import QuantizeOptions, quantize_and_report  # noqa: E402
 
-ASSETS = Path(os.environ.get("EDGE_AGENT_ASSETS", ROOT.parent / "shared"))
+try:
+    ASSETS = require_mirror()  # the lookup the agent uses: $EDGE_AGENT_ASSETS, else ../shared beside the checkout
+except AssetUnavailable as exc:
+    sys.exit(f"{Path(__file__).name}: {exc}")
 MODEL = ASSETS / "models" / "yolox_nano.onnx"
 
 VARIATIONS = {
@@ -56,7 +59,7 @@ def main() -> int:
     parser.add_argument("--variations", action="store_true")
     args = parser.parse_args()
     if not MODEL.exists():
-        print(f"missing {MODEL} (set EDGE_AGENT_ASSETS)", file=sys.stderr)
+        print(f"missing {MODEL}; {MIRROR_HINT}", file=sys.stderr)
         return 66
     manifest = load_manifest("yolox_nano")
     base = QuantizeOptions(calib_frames=args.calib_frames, eval_frames=args.eval_frames)

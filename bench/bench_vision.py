@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from edge_agent.assets import MIRROR_HINT, AssetUnavailable, require_mirror  # noqa: E402
 from edge_agent.config.cameras import CameraConfig, MotionConfig  # noqa: E402
 from edge_agent.config.detector import DetectorConfig  # noqa: E402
 from edge_agent.sources.camera import CameraSource, iter_file_frames  # noqa: E402
@@ -33,7 +34,10 @@ from edge_agent.vision.manifest import load_manifest  # noqa: E402
 from edge_agent.vision.motion import MotionGate  # noqa: E402
 from edge_agent.vision.worker import DetectorWorker  # noqa: E402
 
-ASSETS = Path(os.environ.get("EDGE_AGENT_ASSETS", ROOT.parent / "shared"))
+try:
+    ASSETS = require_mirror()  # the lookup the agent uses: $EDGE_AGENT_ASSETS, else ../shared beside the checkout
+except AssetUnavailable as exc:
+    sys.exit(f"{Path(__file__).name}: {exc}")
 MODEL = ASSETS / "models" / "yolox_nano.onnx"
 ENTRANCE = ASSETS / "footage" / "entrance-one-by-one.mp4"
 HALL = ASSETS / "footage" / "hall-crowd-meva-g330.mp4"
@@ -181,7 +185,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of the four-camera run")
     args = parser.parse_args()
     if not MODEL.exists():
-        print(f"missing {MODEL} (set EDGE_AGENT_ASSETS)", file=sys.stderr)
+        print(f"missing {MODEL}; {MIRROR_HINT}", file=sys.stderr)
         return 66
     if args.section in ("pipeline", "all"):
         section_pipeline(args.frames)

@@ -4,6 +4,9 @@ Models and the demo clip both come this way. A mirror (EDGE_AGENT_ASSETS, `--fro
 may hold a different build of the same content, so each mirror entry declares its own
 digest; the caller records whichever digest it installed. Nothing is left behind on a
 mismatch: files are written to a temporary name and renamed only once verified.
+
+Which mirror, if any, is decided in one place, `find_mirror`, used by `edge-agent demo`,
+`edge-agent models fetch`, the tests and the benches alike.
 """
 
 from __future__ import annotations
@@ -23,6 +26,65 @@ class AssetIntegrityError(RuntimeError):
 
 class AssetUnavailable(OSError):
     """Neither the mirror nor the upstream URL can provide the file."""
+
+
+ASSETS_ENV = "EDGE_AGENT_ASSETS"
+MIRROR_HINT = (
+    f"to work offline, set {ASSETS_ENV} to a mirror directory (or pass it: `demo --assets DIR`, "
+    "`models fetch --from DIR`), or keep the shared assets at ../shared beside the source checkout; "
+    "see docs/install.md"
+)
+
+
+@dataclass(frozen=True)
+class MirrorChoice:
+    path: Path | None  # None: no mirror, fetch from the upstream URLs
+    reason: str  # how it was chosen, for messages
+
+
+def checkout_root() -> Path | None:
+    """The source checkout this package was imported from, or None for an installed wheel.
+
+    A checkout is the directory above the `edge_agent` package when it holds setup.cfg (a
+    wheel puts none into site-packages). The path is the one Python imported from, symlinks
+    kept, so a checkout reached through a symlink looks for ../shared beside the symlink.
+    """
+    root = Path(os.path.abspath(__file__)).parent.parent
+    return root if (root / "setup.cfg").is_file() else None
+
+
+def find_mirror(explicit: str | Path | None = None) -> MirrorChoice:
+    """The offline mirror to fetch from, in the one lookup order everything uses.
+
+    1. `explicit` (a command's --assets / --from), 2. $EDGE_AGENT_ASSETS when set and not
+    empty, 3. the directory `shared` beside the source checkout (`checkout_root().parent /
+    "shared"`) when it exists; the current directory plays no part. Otherwise None: the
+    pinned upstream URLs. The first one found is used even if it lacks a file, so an offline
+    site never falls back to the network behind its back.
+    """
+    if explicit:
+        return MirrorChoice(Path(explicit), "given on the command line")
+    from_env = os.environ.get(ASSETS_ENV)
+    if from_env:
+        return MirrorChoice(Path(from_env), f"${ASSETS_ENV}")
+    root = checkout_root()
+    if root is not None and (root.parent / "shared").is_dir():
+        return MirrorChoice(root.parent / "shared", f"../shared beside the checkout {root}")
+    where = f"no ../shared beside the checkout {root}" if root else "not running from a source checkout"
+    return MirrorChoice(None, f"${ASSETS_ENV} unset and {where}")
+
+
+def default_mirror() -> Path | None:
+    """`find_mirror()`'s directory when no mirror is given on the command line."""
+    return find_mirror().path
+
+
+def require_mirror() -> Path:
+    """The default mirror for tools that cannot download (tests, benches), or raise saying why."""
+    choice = find_mirror()
+    if choice.path is None:
+        raise AssetUnavailable(f"no asset mirror ({choice.reason}); {MIRROR_HINT}")
+    return choice.path
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from edge_agent.assets import MirrorCopy, PinnedAsset, check_file, fetch_asset
+from edge_agent.assets import MIRROR_HINT, MirrorCopy, PinnedAsset, check_file, fetch_asset, find_mirror
 from edge_agent.cli.common import CliExit
 from edge_agent.cli.progress import ProgressLine
 from edge_agent.clock import FakeClock, parse_utc
@@ -39,7 +39,8 @@ def register(subparsers) -> None:
     parser.add_argument("--config", default="configs/demo.yaml", help="demo config (default: configs/demo.yaml)")
     parser.add_argument("--cache", default="var/assets", help="where the clip is kept")
     parser.add_argument("--state", default="var/state", help="state directory (outbox, models)")
-    parser.add_argument("--assets", default=None, help="offline mirror directory (default: $EDGE_AGENT_ASSETS)")
+    parser.add_argument("--assets", default=None, help="offline mirror directory (default: $EDGE_AGENT_ASSETS, "
+                        "else ../shared beside the source checkout, else download)")
     parser.add_argument("--max-seconds", type=float, default=None, help="stop after this much clip time")
     parser.add_argument("--json", action="store_true", help="print alerts as JSON lines (the MQTT payloads) instead")
     parser.set_defaults(handler=run)
@@ -50,14 +51,15 @@ def say(message: str) -> None:
 
 
 def run(args) -> int:
-    mirror = args.assets or os.environ.get("EDGE_AGENT_ASSETS") or None
+    mirror = find_mirror(args.assets)
+    say(f"assets from {'mirror ' + str(mirror.path) if mirror.path else 'their upstream URLs'} ({mirror.reason})")
     state, cache = Path(args.state), Path(args.cache)
     try:
-        model_dir = ensure_model(state / "models", mirror)
-        clip = ensure_clip(cache, mirror)
+        model_dir = ensure_model(state / "models", mirror.path)
+        clip = ensure_clip(cache, mirror.path)
     except (OSError, RuntimeError, ValueError) as exc:
         say(f"cannot obtain the demo assets: {exc}")
-        say("offline? set EDGE_AGENT_ASSETS to a mirror directory (see docs/install.md)")
+        say(MIRROR_HINT)
         raise CliExit(EX_UNAVAILABLE) from None
     environ = {**os.environ, "EDGE_AGENT_DEMO_CLIP": str(clip), "EDGE_AGENT_DEMO_STATE": str(state),
                "EDGE_AGENT_DEMO_MODELS": str(model_dir)}
@@ -69,23 +71,23 @@ def run(args) -> int:
     return run_pipeline(config, clip, args.max_seconds, as_json=args.json)
 
 
-def ensure_model(models_dir: Path, mirror: str | None) -> Path:
+def ensure_model(models_dir: Path, mirror: Path | None) -> Path:
     from edge_agent.vision.models import ensure_model
 
     where = f"mirror {mirror}" if mirror else "its upstream URL"
-    path, fetched = ensure_model(DEMO_MODEL, models_dir, mirror_dir=Path(mirror) if mirror else None)
+    path, fetched = ensure_model(DEMO_MODEL, models_dir, mirror_dir=mirror)
     say(f"model {DEMO_MODEL}: {path} ({'fetched from ' + where if fetched else 'installed, sha256 verified'})")
     return models_dir
 
 
-def ensure_clip(cache: Path, mirror: str | None) -> Path:
+def ensure_clip(cache: Path, mirror: Path | None) -> Path:
     target = cache / DEMO_CLIP.name
     if target.exists():
         check_file(target, DEMO_CLIP.sha256, "demo clip")
         say(f"clip: {target} (sha256 verified)")
         return target
-    say(f"clip: fetching from {'mirror ' + mirror if mirror else DEMO_CLIP.url}")
-    return fetch_asset(DEMO_CLIP, target, Path(mirror) if mirror else None).path
+    say(f"clip: fetching from {'mirror ' + str(mirror) if mirror else DEMO_CLIP.url}")
+    return fetch_asset(DEMO_CLIP, target, mirror).path
 
 
 def run_pipeline(config, clip: Path, max_seconds: float | None, as_json: bool = False) -> int:

@@ -1,8 +1,9 @@
 """`edge-agent models ...`: fetch, install, list, verify, quantize and bench detector models.
 
 The models directory is --models-dir, else the one the config (--config) names, else
-$EDGE_AGENT_MODELS_DIR, else /var/lib/edge-agent/models. `fetch` copies from --from DIR or
-$EDGE_AGENT_ASSETS when given (offline sites), otherwise downloads; both check sha256.
+$EDGE_AGENT_MODELS_DIR, else /var/lib/edge-agent/models. `fetch` copies from a mirror
+(edge_agent.assets.find_mirror: --from DIR, $EDGE_AGENT_ASSETS, ../shared beside the source
+checkout), otherwise downloads; both check sha256.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from edge_agent.assets import MIRROR_HINT, find_mirror
 from edge_agent.cli.common import load_config_or_exit
 
 EX_DATAERR = 65
@@ -31,7 +33,8 @@ def register(subparsers) -> None:
 
     fetch = commands.add_parser("fetch", parents=[common], help="download (or copy from a mirror) and check sha256")
     fetch.add_argument("name")
-    fetch.add_argument("--from", dest="mirror", type=Path, help="mirror directory (default: $EDGE_AGENT_ASSETS if set)")
+    fetch.add_argument("--from", dest="mirror", type=Path, help="mirror directory (default: $EDGE_AGENT_ASSETS, "
+                       "else ../shared beside the source checkout, else download)")
     fetch.add_argument("--force", action="store_true", help="fetch again even when an installed copy verifies")
     fetch.set_defaults(handler=run_fetch)
 
@@ -86,7 +89,7 @@ def run_fetch(args) -> int:
     from edge_agent.vision.manifest import ManifestError
     from edge_agent.vision.models import ModelIntegrityError, ensure_model, fetch_model, read_record
 
-    mirror = args.mirror or (Path(os.environ["EDGE_AGENT_ASSETS"]) if os.environ.get("EDGE_AGENT_ASSETS") else None)
+    mirror = find_mirror(args.mirror).path
     target_dir = models_dir(args)
     try:
         if args.force:
@@ -96,7 +99,7 @@ def run_fetch(args) -> int:
     except (ManifestError, ModelIntegrityError) as exc:
         return _fail(str(exc), EX_DATAERR)
     except OSError as exc:
-        return _fail(f"cannot fetch model {args.name!r}: {exc}", EX_NOINPUT)
+        return _fail(f"cannot fetch model {args.name!r}: {exc}; {MIRROR_HINT}", EX_NOINPUT)
     entry = read_record(target_dir, args.name).variants["fp32"]
     if not fetched:
         print(f"{args.name}: already installed {path} sha256 {entry.sha256} (verified; --force fetches again)")

@@ -1,6 +1,8 @@
-"""Shared test assets (../shared): referenced by path, never copied.
+"""Shared test assets: referenced by path, never copied.
 
-In CI (CI=true) a missing asset fails the test; on a developer machine it skips.
+Found the way the agent finds them (edge_agent.assets.find_mirror): $EDGE_AGENT_ASSETS, else
+../shared beside the checkout. In CI (CI=true) missing assets fail the test; on a developer
+machine they skip it.
 """
 
 from __future__ import annotations
@@ -10,20 +12,28 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.assets import AssetUnavailable, require_mirror
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _missing(message: str):
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def assets_dir() -> Path:
-    return Path(os.environ.get("EDGE_AGENT_ASSETS", ROOT.parent / "shared")).resolve()
+    try:
+        return require_mirror().resolve()
+    except AssetUnavailable as exc:
+        _missing(f"shared assets: {exc}")
 
 
 def asset(relative: str) -> Path:
     path = assets_dir() / relative
     if not path.exists():
-        message = f"shared asset {path} is missing (set EDGE_AGENT_ASSETS)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        _missing(f"shared asset {path} is missing (set EDGE_AGENT_ASSETS)")
     return path
 
 
