@@ -57,7 +57,7 @@ def main() -> int:
     args = parser.parse_args()
     if not MODEL.exists():
         print(f"missing {MODEL} (set EDGE_AGENT_ASSETS)", file=sys.stderr)
-        return 66
+        return os.EX_NOINPUT
     manifest = load_manifest("yolox_nano")
     base = QuantizeOptions(calib_frames=args.calib_frames, eval_frames=args.eval_frames)
     chosen = VARIATIONS if args.variations else dict(list(VARIATIONS.items())[:1])

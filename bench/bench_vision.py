@@ -182,7 +182,7 @@ def main() -> int:
     args = parser.parse_args()
     if not MODEL.exists():
         print(f"missing {MODEL} (set EDGE_AGENT_ASSETS)", file=sys.stderr)
-        return 66
+        return os.EX_NOINPUT
     if args.section in ("pipeline", "all"):
         section_pipeline(args.frames)
     if args.section in ("gate", "all"):

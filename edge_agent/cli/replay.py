@@ -13,6 +13,7 @@ their alerts print with the others.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -27,10 +28,6 @@ from edge_agent.daemon.video_pipeline import CameraChain, ChainStats, make_motio
 from edge_agent.events import AlertFactory, AlertSink, JsonLinesSink, ListSink, TeeSink
 from edge_agent.rules.annotate import AlertOverlay, VideoAnnotator
 from edge_agent.rules.engine import RuleEngine
-
-EX_USAGE = 64
-EX_NOINPUT = 66
-EX_SOFTWARE = 70
 
 
 def register(subparsers) -> None:
@@ -149,19 +146,19 @@ def run(args) -> int:
     config = load_config_or_exit(args.config)
     if not Path(args.clip).is_file():
         print(f"error: clip {args.clip} does not exist", file=sys.stderr)
-        raise CliExit(EX_NOINPUT)
+        raise CliExit(os.EX_NOINPUT)
     if args.door_events is not None and not Path(args.door_events).is_file():
         print(f"error: door events file {args.door_events} does not exist", file=sys.stderr)
-        raise CliExit(EX_NOINPUT)
+        raise CliExit(os.EX_NOINPUT)
     try:
         result = replay_clip(config, args.clip, args.camera, sink=JsonLinesSink(sys.stdout),
                              annotate=args.annotate, max_seconds=args.max_seconds, door_events=args.door_events)
     except ValueError as exc:  # unknown camera, undecodable clip, a bad door events line
         print(f"error: {exc}", file=sys.stderr)
-        return EX_USAGE
+        return os.EX_USAGE
     except (OSError, RuntimeError) as exc:  # model missing or changed, cannot write the video
         print(f"error: {exc}", file=sys.stderr)
-        return EX_SOFTWARE
+        return os.EX_SOFTWARE
     if args.report:
         print(result.report(), file=sys.stderr)
     return 0
