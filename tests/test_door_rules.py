@@ -207,3 +207,12 @@ def test_an_event_type_without_handling_is_counted_and_the_rest_still_runs(setup
     assert rules.unknown_types == 1
     rules.on_event(ev(clock, "door.forced"))
     assert len(sink.of_type("door.forced")) == 1 and rules.unknown_types == 1
+
+
+def test_an_event_for_an_unconfigured_door_is_counted_and_still_raises_its_alarm(setup):
+    rules, sink, clock = setup()
+    rules.on_event(ev(clock, "door.forced", door="back-gate"))
+    rules.on_event(ev(clock, "door.opened"))  # main-gate is configured
+    assert rules.unknown_doors == 1
+    [alert] = sink.of_type("door.forced")
+    assert alert.source.id == "back-gate"

@@ -92,6 +92,8 @@ def _add_access(parts: PipelineParts, config: AgentConfig, core: Core, clock: Cl
     parts.specs.extend(access.specs)
     parts.adapters = access.adapters
     parts.counters["door_rule_tick_errors"] = lambda: access.service.tick_errors
+    parts.counters["door_events_unknown_door"] = lambda: access.service.rules.unknown_doors
+    parts.counters["door_events_unknown_type"] = lambda: access.service.rules.unknown_types
     parts.closers.append(access.close)
 
 

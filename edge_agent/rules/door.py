@@ -35,6 +35,7 @@ PRESENCE_EVENTS = frozenset({"access.granted", "access.denied", "credential.read
 STATELESS_EVENTS = frozenset({"credential.read", "exit_request", "keypad", "tamper", "tamper.cleared", "duress",
                               "power.fault", "power.restored"})
 _WELFARE_STEP_S = 60.0
+_UNKNOWN_DOORS_NAMED = 32  # doors named in the log; beyond that only counted, so a noisy feed cannot flood it
 
 
 def details_for(event: DoorEvent, **facts) -> AlertDetails:
@@ -108,7 +109,8 @@ class DoorRules:
         self._offline: dict[tuple[str, str], OfflineReader] = {}
         self._denials: dict[tuple[str, str], DenialWindow] = {}
         self._welfare = self._welfare_states(access_cfg, timezone, tokenizer)
-        self.unknown_doors = 0
+        self.unknown_doors = 0  # events for a door not in access.doors; telemetry system.agent
+        self._unknown_door_ids: set[str] = set()
         self.unknown_types = 0
         self._handlers = {
             "door.opened": self._on_door_opened,
@@ -139,7 +141,7 @@ class DoorRules:
     def on_event(self, event: DoorEvent) -> None:
         with self._lock:
             if event.door not in self.doors:
-                self.unknown_doors += 1  # still handled: alarms from an unconfigured door matter
+                self._unknown_door(event)  # still handled: alarms from an unconfigured door matter
             for state in self._welfare:
                 if state.sees(event):
                     state.silence_s, state.alerted = 0.0, False
@@ -154,6 +156,13 @@ class DoorRules:
                             event.type, event.door, event.adapter)
             if event.type in PASS_THROUGH:
                 self._emit(event.type, PASS_THROUGH[event.type], event, details_for(event))
+
+    def _unknown_door(self, event: DoorEvent) -> None:
+        self.unknown_doors += 1
+        if event.door not in self._unknown_door_ids and len(self._unknown_door_ids) < _UNKNOWN_DOORS_NAMED:
+            self._unknown_door_ids.add(event.door)
+            log.warning("door event for %r from adapter %s: that door is not in access.doors (handled with no "
+                        "held-open limit or schedule)", event.door, event.adapter)
 
     def _on_door_opened(self, event: DoorEvent) -> None:
         self._open.setdefault(event.door, OpenDoor(self.clock.monotonic(), event.edge_time))
