@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -60,7 +61,7 @@ def main() -> int:
     args = parser.parse_args()
     if not MODEL.exists():
         print(f"missing {MODEL}; {MIRROR_HINT}", file=sys.stderr)
-        return 66
+        return os.EX_NOINPUT
     manifest = load_manifest("yolox_nano")
     base = QuantizeOptions(calib_frames=args.calib_frames, eval_frames=args.eval_frames)
     chosen = VARIATIONS if args.variations else dict(list(VARIATIONS.items())[:1])

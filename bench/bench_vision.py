@@ -186,7 +186,7 @@ def main() -> int:
     args = parser.parse_args()
     if not MODEL.exists():
         print(f"missing {MODEL}; {MIRROR_HINT}", file=sys.stderr)
-        return 66
+        return os.EX_NOINPUT
     if args.section in ("pipeline", "all"):
         section_pipeline(args.frames)
     if args.section in ("gate", "all"):

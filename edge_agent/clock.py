@@ -49,11 +49,6 @@ class FakeClock:
             self._wall += seconds
             self._monotonic += seconds
 
-    def set_wall(self, wall: float) -> None:
-        """Jump the wall clock (NTP step, RTC fix) without moving monotonic time."""
-        with self._lock:
-            self._wall = wall
-
 
 def iso_utc(epoch_seconds: float) -> str:
     """RFC 3339 UTC timestamp with milliseconds, as used in every published payload."""

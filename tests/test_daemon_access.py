@@ -2,7 +2,8 @@
 
 Signed posts from a "controller" → door rules → outbox → a real mosquitto → a subscriber; the
 raw card number must not appear in any payload, the log or the outbox file; telemetry and
-status show the adapter online with its counters; SIGHUP rebuilds the adapter (the port is
+status show the adapter online with its counters (and an event for an unconfigured door in
+system.agent); SIGHUP rebuilds the adapter (the port is
 released and bound again); a reload whose adapter cannot bind is applied with that adapter offline
 (the reason in telemetry, an adapter_offline alert) and the adapter comes online by retry once the
 port is free; SIGTERM stops cleanly.
@@ -86,6 +87,7 @@ def test_access_only_daemon_publishes_door_alerts_without_card_numbers(tmp_path,
                      "codes": {"seq": 10 + seq}}
             assert post(port, event)[0] == 200
         assert post(port, {"type": "door.forced", "codes": {"seq": 99}}, secret=b"wrong secret")[0] == 401
+        assert post(port, {"type": "door.opened", "door": "back-gate", "codes": {"seq": 20}})[0] == 200
 
         forced = wait_for(lambda: watcher.payloads("alerts/door.forced"), timeout=15, message="door.forced alert")
         burst = wait_for(lambda: watcher.payloads("alerts/access.denied_burst"), timeout=15, message="denial burst")
@@ -94,9 +96,13 @@ def test_access_only_daemon_publishes_door_alerts_without_card_numbers(tmp_path,
         token = burst[0]["details"]["credential_token"]
         assert len(token) == 64 and token not in (CARD, CARD_PADDED)
 
-        figures = adapter_telemetry(watcher, lambda s: s.get("events", 0) >= 4 and s["rejected_total"] >= 1)
+        figures = adapter_telemetry(watcher, lambda s: s.get("events", 0) >= 5 and s["rejected_total"] >= 1)
         assert figures["online"] is True and figures["type"] == "http_push" and figures["port"] == port
-        assert figures["events"] == 4 and figures["rejected"] == {"bad_signature": 1}
+        assert figures["events"] == 5 and figures["rejected"] == {"bad_signature": 1}
+        agent = wait_for(lambda: next((t["system"]["agent"] for t in reversed(watcher.payloads("telemetry"))
+                                       if t["system"]["agent"].get("door_events_unknown_door")), None),
+                         timeout=15, message="door_events_unknown_door in telemetry")
+        assert agent["door_events_unknown_door"] == 1 and agent["door_events_unknown_type"] == 0
 
         reload_rebinds_the_adapter(daemon, config, watcher, port)
         assert daemon.stop() == 0

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from edge_agent.clock import FakeClock
-from edge_agent.events import AlertFactory, DoorEvent, ListSink
-from edge_agent.rules.door import DoorRules
+from edge_agent.events import DOOR_EVENT_TYPES, AlertFactory, DoorEvent, ListSink
+from edge_agent.rules.door import STATELESS_EVENTS, DoorRules
 from tests.test_access_common import access_config, tokenizer
 
 TZ = "Asia/Singapore"
@@ -190,3 +190,29 @@ def test_welfare_tick_after_a_long_gap_integrates_quiet_hours(setup):
     clock.advance(3 * 3600)
     rules.tick()
     assert len(sink.of_type("welfare.check")) == 1
+
+
+def test_every_door_event_type_is_handled_or_declared_stateless(setup):
+    rules, _, _ = setup()
+    handled = set(rules._handlers)
+    assert handled.isdisjoint(STATELESS_EVENTS)
+    assert handled | STATELESS_EVENTS == DOOR_EVENT_TYPES
+
+
+def test_an_event_type_without_handling_is_counted_and_the_rest_still_runs(setup):
+    rules, sink, clock = setup()
+    odd = ev(clock, "door.opened")
+    object.__setattr__(odd, "type", "door.unlocked")  # DoorEvent refuses unknown types; one added later is like this
+    rules.on_event(odd)
+    assert rules.unknown_types == 1
+    rules.on_event(ev(clock, "door.forced"))
+    assert len(sink.of_type("door.forced")) == 1 and rules.unknown_types == 1
+
+
+def test_an_event_for_an_unconfigured_door_is_counted_and_still_raises_its_alarm(setup):
+    rules, sink, clock = setup()
+    rules.on_event(ev(clock, "door.forced", door="back-gate"))
+    rules.on_event(ev(clock, "door.opened"))  # main-gate is configured
+    assert rules.unknown_doors == 1
+    [alert] = sink.of_type("door.forced")
+    assert alert.source.id == "back-gate"

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from edge_agent.config import AgentConfig, ConfigError, ConfigNotFound, load_config
-
-EX_NOINPUT = 66
-EX_CONFIG = 78
 
 
 class CliExit(SystemExit):
@@ -20,9 +18,9 @@ def load_config_or_exit(path: str) -> AgentConfig:
         return load_config(path)
     except ConfigNotFound as exc:
         print(f"error: {exc.report()}", file=sys.stderr)
-        raise CliExit(EX_NOINPUT) from None
+        raise CliExit(os.EX_NOINPUT) from None
     except ConfigError as exc:
         count = len(exc.issues)
         print(f"error: {path} is not a valid config ({count} problem{'s' if count != 1 else ''}):", file=sys.stderr)
         print(exc.report(), file=sys.stderr)
-        raise CliExit(EX_CONFIG) from None
+        raise CliExit(os.EX_CONFIG) from None

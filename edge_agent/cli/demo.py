@@ -20,7 +20,6 @@ from edge_agent.clock import FakeClock, parse_utc
 from edge_agent.config import ConfigError, load_config
 from edge_agent.events import JsonLinesSink
 
-EX_UNAVAILABLE = 69
 
 _CLIP_SHA256 = "a5964aa259099a482a8b360ffc2c57b5a30f84d5919236a4dad01f8e929ac07c"
 DEMO_CLIP = PinnedAsset(
@@ -60,7 +59,7 @@ def run(args) -> int:
     except (OSError, RuntimeError, ValueError) as exc:
         say(f"cannot obtain the demo assets: {exc}")
         say(MIRROR_HINT)
-        raise CliExit(EX_UNAVAILABLE) from None
+        raise CliExit(os.EX_UNAVAILABLE) from None
     environ = {**os.environ, "EDGE_AGENT_DEMO_CLIP": str(clip), "EDGE_AGENT_DEMO_STATE": str(state),
                "EDGE_AGENT_DEMO_MODELS": str(model_dir)}
     try:

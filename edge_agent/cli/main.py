@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from edge_agent import __version__
@@ -21,12 +22,6 @@ COMMAND_MODULES = (
     "edge_agent.cli.demo",
 )
 
-EX_OK = 0
-EX_USAGE = 64
-EX_NOINPUT = 66
-EX_SOFTWARE = 70
-EX_CONFIG = 78
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-agent", description="Edge sensing agent for residential compounds.")
@@ -42,12 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
-        return EX_USAGE
+        return os.EX_USAGE
     try:
-        return int(args.handler(args) or EX_OK)
+        return int(args.handler(args) or os.EX_OK)
     except CliExit as exc:
         return int(exc.code)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        return EX_OK
+        return os.EX_OK

@@ -18,9 +18,6 @@ from pathlib import Path
 from edge_agent.assets import MIRROR_HINT, find_mirror
 from edge_agent.cli.common import load_config_or_exit
 
-EX_DATAERR = 65
-EX_NOINPUT = 66
-EX_SOFTWARE = 70
 DEFAULT_MODELS_DIR = Path("/var/lib/edge-agent/models")
 
 
@@ -97,9 +94,9 @@ def run_fetch(args) -> int:
         else:
             path, fetched = ensure_model(args.name, target_dir, mirror_dir=mirror)
     except (ManifestError, ModelIntegrityError) as exc:
-        return _fail(str(exc), EX_DATAERR)
+        return _fail(str(exc), os.EX_DATAERR)
     except OSError as exc:
-        return _fail(f"cannot fetch model {args.name!r}: {exc}; {MIRROR_HINT}", EX_NOINPUT)
+        return _fail(f"cannot fetch model {args.name!r}: {exc}; {MIRROR_HINT}", os.EX_NOINPUT)
     entry = read_record(target_dir, args.name).variants["fp32"]
     if not fetched:
         print(f"{args.name}: already installed {path} sha256 {entry.sha256} (verified; --force fetches again)")
@@ -116,9 +113,9 @@ def run_install(args) -> int:
         manifest = load_manifest(args.like) if args.like else load_manifest_file(args.manifest)
         path = install_model(args.file, args.name, models_dir(args), manifest)
     except ManifestError as exc:
-        return _fail(str(exc), EX_DATAERR)
+        return _fail(str(exc), os.EX_DATAERR)
     except FileNotFoundError as exc:
-        return _fail(str(exc), EX_NOINPUT)
+        return _fail(str(exc), os.EX_NOINPUT)
     entry = read_record(models_dir(args), args.name).variants["fp32"]
     print(f"{args.name}: installed {path} sha256 {entry.sha256}")
     return 0
@@ -153,7 +150,7 @@ def run_verify(args) -> int:
         print(f"{name} ({variant}): {'OK' if problem is None else 'FAILED: ' + problem}")
     if not results:
         print(f"no models installed in {models_dir(args)}")
-    return EX_DATAERR if any(problem for *_, problem in results) else 0
+    return os.EX_DATAERR if any(problem for *_, problem in results) else 0
 
 
 def run_quantize(args) -> int:
@@ -164,7 +161,7 @@ def run_quantize(args) -> int:
     try:
         fp32_path, record, _ = resolve_variant(directory, args.name, "fp32")
     except (ModelNotInstalled, ModelIntegrityError) as exc:
-        return _fail(str(exc), EX_DATAERR)
+        return _fail(str(exc), os.EX_DATAERR)
     chosen = {
         "method": args.method, "quant_format": args.quant_format, "calib_frames": args.calib_frames,
         "eval_frames": args.eval_frames, "float_first_convs": args.float_first_convs,
@@ -176,7 +173,7 @@ def run_quantize(args) -> int:
     try:
         report = quantize_and_report(fp32_path, int8_path, record.manifest, args.calib, options)
     except (FileNotFoundError, ValueError) as exc:
-        return _fail(str(exc), EX_NOINPUT)
+        return _fail(str(exc), os.EX_NOINPUT)
     report_path = directory / f"{args.name}.int8.report.json"
     report_path.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
     record_int8(directory, args.name, int8_path, f"quantized from {fp32_path.name} on {args.calib}")
@@ -196,7 +193,7 @@ def run_bench(args) -> int:
     try:
         record = bench_variants(models_dir(args), args.name, runs=args.runs, frames=args.frames)
     except (ModelNotInstalled, ModelIntegrityError) as exc:
-        return _fail(str(exc), EX_DATAERR)
+        return _fail(str(exc), os.EX_DATAERR)
     for variant, ms in sorted(record.bench.items()):
         print(f"{args.name} {variant}: median {ms:.1f} ms")
     print(f"{args.name}: preferred variant {record.preferred_variant} (used when detector.variant is auto)")

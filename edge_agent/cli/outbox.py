@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
-from edge_agent.cli.common import EX_NOINPUT, load_config_or_exit
+from edge_agent.cli.common import load_config_or_exit
 from edge_agent.clock import iso_utc
 from edge_agent.store import CLASSES, OutboxReader, OutboxRow, OutboxStats
 
@@ -27,7 +28,7 @@ def run(args) -> int:
         reader = OutboxReader(path)
     except FileNotFoundError:
         print(f"error: no outbox database at {path} (has the agent run with this config?)", file=sys.stderr)
-        return EX_NOINPUT
+        return os.EX_NOINPUT
     with reader:
         stats = reader.stats(time.time())
         rows = reader.tail(args.tail, include_telemetry=args.telemetry) if args.tail > 0 else []

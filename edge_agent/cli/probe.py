@@ -7,6 +7,7 @@ resolution and frame rate (reported by the stream, and measured for live ones).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -18,10 +19,6 @@ import numpy as np
 from edge_agent.cli.common import load_config_or_exit
 from edge_agent.config.cameras import CameraConfig
 from edge_agent.rules.annotate import draw_geometry
-
-EX_USAGE = 64
-EX_UNAVAILABLE = 69
-EX_CANTCREAT = 73
 
 
 def register(subparsers) -> None:
@@ -89,18 +86,18 @@ def run(args) -> int:
         camera = config.camera(args.camera)
     except KeyError:
         print(f"error: camera {args.camera!r} is not in {args.config} (known: {[c.id for c in config.cameras]})", file=sys.stderr)
-        return EX_USAGE
+        return os.EX_USAGE
     try:
         result = probe_camera(camera, args.timeout, args.measure)
     except (CaptureOpenError, TimeoutError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EX_UNAVAILABLE
+        return os.EX_UNAVAILABLE
     out = Path(args.out or f"probe-{camera.id}.png")
     picture = draw_geometry(result.image.copy(), camera)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), picture):
         print(f"error: cannot write {out} (use a .png or .jpg name in a writable directory)", file=sys.stderr)
-        return EX_CANTCREAT
+        return os.EX_CANTCREAT
     measured = f", {result.measured_fps:.1f} measured over {args.measure:g} s" if result.measured_fps else ""
     print(f"camera {camera.id}: {redact(camera.url)} ({result.kind})")
     print(f"resolution: {result.width}x{result.height}")

@@ -59,4 +59,6 @@ def access_stages(config: AgentConfig, sink: AlertSink, factory: AlertFactory, c
         return figures
 
     return PipelineParts([StageSpec(STAGE_NAME, make_stage)], adapters=adapter_figures, access=service,
-                         counters={"door_rule_tick_errors": lambda: service.tick_errors})
+                         counters={"door_rule_tick_errors": lambda: service.tick_errors,
+                                   "door_events_unknown_door": lambda: service.rules.unknown_doors,
+                                   "door_events_unknown_type": lambda: service.rules.unknown_types})

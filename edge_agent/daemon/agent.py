@@ -31,8 +31,6 @@ from edge_agent.publish.commands import CommandDispatcher, CommandError, Command
 
 log = logging.getLogger(__name__)
 
-EX_SOFTWARE = 70
-
 
 class StartFailed(RuntimeError):
     """A config was valid but its pipeline did not start."""
@@ -75,7 +73,7 @@ class Agent:
         except Exception as exc:
             log.error("the agent could not start: %s", exc)
             self._shutdown()
-            return EX_SOFTWARE
+            return os.EX_SOFTWARE
         self.commands.start()
         self.notifier.ready(self._status_line())
         log.info("edge-agent %s running as %s: %s", __version__, self.device_id, self._status_line())
@@ -117,7 +115,7 @@ class Agent:
                 healthy = self.supervisor.check() if self.supervisor else False
             except SupervisorGaveUp as exc:
                 log.error("stopping: %s", exc)
-                self.exit_code = EX_SOFTWARE
+                self.exit_code = os.EX_SOFTWARE
                 self.request_stop()
                 return False
         if healthy:
@@ -249,7 +247,7 @@ class Agent:
             self._start_pipeline(old)
         except Exception as exc:  # nothing left to run: let systemd restart us from the file
             log.critical("the previous config failed to start again: %s", exc)
-            self.exit_code = EX_SOFTWARE
+            self.exit_code = os.EX_SOFTWARE
             self.request_stop()
             return
         self._record_reload(origin, f"rolled back: {error}")

@@ -31,10 +31,6 @@ class Topics:
         return f"{self.base}/alerts/{_check_level('alert type', alert_type)}"
 
     @property
-    def alerts_filter(self) -> str:
-        return f"{self.base}/alerts/#"
-
-    @property
     def status(self) -> str:
         return f"{self.base}/status"
 

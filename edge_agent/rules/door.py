@@ -30,7 +30,11 @@ READER_OFFLINE_SEVERITY = Severity.major
 # Events that show a person at the door (not device health), for the welfare check.
 PRESENCE_EVENTS = frozenset({"access.granted", "access.denied", "credential.read", "door.opened", "door.closed",
                              "exit_request", "keypad"})
+# Types that keep no door state: forwarded, passed through as alarms or only seen by welfare.
+STATELESS_EVENTS = frozenset({"credential.read", "exit_request", "keypad", "tamper", "tamper.cleared", "duress",
+                              "power.fault", "power.restored"})
 _WELFARE_STEP_S = 60.0
+_UNKNOWN_DOORS_NAMED = 32  # doors named in the log; beyond that only counted, so a noisy feed cannot flood it
 
 
 def details_for(event: DoorEvent, **facts) -> AlertDetails:
@@ -104,7 +108,19 @@ class DoorRules:
         self._offline: dict[tuple[str, str], OfflineReader] = {}
         self._denials: dict[tuple[str, str], DenialWindow] = {}
         self._welfare = self._welfare_states(access_cfg, timezone, tokenizer)
-        self.unknown_doors = 0
+        self.unknown_doors = 0  # events for a door not in access.doors; telemetry system.agent
+        self._unknown_door_ids: set[str] = set()
+        self.unknown_types = 0
+        self._handlers = {
+            "door.opened": self._on_door_opened,
+            "door.forced": self._on_door_opened,  # a forced door stands open: held-open timing starts too
+            "door.closed": self._on_door_closed,
+            "door.held_open": self._on_door_held_open,
+            "access.denied": self._on_access_denied,
+            "access.granted": self._on_access_granted,
+            "reader.offline": self._on_reader_offline,
+            "reader.online": self._on_reader_online,
+        }
 
     def _welfare_states(self, access_cfg: AccessConfig, timezone: str, tokenizer) -> list[WelfareState]:
         if any(watch.card_numbers for watch in access_cfg.welfare):
@@ -124,22 +140,31 @@ class DoorRules:
     def on_event(self, event: DoorEvent) -> None:
         with self._lock:
             if event.door not in self.doors:
-                self.unknown_doors += 1  # still handled: alarms from an unconfigured door matter
+                self._unknown_door(event)  # still handled: alarms from an unconfigured door matter
             for state in self._welfare:
                 if state.sees(event):
                     state.silence_s, state.alerted = 0.0, False
             if event.type in self._forward:
                 self._emit(event.type, Severity.info, event, details_for(event))
-            handler = getattr(self, "_on_" + event.type.replace(".", "_"), None)
+            handler = self._handlers.get(event.type)
             if handler is not None:
                 handler(event)
+            elif event.type not in STATELESS_EVENTS:
+                self.unknown_types += 1  # a type added to DOOR_EVENT_TYPES without a decision here
+                log.warning("door rules have no handling for event type %r (door %s, adapter %s)",
+                            event.type, event.door, event.adapter)
             if event.type in PASS_THROUGH:
                 self._emit(event.type, PASS_THROUGH[event.type], event, details_for(event))
 
+    def _unknown_door(self, event: DoorEvent) -> None:
+        self.unknown_doors += 1
+        if event.door not in self._unknown_door_ids and len(self._unknown_door_ids) < _UNKNOWN_DOORS_NAMED:
+            self._unknown_door_ids.add(event.door)
+            log.warning("door event for %r from adapter %s: that door is not in access.doors (handled with no "
+                        "held-open limit or schedule)", event.door, event.adapter)
+
     def _on_door_opened(self, event: DoorEvent) -> None:
         self._open.setdefault(event.door, OpenDoor(self.clock.monotonic(), event.edge_time))
-
-    _on_door_forced = _on_door_opened
 
     def _on_door_closed(self, event: DoorEvent) -> None:
         door = self._open.pop(event.door, None)

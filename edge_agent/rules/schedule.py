@@ -33,10 +33,6 @@ class ArmingSchedule:
         self._cache_minute: int | None = None
         self._cache_value = True
 
-    @property
-    def always(self) -> bool:
-        return not self._windows
-
     def armed(self, wall_time: float) -> bool:
         if not self._windows:
             return True

@@ -15,7 +15,6 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 CLASSES = ("alarm", "event", "telemetry")
 PRIORITY = {"alarm": 0, "event": 1, "telemetry": 2}
-STATES = ("pending", "inflight", "delivered")
 
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
