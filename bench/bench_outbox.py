@@ -1,13 +1,16 @@
 """Outbox and publisher throughput against a private local mosquitto.
 
-    .venv/bin/python bench/bench_outbox.py [--drain N] [--backlog N] [--enqueue N] [--rounds R]
+    .venv/bin/python bench/bench_outbox.py [--drain N] [--backlog N] [--enqueue N] [--statements N] [--rounds R]
 
 Prints, each with its baseline measured in the same run:
   1. durable enqueue rate (one fsync'd commit per alert) vs an SQLite insert loop
      with the same pragmas (WAL, synchronous=FULL);
   2. drain rate of a pre-filled outbox at QoS 1 vs a bare paho QoS-1 publish loop
      (same payloads, topics, MQTT v5 user properties and in-flight window);
-  3. drain of a large backlog after the broker comes back (seconds, and the same ratio).
+  3. drain of a large backlog after the broker comes back (seconds, and the same ratio);
+  4. the outbox's per-message statements (enqueue; claim + mark delivered) written with
+     sqlite-utils' table API vs the raw sqlite3 statements outbox.py uses, same file layout
+     and pragmas: why the hot path stays raw.
 Rounds alternate baseline and outbox so machine noise hits both alike; best of each is kept.
 """
 
@@ -35,6 +38,8 @@ from edge_agent.events import SCHEMA_VERSION, AlertFactory  # noqa: E402
 from edge_agent.events import Topics
 from edge_agent.publish import Publisher  # noqa: E402
 from edge_agent.store import Outbox  # noqa: E402
+from edge_agent.store.queries import ROW_COLUMNS  # noqa: E402
+from edge_agent.store.schema import PRIORITY, open_outbox_database  # noqa: E402
 from tests.support.broker import Mosquitto, free_port  # noqa: E402
 
 SITE, DEVICE = "bench-site", "bench-dev"
@@ -69,6 +74,83 @@ def bench_enqueue(workdir: Path, count: int, chunk: int = 100) -> tuple[float, f
     outbox.close()
     connection.close()
     return count / ours_s, count / raw_s
+
+
+def _row(alert, now: float) -> dict:
+    body = alert.to_json().encode()
+    return {"event_id": alert.event_id, "topic": "t", "payload": body, "class": alert.priority_class,
+            "priority": PRIORITY[alert.priority_class], "size": len(body), "created_at": now}
+
+
+def _enqueue_raw(connection, row: dict) -> None:
+    connection.execute("BEGIN IMMEDIATE")
+    if connection.execute("SELECT 1 FROM outbox WHERE event_id = ?", (row["event_id"],)).fetchone() is None:
+        connection.execute(
+            "INSERT INTO outbox (event_id, topic, payload, class, priority, size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            tuple(row.values()),
+        )
+    connection.execute("COMMIT")
+
+
+def _enqueue_library(db, row: dict) -> None:
+    with db.atomic():
+        if not db["outbox"].count_where("event_id = ?", [row["event_id"]]):
+            db["outbox"].insert(row)
+
+
+def _claim_deliver_raw(connection, batch: int, now: float) -> int:
+    connection.execute("BEGIN IMMEDIATE")
+    found = connection.execute(f"SELECT {ROW_COLUMNS} FROM outbox WHERE state = 'pending' ORDER BY priority, seq LIMIT ?", (batch,)).fetchall()
+    connection.executemany("UPDATE outbox SET state = 'inflight', attempts = attempts + 1 WHERE seq = ?", [(r[0],) for r in found])
+    connection.executemany("UPDATE outbox SET state = 'delivered', delivered_at = ? WHERE seq = ? AND state = 'inflight'", [(now, r[0]) for r in found])
+    connection.execute("COMMIT")
+    return len(found)
+
+
+def _claim_deliver_library(db, batch: int, now: float) -> int:
+    table = db["outbox"]
+    with db.atomic():
+        found = list(table.rows_where("state = 'pending'", order_by="priority, seq", limit=batch, select=ROW_COLUMNS))
+        for row in found:
+            table.update(row["seq"], {"state": "inflight", "attempts": row["attempts"] + 1})
+        for row in found:
+            table.update(row["seq"], {"state": "delivered", "delivered_at": now})
+    return len(found)
+
+
+def bench_statements(workdir: Path, count: int, chunk: int = 100, batch: int = 20) -> dict[str, tuple[float, float]]:
+    """Rows/s of the hot-path statements, raw vs sqlite-utils, on two outbox files; chunks alternate."""
+    raw = open_outbox_database(workdir / "statements-raw.db")
+    lib = open_outbox_database(workdir / "statements-lib.db")
+    for opened in (raw, lib):
+        opened.connection.execute("PRAGMA synchronous = FULL")  # as Outbox.enqueue commits
+    alerts = make_alerts(count)
+    seconds = {"enqueue raw": 0.0, "enqueue lib": 0.0, "claim raw": 0.0, "claim lib": 0.0}
+    for index in range(0, count, chunk):
+        now = time.time()
+        for name, run in (("enqueue raw", lambda r: _enqueue_raw(raw.connection, r)), ("enqueue lib", lambda r: _enqueue_library(lib.db, r))):
+            rows = [_row(alert, now) for alert in alerts[index:index + chunk]]
+            start = time.perf_counter()
+            for row in rows:
+                run(row)
+            seconds[name] += time.perf_counter() - start
+    for opened in (raw, lib):
+        opened.connection.execute("PRAGMA synchronous = NORMAL")  # as Outbox.claim commits
+    while True:
+        start = time.perf_counter()
+        done_raw = _claim_deliver_raw(raw.connection, batch, time.time())
+        seconds["claim raw"] += time.perf_counter() - start
+        start = time.perf_counter()
+        done_lib = _claim_deliver_library(lib.db, batch, time.time())
+        seconds["claim lib"] += time.perf_counter() - start
+        if not (done_raw or done_lib):
+            break
+    raw.connection.close()
+    lib.connection.close()
+    return {
+        "durable enqueue": (count / seconds["enqueue raw"], count / seconds["enqueue lib"]),
+        f"claim + mark delivered (batches of {batch})": (count / seconds["claim raw"], count / seconds["claim lib"]),
+    }
 
 
 def fill(outbox: Outbox, alerts, chunk: int = 500) -> None:
@@ -153,12 +235,15 @@ def main() -> None:
     parser.add_argument("--enqueue", type=int, default=2000)
     parser.add_argument("--drain", type=int, default=10000)
     parser.add_argument("--backlog", type=int, default=50000)
+    parser.add_argument("--statements", type=int, default=2000, help="rows for the raw-vs-sqlite-utils statement comparison")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         ours, raw = bench_enqueue(workdir, args.enqueue)
         print(f"durable enqueue: {ours:,.0f} alerts/s (raw SQLite FULL-sync insert loop {raw:,.0f}/s, ratio {ours / raw:.2f})")
+        for name, (raw_rate, lib_rate) in bench_statements(workdir, args.statements).items():
+            print(f"hot path, {name}: raw sqlite3 {raw_rate:,.0f} rows/s vs sqlite-utils {lib_rate:,.0f} rows/s: ratio {lib_rate / raw_rate:.2f}")
         broker = Mosquitto(workdir / "broker").start()
         try:
             alerts = make_alerts(args.drain)

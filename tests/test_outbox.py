@@ -14,7 +14,7 @@ from edge_agent.clock import FakeClock
 from edge_agent.config.outbox import ExpiryConfig, OutboxConfig
 from edge_agent.events import AlertFactory
 from edge_agent.store import Outbox, OutboxReader
-from edge_agent.store.schema import is_corruption
+from edge_agent.store.database import is_corruption
 
 Usage = namedtuple("Usage", "total used free")
 

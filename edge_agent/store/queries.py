@@ -1,12 +1,19 @@
-"""Read-side queries shared by the live outbox and the read-only CLI view."""
+"""Read-side queries shared by the live outbox and the read-only CLI view.
+
+Written with sqlite-utils (named columns, no SQL strings to assemble): they run
+for the CLI, telemetry and /metrics, never per message. The per-message
+statements stay raw sqlite3 in outbox.py.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
+import sqlite_utils
+
+from edge_agent.store.database import connect
 from edge_agent.store.records import OutboxRow, OutboxStats
-from edge_agent.store.schema import CLASSES, PRIORITY, connect
+from edge_agent.store.schema import CLASSES, PRIORITY
 
 _CLASS_BY_PRIORITY = {priority: cls for cls, priority in PRIORITY.items()}
 ROW_COLUMNS = "seq, event_id, topic, payload, class, created_at, expires_at, attempts, state, delivered_at"
@@ -17,57 +24,59 @@ def row_from_tuple(values) -> OutboxRow:
     return OutboxRow(seq, event_id, topic, bytes(payload), cls, created_at, expires_at, attempts, state, delivered_at)
 
 
-def meta_value(connection: sqlite3.Connection, key: str):
-    row = connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return None if row is None else row[0]
+def row_from_dict(row: dict) -> OutboxRow:
+    return row_from_tuple(row[column] for column in ROW_COLUMNS.split(", "))
 
 
-def _oldest_undelivered(connection: sqlite3.Connection) -> float | None:
+def meta_value(db: sqlite_utils.Database, key: str):
+    found = list(db["meta"].rows_where("key = ?", [key], select="value"))
+    return found[0]["value"] if found else None
+
+
+def _oldest_undelivered(db: sqlite_utils.Database) -> float | None:
     # One index seek per (state, priority) instead of a scan of the table.
     oldest = None
     for state in ("pending", "inflight"):
         for priority in PRIORITY.values():
-            row = connection.execute(
-                "SELECT created_at FROM outbox WHERE state = ? AND priority = ? ORDER BY seq LIMIT 1", (state, priority)
-            ).fetchone()
-            if row is not None and (oldest is None or row[0] < oldest):
-                oldest = row[0]
+            for row in db["outbox"].rows_where(
+                "state = ? AND priority = ?", [state, priority], order_by="seq", limit=1, select="created_at"
+            ):
+                if oldest is None or row["created_at"] < oldest:
+                    oldest = row["created_at"]
     return oldest
 
 
-def read_stats(connection: sqlite3.Connection, now: float, totals: tuple[int, int] | None = None, low_disk: bool = False) -> OutboxStats:
+def read_stats(db: sqlite_utils.Database, now: float, totals: tuple[int, int] | None = None, low_disk: bool = False) -> OutboxStats:
     counts = {state: dict.fromkeys(CLASSES, 0) for state in ("pending", "inflight", "delivered")}
-    for state, priority, count in connection.execute("SELECT state, priority, count(*) FROM outbox GROUP BY state, priority"):
-        counts[state][_CLASS_BY_PRIORITY[priority]] = count
+    for row in db.query("SELECT state, priority, count(*) AS n FROM outbox GROUP BY state, priority"):
+        counts[row["state"]][_CLASS_BY_PRIORITY[row["priority"]]] = row["n"]
     if totals is None:
-        rows, size = connection.execute("SELECT count(*), coalesce(sum(size), 0) FROM outbox").fetchone()
-    else:
-        rows, size = totals
+        totals = db.execute("SELECT count(*), coalesce(sum(size), 0) FROM outbox").fetchone()
     drops = dict.fromkeys(CLASSES, 0)
     drops_by_reason: dict[str, int] = {}
-    for reason, cls, count in connection.execute("SELECT reason, class, count FROM drops"):
-        drops[cls] = drops.get(cls, 0) + count
-        drops_by_reason[reason] = drops_by_reason.get(reason, 0) + count
-    oldest = _oldest_undelivered(connection)
+    for row in db["drops"].rows:
+        drops[row["class"]] = drops.get(row["class"], 0) + row["count"]
+        drops_by_reason[row["reason"]] = drops_by_reason.get(row["reason"], 0) + row["count"]
+    oldest = _oldest_undelivered(db)
     return OutboxStats(
         pending=counts["pending"],
         inflight=counts["inflight"],
         delivered=counts["delivered"],
-        rows=rows,
-        bytes=size,
+        rows=totals[0],
+        bytes=totals[1],
         oldest_pending_age_s=None if oldest is None else max(0.0, now - oldest),
-        last_delivery_at=meta_value(connection, "last_delivery_at"),
+        last_delivery_at=meta_value(db, "last_delivery_at"),
         drops=drops,
         drops_by_reason=drops_by_reason,
         low_disk=low_disk,
     )
 
 
-def read_tail(connection: sqlite3.Connection, count: int, include_telemetry: bool = False) -> list[OutboxRow]:
+def read_tail(db: sqlite_utils.Database, count: int, include_telemetry: bool = False) -> list[OutboxRow]:
     """The `count` most recently stored rows, oldest first."""
-    where = "" if include_telemetry else "WHERE class != 'telemetry'"
-    rows = connection.execute(f"SELECT {ROW_COLUMNS} FROM outbox {where} ORDER BY seq DESC LIMIT ?", (count,)).fetchall()
-    return [row_from_tuple(values) for values in reversed(rows)]
+    where = None if include_telemetry else "class != 'telemetry'"
+    rows = db["outbox"].rows_where(where, order_by="seq DESC", limit=count, select=ROW_COLUMNS)
+    return [row_from_dict(row) for row in reversed(list(rows))]
 
 
 class OutboxReader:
@@ -77,16 +86,16 @@ class OutboxReader:
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"no outbox database at {self.path}")
-        self._connection = connect(self.path, read_only=True)
+        self._db = sqlite_utils.Database(connect(self.path, read_only=True))
 
     def stats(self, now: float) -> OutboxStats:
-        return read_stats(self._connection, now)
+        return read_stats(self._db, now)
 
     def tail(self, count: int, include_telemetry: bool = False) -> list[OutboxRow]:
-        return read_tail(self._connection, count, include_telemetry)
+        return read_tail(self._db, count, include_telemetry)
 
     def close(self) -> None:
-        self._connection.close()
+        self._db.close()
 
     def __enter__(self) -> "OutboxReader":
         return self
