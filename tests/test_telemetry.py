@@ -1,12 +1,8 @@
 import json
-import socket
-import urllib.error
-import urllib.request
 
 import pytest
 
 from edge_agent.clock import FakeClock, SystemClock
-from edge_agent.daemon.prometheus import MetricsServer, render
 from edge_agent.daemon.telemetry import SystemStats, TelemetryCollector, TelemetrySources, soc_temperature
 
 
@@ -59,35 +55,18 @@ def test_collector_builds_a_valid_message_and_survives_a_broken_section(tmp_path
     assert json.loads(telemetry.model_dump_json())["lines"]["cam1/door"] == {"in": 3, "out": 2}
 
 
-def test_prometheus_text_and_loopback_endpoint(tmp_path):
-    clock = FakeClock()
-    sources = TelemetrySources(
-        cameras=lambda: {"cam1": {"capture_fps": 10.0, "online": True, "state": "ok"}},
-        lines=lambda: {"cam1/door": {"in": 3, "out": 2}},
-        outbox=lambda: {"pending": {"alarm": 1, "event": 4}, "oldest_pending_age_s": 2.5},
-    )
-    collector = TelemetryCollector("dev-1", clock, SystemStats(tmp_path, clock), sources)
-    text = render(collector.sample())
-    assert 'edge_agent_camera_capture_fps{camera="cam1"} 10.0' in text
-    assert 'edge_agent_camera_online{camera="cam1"} 1' in text
-    assert "state" not in text
-    assert 'edge_agent_line_crossings_total{line="cam1/door",direction="in"} 3' in text
-    assert 'edge_agent_outbox_pending{key="event"} 4' in text
-    assert text.count("# TYPE edge_agent_camera_capture_fps gauge") == 1
-
-    server = MetricsServer("127.0.0.1", 0, lambda: collector.last)
-    server.start()
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5) as response:
-            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-            assert "edge_agent_uptime_seconds 0.0" in response.read().decode()
-        with pytest.raises(urllib.error.HTTPError) as error:
-            urllib.request.urlopen(f"http://127.0.0.1:{server.port}/other", timeout=5)
-        assert error.value.code == 404
-        # a second server on the same port cannot start: that is a start failure, not a hang
-        with pytest.raises(OSError):
-            MetricsServer("127.0.0.1", server.port, lambda: None).start()
-    finally:
-        server.stop()
-    with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+def test_current_reads_now_without_touching_the_periodic_sample(tmp_path):
+    clock = SystemClock()
+    stats = SystemStats(tmp_path, clock)
+    rows = [1]
+    collector = TelemetryCollector("dev-1", clock, stats, TelemetrySources(outbox=lambda: {"rows": rows[0]}))
+    stats.sample()  # the CPU% baseline
+    burn_cpu()
+    now = collector.current()
+    assert now.system["cpu_seconds"] > 0 and "cpu_percent" not in now.system
+    assert now.outbox == {"rows": 1} and collector.last is None
+    rows[0] = 5
+    assert collector.current().outbox == {"rows": 5}  # read live, not a stored sample
+    sample = collector.sample()
+    assert sample.system["cpu_percent"] > 5  # current() left the baseline alone: the burn still counts
+    assert collector.last is sample and "cpu_seconds" not in sample.system

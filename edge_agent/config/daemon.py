@@ -19,7 +19,7 @@ class PrometheusConfig(Section):
 
     enabled: bool = Field(default=False, description="Serve /metrics in Prometheus text format.")
     bind: str = Field(default="127.0.0.1", description="Listen address; loopback unless you mean otherwise.")
-    port: int = Field(default=9108, ge=1, le=65535, description="Listen port.")
+    port: int = Field(default=9108, ge=0, le=65535, description="Listen port (0 picks a free one; telemetry `system.metrics.port` says which).")
 
 
 class TelemetryConfig(Section):

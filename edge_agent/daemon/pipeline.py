@@ -66,7 +66,7 @@ def _add_telemetry(parts: PipelineParts, config: AgentConfig, delivery: Delivery
     sources = TelemetrySources(
         cameras=parts.cameras,
         lines=parts.lines,
-        outbox=lambda: delivery.outbox.stats().to_dict(),
+        outbox=lambda: {**delivery.outbox.stats().to_dict(), "enqueued": delivery.outbox.enqueued()},
         adapters=parts.adapters,
         stages=stages_snapshot,
         detector=parts.detector,
@@ -86,9 +86,17 @@ def _add_telemetry(parts: PipelineParts, config: AgentConfig, delivery: Delivery
     )
     prometheus = config.telemetry.prometheus
     if prometheus.enabled:
+        servers: list[MetricsServer] = []  # the current one last (the supervisor may restart it)
+
         def metrics_stage():
-            server = MetricsServer(prometheus.bind, prometheus.port, lambda: collector.last)
+            server = MetricsServer(prometheus.bind, prometheus.port, collector.current)
+            servers.append(server)
+            del servers[:-1]
             return ComponentStage("metrics", server, alive=server.alive)
+
+        # with port 0 this is where a scraper (or a test) finds the endpoint
+        sources.extra_system["metrics"] = lambda: (
+            {"port": servers[-1].port, "scrape_errors": servers[-1].metrics.scrape_errors} if servers else {})
 
         parts.specs.append(StageSpec("metrics", metrics_stage))
 

@@ -34,8 +34,14 @@ class SystemStats:
         self._last_cpu: tuple[float, float] | None = None  # (monotonic, cpu seconds)
 
     def sample(self) -> dict:
+        return self._without_none({"cpu_percent": self._cpu_percent(), **self._levels()})
+
+    def current(self) -> dict:
+        """The same figures read now, without moving the CPU% baseline: cumulative `cpu_seconds` instead."""
+        return self._without_none({"cpu_seconds": self.process_cpu_seconds(), **self._levels()})
+
+    def _levels(self) -> dict:
         figures = {
-            "cpu_percent": self._cpu_percent(),
             "rss_mb": self._rss_mb(),
             "threads": self._threads(),
             "load_1m": _round(os.getloadavg()[0]) if hasattr(os, "getloadavg") else None,
@@ -43,9 +49,11 @@ class SystemStats:
         }
         figures.update(self._memory())
         figures.update(self._disk())
-        temperature = soc_temperature(self.sys_root)
-        if temperature is not None:
-            figures["soc_temp_c"] = temperature
+        figures["soc_temp_c"] = soc_temperature(self.sys_root)
+        return figures
+
+    @staticmethod
+    def _without_none(figures: dict) -> dict:
         return {key: value for key, value in figures.items() if value is not None}
 
     def process_cpu_seconds(self) -> float | None:
@@ -158,10 +166,19 @@ class TelemetryCollector:
         self.last: Telemetry | None = None
 
     def sample(self) -> Telemetry:
-        system = self.system.sample()
+        """The periodic sample: CPU% since the previous one; kept as `last`."""
+        telemetry = self._build(self.system.sample())
+        self.last = telemetry
+        return telemetry
+
+    def current(self) -> Telemetry:
+        """The figures as they are now, for a scrape: no CPU% baseline moved, `last` untouched."""
+        return self._build(self.system.current())
+
+    def _build(self, system: dict) -> Telemetry:
         for name, source in self.sources.extra_system.items():
             system[name] = self._section(name, source)
-        telemetry = Telemetry(
+        return Telemetry(
             device_id=self.device_id,
             at=iso_utc(self.clock.wall()),
             uptime_s=round(self.clock.monotonic() - self.started, 1),
@@ -173,8 +190,6 @@ class TelemetryCollector:
             detector=self._section("detector", self.sources.detector),
             system=system,
         )
-        self.last = telemetry
-        return telemetry
 
     def _section(self, name: str, source: Section | None) -> dict:
         if source is None:

@@ -88,6 +88,7 @@ class Outbox:
         self._lock = threading.RLock()
         self._listeners: list[Callable[[], None]] = []
         self._topics_cache: dict[tuple[str, str], object] = {}
+        self._stored = dict.fromkeys(CLASSES, 0)  # rows accepted since this process opened the file
         opened = open_outbox_database(self.path)
         self._connection = opened.connection
         self._connection.execute("PRAGMA synchronous = NORMAL")
@@ -178,6 +179,7 @@ class Outbox:
         )
         self._rows += 1
         self._bytes += len(body)
+        self._stored[cls] += 1
         return True
 
     def _add_drops(self, reason: str, cls: str, count: int) -> None:
@@ -298,6 +300,11 @@ class Outbox:
     def stats(self) -> OutboxStats:
         with self._lock:
             return read_stats(self.db, self.clock.wall(), (self._rows, self._bytes), low_disk=self._disk.low)
+
+    def enqueued(self) -> dict[str, int]:
+        """Messages stored by class since this process opened the outbox (a counter for /metrics)."""
+        with self._lock:
+            return dict(self._stored)
 
     def tail(self, n: int, include_telemetry: bool = False) -> list[OutboxRow]:
         with self._lock:
