@@ -46,7 +46,7 @@ def test_demo_offline_uses_shared_beside_the_checkout(tmp_path):
     model_path(), footage("entrance-one-by-one.mp4")  # fail in CI when the assets are missing
     checkout = checkout_layout(tmp_path, with_shared=True)
     state = tmp_path / "state"
-    done = agent(checkout, "demo", "--cache", tmp_path / "cache", "--state", state, "--max-seconds", "8")
+    done = agent(checkout, "demo", "--cache", tmp_path / "cache", "--state", state, "--max-seconds", "8", "--json")
     assert done.returncode == 0, done.stderr
     shared = tmp_path / "shared"
     assert f"assets from mirror {shared} (../shared beside the checkout {checkout})" in done.stderr
