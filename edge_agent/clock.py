@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import datetime, timezone
@@ -56,6 +57,30 @@ def iso_utc(epoch_seconds: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# Date, time and optional zone as devices and operators write them (RFC 3339, plus the offset
+# without a colon and minutes-only times that Python 3.11's fromisoformat also took).
+_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2})(:\d{2})?(?:[.,](\d+))?([Zz]|[+-]\d{2}:?\d{2})?")
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """The moment an RFC 3339 text names; naive when it has no zone, so callers can reject that.
+
+    Parsed here rather than by `datetime.fromisoformat` alone because Python 3.10's takes
+    neither `Z` nor fractions other than 3 or 6 digits, and 3.10 is what JetPack 6 ships.
+    Raises ValueError for anything else, including impossible dates.
+    """
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    date, hours_minutes, seconds, fraction, zone = match.groups()
+    micros = (fraction or "")[:6].ljust(6, "0")
+    if zone in ("Z", "z"):
+        zone = "+00:00"
+    elif zone and ":" not in zone:
+        zone = f"{zone[:3]}:{zone[3:]}"
+    return datetime.fromisoformat(f"{date}T{hours_minutes}{seconds or ':00'}.{micros}{zone or ''}")
+
+
 def parse_utc(timestamp: str) -> float:
-    """Epoch seconds of an RFC 3339 timestamp as `iso_utc` writes it (a trailing Z for UTC)."""
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    """Epoch seconds of an RFC 3339 timestamp with a zone (as `iso_utc` writes it)."""
+    return parse_rfc3339(timestamp).timestamp()

@@ -29,7 +29,7 @@ usage: $0 [--offline DIR] [--prefix DIR] [--no-enable] [--python PY] [--model NA
   --prefix DIR    install under DIR instead of / (tests): no user is created, nothing is chowned,
                   systemd is not touched
   --no-enable     do not enable the systemd unit
-  --python PY     interpreter for the venv (default: python3, needs >= 3.11)
+  --python PY     interpreter for the venv (default: python3, needs >= 3.10)
   --model NAME    model to install (default: yolox_nano); 'none' skips it
   --no-deps       install only the edge-agent package, not its dependencies (they must already be
                   importable, e.g. a venv made with --system-site-packages; used by the test suite)
@@ -75,8 +75,8 @@ UNIT="$UNIT_DIR/edge-agent.service"
 
 check_python() {
   command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found (install python3 and python3-venv)"
-  "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
-    || die "$PYTHON is $("$PYTHON" -V 2>&1); edge-agent needs Python 3.11 or newer"
+  "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
+    || die "$PYTHON is $("$PYTHON" -V 2>&1); edge-agent needs Python 3.10 or newer"
   "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || die "$PYTHON lacks venv/ensurepip (apt-get install python3-venv)"
 }
 

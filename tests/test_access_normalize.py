@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from edge_agent.config.access import AccessConfig, HttpPushAdapterConfig, LineStreamAdapterConfig
 from edge_agent.sources.access.base import Rejected
 from edge_agent.sources.access.hikvision import HikvisionLayout, parse_hikvision
-from edge_agent.sources.access.normalize import EventContext, decode_json, event_objects, parse_generic
+from edge_agent.sources.access.normalize import EventContext, decode_json, event_objects, parse_generic, parse_time
 from edge_agent.credentials import CredentialTokenizer, wiegand26, wiegand_card_number
 from tests.test_access_common import SITE_KEY, tokenizer
 
@@ -61,6 +61,24 @@ def test_generic_event_is_normalized_and_the_card_tokenized():
 def test_denial_without_reason_is_other_and_default_door_applies():
     event = parse_generic({"type": "access.denied", "card": 42}, ctx(default_door="side-door"))
     assert (event.door, event.reason) == ("side-door", "other")
+
+
+@pytest.mark.parametrize(
+    ("text", "epoch"),
+    [
+        ("2026-01-01T00:00:00Z", 1_767_225_600.0),  # Python 3.10's fromisoformat rejects the Z
+        ("2026-01-01T08:00:00.5+08:00", 1_767_225_600.5),  # ... and a one-digit fraction
+        ("2026-01-01t00:00:00.1234567z", 1_767_225_600.123456),
+        ("2026-01-01 08:00:00+0800", 1_767_225_600.0),
+    ],
+)
+def test_rfc3339_times_parse_alike_on_every_python(text, epoch):
+    assert parse_time(text, "event.time") == pytest.approx(epoch, abs=1e-6)
+
+
+def test_a_date_without_a_time_is_rejected_naming_the_field():
+    with pytest.raises(Rejected, match=r"event\.time: not an RFC 3339 time"):
+        parse_time("2026-01-01", "event.time")
 
 
 @pytest.mark.parametrize(

@@ -153,10 +153,23 @@ def run_verify(args) -> int:
     return os.EX_DATAERR if any(problem for *_, problem in results) else 0
 
 
+def quantize_unavailable() -> str | None:
+    """Why this onnxruntime cannot quantize, or None: quantize.py reuses one calibration via its cache."""
+    import onnxruntime
+    from onnxruntime.quantization import calibrate
+
+    if hasattr(calibrate, "save_tensors_data"):
+        return None
+    return (f"models quantize needs onnxruntime's calibration cache, which onnxruntime {onnxruntime.__version__}"
+            " lacks; newer releases have it (on PyPI only for Python 3.11 and later)")
+
+
 def run_quantize(args) -> int:
     from edge_agent.vision.models import ModelIntegrityError, ModelNotInstalled, record_int8, resolve_variant
     from edge_agent.vision.quantize import QuantizeOptions, quantize_and_report
 
+    if (unavailable := quantize_unavailable()) is not None:
+        return _fail(unavailable, EX_SOFTWARE)
     directory = models_dir(args)
     try:
         fp32_path, record, _ = resolve_variant(directory, args.name, "fp32")

@@ -17,12 +17,12 @@ import queue
 import threading
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edge_agent.clock import Clock, iso_utc
+from edge_agent.clock import Clock, iso_utc, parse_rfc3339
 from edge_agent.events import CommandReply, CommandRequest
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def _wall_time(value: str | float) -> float:
     if isinstance(value, (int, float)):
         return float(value)
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = parse_rfc3339(value)
     except ValueError:
         raise CommandError(f"args.since: expected an RFC 3339 time like 2026-01-01T00:00:00Z or epoch seconds, found {value!r}") from None
     if moment.tzinfo is None:

@@ -25,7 +25,7 @@ from onnx import version_converter
 from onnxruntime.quantization import (
     CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static,
 )
-from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+from onnxruntime.quantization.calibrate import create_calibrator
 
 from edge_agent.config.detector import DetectorConfig
 from edge_agent.events.vision_types import Detection
@@ -253,6 +253,8 @@ def _calibrate(prepared: Path, workdir: Path, input_name: str, tensors: list[np.
     calibrator = create_calibrator(prepared, list(options.quantize_ops or []) or None,
                                    augmented_model_path=str(workdir / "augmented.onnx"),
                                    calibrate_method=METHODS[options.method], extra_options=extra)
+    from onnxruntime.quantization.calibrate import save_tensors_data  # newer onnxruntime only: see cli.models
+
     calibrator.collect_data(_FrameReader(input_name, tensors))
     cache = workdir / "calibration.json"
     save_tensors_data(calibrator.compute_data(), cache)

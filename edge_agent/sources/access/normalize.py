@@ -16,9 +16,9 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from edge_agent.clock import parse_rfc3339
 from edge_agent.events import DENY_REASONS, DOOR_EVENT_TYPES, DoorEvent
 from edge_agent.events.door_event import DIRECTIONS
 from edge_agent.sources.access.base import Rejected
@@ -126,7 +126,7 @@ def parse_time(value: Any, where: str) -> float | None:
             seconds = math.inf
     elif isinstance(value, str) and len(value) <= 40:
         try:
-            moment = datetime.fromisoformat(value)
+            moment = parse_rfc3339(value)
         except ValueError:
             raise Rejected("invalid_event", f"{where}: not an RFC 3339 time") from None
         if moment.tzinfo is None:
