@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -28,9 +27,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge_agent.assets import AssetUnavailable, require_mirror  # noqa: E402
-from edge_agent.vision.models import fetch_model  # noqa: E402
-from tests.support.broker import Mosquitto  # noqa: E402
+from edge_agent.assets import AssetUnavailable, require_mirror
+from edge_agent.vision.models import fetch_model
+from tests.support.broker import Mosquitto
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -49,9 +48,16 @@ def config_for(cameras: int, workdir: Path, port: int, models: Path) -> dict:
         "mqtt": {"host": "127.0.0.1", "port": port},
         "detector": {"models_dir": str(models)},
         "cameras": [
-            {"id": f"cam{i}", "url": str(clip), "kind": "file", "loop": True, "realtime": True, "detect_fps": 5,
-             "zones": {"room": {"points": [[0, 0], [1, 0], [1, 1], [0, 1]]}},
-             "lines": {"door": {"points": [[0.0, 0.7], [1.0, 0.7]], "in_side": [0.5, 0.3]}}}
+            {
+                "id": f"cam{i}",
+                "url": str(clip),
+                "kind": "file",
+                "loop": True,
+                "realtime": True,
+                "detect_fps": 5,
+                "zones": {"room": {"points": [[0, 0], [1, 0], [1, 1], [0, 1]]}},
+                "lines": {"door": {"points": [[0.0, 0.7], [1.0, 0.7]], "in_side": [0.5, 0.3]}},
+            }
             for i in range(cameras)
         ],
         "rules": [
@@ -70,7 +76,11 @@ def proc_sample(pid: int) -> tuple[float, float]:
     """(cpu seconds, rss MB) of a process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / TICKS
-    rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS:"))
+    rss = next(
+        int(line.split()[1])
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.startswith("VmRSS:")
+    )
     return cpu, rss / 1024
 
 
@@ -92,8 +102,12 @@ def run_once(cameras: int, duration: float, models: Path) -> dict:
         config_path = workdir / "config.yaml"
         config_path.write_text(yaml.safe_dump(config_for(cameras, workdir, broker.port, models)))
         log = open(workdir / "agent.log", "wb")
-        process = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(config_path)],
-                                   stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "edge_agent", "run", "--config", str(config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+        )
         points: list[tuple[float, float, float]] = []  # (t, cpu s, rss MB)
         started = time.monotonic()
         try:
@@ -132,18 +146,30 @@ def summarize(cameras: int, points: list, samples: list[dict]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=300.0, help="seconds per run (default 300)")
-    parser.add_argument("--cameras", type=int, nargs="+", default=[1, 4], help="camera counts; the first is the baseline")
+    parser.add_argument(
+        "--cameras", type=int, nargs="+", default=[1, 4], help="camera counts; the first is the baseline"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-models-") as models:
         fetch_model("yolox_nano", Path(models), mirror_dir=assets())
         results = [run_once(n, args.duration, Path(models)) for n in args.cameras]
     base = results[0]
-    print(f"daemon footprint, {args.duration:.0f} s per run, clip entrance-one-by-one.mp4 at real-time pace, detect_fps 5, {os.cpu_count()} cores")
-    print(f"{'cameras':>7} {'cpu%':>7} {'x base':>7} {'rss MB':>8} {'x base':>7} {'peak MB':>8} {'growth MB/min':>14}  processed fps")
+    print(
+        f"daemon footprint, {args.duration:.0f} s per run, clip entrance-one-by-one.mp4 at real-time pace, detect_fps "
+        f"5, {os.cpu_count()} cores"
+    )
+    print(
+        f"{'cameras':>7} {'cpu%':>7} {'x base':>7} {'rss MB':>8} {'x base':>7} {'peak MB':>8} {'growth MB/min':>14}  "
+        f"processed fps"
+    )
     for r in results:
-        print(f"{r['cameras']:>7} {r['cpu_percent']:>7.1f} {r['cpu_percent'] / base['cpu_percent']:>7.2f} {r['rss_end_mb']:>8.1f}"
-              f" {r['rss_end_mb'] / base['rss_end_mb']:>7.2f} {r['rss_peak_mb']:>8.1f} {r['rss_growth_mb_per_min']:>14.2f}  "
-              + " ".join(f"{cam}={fps:.1f}" for cam, fps in sorted(r["processed_fps"].items())))
+        print(
+            f"{r['cameras']:>7} {r['cpu_percent']:>7.1f} {r['cpu_percent'] / base['cpu_percent']:>7.2f} "
+            f"{r['rss_end_mb']:>8.1f}"
+            f" {r['rss_end_mb'] / base['rss_end_mb']:>7.2f} {r['rss_peak_mb']:>8.1f} "
+            f"{r['rss_growth_mb_per_min']:>14.2f}  "
+            + " ".join(f"{cam}={fps:.1f}" for cam, fps in sorted(r["processed_fps"].items()))
+        )
     return 0
 
 

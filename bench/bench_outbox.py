@@ -27,27 +27,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import paho.mqtt.client as paho  # noqa: E402
-from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
-from paho.mqtt.packettypes import PacketTypes  # noqa: E402
-from paho.mqtt.properties import Properties  # noqa: E402
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
-from edge_agent.config.mqtt import MqttConfig, ReconnectConfig  # noqa: E402
-from edge_agent.config.outbox import OutboxConfig  # noqa: E402
-from edge_agent.events import SCHEMA_VERSION, AlertFactory  # noqa: E402
-from edge_agent.events import Topics
-from edge_agent.publish import Publisher  # noqa: E402
-from edge_agent.store import Outbox  # noqa: E402
-from edge_agent.store.queries import ROW_COLUMNS  # noqa: E402
-from edge_agent.store.schema import PRIORITY, open_outbox_database  # noqa: E402
-from tests.support.broker import Mosquitto, free_port  # noqa: E402
+from edge_agent.config.mqtt import MqttConfig, ReconnectConfig
+from edge_agent.config.outbox import OutboxConfig
+from edge_agent.events import SCHEMA_VERSION, AlertFactory, Topics
+from edge_agent.publish import Publisher
+from edge_agent.store import Outbox
+from edge_agent.store.queries import ROW_COLUMNS
+from edge_agent.store.schema import PRIORITY, open_outbox_database
+from tests.support.broker import Mosquitto, free_port
 
 SITE, DEVICE = "bench-site", "bench-dev"
 
 
 def make_alerts(count: int):
     factory = AlertFactory(DEVICE, SITE)
-    return [factory.make("intrusion", "major", ("camera", "cam1"), details={"count": i, "zone": "gate"}) for i in range(count)]
+    return [
+        factory.make("intrusion", "major", ("camera", "cam1"), details={"count": i, "zone": "gate"})
+        for i in range(count)
+    ]
 
 
 def bench_enqueue(workdir: Path, count: int, chunk: int = 100) -> tuple[float, float]:
@@ -60,7 +62,7 @@ def bench_enqueue(workdir: Path, count: int, chunk: int = 100) -> tuple[float, f
     connection.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY, event_id TEXT UNIQUE, topic TEXT, payload BLOB)")
     ours_s = raw_s = 0.0
     for index in range(0, count, chunk):
-        block = alerts[index:index + chunk]
+        block = alerts[index : index + chunk]
         start = time.perf_counter()
         for alert in block:
             outbox.emit(alert)
@@ -68,7 +70,10 @@ def bench_enqueue(workdir: Path, count: int, chunk: int = 100) -> tuple[float, f
         start = time.perf_counter()
         for alert in block:
             connection.execute("BEGIN IMMEDIATE")
-            connection.execute("INSERT INTO t (event_id, topic, payload) VALUES (?, ?, ?)", (alert.event_id, "t", alert.to_json().encode()))
+            connection.execute(
+                "INSERT INTO t (event_id, topic, payload) VALUES (?, ?, ?)",
+                (alert.event_id, "t", alert.to_json().encode()),
+            )
             connection.execute("COMMIT")
         raw_s += time.perf_counter() - start
     outbox.close()
@@ -78,15 +83,23 @@ def bench_enqueue(workdir: Path, count: int, chunk: int = 100) -> tuple[float, f
 
 def _row(alert, now: float) -> dict:
     body = alert.to_json().encode()
-    return {"event_id": alert.event_id, "topic": "t", "payload": body, "class": alert.priority_class,
-            "priority": PRIORITY[alert.priority_class], "size": len(body), "created_at": now}
+    return {
+        "event_id": alert.event_id,
+        "topic": "t",
+        "payload": body,
+        "class": alert.priority_class,
+        "priority": PRIORITY[alert.priority_class],
+        "size": len(body),
+        "created_at": now,
+    }
 
 
 def _enqueue_raw(connection, row: dict) -> None:
     connection.execute("BEGIN IMMEDIATE")
     if connection.execute("SELECT 1 FROM outbox WHERE event_id = ?", (row["event_id"],)).fetchone() is None:
         connection.execute(
-            "INSERT INTO outbox (event_id, topic, payload, class, priority, size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbox (event_id, topic, payload, class, priority, size, created_at) VALUES (?, ?, ?, ?, ?, "
+            "?, ?)",
             tuple(row.values()),
         )
     connection.execute("COMMIT")
@@ -100,9 +113,16 @@ def _enqueue_library(db, row: dict) -> None:
 
 def _claim_deliver_raw(connection, batch: int, now: float) -> int:
     connection.execute("BEGIN IMMEDIATE")
-    found = connection.execute(f"SELECT {ROW_COLUMNS} FROM outbox WHERE state = 'pending' ORDER BY priority, seq LIMIT ?", (batch,)).fetchall()
-    connection.executemany("UPDATE outbox SET state = 'inflight', attempts = attempts + 1 WHERE seq = ?", [(r[0],) for r in found])
-    connection.executemany("UPDATE outbox SET state = 'delivered', delivered_at = ? WHERE seq = ? AND state = 'inflight'", [(now, r[0]) for r in found])
+    found = connection.execute(
+        f"SELECT {ROW_COLUMNS} FROM outbox WHERE state = 'pending' ORDER BY priority, seq LIMIT ?", (batch,)
+    ).fetchall()
+    connection.executemany(
+        "UPDATE outbox SET state = 'inflight', attempts = attempts + 1 WHERE seq = ?", [(r[0],) for r in found]
+    )
+    connection.executemany(
+        "UPDATE outbox SET state = 'delivered', delivered_at = ? WHERE seq = ? AND state = 'inflight'",
+        [(now, r[0]) for r in found],
+    )
     connection.execute("COMMIT")
     return len(found)
 
@@ -128,8 +148,11 @@ def bench_statements(workdir: Path, count: int, chunk: int = 100, batch: int = 2
     seconds = {"enqueue raw": 0.0, "enqueue lib": 0.0, "claim raw": 0.0, "claim lib": 0.0}
     for index in range(0, count, chunk):
         now = time.time()
-        for name, run in (("enqueue raw", lambda r: _enqueue_raw(raw.connection, r)), ("enqueue lib", lambda r: _enqueue_library(lib.db, r))):
-            rows = [_row(alert, now) for alert in alerts[index:index + chunk]]
+        for name, run in (
+            ("enqueue raw", lambda r: _enqueue_raw(raw.connection, r)),
+            ("enqueue lib", lambda r: _enqueue_library(lib.db, r)),
+        ):
+            rows = [_row(alert, now) for alert in alerts[index : index + chunk]]
             start = time.perf_counter()
             for row in rows:
                 run(row)
@@ -156,7 +179,7 @@ def bench_statements(workdir: Path, count: int, chunk: int = 100, batch: int = 2
 def fill(outbox: Outbox, alerts, chunk: int = 500) -> None:
     topic = Topics("edge", SITE, DEVICE).alert("intrusion")
     for index in range(0, len(alerts), chunk):
-        outbox.enqueue_many([(topic, a.to_json(), a.priority_class, a.event_id) for a in alerts[index:index + chunk]])
+        outbox.enqueue_many([(topic, a.to_json(), a.priority_class, a.event_id) for a in alerts[index : index + chunk]])
 
 
 def bare_paho(port: int, alerts, window: int) -> float:
@@ -235,15 +258,23 @@ def main() -> None:
     parser.add_argument("--enqueue", type=int, default=2000)
     parser.add_argument("--drain", type=int, default=10000)
     parser.add_argument("--backlog", type=int, default=50000)
-    parser.add_argument("--statements", type=int, default=2000, help="rows for the raw-vs-sqlite-utils statement comparison")
+    parser.add_argument(
+        "--statements", type=int, default=2000, help="rows for the raw-vs-sqlite-utils statement comparison"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         ours, raw = bench_enqueue(workdir, args.enqueue)
-        print(f"durable enqueue: {ours:,.0f} alerts/s (raw SQLite FULL-sync insert loop {raw:,.0f}/s, ratio {ours / raw:.2f})")
+        print(
+            f"durable enqueue: {ours:,.0f} alerts/s (raw SQLite FULL-sync insert loop {raw:,.0f}/s, ratio "
+            f"{ours / raw:.2f})"
+        )
         for name, (raw_rate, lib_rate) in bench_statements(workdir, args.statements).items():
-            print(f"hot path, {name}: raw sqlite3 {raw_rate:,.0f} rows/s vs sqlite-utils {lib_rate:,.0f} rows/s: ratio {lib_rate / raw_rate:.2f}")
+            print(
+                f"hot path, {name}: raw sqlite3 {raw_rate:,.0f} rows/s vs sqlite-utils {lib_rate:,.0f} rows/s: ratio "
+                f"{lib_rate / raw_rate:.2f}"
+            )
         broker = Mosquitto(workdir / "broker").start()
         try:
             alerts = make_alerts(args.drain)
@@ -253,12 +284,18 @@ def main() -> None:
                 base = bare_paho(broker.port, alerts, window)
                 best_ours, best_base = max(best_ours, rate), max(best_base, base)
                 print(f"  round {round_ + 1}: outbox {rate:,.0f}/s, bare paho {base:,.0f}/s (window {window})")
-            print(f"drain at QoS 1: {best_ours:,.0f} msg/s vs bare paho {best_base:,.0f} msg/s: ratio {best_ours / best_base:.2f}")
+            print(
+                f"drain at QoS 1: {best_ours:,.0f} msg/s vs bare paho {best_base:,.0f} msg/s: ratio "
+                f"{best_ours / best_base:.2f}"
+            )
             big = make_alerts(args.backlog)
             seconds = backlog(workdir, big)
             base = bare_paho(broker.port, big, window)
             rate = args.backlog / seconds
-            print(f"backlog of {args.backlog:,}: drained in {seconds:.1f} s ({rate:,.0f} msg/s) vs bare paho {base:,.0f} msg/s: ratio {rate / base:.2f}")
+            print(
+                f"backlog of {args.backlog:,}: drained in {seconds:.1f} s ({rate:,.0f} msg/s) vs bare paho "
+                f"{base:,.0f} msg/s: ratio {rate / base:.2f}"
+            )
         finally:
             broker.stop()
 

@@ -2,7 +2,8 @@
 """FP32 vs INT8 YOLOX-Nano, measured in the same run: latency ratio, size ratio and agreement F1
 (IoU 0.5 against the FP32 detections on held-out frames of real footage; target >= 0.95).
 
-    .venv/bin/python bench/bench_quantize.py [--calib DIR_OR_CLIP] [--calib-frames 60] [--eval-frames 200] [--variations]
+    .venv/bin/python bench/bench_quantize.py [--calib DIR_OR_CLIP] [--calib-frames 60] [--eval-frames 200]
+        [--variations]
 
 --variations also tries the settings the quantizer exposes (calibration method and percentile,
 which convs stay float, activation type, reduce_range) and prints one line each.
@@ -20,9 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge_agent.assets import MIRROR_HINT, AssetUnavailable, require_mirror  # noqa: E402
-from edge_agent.vision.manifest import load_manifest  # noqa: E402
-from edge_agent.vision.quantize import QuantizeOptions, quantize_and_report  # noqa: E402
+from edge_agent.assets import MIRROR_HINT, AssetUnavailable, require_mirror
+from edge_agent.vision.manifest import load_manifest
+from edge_agent.vision.quantize import QuantizeOptions, quantize_and_report
 
 try:
     ASSETS = require_mirror()  # the lookup the agent uses: $EDGE_AGENT_ASSETS, else ../shared beside the checkout
@@ -38,7 +39,11 @@ VARIATIONS = {
     "no sensitivity search (dw float only)": {"float_sensitive_convs": 0},
     "16 sensitive convs float": {"float_sensitive_convs": 16},
     "depthwise quantized too": {"float_depthwise": False},
-    "old default: first 3 convs float only": {"float_sensitive_convs": 0, "float_depthwise": False, "float_first_convs": 3},
+    "old default: first 3 convs float only": {
+        "float_sensitive_convs": 0,
+        "float_depthwise": False,
+        "float_first_convs": 3,
+    },
     "int8 (symmetric) activations": {"activation_type": "int8"},
     "reduce_range (7-bit weights)": {"reduce_range": True},
 }
@@ -46,9 +51,11 @@ VARIATIONS = {
 
 def line(label: str, report) -> str:
     a, m = report.agreement, report.agreement_with_margin
-    return (f"{label:56s} F1 {a['f1']:.3f} (P {a['precision']:.3f} R {a['recall']:.3f}; margin F1 {m['f1']:.3f}) "
-            f"size {report.size_ratio:.2f} latency int8/fp32 {report.latency_ratio:.2f} "
-            f"({report.int8_ms:.1f}/{report.fp32_ms:.1f} ms)")
+    return (
+        f"{label:56s} F1 {a['f1']:.3f} (P {a['precision']:.3f} R {a['recall']:.3f}; margin F1 {m['f1']:.3f}) "
+        f"size {report.size_ratio:.2f} latency int8/fp32 {report.latency_ratio:.2f} "
+        f"({report.int8_ms:.1f}/{report.fp32_ms:.1f} ms)"
+    )
 
 
 def main() -> int:
@@ -68,11 +75,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for label, change in chosen.items():
             options = dataclasses.replace(base, **change)
-            report = quantize_and_report(MODEL, Path(tmp) / "int8.onnx", manifest, args.calib, options,
-                                         timing_runs=args.timing_runs)
+            report = quantize_and_report(
+                MODEL, Path(tmp) / "int8.onnx", manifest, args.calib, options, timing_runs=args.timing_runs
+            )
             print(line(label, report), flush=True)
-    print(f"calibration {report.calib_frames} frames, evaluation {report.eval_frames} other frames from {args.calib}; "
-          f"fp32 {report.fp32_bytes:,} bytes")
+    print(
+        f"calibration {report.calib_frames} frames, evaluation {report.eval_frames} other frames from {args.calib}; "
+        f"fp32 {report.fp32_bytes:,} bytes"
+    )
     return 0
 
 

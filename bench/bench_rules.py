@@ -23,16 +23,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import cv2  # noqa: E402
-from pydantic import TypeAdapter  # noqa: E402
+import cv2
+from pydantic import TypeAdapter
 
-from edge_agent.clock import FakeClock  # noqa: E402
-from edge_agent.config.cameras import CameraConfig  # noqa: E402
-from edge_agent.config.detector import DetectorConfig  # noqa: E402
-from edge_agent.config.rules import VideoRuleConfig  # noqa: E402
-from edge_agent.events import AlertFactory, Box, Detection, FrameDetections, ListSink  # noqa: E402
-from edge_agent.rules import RuleEngine  # noqa: E402
-from edge_agent.tracking import Tracker  # noqa: E402
+from edge_agent.clock import FakeClock
+from edge_agent.config.cameras import CameraConfig
+from edge_agent.config.detector import DetectorConfig
+from edge_agent.config.rules import VideoRuleConfig
+from edge_agent.events import AlertFactory, Box, Detection, FrameDetections, ListSink
+from edge_agent.rules import RuleEngine
+from edge_agent.tracking import Tracker
 
 CLASSES = ["person"] * 6 + ["vehicle", "bicycle"]
 RULES = [
@@ -41,7 +41,13 @@ RULES = [
     {"name": "crowd", "type": "crowd", "zone": "lobby", "min_count": 10, "hold": 1},
     {"name": "occupancy", "type": "occupancy", "zone": "yard", "capacity": 5},
     {"name": "count", "type": "line_crossing", "line": "door", "alert_direction": "both", "cooldown": 0},
-    {"name": "gate", "type": "line_crossing", "line": "gate", "alert_direction": "in", "classes": ["person", "bicycle"]},
+    {
+        "name": "gate",
+        "type": "line_crossing",
+        "line": "gate",
+        "alert_direction": "in",
+        "classes": ["person", "bicycle"],
+    },
     {"name": "parking", "type": "stationary_vehicle", "zone": "yard", "max_stationary": 3},
     {"name": "lift", "type": "ebike_in_lift", "zone": "yard"},
 ]
@@ -49,7 +55,8 @@ RULES = [
 
 def camera() -> CameraConfig:
     return CameraConfig(
-        id="bench", url="bench.mp4",
+        id="bench",
+        url="bench.mp4",
         zones={
             "lobby": {"points": [[0.05, 0.1], [0.6, 0.1], [0.6, 0.9], [0.3, 0.95], [0.05, 0.9]]},
             "yard": {"points": [[0.5, 0.2], [0.95, 0.2], [0.95, 0.95], [0.5, 0.95]]},
@@ -64,8 +71,10 @@ def camera() -> CameraConfig:
 def scripted_frames(objects: int, frames: int, fps: float = 5.0, seed: int = 7) -> list[FrameDetections]:
     """N objects bouncing around the frame with box jitter; ~5% missed detections, some low scores."""
     rng = random.Random(seed)
-    state = [[rng.random(), rng.random(), rng.uniform(-0.02, 0.02), rng.uniform(-0.02, 0.02), rng.choice(CLASSES)]
-             for _ in range(objects)]
+    state = [
+        [rng.random(), rng.random(), rng.uniform(-0.02, 0.02), rng.uniform(-0.02, 0.02), rng.choice(CLASSES)]
+        for _ in range(objects)
+    ]
     out = []
     for seq in range(frames):
         detections = []
@@ -98,7 +107,7 @@ def time_rules(frames: list[FrameDetections]) -> tuple[float, int, int]:
         started = time.perf_counter()
         engine.process(frame, tracker.update(frame))
         samples.append(time.perf_counter() - started)
-    warm = samples[len(samples) // 10:]
+    warm = samples[len(samples) // 10 :]
     return 1000.0 * statistics.mean(warm), len(sink.alerts), len(tracker.live_tracks())
 
 
@@ -143,14 +152,20 @@ def main() -> int:
         per_frame_ms, alerts, live = time_rules(frames)  # a fresh tracker and engine each round
         rules_runs.append(per_frame_ms)
     detector_ms, rules_ms = min(detector_runs), min(rules_runs)
-    print(f"detector (YOLOX-Nano fp32, 768x432 frame, median of {args.detector_runs} per round): {detector_ms:.1f} ms"
-          f" (rounds {', '.join(f'{v:.1f}' for v in detector_runs)})")
-    print(f"tracker + {len(RULES)} rules at {args.objects} objects (mean of {args.frames} frames per round): "
-          f"{rules_ms:.2f} ms (rounds {', '.join(f'{v:.2f}' for v in rules_runs)};"
-          f" {alerts} alerts, {live} live tracks at the end)")
+    print(
+        f"detector (YOLOX-Nano fp32, 768x432 frame, median of {args.detector_runs} per round): {detector_ms:.1f} ms"
+        f" (rounds {', '.join(f'{v:.1f}' for v in detector_runs)})"
+    )
+    print(
+        f"tracker + {len(RULES)} rules at {args.objects} objects (mean of {args.frames} frames per round): "
+        f"{rules_ms:.2f} ms (rounds {', '.join(f'{v:.2f}' for v in rules_runs)};"
+        f" {alerts} alerts, {live} live tracks at the end)"
+    )
     ratios = [100 * r / d for d, r in zip(detector_runs, rules_runs)]
-    print(f"ratio: tracker + rules = {rules_ms / detector_ms:.3f} x detector time ({100 * rules_ms / detector_ms:.1f} %,"
-          f" best of each); per round {', '.join(f'{v:.1f}' for v in ratios)} %, median {statistics.median(ratios):.1f} %")
+    print(
+        f"ratio: tracker + rules = {rules_ms / detector_ms:.3f} x detector time ({100 * rules_ms / detector_ms:.1f} %,"
+        f" best of each); per round {', '.join(f'{v:.1f}' for v in ratios)} %, median {statistics.median(ratios):.1f} %"
+    )
     return 0
 
 

@@ -22,17 +22,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from edge_agent.assets import MIRROR_HINT, AssetUnavailable, require_mirror  # noqa: E402
-from edge_agent.config.cameras import CameraConfig, MotionConfig  # noqa: E402
-from edge_agent.config.detector import DetectorConfig  # noqa: E402
-from edge_agent.sources.camera import CameraSource, iter_file_frames  # noqa: E402
-from edge_agent.vision.detector import Detector, make_session  # noqa: E402
-from edge_agent.vision.manifest import load_manifest  # noqa: E402
-from edge_agent.vision.motion import MotionGate  # noqa: E402
-from edge_agent.vision.worker import DetectorWorker  # noqa: E402
+from edge_agent.assets import MIRROR_HINT, AssetUnavailable, require_mirror
+from edge_agent.config.cameras import CameraConfig, MotionConfig
+from edge_agent.config.detector import DetectorConfig
+from edge_agent.sources.camera import CameraSource, iter_file_frames
+from edge_agent.vision.detector import Detector, make_session
+from edge_agent.vision.manifest import load_manifest
+from edge_agent.vision.motion import MotionGate
+from edge_agent.vision.worker import DetectorWorker
 
 try:
     ASSETS = require_mirror()  # the lookup the agent uses: $EDGE_AGENT_ASSETS, else ../shared beside the checkout
@@ -72,8 +72,9 @@ def bare_loop(clip: Path, frames: int) -> float:
 def agent_pipeline(clip: Path, frames: int, det: Detector) -> float:
     """Frames per second through CameraSource (replay) and the DetectorWorker, every frame detected."""
     fps = cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FPS)
-    camera = CameraConfig(id="bench", url=str(clip), realtime=False, detect_fps=min(60.0, fps),
-                          health={"tamper": {"enabled": False}})
+    camera = CameraConfig(
+        id="bench", url=str(clip), realtime=False, detect_fps=min(60.0, fps), health={"tamper": {"enabled": False}}
+    )
     results = []
     worker = DetectorWorker(det, results.append, queue_size=4).start()
     source = CameraSource(camera).start()
@@ -99,7 +100,9 @@ def section_pipeline(frames: int) -> None:
         agent.append(agent_pipeline(ENTRANCE, frames, det))
     print(f"pipeline on {ENTRANCE.name}, {frames} frames, detection on every frame:")
     print(f"  bare decode+letterbox+onnxruntime loop: {max(bare):.1f} fps (runs {', '.join(f'{v:.1f}' for v in bare)})")
-    print(f"  agent CameraSource -> DetectorWorker:    {max(agent):.1f} fps (runs {', '.join(f'{v:.1f}' for v in agent)})")
+    print(
+        f"  agent CameraSource -> DetectorWorker:    {max(agent):.1f} fps (runs {', '.join(f'{v:.1f}' for v in agent)})"
+    )
     print(f"  ratio {max(agent) / max(bare):.3f} (target >= 0.90)")
 
 
@@ -122,8 +125,10 @@ def section_gate(detect_fps: float) -> None:
     print(f"motion gate, detect_fps {detect_fps:g} (gate off = 1 call per frame):")
     for clip in (ENTRANCE, HALL):
         frames, calls, skipped = gated_calls(clip, detect_fps, det)
-        print(f"  {clip.name}: {frames} frames, gate on {calls} calls = {calls / frames:.3f} per frame "
-              f"(off: 1.000), {skipped} skipped, ratio on/off {calls / frames:.3f}")
+        print(
+            f"  {clip.name}: {frames} frames, gate on {calls} calls = {calls / frames:.3f} per frame "
+            f"(off: 1.000), {skipped} skipped, ratio on/off {calls / frames:.3f}"
+        )
 
 
 def camera_loop(source: CameraSource, worker: DetectorWorker, stop: threading.Event) -> None:
@@ -143,8 +148,10 @@ def section_cameras(seconds: float) -> None:
             counts[result.camera_id] = counts.get(result.camera_id, 0) + 1
 
     clips = [ENTRANCE, HALL, ENTRANCE, HALL]
-    sources = [CameraSource(CameraConfig(id=f"cam{i + 1}", url=str(clip), realtime=True, loop=True, detect_fps=5))
-               for i, clip in enumerate(clips)]
+    sources = [
+        CameraSource(CameraConfig(id=f"cam{i + 1}", url=str(clip), realtime=True, loop=True, detect_fps=5))
+        for i, clip in enumerate(clips)
+    ]
     worker = DetectorWorker(det, on_result, queue_size=8).start()
     stop = threading.Event()
     for source in sources:
@@ -171,8 +178,11 @@ def section_cameras(seconds: float) -> None:
     for source in sources:
         cam = source.config.id
         s = stats.get(cam)
-        print(f"  {cam} ({Path(source.config.url).name}): processed {snapshot.get(cam, 0) / elapsed:.2f} fps "
-              f"(target 5), capture {source.stats().capture_fps:.1f} fps, detector {s.mean_ms:.1f} ms, dropped {s.dropped}")
+        print(
+            f"  {cam} ({Path(source.config.url).name}): processed {snapshot.get(cam, 0) / elapsed:.2f} fps "
+            f"(target 5), capture {source.stats().capture_fps:.1f} fps, detector {s.mean_ms:.1f} ms, dropped "
+            f"{s.dropped}"
+        )
     total = sum(snapshot.values()) / elapsed
     print(f"  total {total:.1f} detections/s; process CPU {cpu:.0f}% of {os.cpu_count() * 100}%")
 

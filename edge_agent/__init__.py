@@ -6,9 +6,9 @@ of the stage subpackages (sources, vision, tracking, rules, store, publish, daem
 
 __version__ = "0.1.0"
 
-from edge_agent.clock import Clock, FakeClock, SystemClock  # noqa: E402
-from edge_agent.config import AgentConfig, ConfigError, load_config  # noqa: E402
-from edge_agent.events import (  # noqa: E402
+from edge_agent.clock import Clock, FakeClock, SystemClock
+from edge_agent.config import AgentConfig, ConfigError, load_config
+from edge_agent.events import (
     Alert,
     AlertDetails,
     Box,

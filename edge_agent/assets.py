@@ -126,8 +126,7 @@ def check_file(path: Path, expected: str | set[str], what: str) -> str:
     accepted = {expected} if isinstance(expected, str) else expected
     if found not in accepted:
         raise AssetIntegrityError(
-            f"{what}: file {path} has sha256 {found}, expected {' or '.join(sorted(accepted))}; "
-            "refusing a changed file"
+            f"{what}: file {path} has sha256 {found}, expected {' or '.join(sorted(accepted))}; refusing a changed file"
         )
     return found
 

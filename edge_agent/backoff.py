@@ -15,8 +15,7 @@ FLOOR_S = 0.05
 
 
 class FullJitterBackoff:
-    def __init__(self, min_delay: float, max_delay: float, rng: random.Random | None = None, *,
-                 floor: float = FLOOR_S):
+    def __init__(self, min_delay: float, max_delay: float, rng: random.Random | None = None, *, floor: float = FLOOR_S):
         """`floor`: the shortest delay ever returned (a camera waits at least its `reconnect_min_delay`)."""
         if min_delay <= 0 or max_delay < min_delay:
             raise ValueError("need 0 < min_delay <= max_delay")

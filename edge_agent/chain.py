@@ -57,9 +57,16 @@ def make_motion_gate(camera: CameraConfig):
 
 
 class CameraChain:
-    def __init__(self, camera: CameraConfig, engine: RuleEngine, *, tracker: Tracker | None = None,
-                 tracker_config: TrackerConfig | None = None, motion_gate=None):
-        """`motion_gate`: an object with `should_detect(frame, has_live_tracks) -> bool`, or None (detect every frame)."""
+    def __init__(
+        self,
+        camera: CameraConfig,
+        engine: RuleEngine,
+        *,
+        tracker: Tracker | None = None,
+        tracker_config: TrackerConfig | None = None,
+        motion_gate=None,
+    ):
+        """`motion_gate`: has `should_detect(frame, has_live_tracks) -> bool`; None detects every frame."""
         self.camera = camera
         self.engine = engine
         self.engine.camera(camera.id)  # fail now, not on the first frame, if the engine lacks the camera

@@ -19,7 +19,7 @@ MIN_SITE_KEY_BYTES = 16
 _WIEGAND_H10301_BITS = 26
 
 
-def tokenizer_for(access: AccessConfig) -> "CredentialTokenizer | None":
+def tokenizer_for(access: AccessConfig) -> CredentialTokenizer | None:
     """The site's credential tokenizer, or None when no site key is configured."""
     if access.site_key_file is None:
         return None
@@ -33,7 +33,7 @@ class CredentialTokenizer:
         self._key = bytes(site_key)
 
     @classmethod
-    def from_file(cls, path: Path) -> "CredentialTokenizer":
+    def from_file(cls, path: Path) -> CredentialTokenizer:
         try:
             key = read_secret_bytes(path)
         except OSError as exc:

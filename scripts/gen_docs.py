@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge_agent.events.schemas import write_schemas  # noqa: E402
+from edge_agent.events.schemas import write_schemas
 
 
 def main() -> int:

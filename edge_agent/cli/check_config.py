@@ -24,7 +24,8 @@ def summary(config: AgentConfig) -> str:
     mqtt = config.mqtt
     scheme = "mqtts" if mqtt.tls.enabled else "mqtt"
     lines = [
-        f"device:  id={device.id or '(from machine-id)'} site={device.site} tz={device.timezone} state={device.state_dir}",
+        f"device:  id={device.id or '(from machine-id)'} site={device.site} tz={device.timezone} "
+        f"state={device.state_dir}",
         f"broker:  {scheme}://{mqtt.host}:{mqtt.port} MQTT {mqtt.protocol} prefix={mqtt.topic_prefix}"
         + (" TLS-VERIFY-OFF" if mqtt.tls.insecure else ""),
         f"detector: {config.detector.model} ({config.detector.variant}) score>={config.detector.score_threshold}",
@@ -32,10 +33,13 @@ def summary(config: AgentConfig) -> str:
     ]
     for camera in config.cameras:
         lines.append(
-            f"  - {camera.id}: {camera.url} @ {camera.detect_fps:g} fps, zones={sorted(camera.zones)}, lines={sorted(camera.lines)}"
+            f"  - {camera.id}: {camera.url} @ {camera.detect_fps:g} fps, zones={sorted(camera.zones)}, "
+            f"lines={sorted(camera.lines)}"
         )
-    lines.append(f"doors:   {len(config.access.doors)} ({', '.join(d.id for d in config.access.doors) or '-'}),"
-                 f" adapters: {', '.join(f'{a.id}({a.type})' for a in config.access.adapters) or '-'}")
+    lines.append(
+        f"doors:   {len(config.access.doors)} ({', '.join(d.id for d in config.access.doors) or '-'}),"
+        f" adapters: {', '.join(f'{a.id}({a.type})' for a in config.access.adapters) or '-'}"
+    )
     lines.append(f"rules:   {len(config.rules)}")
     for rule in config.rules:
         target = getattr(rule, "zone", None) or getattr(rule, "line", None)

@@ -20,7 +20,6 @@ from edge_agent.clock import FakeClock, parse_utc
 from edge_agent.config import ConfigError, load_config
 from edge_agent.events import JsonLinesSink
 
-
 _CLIP_SHA256 = "a5964aa259099a482a8b360ffc2c57b5a30f84d5919236a4dad01f8e929ac07c"
 DEMO_CLIP = PinnedAsset(
     name="one-by-one-person-detection.mp4",
@@ -38,8 +37,12 @@ def register(subparsers) -> None:
     parser.add_argument("--config", default="configs/demo.yaml", help="demo config (default: configs/demo.yaml)")
     parser.add_argument("--cache", default="var/assets", help="where the clip is kept")
     parser.add_argument("--state", default="var/state", help="state directory (outbox, models)")
-    parser.add_argument("--assets", default=None, help="offline mirror directory (default: $EDGE_AGENT_ASSETS, "
-                        "else ../shared beside the source checkout, else download)")
+    parser.add_argument(
+        "--assets",
+        default=None,
+        help="offline mirror directory (default: $EDGE_AGENT_ASSETS, "
+        "else ../shared beside the source checkout, else download)",
+    )
     parser.add_argument("--max-seconds", type=float, default=None, help="stop after this much clip time")
     parser.add_argument("--json", action="store_true", help="print alerts as JSON lines (the MQTT payloads) instead")
     parser.set_defaults(handler=run)
@@ -60,8 +63,12 @@ def run(args) -> int:
         say(f"cannot obtain the demo assets: {exc}")
         say(MIRROR_HINT)
         raise CliExit(os.EX_UNAVAILABLE) from None
-    environ = {**os.environ, "EDGE_AGENT_DEMO_CLIP": str(clip), "EDGE_AGENT_DEMO_STATE": str(state),
-               "EDGE_AGENT_DEMO_MODELS": str(model_dir)}
+    environ = {
+        **os.environ,
+        "EDGE_AGENT_DEMO_CLIP": str(clip),
+        "EDGE_AGENT_DEMO_STATE": str(state),
+        "EDGE_AGENT_DEMO_MODELS": str(model_dir),
+    }
     try:
         config = load_config(args.config, environ=environ)
     except ConfigError as exc:
@@ -97,15 +104,25 @@ def run_pipeline(config, clip: Path, max_seconds: float | None, as_json: bool = 
     printer = JsonLinesSink(sys.stdout) if as_json else AlertLines(sys.stdout, started_at)
     progress = ProgressLine.if_terminal(sys.stderr, "[demo] replay")
     try:
-        result = run_demo(config, clip, printer, max_seconds=max_seconds, say=say, clock=FakeClock(wall=started_at),
-                          on_progress=progress.update if progress else None)
+        result = run_demo(
+            config,
+            clip,
+            printer,
+            max_seconds=max_seconds,
+            say=say,
+            clock=FakeClock(wall=started_at),
+            on_progress=progress.update if progress else None,
+        )
     finally:
         if progress:
             progress.close()
     print(result.replay.report(), file=sys.stderr)
     if result.broker is not None:
-        say("all alerts delivered to the broker" if result.delivered_all
-            else "broker slow: undelivered alerts stay queued")
+        say(
+            "all alerts delivered to the broker"
+            if result.delivered_all
+            else "broker slow: undelivered alerts stay queued"
+        )
     say(f"{len(result.replay.alerts)} alerts; stored in {result.outbox_path}")
     return os.EX_OK
 
@@ -127,6 +144,15 @@ class AlertLines:
 
 def _describe(alert) -> str:
     details = alert.details
-    facts = [f"{name} {value}" for name, value in (("zone", details.zone), ("line", details.line),
-             ("direction", details.direction), ("count", details.count), ("door", details.door)) if value is not None]
+    facts = [
+        f"{name} {value}"
+        for name, value in (
+            ("zone", details.zone),
+            ("line", details.line),
+            ("direction", details.direction),
+            ("count", details.count),
+            ("door", details.door),
+        )
+        if value is not None
+    ]
     return ", ".join(facts) or alert.source.kind + " " + alert.source.id

@@ -25,13 +25,19 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("models", help="fetch, install, verify, quantize and bench detector models")
     commands = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--models-dir", type=Path, help="models directory (default: from --config, $EDGE_AGENT_MODELS_DIR)")
+    common.add_argument(
+        "--models-dir", type=Path, help="models directory (default: from --config, $EDGE_AGENT_MODELS_DIR)"
+    )
     common.add_argument("--config", help="agent config whose detector.models_dir / device.state_dir to use")
 
     fetch = commands.add_parser("fetch", parents=[common], help="download (or copy from a mirror) and check sha256")
     fetch.add_argument("name")
-    fetch.add_argument("--from", dest="mirror", type=Path, help="mirror directory (default: $EDGE_AGENT_ASSETS, "
-                       "else ../shared beside the source checkout, else download)")
+    fetch.add_argument(
+        "--from",
+        dest="mirror",
+        type=Path,
+        help="mirror directory (default: $EDGE_AGENT_ASSETS, else ../shared beside the source checkout, else download)",
+    )
     fetch.add_argument("--force", action="store_true", help="fetch again even when an installed copy verifies")
     fetch.set_defaults(handler=run_fetch)
 
@@ -53,12 +59,17 @@ def register(subparsers) -> None:
     quantize.add_argument("name")
     quantize.add_argument("--calib", type=Path, required=True, help="clip, image or directory of real footage")
     # Unset options fall back to QuantizeOptions, whose defaults are what measured best here.
-    quantize.add_argument("--method", choices=["minmax", "entropy", "percentile"], help="calibration (default: percentile)")
+    quantize.add_argument(
+        "--method", choices=["minmax", "entropy", "percentile"], help="calibration (default: percentile)"
+    )
     quantize.add_argument("--format", dest="quant_format", choices=["qdq", "qoperator"], help="default: qdq")
     quantize.add_argument("--calib-frames", type=int, help="frames sampled for calibration (default: 60)")
     quantize.add_argument("--eval-frames", type=int, help="held-out frames for the agreement report (default: 60)")
-    quantize.add_argument("--float-first-convs", type=int, help="leading convolutions kept in float (default: 0; "
-                          "the most sensitive ones are kept float anyway)")
+    quantize.add_argument(
+        "--float-first-convs",
+        type=int,
+        help="leading convolutions kept in float (default: 0; the most sensitive ones are kept float anyway)",
+    )
     quantize.add_argument("--all-ops", action="store_true", help="quantize every supported op, not only Conv")
     quantize.set_defaults(handler=run_quantize)
 
@@ -160,8 +171,10 @@ def quantize_unavailable() -> str | None:
 
     if hasattr(calibrate, "save_tensors_data"):
         return None
-    return (f"models quantize needs onnxruntime's calibration cache, which onnxruntime {onnxruntime.__version__}"
-            " lacks; newer releases have it (on PyPI only for Python 3.11 and later)")
+    return (
+        f"models quantize needs onnxruntime's calibration cache, which onnxruntime {onnxruntime.__version__}"
+        " lacks; newer releases have it (on PyPI only for Python 3.11 and later)"
+    )
 
 
 def run_quantize(args) -> int:
@@ -169,15 +182,18 @@ def run_quantize(args) -> int:
     from edge_agent.vision.quantize import QuantizeOptions, quantize_and_report
 
     if (unavailable := quantize_unavailable()) is not None:
-        return _fail(unavailable, EX_SOFTWARE)
+        return _fail(unavailable, os.EX_SOFTWARE)
     directory = models_dir(args)
     try:
         fp32_path, record, _ = resolve_variant(directory, args.name, "fp32")
     except (ModelNotInstalled, ModelIntegrityError) as exc:
         return _fail(str(exc), os.EX_DATAERR)
     chosen = {
-        "method": args.method, "quant_format": args.quant_format, "calib_frames": args.calib_frames,
-        "eval_frames": args.eval_frames, "float_first_convs": args.float_first_convs,
+        "method": args.method,
+        "quant_format": args.quant_format,
+        "calib_frames": args.calib_frames,
+        "eval_frames": args.eval_frames,
+        "float_first_convs": args.float_first_convs,
     }
     options = QuantizeOptions(**{key: value for key, value in chosen.items() if value is not None})
     if args.all_ops:
@@ -193,9 +209,13 @@ def run_quantize(args) -> int:
     a, m = report.agreement, report.agreement_with_margin
     print(f"{args.name}: wrote {int8_path} and {report_path}")
     print(f"  size {report.int8_bytes:,} / {report.fp32_bytes:,} bytes = {report.size_ratio:.2f}")
-    print(f"  agreement with FP32 on {report.eval_frames} held-out frames (IoU 0.5): "
-          f"P {a['precision']:.3f} R {a['recall']:.3f} F1 {a['f1']:.3f}; with score margin F1 {m['f1']:.3f}")
-    print(f"  latency here: fp32 {report.fp32_ms:.1f} ms, int8 {report.int8_ms:.1f} ms (ratio {report.latency_ratio:.2f})")
+    print(
+        f"  agreement with FP32 on {report.eval_frames} held-out frames (IoU 0.5): "
+        f"P {a['precision']:.3f} R {a['recall']:.3f} F1 {a['f1']:.3f}; with score margin F1 {m['f1']:.3f}"
+    )
+    print(
+        f"  latency here: fp32 {report.fp32_ms:.1f} ms, int8 {report.int8_ms:.1f} ms (ratio {report.latency_ratio:.2f})"
+    )
     return 0
 
 

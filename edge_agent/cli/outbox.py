@@ -33,7 +33,11 @@ def run(args) -> int:
         stats = reader.stats(time.time())
         rows = reader.tail(args.tail, include_telemetry=args.telemetry) if args.tail > 0 else []
     if args.json:
-        print(json.dumps({"path": str(path), "stats": stats.to_dict(), "tail": [_row_dict(row) for row in rows]}, indent=2))
+        print(
+            json.dumps(
+                {"path": str(path), "stats": stats.to_dict(), "tail": [_row_dict(row) for row in rows]}, indent=2
+            )
+        )
     else:
         print(f"outbox {path}")
         print(summary(stats))
@@ -49,7 +53,8 @@ def summary(stats: OutboxStats) -> str:
     lines = [header]
     for cls in CLASSES:
         lines.append(
-            f"  {cls:10} {stats.pending[cls]:>9} {stats.inflight[cls]:>9} {stats.delivered[cls]:>10} {stats.drops.get(cls, 0):>8}"
+            f"  {cls:10} {stats.pending[cls]:>9} {stats.inflight[cls]:>9} {stats.delivered[cls]:>10} "
+            f"{stats.drops.get(cls, 0):>8}"
         )
     age = "-" if stats.oldest_pending_age_s is None else f"{stats.oldest_pending_age_s:.1f} s"
     last = "never" if stats.last_delivery_at is None else iso_utc(stats.last_delivery_at)

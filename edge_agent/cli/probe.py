@@ -22,13 +22,22 @@ from edge_agent.rules.annotate import draw_geometry
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("probe", help="grab a frame from a camera, save it with zones and lines drawn, print resolution and fps")
+    parser = subparsers.add_parser(
+        "probe", help="grab a frame from a camera, save it with zones and lines drawn, print resolution and fps"
+    )
     parser.add_argument("camera", help="camera id from the config")
     parser.add_argument("--config", required=True, help="config YAML")
     parser.add_argument("--out", help="PNG to write (default: probe-CAMERA.png)")
-    parser.add_argument("--measure", type=float, default=2.0, metavar="SECONDS",
-                        help="seconds of frames to read from a live stream to measure its fps (default 2)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the stream to open and deliver a frame")
+    parser.add_argument(
+        "--measure",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="seconds of frames to read from a live stream to measure its fps (default 2)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for the stream to open and deliver a frame"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -85,7 +94,10 @@ def run(args) -> int:
     try:
         camera = config.camera(args.camera)
     except KeyError:
-        print(f"error: camera {args.camera!r} is not in {args.config} (known: {[c.id for c in config.cameras]})", file=sys.stderr)
+        print(
+            f"error: camera {args.camera!r} is not in {args.config} (known: {[c.id for c in config.cameras]})",
+            file=sys.stderr,
+        )
         return os.EX_USAGE
     try:
         result = probe_camera(camera, args.timeout, args.measure)

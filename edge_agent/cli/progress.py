@@ -20,7 +20,7 @@ class ProgressLine:
         self._width = 0
 
     @classmethod
-    def if_terminal(cls, stream: TextIO, label: str) -> "ProgressLine | None":
+    def if_terminal(cls, stream: TextIO, label: str) -> ProgressLine | None:
         return cls(stream, label) if stream.isatty() else None
 
     def update(self, done_s: float, total_s: float) -> None:

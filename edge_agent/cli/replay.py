@@ -23,11 +23,16 @@ def register(subparsers) -> None:
     parser.add_argument("clip", help="video file to replay (stands in for the camera's url)")
     parser.add_argument("--config", required=True, help="config YAML with the camera, its zones/lines and rules")
     parser.add_argument("--camera", help="camera id whose zones and rules apply (default: the only enabled camera)")
-    parser.add_argument("--annotate", metavar="OUT.mp4", help="write the clip with zones, lines, tracks and alerts drawn")
+    parser.add_argument(
+        "--annotate", metavar="OUT.mp4", help="write the clip with zones, lines, tracks and alerts drawn"
+    )
     parser.add_argument("--report", action="store_true", help="print per-rule and per-line counts on stderr at the end")
     parser.add_argument("--max-seconds", type=float, help="stop after this much clip time")
-    parser.add_argument("--door-events", metavar="EVENTS.jsonl",
-                        help="door events to feed at clip times: one generic JSON door event per line plus at_clip_s")
+    parser.add_argument(
+        "--door-events",
+        metavar="EVENTS.jsonl",
+        help="door events to feed at clip times: one generic JSON door event per line plus at_clip_s",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -41,9 +46,16 @@ def run(args) -> int:
             raise CliExit(os.EX_NOINPUT)
     progress = ProgressLine.if_terminal(sys.stderr, "replay")
     try:
-        result = replay_clip(config, args.clip, args.camera, sink=JsonLinesSink(sys.stdout), annotate=args.annotate,
-                             max_seconds=args.max_seconds, door_events=args.door_events,
-                             on_progress=progress.update if progress else None)
+        result = replay_clip(
+            config,
+            args.clip,
+            args.camera,
+            sink=JsonLinesSink(sys.stdout),
+            annotate=args.annotate,
+            max_seconds=args.max_seconds,
+            door_events=args.door_events,
+            on_progress=progress.update if progress else None,
+        )
     except ValueError as exc:  # unknown camera, undecodable clip, a bad door events line
         print(f"error: {exc}", file=sys.stderr)
         return os.EX_USAGE

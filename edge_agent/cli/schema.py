@@ -10,7 +10,9 @@ from edge_agent.events.schemas import PUBLISHED_MESSAGES
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("schema", help="print the JSON Schema of the config or of a published message")
-    parser.add_argument("what", nargs="?", default="config", choices=["config", *PUBLISHED_MESSAGES], help="default: config")
+    parser.add_argument(
+        "what", nargs="?", default="config", choices=["config", *PUBLISHED_MESSAGES], help="default: config"
+    )
     parser.set_defaults(handler=run)
 
 

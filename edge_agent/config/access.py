@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -18,10 +18,24 @@ class OsdpReaderConfig(Section):
     address: int = Field(ge=0, le=126, description="OSDP address of the reader (PD).")
     door: str = Field(description="Door id the reader belongs to.")
     reader: str | None = Field(default=None, description="Reader id in events. Default: {adapter}-{address}.")
-    direction: Literal["in", "out"] | None = Field(default=None, description="Direction a grant at this reader lets people go.")
-    scbk_file: SecretFile | None = Field(default=None, description="File with the 16-byte secure channel base key (hex). Without it the channel is not secure.")
-    card_read_as: Literal["credential.read", "access.granted"] = Field(default="credential.read", description="What a card read means: the panel still decides (credential.read), or this reader's door opens on every read it reports (access.granted).")
-    door_contact_input: int | None = Field(default=None, ge=0, le=31, description="PD input whose status reports the door contact (1 = open), for door.opened/door.closed.")
+    direction: Literal["in", "out"] | None = Field(
+        default=None, description="Direction a grant at this reader lets people go."
+    )
+    scbk_file: SecretFile | None = Field(
+        default=None,
+        description="File with the 16-byte secure channel base key (hex). Without it the channel is not secure.",
+    )
+    card_read_as: Literal["credential.read", "access.granted"] = Field(
+        default="credential.read",
+        description="What a card read means: the panel still decides (credential.read), or this reader's door opens "
+        "on every read it reports (access.granted).",
+    )
+    door_contact_input: int | None = Field(
+        default=None,
+        ge=0,
+        le=31,
+        description="PD input whose status reports the door contact (1 = open), for door.opened/door.closed.",
+    )
 
 
 class OsdpAdapterConfig(Section):
@@ -30,26 +44,39 @@ class OsdpAdapterConfig(Section):
     device: str = Field(description="Serial device, e.g. /dev/ttyUSB0 (RS-485).")
     baud: int = Field(default=9600, description="Baud rate.")
     readers: list[OsdpReaderConfig] = Field(min_length=1, description="Readers on this bus.")
-    require_secure_channel: bool = Field(default=True, description="Refuse a reader without an SCBK file (plain-text OSDP carries card numbers in clear).")
+    require_secure_channel: bool = Field(
+        default=True,
+        description="Refuse a reader without an SCBK file (plain-text OSDP carries card numbers in clear).",
+    )
 
     @model_validator(mode="after")
-    def _readers_distinct_and_secure(self) -> "OsdpAdapterConfig":
+    def _readers_distinct_and_secure(self) -> OsdpAdapterConfig:
         addresses = [reader.address for reader in self.readers]
         if len(set(addresses)) != len(addresses):
             raise ValueError(f"OSDP addresses on one bus must differ (found {addresses})")
         if self.require_secure_channel:
             plain = [reader.address for reader in self.readers if reader.scbk_file is None]
             if plain:
-                raise ValueError(f"readers at addresses {plain} have no scbk_file; set one or require_secure_channel: false")
+                raise ValueError(
+                    f"readers at addresses {plain} have no scbk_file; set one or require_secure_channel: false"
+                )
         return self
 
 
 class HttpAuthConfig(Section):
-    hmac_secret_file: SecretFile | None = Field(default=None, description="Shared secret for the X-Signature HMAC header over timestamp + body.")
+    hmac_secret_file: SecretFile | None = Field(
+        default=None, description="Shared secret for the X-Signature HMAC header over timestamp + body."
+    )
     bearer_token_file: SecretFile | None = Field(default=None, description="Bearer token expected in Authorization.")
-    replay_window: float = Field(default=300.0, gt=0, description="Seconds a signed request's timestamp may differ from ours.")
-    replay_cache_size: int = Field(default=10000, ge=16, description="Signatures remembered within the replay window to refuse a replayed request.")
-    allow_unauthenticated: bool = Field(default=False, description="Accept unsigned requests (only behind a trusted proxy on loopback).")
+    replay_window: float = Field(
+        default=300.0, gt=0, description="Seconds a signed request's timestamp may differ from ours."
+    )
+    replay_cache_size: int = Field(
+        default=10000, ge=16, description="Signatures remembered within the replay window to refuse a replayed request."
+    )
+    allow_unauthenticated: bool = Field(
+        default=False, description="Accept unsigned requests (only behind a trusted proxy on loopback)."
+    )
 
 
 class HttpPushAdapterConfig(Section):
@@ -57,20 +84,34 @@ class HttpPushAdapterConfig(Section):
     id: str = Field(pattern=_ID, description="Adapter id.")
     bind: str = Field(default="127.0.0.1", description="Listen address; loopback unless configured.")
     port: int = Field(default=8089, ge=0, le=65535, description="Listen port (0 picks a free one).")
-    format: Literal["generic", "hikvision"] = Field(default="generic", description="Payload format the controller posts.")
+    format: Literal["generic", "hikvision"] = Field(
+        default="generic", description="Payload format the controller posts."
+    )
     auth: HttpAuthConfig = Field(default_factory=HttpAuthConfig)
     max_body_bytes: int = Field(default=64 * 1024, ge=256, description="Requests larger than this are refused (413).")
-    max_connections: int = Field(default=32, ge=1, le=1024, description="Connections served at once (a thread each); more are answered 503 and closed, so a flood cannot exhaust threads or memory.")
+    max_connections: int = Field(
+        default=32,
+        ge=1,
+        le=1024,
+        description="Connections served at once (a thread each); more are answered 503 and closed, so a flood cannot "
+        "exhaust threads or memory.",
+    )
     default_door: str | None = Field(default=None, description="Door for events that name none.")
     path: str = Field(default="/events", pattern=r"^/[\x21-\x7e]*$", description="URL path the controller posts to.")
-    hikvision_doors: dict[int, str] = Field(default_factory=dict, description="Hikvision doorNo -> door id; unmapped numbers use default_door.")
-    reader_directions: dict[int, Literal["in", "out"]] = Field(default_factory=dict, description="Controller reader number -> direction a grant there lets people go.")
+    hikvision_doors: dict[int, str] = Field(
+        default_factory=dict, description="Hikvision doorNo -> door id; unmapped numbers use default_door."
+    )
+    reader_directions: dict[int, Literal["in", "out"]] = Field(
+        default_factory=dict, description="Controller reader number -> direction a grant there lets people go."
+    )
 
     @model_validator(mode="after")
-    def _authenticated(self) -> "HttpPushAdapterConfig":
+    def _authenticated(self) -> HttpPushAdapterConfig:
         auth = self.auth
         if auth.hmac_secret_file is None and auth.bearer_token_file is None and not auth.allow_unauthenticated:
-            raise ValueError("set auth.hmac_secret_file or auth.bearer_token_file (or auth.allow_unauthenticated: true)")
+            raise ValueError(
+                "set auth.hmac_secret_file or auth.bearer_token_file (or auth.allow_unauthenticated: true)"
+            )
         return self
 
 
@@ -83,12 +124,16 @@ class LineStreamAdapterConfig(Section):
     baud: int = Field(default=9600, description="Serial baud rate.")
     max_line_bytes: int = Field(default=4096, ge=64, description="Longer lines are rejected.")
     default_door: str | None = Field(default=None, description="Door for events that name none.")
-    reconnect_min_delay: float = Field(default=0.5, gt=0, description="First wait (s) before reconnecting; doubles per failure.")
+    reconnect_min_delay: float = Field(
+        default=0.5, gt=0, description="First wait (s) before reconnecting; doubles per failure."
+    )
     reconnect_max_delay: float = Field(default=30.0, gt=0, description="Longest wait (s) between reconnect attempts.")
-    idle_timeout: float = Field(default=0.0, ge=0, description="Reconnect when nothing arrives for this many seconds (0 = never).")
+    idle_timeout: float = Field(
+        default=0.0, ge=0, description="Reconnect when nothing arrives for this many seconds (0 = never)."
+    )
 
     @model_validator(mode="after")
-    def _one_transport(self) -> "LineStreamAdapterConfig":
+    def _one_transport(self) -> LineStreamAdapterConfig:
         tcp = self.tcp_host is not None or self.tcp_port is not None
         if tcp and (self.tcp_host is None or self.tcp_port is None):
             raise ValueError("a TCP line stream needs both tcp_host and tcp_port")
@@ -100,7 +145,7 @@ class LineStreamAdapterConfig(Section):
 
 
 AdapterConfig = Annotated[
-    Union[OsdpAdapterConfig, HttpPushAdapterConfig, LineStreamAdapterConfig],
+    OsdpAdapterConfig | HttpPushAdapterConfig | LineStreamAdapterConfig,
     Field(discriminator="type"),
 ]
 
@@ -115,7 +160,10 @@ class DoorConfig(Section):
     name: str | None = Field(default=None, description="Human name.")
     camera_line: CameraLineRef | None = Field(default=None, description="Camera line at this door, for tailgating.")
     held_open_after: float = Field(default=30.0, gt=0, description="Seconds open before door.held_open.")
-    allowed: list[TimeRange] = Field(default_factory=list, description="When access is allowed; a grant outside raises access.off_schedule. Empty = always.")
+    allowed: list[TimeRange] = Field(
+        default_factory=list,
+        description="When access is allowed; a grant outside raises access.off_schedule. Empty = always.",
+    )
     clock_offset: float = Field(default=0.0, description="Seconds to add to the controller's clock to get ours.")
 
 
@@ -128,7 +176,9 @@ class DenialBurstConfig(Section):
 class TailgatingConfig(Section):
     enabled: bool = Field(default=True, description="Join door grants with camera crossings.")
     window: float = Field(default=8.0, gt=0, description="Seconds after a grant in which its crossing counts.")
-    early_tolerance: float = Field(default=1.0, ge=0, description="Seconds a crossing may precede its grant (clock jitter, reader latency).")
+    early_tolerance: float = Field(
+        default=1.0, ge=0, description="Seconds a crossing may precede its grant (clock jitter, reader latency)."
+    )
     settle: float = Field(default=2.0, ge=0, description="Seconds to wait for a late grant before judging a crossing.")
     severity: Severity = Field(default=Severity.major)
 
@@ -136,23 +186,42 @@ class TailgatingConfig(Section):
 class WelfareWatch(Section):
     name: str = Field(pattern=_ID, description="Name of the watch, carried in alerts.")
     credential_tokens: list[str] = Field(default_factory=list, description="Tokens to watch (from enrolment).")
-    card_numbers: list[SecretStr] = Field(default_factory=list, description="Card numbers, hashed to tokens at load time, never stored.")
+    card_numbers: list[SecretStr] = Field(
+        default_factory=list, description="Card numbers, hashed to tokens at load time, never stored."
+    )
     doors: list[str] = Field(default_factory=list, description="Or watch any event at these doors.")
     max_silence_hours: float = Field(gt=0, description="Alert when nothing is seen for this long.")
-    quiet_hours: list[TimeRange] = Field(default_factory=list, description="Windows in which silence does not count (night).")
+    quiet_hours: list[TimeRange] = Field(
+        default_factory=list, description="Windows in which silence does not count (night)."
+    )
     severity: Severity = Field(default=Severity.major)
 
 
 class AccessConfig(Section):
-    site_key_file: SecretFile | None = Field(default=None, description="Site key for credential tokens (HMAC-SHA256). Required when any adapter is configured.")
+    site_key_file: SecretFile | None = Field(
+        default=None,
+        description="Site key for credential tokens (HMAC-SHA256). Required when any adapter is configured.",
+    )
     adapters: list[AdapterConfig] = Field(default_factory=list, description="Door controller and reader feeds.")
     doors: list[DoorConfig] = Field(default_factory=list, description="Doors.")
     denials: DenialBurstConfig = Field(default_factory=DenialBurstConfig)
     tailgating: TailgatingConfig = Field(default_factory=TailgatingConfig)
     welfare: list[WelfareWatch] = Field(default_factory=list, description="Welfare checks.")
-    retry_min_delay: float = Field(default=1.0, gt=0, description="An adapter that cannot start (serial device missing, port in use) runs offline and is started again after a random delay of up to this many seconds, doubling the ceiling per failure (full jitter); the other adapters and the cameras run on.")
-    retry_max_delay: float = Field(default=60.0, gt=0, description="Ceiling of the delay between start attempts of an adapter that cannot start.")
-    forward_events: list[str] = Field(default_factory=lambda: ["access.granted", "access.denied", "credential.read", "exit_request"], description="Door event types also published as info alerts (an access log with credential tokens, never card numbers). Alarms (forced, held, tamper, duress, reader offline) always raise alerts.")
+    retry_min_delay: float = Field(
+        default=1.0,
+        gt=0,
+        description="An adapter that cannot start (serial device missing, port in use) runs offline and is started "
+        "again after a random delay of up to this many seconds, doubling the ceiling per failure (full jitter); "
+        "the other adapters and the cameras run on.",
+    )
+    retry_max_delay: float = Field(
+        default=60.0, gt=0, description="Ceiling of the delay between start attempts of an adapter that cannot start."
+    )
+    forward_events: list[str] = Field(
+        default_factory=lambda: ["access.granted", "access.denied", "credential.read", "exit_request"],
+        description="Door event types also published as info alerts (an access log with credential tokens, never card "
+        "numbers). Alarms (forced, held, tamper, duress, reader offline) always raise alerts.",
+    )
 
     @field_validator("forward_events")
     @classmethod
@@ -163,7 +232,7 @@ class AccessConfig(Section):
         return value
 
     @model_validator(mode="after")
-    def _retry_delays_ordered(self) -> "AccessConfig":
+    def _retry_delays_ordered(self) -> AccessConfig:
         if self.retry_max_delay < self.retry_min_delay:
             raise ValueError(f"retry_max_delay {self.retry_max_delay} is below retry_min_delay {self.retry_min_delay}")
         return self
@@ -185,6 +254,12 @@ def access_reference_problems(access: AccessConfig):
             if door not in doors:
                 yield ("access", "welfare", w_index, "doors"), f"unknown door {door!r} (known: {sorted(doors)})"
         if watch.card_numbers and access.site_key_file is None:
-            yield ("access", "site_key_file"), f"welfare watch {watch.name!r} lists card numbers; they are hashed with the site key"
+            yield (
+                ("access", "site_key_file"),
+                f"welfare watch {watch.name!r} lists card numbers; they are hashed with the site key",
+            )
         if not (watch.credential_tokens or watch.card_numbers or watch.doors):
-            yield ("access", "welfare", w_index), f"welfare watch {watch.name!r} watches nothing (give tokens, card numbers or doors)"
+            yield (
+                ("access", "welfare", w_index),
+                f"welfare watch {watch.name!r} watches nothing (give tokens, card numbers or doors)",
+            )

@@ -11,24 +11,43 @@ from edge_agent.config.tracking import TrackerConfig
 
 class MotionConfig(Section):
     enabled: bool = Field(default=True, description="Run the detector only on motion or live tracks.")
-    threshold: int = Field(default=25, ge=1, le=255, description="Pixel difference from the background that counts as change.")
-    min_area: float = Field(default=0.002, ge=0, le=1, description="Fraction of the (low-resolution) frame that must change to count as motion.")
-    full_check_interval: float = Field(default=10.0, gt=0, description="Seconds between detector runs even without motion, so still objects stay known.")
-    masks: list[list[Point]] = Field(default_factory=list, description="Polygons (normalized) where motion is ignored, e.g. a clock or a tree.")
+    threshold: int = Field(
+        default=25, ge=1, le=255, description="Pixel difference from the background that counts as change."
+    )
+    min_area: float = Field(
+        default=0.002,
+        ge=0,
+        le=1,
+        description="Fraction of the (low-resolution) frame that must change to count as motion.",
+    )
+    full_check_interval: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between detector runs even without motion, so still objects stay known.",
+    )
+    masks: list[list[Point]] = Field(
+        default_factory=list, description="Polygons (normalized) where motion is ignored, e.g. a clock or a tree."
+    )
 
 
 class TamperConfig(Section):
     enabled: bool = Field(default=True, description="Raise tamper when the view is covered, blurred or moved.")
-    baseline_seconds: float = Field(default=30.0, gt=0, description="Seconds of footage that form the running baseline.")
+    baseline_seconds: float = Field(
+        default=30.0, gt=0, description="Seconds of footage that form the running baseline."
+    )
     hold_seconds: float = Field(default=3.0, ge=0, description="How long a change must persist before tamper fires.")
 
 
 class CameraHealthConfig(Section):
     offline_grace: float = Field(default=15.0, ge=0, description="Seconds without frames before camera.offline fires.")
-    stall_timeout: float = Field(default=10.0, gt=0, description="Seconds without a new frame before the source reconnects.")
+    stall_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds without a new frame before the source reconnects."
+    )
     frozen_frames: int = Field(default=50, ge=2, description="Identical consecutive frames that count as a stall.")
     reconnect_min_delay: float = Field(default=1.0, gt=0, description="First reconnect delay in seconds.")
-    reconnect_max_delay: float = Field(default=60.0, gt=0, description="Longest reconnect delay in seconds (full jitter).")
+    reconnect_max_delay: float = Field(
+        default=60.0, gt=0, description="Longest reconnect delay in seconds (full jitter)."
+    )
     tamper: TamperConfig = Field(default_factory=TamperConfig)
 
 
@@ -37,10 +56,14 @@ class CameraConfig(Section):
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Camera id used in alerts and topics.")
     url: str = Field(description="rtsp://… or http://… stream, a file path, a USB index like 0, or /dev/videoN.")
-    kind: Literal["auto", "rtsp", "http", "usb", "file"] = Field(default="auto", description="Source kind; auto guesses from url.")
+    kind: Literal["auto", "rtsp", "http", "usb", "file"] = Field(
+        default="auto", description="Source kind; auto guesses from url."
+    )
     rtsp_transport: Literal["tcp", "udp"] = Field(default="tcp", description="RTSP transport.")
     loop: bool = Field(default=False, description="Loop a file source (demos).")
-    realtime: bool = Field(default=True, description="Play a file at its own frame rate; false reads as fast as possible (replay).")
+    realtime: bool = Field(
+        default=True, description="Play a file at its own frame rate; false reads as fast as possible (replay)."
+    )
     detect_fps: float = Field(default=5.0, gt=0, le=60, description="Frames per second handed to detection.")
     enabled: bool = Field(default=True, description="Set false to keep a camera configured but not read.")
     motion: MotionConfig = Field(default_factory=MotionConfig)

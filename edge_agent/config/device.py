@@ -20,8 +20,12 @@ class DeviceConfig(Section):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
         description="Site (compound) id used in topics.",
     )
-    timezone: str = Field(default="UTC", description="IANA time zone of the site, for rule schedules, e.g. Asia/Singapore.")
-    state_dir: Path = Field(default=Path("/var/lib/edge-agent"), description="Directory for the outbox database, models and runtime state.")
+    timezone: str = Field(
+        default="UTC", description="IANA time zone of the site, for rule schedules, e.g. Asia/Singapore."
+    )
+    state_dir: Path = Field(
+        default=Path("/var/lib/edge-agent"), description="Directory for the outbox database, models and runtime state."
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -145,7 +145,9 @@ def _type_text(annotation) -> str:
             return "secret string"
         if issubclass(annotation, Path):
             return "path"
-        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(annotation.__name__, annotation.__name__)
+        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(
+            annotation.__name__, annotation.__name__
+        )
     return str(annotation)
 
 

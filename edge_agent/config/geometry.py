@@ -21,12 +21,28 @@ class LineConfig(Section):
 
     points: list[Point] = Field(min_length=2, max_length=2, description="The two ends of the line, normalized [x, y].")
     in_side: Point = Field(description="Any point on the side objects move toward when they come in.")
-    margin: float = Field(default=0.02, ge=0, le=0.25, description="Half-width (normalized) of the band around the line in which a foot point keeps its previous side, so standing on the line or jittering across it is not a crossing.")
-    min_frames: int = Field(default=2, ge=1, le=30, description="Consecutive detector runs a foot point must stay on the new side before the crossing counts, so a one-frame stride or box glitch is not a crossing.")
-    classes: list[str] = Field(default_factory=lambda: ["person"], min_length=1, description="Object classes counted on this line (in/out counters and crossing events).")
+    margin: float = Field(
+        default=0.02,
+        ge=0,
+        le=0.25,
+        description="Half-width (normalized) of the band around the line in which a foot point keeps its previous "
+        "side, so standing on the line or jittering across it is not a crossing.",
+    )
+    min_frames: int = Field(
+        default=2,
+        ge=1,
+        le=30,
+        description="Consecutive detector runs a foot point must stay on the new side before the crossing counts, so "
+        "a one-frame stride or box glitch is not a crossing.",
+    )
+    classes: list[str] = Field(
+        default_factory=lambda: ["person"],
+        min_length=1,
+        description="Object classes counted on this line (in/out counters and crossing events).",
+    )
 
     @model_validator(mode="after")
-    def _in_side_off_the_line(self) -> "LineConfig":
+    def _in_side_off_the_line(self) -> LineConfig:
         (ax, ay), (bx, by) = self.points
         px, py = self.in_side
         if (ax, ay) == (bx, by):

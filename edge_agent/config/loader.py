@@ -36,7 +36,9 @@ def parse_config(text: str, source: str = "<config>", environ: Mapping[str, str]
     if issues and not located.data:
         raise ConfigError(source, issues)
     if not isinstance(located.data, dict):
-        raise ConfigError(source, [ConfigIssue("", 1, f"expected a mapping of sections, found {type(located.data).__name__}")])
+        raise ConfigError(
+            source, [ConfigIssue("", 1, f"expected a mapping of sections, found {type(located.data).__name__}")]
+        )
     references: list[tuple[tuple, str]] = []
     try:
         config = AgentConfig.model_validate(located.data, context={"reference_problems": references})
@@ -65,9 +67,13 @@ def _issue_from_error(error: dict, located: LocatedYaml) -> ConfigIssue:
         tags = re.findall(r"'([^']+)'", error["ctx"]["expected_tags"])
         found = error["ctx"]["tag"]
         message = f"unknown type {found!r}; expected one of {', '.join(tags)}"
-        return ConfigIssue(dotted((*path, "type")), located.line_of((*path, "type")), message + _suggestion(found, tags))
+        return ConfigIssue(
+            dotted((*path, "type")), located.line_of((*path, "type")), message + _suggestion(found, tags)
+        )
     if kind == "union_tag_not_found":
-        return ConfigIssue(dotted(path), located.line_of(path), "required key `type` is missing (it selects the kind of entry)")
+        return ConfigIssue(
+            dotted(path), located.line_of(path), "required key `type` is missing (it selects the kind of entry)"
+        )
     return ConfigIssue(dotted(path), located.line_of(path), _value_message(error, path))
 
 

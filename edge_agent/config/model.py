@@ -51,7 +51,7 @@ class AgentConfig(Section):
         return [*_unique_ids(self), *_rule_references(self), *_class_references(self), *_door_references(self)]
 
     @model_validator(mode="after")
-    def _references_resolve(self, info: ValidationInfo) -> "AgentConfig":
+    def _references_resolve(self, info: ValidationInfo) -> AgentConfig:
         problems = self.reference_problems()
         collector = (info.context or {}).get("reference_problems")
         if collector is not None:  # the loader reports each with its YAML line
@@ -101,17 +101,29 @@ def _class_references(config: AgentConfig):
     if detector.merge_vehicles and kept is not None:
         merged = sorted(set(MERGED_VEHICLE_CLASSES) & kept)
         if merged:
-            yield ("detector", "classes"), (f"{merged} never pass: merge_vehicles reports car, truck and bus as "
-                                            "'vehicle'; keep 'vehicle' or set merge_vehicles: false")
+            yield (
+                ("detector", "classes"),
+                (
+                    f"{merged} never pass: merge_vehicles reports car, truck and bus as "
+                    "'vehicle'; keep 'vehicle' or set merge_vehicles: false"
+                ),
+            )
     users = [(("rules", i, "classes"), f"rule {r.name!r}", r.classes) for i, r in enumerate(config.rules)]
     for c_index, camera in enumerate(config.cameras):
-        users += [(("cameras", c_index, "lines", name, "classes"), f"line {camera.id}/{name}", line.classes)
-                  for name, line in camera.lines.items()]
+        users += [
+            (("cameras", c_index, "lines", name, "classes"), f"line {camera.id}/{name}", line.classes)
+            for name, line in camera.lines.items()
+        ]
     for path, who, classes in users:
         wanted = set(classes)
         if detector.merge_vehicles and "vehicle" not in wanted and wanted & set(MERGED_VEHICLE_CLASSES):
-            yield path, (f"{who} waits for {sorted(wanted & set(MERGED_VEHICLE_CLASSES))}, which detector.merge_vehicles "
-                         "reports as 'vehicle'; add 'vehicle' or set merge_vehicles: false")
+            yield (
+                path,
+                (
+                    f"{who} waits for {sorted(wanted & set(MERGED_VEHICLE_CLASSES))}, which detector.merge_vehicles "
+                    "reports as 'vehicle'; add 'vehicle' or set merge_vehicles: false"
+                ),
+            )
         elif kept is not None and not wanted & kept:
             yield path, f"{who} waits for {sorted(wanted)}, none of which detector.classes keeps ({sorted(kept)})"
 
@@ -132,7 +144,13 @@ def _door_references(config: AgentConfig):
     for a_index, adapter in enumerate(config.access.adapters):
         for r_index, reader in enumerate(getattr(adapter, "readers", [])):
             if reader.door not in doors:
-                yield ("access", "adapters", a_index, "readers", r_index, "door"), f"unknown door {reader.door!r} (known: {sorted(doors)})"
+                yield (
+                    ("access", "adapters", a_index, "readers", r_index, "door"),
+                    f"unknown door {reader.door!r} (known: {sorted(doors)})",
+                )
     if config.access.adapters and config.access.site_key_file is None:
-        yield ("access", "site_key_file"), "required when access adapters are configured (card numbers are tokenized with it)"
+        yield (
+            ("access", "site_key_file"),
+            "required when access adapters are configured (card numbers are tokenized with it)",
+        )
     yield from access_reference_problems(config.access)

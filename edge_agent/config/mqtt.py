@@ -12,13 +12,18 @@ class TlsConfig(Section):
     """TLS to the broker. Verification is always on unless `insecure` is set."""
 
     enabled: bool = Field(default=False, description="Use TLS.")
-    ca_file: Path | None = Field(default=None, description="CA bundle that signed the broker certificate. Default: the system store.")
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle that signed the broker certificate. Default: the system store."
+    )
     cert_file: Path | None = Field(default=None, description="Client certificate (PEM) for mutual TLS.")
     key_file: SecretFile | None = Field(default=None, description="Client private key (PEM) for mutual TLS.")
-    insecure: bool = Field(default=False, description="Skip broker certificate verification. Never in production; logs a warning at every connect.")
+    insecure: bool = Field(
+        default=False,
+        description="Skip broker certificate verification. Never in production; logs a warning at every connect.",
+    )
 
     @model_validator(mode="after")
-    def _cert_and_key_together(self) -> "TlsConfig":
+    def _cert_and_key_together(self) -> TlsConfig:
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file must be given together")
         return self
@@ -26,10 +31,12 @@ class TlsConfig(Section):
 
 class ReconnectConfig(Section):
     min_delay: float = Field(default=1.0, gt=0, description="First back-off delay in seconds.")
-    max_delay: float = Field(default=120.0, gt=0, description="Longest back-off delay in seconds (full jitter below it).")
+    max_delay: float = Field(
+        default=120.0, gt=0, description="Longest back-off delay in seconds (full jitter below it)."
+    )
 
     @model_validator(mode="after")
-    def _ordered(self) -> "ReconnectConfig":
+    def _ordered(self) -> ReconnectConfig:
         if self.max_delay < self.min_delay:
             raise ValueError("max_delay must be >= min_delay")
         return self
@@ -41,18 +48,27 @@ class MqttConfig(Section):
     host: str = Field(default="127.0.0.1", description="Broker host name or address.")
     port: int = Field(default=1883, ge=1, le=65535, description="Broker port (8883 is usual for TLS).")
     protocol: Literal["v5", "v311"] = Field(default="v5", description="MQTT protocol version.")
-    topic_prefix: str = Field(default="edge", pattern=r"^[^#+\s]+$", description="First topic level: {prefix}/{site}/{device_id}/...")
+    topic_prefix: str = Field(
+        default="edge", pattern=r"^[^#+\s]+$", description="First topic level: {prefix}/{site}/{device_id}/..."
+    )
     keepalive: int = Field(default=30, ge=5, le=3600, description="Keepalive in seconds.")
     username: str | None = Field(default=None, description="Username, if the broker wants one.")
     password: SecretStr | None = Field(default=None, description="Password; prefer password_file or ${ENV}.")
     password_file: SecretFile | None = Field(default=None, description="File holding the password.")
     tls: TlsConfig = Field(default_factory=TlsConfig)
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
-    max_inflight: int = Field(default=20, ge=1, le=1000, description="Messages handed to the MQTT client before their PUBACK.")
-    will_delay: int = Field(default=10, ge=0, le=3600, description="MQTT v5 Will Delay Interval in seconds, so a quick reconnect raises no offline flap.")
+    max_inflight: int = Field(
+        default=20, ge=1, le=1000, description="Messages handed to the MQTT client before their PUBACK."
+    )
+    will_delay: int = Field(
+        default=10,
+        ge=0,
+        le=3600,
+        description="MQTT v5 Will Delay Interval in seconds, so a quick reconnect raises no offline flap.",
+    )
 
     @model_validator(mode="after")
-    def _one_password_source(self) -> "MqttConfig":
+    def _one_password_source(self) -> MqttConfig:
         if self.password is not None and self.password_file is not None:
             raise ValueError("give password or password_file, not both")
         return self

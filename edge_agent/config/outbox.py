@@ -22,5 +22,7 @@ class OutboxConfig(Section):
     max_rows: int = Field(default=200_000, ge=10, description="Cap on stored rows.")
     max_bytes: int = Field(default=256 * 1024 * 1024, ge=64 * 1024, description="Cap on stored payload bytes.")
     retention_hours: float = Field(default=72.0, ge=0, description="Delivered rows are pruned after this many hours.")
-    min_free_disk_mb: int = Field(default=200, ge=0, description="Below this free space, telemetry is no longer stored.")
+    min_free_disk_mb: int = Field(
+        default=200, ge=0, description="Below this free space, telemetry is no longer stored."
+    )
     expiry: ExpiryConfig = Field(default_factory=ExpiryConfig)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -16,10 +16,23 @@ class _VideoRule(Section):
     camera: str = Field(description="Camera id the rule watches.")
     classes: list[str] = Field(default_factory=lambda: ["person"], description="Object classes the rule counts.")
     min_score: float = Field(default=0.0, ge=0, le=1, description="Ignore objects scored below this.")
-    min_area: float = Field(default=0.0, ge=0, le=1, description="Ignore boxes smaller than this fraction of the frame.")
-    schedule: list[TimeRange] = Field(default_factory=list, description="When the rule is armed (site time); empty = always.")
-    cooldown: float = Field(default=30.0, ge=0, description="Seconds after an alert before the same rule may fire again for the same object or zone.")
-    clear_after: float = Field(default=2.0, ge=0, description="Seconds the condition must stay false before its end alert, so a missed detection or a step out and back does not split one event in two.")
+    min_area: float = Field(
+        default=0.0, ge=0, le=1, description="Ignore boxes smaller than this fraction of the frame."
+    )
+    schedule: list[TimeRange] = Field(
+        default_factory=list, description="When the rule is armed (site time); empty = always."
+    )
+    cooldown: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds after an alert before the same rule may fire again for the same object or zone.",
+    )
+    clear_after: float = Field(
+        default=2.0,
+        ge=0,
+        description="Seconds the condition must stay false before its end alert, so a missed detection or a step out "
+        "and back does not split one event in two.",
+    )
     severity: Severity = Field(default=Severity.minor, description="Severity of the alerts.")
     enabled: bool = Field(default=True, description="Set false to keep the rule configured but idle.")
 
@@ -40,8 +53,15 @@ class CrowdRule(_VideoRule):
     type: Literal["crowd"]
     zone: str = Field(description="Zone name on the camera.")
     min_count: int = Field(ge=1, description="Count at or above which the zone is crowded.")
-    hold: float = Field(default=5.0, ge=0, description="Seconds the count must hold at or above min_count before the alert starts.")
-    end_below: int | None = Field(default=None, ge=0, description="The condition ends when the count drops below this (held for clear_after s); default min_count. Lower than min_count gives count hysteresis.")
+    hold: float = Field(
+        default=5.0, ge=0, description="Seconds the count must hold at or above min_count before the alert starts."
+    )
+    end_below: int | None = Field(
+        default=None,
+        ge=0,
+        description="The condition ends when the count drops below this (held for clear_after s); default min_count. "
+        "Lower than min_count gives count hysteresis.",
+    )
 
 
 class OccupancyRule(_VideoRule):
@@ -54,34 +74,40 @@ class OccupancyRule(_VideoRule):
 class LineCrossingRule(_VideoRule):
     type: Literal["line_crossing"]
     line: str = Field(description="Line name on the camera.")
-    alert_direction: Literal["in", "out", "both", "none"] = Field(default="none", description="Which crossings raise an alert; counters run regardless.")
+    alert_direction: Literal["in", "out", "both", "none"] = Field(
+        default="none", description="Which crossings raise an alert; counters run regardless."
+    )
 
 
 class StationaryVehicleRule(_VideoRule):
     type: Literal["stationary_vehicle"]
     zone: str = Field(description="Zone name (fire lane, no-parking).")
-    classes: list[str] = Field(default_factory=lambda: ["vehicle", "car", "truck", "bus", "motorcycle"], description="Vehicle classes.")
+    classes: list[str] = Field(
+        default_factory=lambda: ["vehicle", "car", "truck", "bus", "motorcycle"], description="Vehicle classes."
+    )
     max_stationary: float = Field(default=180.0, gt=0, description="Seconds a vehicle may stand before the alert.")
-    max_movement: float = Field(default=0.02, ge=0, description="Foot-point movement (normalized) still counted as standing.")
+    max_movement: float = Field(
+        default=0.02, ge=0, description="Foot-point movement (normalized) still counted as standing."
+    )
 
 
 class EbikeInLiftRule(_VideoRule):
     type: Literal["ebike_in_lift"]
     zone: str = Field(description="Zone name covering the lift car.")
-    classes: list[str] = Field(default_factory=lambda: ["bicycle", "motorcycle"], description="Classes that count as an e-bike.")
+    classes: list[str] = Field(
+        default_factory=lambda: ["bicycle", "motorcycle"], description="Classes that count as an e-bike."
+    )
     min_consecutive: int = Field(default=3, ge=1, description="Consecutive detector runs with the object in the zone.")
     severity: Severity = Field(default=Severity.major, description="Severity of the alerts.")
 
 
 VideoRuleConfig = Annotated[
-    Union[
-        IntrusionRule,
-        LoiteringRule,
-        CrowdRule,
-        OccupancyRule,
-        LineCrossingRule,
-        StationaryVehicleRule,
-        EbikeInLiftRule,
-    ],
+    IntrusionRule
+    | LoiteringRule
+    | CrowdRule
+    | OccupancyRule
+    | LineCrossingRule
+    | StationaryVehicleRule
+    | EbikeInLiftRule,
     Field(discriminator="type"),
 ]

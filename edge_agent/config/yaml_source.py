@@ -35,7 +35,9 @@ class LocatedYaml:
         try:
             node = loader.get_single_node()
             if node is None:
-                self.issues.append(ConfigIssue("", 1, "the file is empty; expected a mapping with at least a `device` section"))
+                self.issues.append(
+                    ConfigIssue("", 1, "the file is empty; expected a mapping with at least a `device` section")
+                )
                 return {}
             return self._convert(loader, node, ())
         except yaml.MarkedYAMLError as exc:
@@ -54,11 +56,17 @@ class LocatedYaml:
             for key_node, value_node in node.value:
                 key = loader.construct_object(key_node)
                 if not isinstance(key, (str, int)):
-                    self.issues.append(ConfigIssue(dotted(path), key_node.start_mark.line + 1, f"keys must be text, found {key!r}"))
+                    self.issues.append(
+                        ConfigIssue(dotted(path), key_node.start_mark.line + 1, f"keys must be text, found {key!r}")
+                    )
                     continue
                 child = (*path, key)
                 if key in result:
-                    self.issues.append(ConfigIssue(dotted(child), key_node.start_mark.line + 1, "key appears twice in the same section"))
+                    self.issues.append(
+                        ConfigIssue(
+                            dotted(child), key_node.start_mark.line + 1, "key appears twice in the same section"
+                        )
+                    )
                 self.lines[child] = key_node.start_mark.line + 1
                 result[key] = self._convert(loader, value_node, child)
             return result
@@ -75,14 +83,20 @@ class LocatedYaml:
                 return "$"
             reference = _ENV_NAME.match(match.group(1))
             if reference is None:
-                self._issue(path, f"bad environment reference ${{{match.group(1)}}}; expected ${{NAME}} or ${{NAME:-default}}")
+                self._issue(
+                    path, f"bad environment reference ${{{match.group(1)}}}; expected ${{NAME}} or ${{NAME:-default}}"
+                )
                 return ""
             name, default = reference.group(1), reference.group(2)
             if name in self._environ:
                 return self._environ[name]
             if default is not None:
                 return default
-            self._issue(path, f"environment variable {name} is not set (referenced as ${{{name}}}; use ${{{name}:-default}} for a fallback)")
+            self._issue(
+                path,
+                f"environment variable {name} is not set (referenced as ${{{name}}}; use ${{{name}:-default}} for a "
+                f"fallback)",
+            )
             return ""
 
         return _ENV_REF.sub(replace, text)

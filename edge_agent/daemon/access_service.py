@@ -48,9 +48,17 @@ class PendingStart:
 class AccessService:
     """start(), stop(timeout), alive(), progress(), snapshot() -> telemetry `adapters` section."""
 
-    def __init__(self, access: AccessConfig, factory: AlertFactory, sink: AlertSink, clock: Clock,
-                 timezone: str = "UTC", crossing_source: Any = None, tick_interval: float = 1.0,
-                 health: Health | None = None):
+    def __init__(
+        self,
+        access: AccessConfig,
+        factory: AlertFactory,
+        sink: AlertSink,
+        clock: Clock,
+        timezone: str = "UTC",
+        crossing_source: Any = None,
+        tick_interval: float = 1.0,
+        health: Health | None = None,
+    ):
         tokenizer = tokenizer_for(access)
         self.rules = DoorRules(access, factory, sink, clock, timezone, tokenizer=tokenizer)
         self.fusion = TailgatingFusion(access, factory, sink, clock)
@@ -157,15 +165,19 @@ class AccessService:
     def _try_start(self, adapter: AccessAdapter) -> bool:
         try:
             adapter.start()
-        except Exception as exc:  # noqa: BLE001 - whatever one adapter raises, the others and the cameras run on
+        except Exception as exc:
             self._start_failed(adapter, exc)
             return False
         with self._pending_lock:
             pending = self._pending.pop(adapter.id, None)
         adapter.set_last_error(None)
         if pending is not None:
-            log.info("adapter %s started after %d failed attempt(s)", adapter.id, pending.backoff.attempt,
-                     extra={"adapter": adapter.id})
+            log.info(
+                "adapter %s started after %d failed attempt(s)",
+                adapter.id,
+                pending.backoff.attempt,
+                extra={"adapter": adapter.id},
+            )
         return True
 
     def _start_failed(self, adapter: AccessAdapter, exc: Exception) -> None:
@@ -184,21 +196,37 @@ class AccessService:
             delay = pending.backoff.next_delay()
             pending.due = self._clock.monotonic() + delay
         (log.debug if repeated else log.warning)(
-            "adapter %s (%s) could not start: %s; offline, next attempt in %.1f s", adapter.id, adapter.type, error,
-            delay, extra={"adapter": adapter.id})
+            "adapter %s (%s) could not start: %s; offline, next attempt in %.1f s",
+            adapter.id,
+            adapter.type,
+            error,
+            delay,
+            extra={"adapter": adapter.id},
+        )
         if self.health is not None:
-            self.health.adapter_offline(adapter.id, adapter.type, f"on {endpoint_of(adapter.config)} could not start:"
-                                        f" {error}; retrying with back-off", error=error)
+            self.health.adapter_offline(
+                adapter.id,
+                adapter.type,
+                f"on {endpoint_of(adapter.config)} could not start: {error}; retrying with back-off",
+                error=error,
+            )
         if self.health is not None:
-            self.health.adapter_offline(adapter.id, adapter.type, f"on {endpoint_of(adapter.config)} could not start:"
-                                        f" {error}; retrying with back-off", error=error)
+            self.health.adapter_offline(
+                adapter.id,
+                adapter.type,
+                f"on {endpoint_of(adapter.config)} could not start: {error}; retrying with back-off",
+                error=error,
+            )
 
     def _retry_run(self) -> None:
         while not self._stopping.is_set():
             now = self._clock.monotonic()
             with self._pending_lock:
-                due = [adapter for adapter in self.adapters
-                       if adapter.id in self._pending and self._pending[adapter.id].due <= now]
+                due = [
+                    adapter
+                    for adapter in self.adapters
+                    if adapter.id in self._pending and self._pending[adapter.id].due <= now
+                ]
                 next_due = min((p.due for p in self._pending.values()), default=now + RETRY_POLL_S)
             for adapter in due:
                 if self._stopping.is_set():

@@ -36,19 +36,20 @@ class AccessNotAvailable(RuntimeError):
     """The access section cannot be run as configured (unreadable site key or secret, bad adapter setup)."""
 
 
-def access_stages(config: AgentConfig, sink: AlertSink, factory: AlertFactory, clock: Clock, health: Health,
-                  crossing_source=None) -> PipelineParts:
+def access_stages(
+    config: AgentConfig, sink: AlertSink, factory: AlertFactory, clock: Clock, health: Health, crossing_source=None
+) -> PipelineParts:
     """Builds the service (reading its key and secret files) and its stage spec; starts nothing."""
     try:
-        service = AccessService(config.access, factory, sink, clock, config.device.timezone,
-                                crossing_source=crossing_source, health=health)
+        service = AccessService(
+            config.access, factory, sink, clock, config.device.timezone, crossing_source=crossing_source, health=health
+        )
     except (ValueError, OSError) as exc:
         raise AccessNotAvailable(f"access control cannot start: {exc}") from None
 
     def make_stage() -> ComponentStage:
         # service.start() does not raise for an adapter that cannot start: that one is retried
-        return ComponentStage(STAGE_NAME, service, alive=service.alive, progress=service.progress,
-                              start=service.start)
+        return ComponentStage(STAGE_NAME, service, alive=service.alive, progress=service.progress, start=service.start)
 
     def adapter_figures() -> dict:
         figures = service.snapshot()
@@ -58,7 +59,13 @@ def access_stages(config: AgentConfig, sink: AlertSink, factory: AlertFactory, c
                 figures[adapter.id]["port"] = port
         return figures
 
-    return PipelineParts([StageSpec(STAGE_NAME, make_stage)], adapters=adapter_figures, access=service,
-                         counters={"door_rule_tick_errors": lambda: service.tick_errors,
-                                   "door_events_unknown_door": lambda: service.rules.unknown_doors,
-                                   "door_events_unknown_type": lambda: service.rules.unknown_types})
+    return PipelineParts(
+        [StageSpec(STAGE_NAME, make_stage)],
+        adapters=adapter_figures,
+        access=service,
+        counters={
+            "door_rule_tick_errors": lambda: service.tick_errors,
+            "door_events_unknown_door": lambda: service.rules.unknown_doors,
+            "door_events_unknown_type": lambda: service.rules.unknown_types,
+        },
+    )

@@ -1,4 +1,4 @@
-"""The running agent: delivery (outbox + publisher) + supervised pipeline, signals, systemd notification, reloads with rollback.
+"""The running agent: delivery + supervised pipeline, signals, systemd notification, reloads with rollback.
 
 Reload (SIGHUP or remote set-config): the new config is parsed and validated completely
 first; an invalid one changes nothing and is reported (log + `agent.health` alert). A
@@ -37,8 +37,15 @@ class StartFailed(RuntimeError):
 
 
 class Agent:
-    def __init__(self, config_path: Path, config_text: str, config: AgentConfig, clock: Clock | None = None,
-                 environ: Mapping[str, str] | None = None, notifier: SystemdNotifier | None = None):
+    def __init__(
+        self,
+        config_path: Path,
+        config_text: str,
+        config: AgentConfig,
+        clock: Clock | None = None,
+        environ: Mapping[str, str] | None = None,
+        notifier: SystemdNotifier | None = None,
+    ):
         self.config_path = Path(config_path)
         self.config_text = config_text
         self.config = config
@@ -154,8 +161,9 @@ class Agent:
 
     def _start_pipeline(self, config: AgentConfig) -> None:
         sup = config.supervisor
-        supervisor = Supervisor(sup.stall_timeout, sup.max_restarts, sup.restart_window, self.clock,
-                                self.delivery.health)
+        supervisor = Supervisor(
+            sup.stall_timeout, sup.max_restarts, sup.restart_window, self.clock, self.delivery.health
+        )
         parts = build_pipeline(config, self.delivery, self.clock, supervisor.snapshot, self.environ, self.counters)
         try:
             supervisor.start(parts.specs)
@@ -251,7 +259,9 @@ class Agent:
             self.request_stop()
             return
         self._record_reload(origin, f"rolled back: {error}")
-        self.delivery.health.emit("config_rolled_back", f"config from {origin} failed to start and was rolled back: {error}")
+        self.delivery.health.emit(
+            "config_rolled_back", f"config from {origin} failed to start and was rolled back: {error}"
+        )
         self.notifier.ready(self._status_line())
 
     def _report_rejected(self, origin: str, reason: str) -> None:
@@ -269,8 +279,10 @@ class Agent:
             report = status_report(self)
             adapters = self.pipeline.adapters if self.pipeline is not None else None
             if adapters is not None:  # link state of each access adapter, as in telemetry
-                report["adapter_health"] = {adapter_id: "online" if figures.get("online") else "offline"
-                                            for adapter_id, figures in adapters().items()}
+                report["adapter_health"] = {
+                    adapter_id: "online" if figures.get("online") else "offline"
+                    for adapter_id, figures in adapters().items()
+                }
             return report
 
     def counters(self) -> dict:

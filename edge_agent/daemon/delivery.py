@@ -36,7 +36,7 @@ class Delivery:
     health: Health  # open camera and adapter outages, kept across pipeline reloads
 
     @classmethod
-    def build(cls, config: AgentConfig, device_id: str, clock: Clock, health: Health | None = None) -> "Delivery":
+    def build(cls, config: AgentConfig, device_id: str, clock: Clock, health: Health | None = None) -> Delivery:
         """`health`: the previous delivery's, when only the broker changed (its open episodes carry on)."""
         topics = Topics(config.mqtt.topic_prefix, config.device.site, device_id)
         factory = AlertFactory(device_id, config.device.site, clock)

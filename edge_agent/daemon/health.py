@@ -47,8 +47,12 @@ class Health:
         with self._lock:
             start = self._open.pop(("camera", event.camera_id, condition), None) if phase == "end" else None
             alert = self.factory.make(
-                alert_type, severity, ("camera", event.camera_id),
-                started_at=event.at, ended_at=event.at if phase == "end" else None, phase=phase,
+                alert_type,
+                severity,
+                ("camera", event.camera_id),
+                started_at=event.at,
+                ended_at=event.at if phase == "end" else None,
+                phase=phase,
                 related_event_id=start.event_id if start else None,
                 details={"reason": event.reason or None, "extra": dict(event.details) or None},
             )
@@ -74,9 +78,13 @@ class Health:
             if key in self._open:
                 return
             log.warning(message, extra={"adapter": adapter_id})
-            alert = self.factory.make("agent.health", Severity.minor, ("device", self.factory.device_id),
-                                      phase="start", details=AlertDetails(reason="adapter_offline", message=message,
-                                                                          extra=extra))
+            alert = self.factory.make(
+                "agent.health",
+                Severity.minor,
+                ("device", self.factory.device_id),
+                phase="start",
+                details=AlertDetails(reason="adapter_offline", message=message, extra=extra),
+            )
             self._open[key] = alert
             self._store(alert, "adapter_offline")
 
@@ -88,10 +96,18 @@ class Health:
             if start is None:
                 return
             log.info(message, extra={"adapter": adapter_id})
-            alert = self.factory.make("agent.health", Severity.info, ("device", self.factory.device_id),
-                                      phase="end", related_event_id=start.event_id,
-                                      details=AlertDetails(reason="adapter_online", message=message,
-                                                           extra={"adapter": adapter_id, "adapter_type": adapter_type}))
+            alert = self.factory.make(
+                "agent.health",
+                Severity.info,
+                ("device", self.factory.device_id),
+                phase="end",
+                related_event_id=start.event_id,
+                details=AlertDetails(
+                    reason="adapter_online",
+                    message=message,
+                    extra={"adapter": adapter_id, "adapter_type": adapter_type},
+                ),
+            )
             self._store(alert.model_copy(update={"started_at": start.started_at}), "adapter_online")
 
     # -- stages and the agent -----------------------------------------------------------------
@@ -99,13 +115,21 @@ class Health:
         self.emit(reason, f"stage {stage}: {description}", severity, {"stage": stage, "restarts": restarts})
 
     def outbox_recovered(self, moved_to: Path, error: str) -> None:
-        self.emit("outbox.corrupt", f"outbox database was corrupt and was moved to {moved_to.name}; started empty",
-                  Severity.major, {"moved_to": str(moved_to), "error": error})
+        self.emit(
+            "outbox.corrupt",
+            f"outbox database was corrupt and was moved to {moved_to.name}; started empty",
+            Severity.major,
+            {"moved_to": str(moved_to), "error": error},
+        )
 
     def emit(self, reason: str, message: str, severity: Severity = Severity.major, extra: dict | None = None) -> None:
         """An instant `agent.health` alert."""
-        alert = self.factory.make("agent.health", severity, ("device", self.factory.device_id),
-                                  details=AlertDetails(reason=reason, message=message[:500], extra=extra or None))
+        alert = self.factory.make(
+            "agent.health",
+            severity,
+            ("device", self.factory.device_id),
+            details=AlertDetails(reason=reason, message=message[:500], extra=extra or None),
+        )
         self._store(alert, reason)
 
     def _store(self, alert: Alert, what: str) -> None:
@@ -113,4 +137,3 @@ class Health:
             self.sink.emit(alert)
         except Exception:  # health reporting must never take down what reported it
             log.exception("could not store the health alert for %s", what)
-

@@ -25,12 +25,12 @@ class PipelineParts:
     lines: Section | None = None
     detector: Section | None = None
     adapters: Section | None = None
-    rule_engine: "RuleEngine | None" = None  # the video rules; tailgating fusion hears their line crossings
-    access: "AccessService | None" = None
+    rule_engine: RuleEngine | None = None  # the video rules; tailgating fusion hears their line crossings
+    access: AccessService | None = None
     counters: dict[str, Callable[[], int]] = field(default_factory=dict)  # telemetry system.agent
     closers: list[Callable[[], None]] = field(default_factory=list)
 
-    def add(self, other: "PipelineParts") -> None:
+    def add(self, other: PipelineParts) -> None:
         """Take in the stages and sections another builder made (video, access, telemetry)."""
         self.specs.extend(other.specs)
         for name in ("cameras", "lines", "detector", "adapters", "rule_engine", "access"):

@@ -23,6 +23,7 @@ from edge_agent.daemon.telemetry import SystemStats, TelemetryCollector, Telemet
 
 log = logging.getLogger(__name__)
 
+
 def build_pipeline(
     config: AgentConfig,
     delivery: Delivery,
@@ -42,12 +43,17 @@ def build_pipeline(
         if config.access.adapters:
             from edge_agent.daemon.access_stages import access_stages
 
-            parts.add(access_stages(config, delivery.outbox, delivery.factory, clock, delivery.health,
-                                    crossing_source=parts.rule_engine))
+            parts.add(
+                access_stages(
+                    config, delivery.outbox, delivery.factory, clock, delivery.health, crossing_source=parts.rule_engine
+                )
+            )
         _add_telemetry(parts, config, delivery, clock, stages_snapshot, agent_figures)
         fault = fault_from_env(environ.get("EDGE_AGENT_FAULT"))
         if fault is not None:
-            log.warning("EDGE_AGENT_FAULT=%s: a fault-injection stage is running (tests only)", environ["EDGE_AGENT_FAULT"])
+            log.warning(
+                "EDGE_AGENT_FAULT=%s: a fault-injection stage is running (tests only)", environ["EDGE_AGENT_FAULT"]
+            )
             parts.specs.append(StageSpec("fault-injection", fault))
     except BaseException:
         parts.close()
@@ -55,8 +61,14 @@ def build_pipeline(
     return parts
 
 
-def _add_telemetry(parts: PipelineParts, config: AgentConfig, delivery: Delivery, clock: Clock, stages_snapshot: Section,
-                   agent_figures: Section | None) -> None:
+def _add_telemetry(
+    parts: PipelineParts,
+    config: AgentConfig,
+    delivery: Delivery,
+    clock: Clock,
+    stages_snapshot: Section,
+    agent_figures: Section | None,
+) -> None:
     def agent_counters() -> dict:
         figures = dict(agent_figures() if agent_figures else {})
         figures["telemetry_section_errors"] = collector.section_errors
@@ -81,8 +93,11 @@ def _add_telemetry(parts: PipelineParts, config: AgentConfig, delivery: Delivery
 
     interval = config.telemetry.interval
     parts.specs.append(
-        StageSpec("telemetry", lambda: LoopStage("telemetry", publish_sample, interval, first_delay=min(2.0, interval)),
-                  stall_timeout=max(config.supervisor.stall_timeout, 3 * interval))
+        StageSpec(
+            "telemetry",
+            lambda: LoopStage("telemetry", publish_sample, interval, first_delay=min(2.0, interval)),
+            stall_timeout=max(config.supervisor.stall_timeout, 3 * interval),
+        )
     )
     prometheus = config.telemetry.prometheus
     if prometheus.enabled:
@@ -96,7 +111,8 @@ def _add_telemetry(parts: PipelineParts, config: AgentConfig, delivery: Delivery
 
         # with port 0 this is where a scraper (or a test) finds the endpoint
         sources.extra_system["metrics"] = lambda: (
-            {"port": servers[-1].port, "scrape_errors": servers[-1].metrics.scrape_errors} if servers else {})
+            {"port": servers[-1].port, "scrape_errors": servers[-1].metrics.scrape_errors} if servers else {}
+        )
 
         parts.specs.append(StageSpec("metrics", metrics_stage))
 

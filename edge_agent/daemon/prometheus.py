@@ -78,7 +78,8 @@ _SYSTEM_MB_GAUGES = {  # telemetry speaks MB; Prometheus speaks bytes
     "disk_total_mb": ("system_disk_total_bytes", "Size of the disk where the state directory lives."),
 }
 _MQTT_COUNTERS = {
-    key: (f"mqtt_{key}_total", text) for key, text in {
+    key: (f"mqtt_{key}_total", text)
+    for key, text in {
         "connect_attempts": "Connection attempts to the broker.",
         "connects": "Successful connections to the broker.",
         "disconnects": "Connections lost.",
@@ -96,8 +97,16 @@ _MQTT_GAUGES = {
     "next_retry_s": ("mqtt_next_retry_seconds", "Seconds until the next connection attempt, while disconnected."),
     "last_connected_at": ("mqtt_last_connected_timestamp_seconds", "Unix time of the last connection."),
 }
-_ADAPTER_TEXT = {"type", "online", "last_error", "rejected_total", "rejected", "port", "next_start_in_s",
-                 "readers_online"}
+_ADAPTER_TEXT = {
+    "type",
+    "online",
+    "last_error",
+    "rejected_total",
+    "rejected",
+    "port",
+    "next_start_in_s",
+    "readers_online",
+}
 
 
 class _Families:
@@ -140,16 +149,24 @@ def _sections(telemetry: Telemetry) -> dict[str, Metric]:
     for key, counts in _dicts(telemetry.lines):
         camera, _, line = key.partition("/")
         for direction, count in counts.items():
-            out.counter("line_crossings_total", "Tracks that crossed the line, by direction.",
-                        {"camera": camera, "line": line, "direction": direction}, count)
+            out.counter(
+                "line_crossings_total",
+                "Tracks that crossed the line, by direction.",
+                {"camera": camera, "line": line, "direction": direction},
+                count,
+            )
     _detector(out, telemetry.detector)
     _outbox(out, telemetry.outbox)
     for adapter, figures in _dicts(telemetry.adapters):
         _adapter(out, adapter, figures)
     for stage, figures in _dicts(telemetry.stages):
         out.table(figures, {"stage": stage}, _STAGE_COUNTERS, _STAGE_GAUGES)
-        out.gauge("stage_running", "1 while the supervisor sees the stage running.", {"stage": stage},
-                  figures.get("status") == "running")
+        out.gauge(
+            "stage_running",
+            "1 while the supervisor sees the stage running.",
+            {"stage": stage},
+            figures.get("status") == "running",
+        )
     _system(out, telemetry.system)
     return out.families
 
@@ -162,31 +179,51 @@ def _dicts(section: dict) -> Iterator[tuple[str, dict]]:
 def _detector(out: _Families, figures: dict) -> None:
     out.table(figures, {}, _DETECTOR_COUNTERS, _DETECTOR_GAUGES)
     if "model" in figures:
-        out.gauge("detector_info", "The loaded model (always 1).",
-                  {"model": figures["model"], "variant": figures.get("variant") or ""}, 1)
+        out.gauge(
+            "detector_info",
+            "The loaded model (always 1).",
+            {"model": figures["model"], "variant": figures.get("variant") or ""},
+            1,
+        )
 
 
 def _outbox(out: _Families, figures: dict) -> None:
     out.table(figures, {}, {}, _OUTBOX_GAUGES)
     for state in ("pending", "inflight", "delivered"):
         for cls, count in (figures.get(state) or {}).items():
-            out.gauge("outbox_messages", "Messages in the outbox by state and class.", {"state": state, "class": cls}, count)
+            out.gauge(
+                "outbox_messages", "Messages in the outbox by state and class.", {"state": state, "class": cls}, count
+            )
     for cls, count in (figures.get("enqueued") or {}).items():
-        out.counter("outbox_enqueued_total", "Messages stored, by class (since the outbox was opened).", {"class": cls}, count)
+        out.counter(
+            "outbox_enqueued_total", "Messages stored, by class (since the outbox was opened).", {"class": cls}, count
+        )
     for cls, count in (figures.get("drops") or {}).items():
-        out.counter("outbox_dropped_total", "Messages lost (refused, evicted, expired), by class.", {"class": cls}, count)
+        out.counter(
+            "outbox_dropped_total", "Messages lost (refused, evicted, expired), by class.", {"class": cls}, count
+        )
     for reason, count in (figures.get("drops_by_reason") or {}).items():
         out.counter("outbox_dropped_by_reason_total", "Messages lost, by reason.", {"reason": reason}, count)
 
 
 def _adapter(out: _Families, adapter: str, figures: dict) -> None:
     labels = {"adapter": adapter}
-    out.gauge("adapter_online", "1 while the access adapter's link is up.", {**labels, "type": figures.get("type", "")},
-              figures.get("online"))
-    out.gauge("adapter_next_start_seconds", "Seconds until the next start attempt of an adapter that failed to start.",
-              labels, figures.get("next_start_in_s"))
+    out.gauge(
+        "adapter_online",
+        "1 while the access adapter's link is up.",
+        {**labels, "type": figures.get("type", "")},
+        figures.get("online"),
+    )
+    out.gauge(
+        "adapter_next_start_seconds",
+        "Seconds until the next start attempt of an adapter that failed to start.",
+        labels,
+        figures.get("next_start_in_s"),
+    )
     for reason, count in (figures.get("rejected") or {}).items():
-        out.counter("adapter_rejected_total", "Messages the adapter rejected, by reason.", {**labels, "reason": reason}, count)
+        out.counter(
+            "adapter_rejected_total", "Messages the adapter rejected, by reason.", {**labels, "reason": reason}, count
+        )
     for reader, online in (figures.get("readers_online") or {}).items():
         out.gauge("adapter_reader_online", "1 while the OSDP reader answers.", {**labels, "reader": reader}, online)
     for key, count in sorted(figures.items()):
@@ -205,7 +242,9 @@ def _system(out: _Families, system: dict) -> None:
             out.counter(f"{_NAME_BAD.sub('_', key)}_total", f"Agent counter {key}.", {}, count)
     for name_outcome, count in (agent.get("commands") or {}).items():
         command, _, outcome = str(name_outcome).rpartition(":")
-        out.counter("commands_total", "Remote commands by name and outcome.", {"command": command, "outcome": outcome}, count)
+        out.counter(
+            "commands_total", "Remote commands by name and outcome.", {"command": command, "outcome": outcome}, count
+        )
 
 
 class TelemetryMetrics:
@@ -223,7 +262,9 @@ class TelemetryMetrics:
             log.exception("reading the figures for /metrics failed")
             families = {}
         yield from families.values()
-        errors = CounterMetricFamily(f"{PREFIX}_metrics_scrape_errors_total", "Scrapes whose figures could not be read.")
+        errors = CounterMetricFamily(
+            f"{PREFIX}_metrics_scrape_errors_total", "Scrapes whose figures could not be read."
+        )
         errors.add_metric([], self.scrape_errors)
         yield errors
 
@@ -261,8 +302,9 @@ class MetricsServer:
         registry = CollectorRegistry(auto_describe=False)  # no describe: nothing is read until a scrape
         registry.register(self.metrics)
         server_class = _Ipv6Server if ":" in self.bind else ThreadingWSGIServer
-        self._server = make_server(self.bind, self.port, _only_metrics(make_wsgi_app(registry)), server_class,
-                                   handler_class=_QuietHandler)
+        self._server = make_server(
+            self.bind, self.port, _only_metrics(make_wsgi_app(registry)), server_class, handler_class=_QuietHandler
+        )
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
         self._thread.start()

@@ -82,7 +82,7 @@ class Supervisor:
         max_restarts: int,
         restart_window: float,
         clock: Clock,
-        health: "StageHealth | None" = None,
+        health: StageHealth | None = None,
         stop_timeout: float = 5.0,
     ):
         self.stall_timeout = stall_timeout
@@ -189,7 +189,9 @@ class Supervisor:
         state.last_error = description
         if len(state.restarts) >= self.max_restarts:
             state.status = "failed"
-            self.gave_up = f"stage {name} failed {len(state.restarts) + 1} times within {self.restart_window:g}s: {description}"
+            self.gave_up = (
+                f"stage {name} failed {len(state.restarts) + 1} times within {self.restart_window:g}s: {description}"
+            )
             log.error("giving up: %s", self.gave_up, extra={"stage": name})
             self._report(name, "stage_gave_up", description, state, Severity.critical)
             raise SupervisorGaveUp(self.gave_up)
@@ -224,4 +226,3 @@ class Supervisor:
     def _report(self, name: str, reason: str, description: str, state: StageState, severity: Severity) -> None:
         if self.health is not None:
             self.health.stage_event(name, reason, description, state.total_restarts, severity)
-

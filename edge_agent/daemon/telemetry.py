@@ -92,7 +92,10 @@ class SystemStats:
             return {}
         if "MemTotal" not in info or "MemAvailable" not in info:
             return {}
-        return {"mem_total_mb": _round(info["MemTotal"] / 1024), "mem_available_mb": _round(info["MemAvailable"] / 1024)}
+        return {
+            "mem_total_mb": _round(info["MemTotal"] / 1024),
+            "mem_available_mb": _round(info["MemAvailable"] / 1024),
+        }
 
     def _disk(self) -> dict:
         path = self.disk_path

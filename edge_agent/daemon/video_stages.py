@@ -11,10 +11,10 @@ import logging
 import threading
 from collections.abc import Callable
 
+from edge_agent.chain import CameraChain, make_motion_gate
 from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
 from edge_agent.config.cameras import CameraConfig
-from edge_agent.chain import CameraChain, make_motion_gate
 from edge_agent.daemon.health import Health
 from edge_agent.daemon.parts import PipelineParts
 from edge_agent.daemon.stages import ComponentStage
@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 class CameraPump:
     """A camera's reader plus the thread that gates its frames into the shared detector queue."""
 
-    def __init__(self, camera: CameraConfig, chain: CameraChain, submit: Callable, clock: Clock, on_health,
-                 offline: bool = False):
+    def __init__(
+        self, camera: CameraConfig, chain: CameraChain, submit: Callable, clock: Clock, on_health, offline: bool = False
+    ):
         self.name = f"camera-{camera.id}"
         self.camera = camera
         self.chain = chain
@@ -78,8 +79,9 @@ class CameraPump:
             log.exception("camera pump %s crashed", self.camera.id, extra={"camera": self.camera.id})
 
 
-def video_stages(config: AgentConfig, sink: AlertSink, factory: AlertFactory, clock: Clock,
-                 health: Health) -> PipelineParts:
+def video_stages(
+    config: AgentConfig, sink: AlertSink, factory: AlertFactory, clock: Clock, health: Health
+) -> PipelineParts:
     """Loads the model (verifying it) and builds every stage; starts nothing.
 
     `health` outlives reloads (the delivery keeps it), so an outage published before a
@@ -105,23 +107,32 @@ def video_stages(config: AgentConfig, sink: AlertSink, factory: AlertFactory, cl
 
     def pump_stage(camera: CameraConfig):
         def make():
-            pump = CameraPump(camera, chains[camera.id], lambda frame: figures.workers[-1].submit(frame), clock,
-                              health.camera_event, offline=health.camera_offline(camera.id))
+            pump = CameraPump(
+                camera,
+                chains[camera.id],
+                lambda frame: figures.workers[-1].submit(frame),
+                clock,
+                health.camera_event,
+                offline=health.camera_offline(camera.id),
+            )
             figures.pumps[camera.id] = pump
             return pump
+
         return make
 
     specs = [StageSpec("detector", worker_stage)]
     specs += [StageSpec(f"camera-{camera.id}", pump_stage(camera)) for camera in cameras]
-    return PipelineParts(specs, cameras=figures.cameras, lines=figures.lines, detector=figures.detector,
-                         rule_engine=engine)
+    return PipelineParts(
+        specs, cameras=figures.cameras, lines=figures.lines, detector=figures.detector, rule_engine=engine
+    )
 
 
 class _VideoFigures:
     """Telemetry sections of the video stages, read from whichever worker and pumps are current."""
 
-    def __init__(self, config: AgentConfig, detector: Detector, engine: RuleEngine, chains: dict[str, CameraChain],
-                 clock: Clock):
+    def __init__(
+        self, config: AgentConfig, detector: Detector, engine: RuleEngine, chains: dict[str, CameraChain], clock: Clock
+    ):
         self.config = config
         self.detector_model = detector
         self.engine = engine
@@ -140,18 +151,24 @@ class _VideoFigures:
         return figures
 
     def lines(self) -> dict:
-        return {f"{camera}/{line}": counts
-                for camera, lines in self.engine.line_counts().items() for line, counts in lines.items()}
+        return {
+            f"{camera}/{line}": counts
+            for camera, lines in self.engine.line_counts().items()
+            for line, counts in lines.items()
+        }
 
     def detector(self) -> dict:
         worker = self.workers[-1] if self.workers else None
         work = worker.stats() if worker else {}
         calls = sum(s.detector_calls for s in work.values())
         return {
-            "model": self.config.detector.model, "variant": self.detector_model.variant, "calls": calls,
+            "model": self.config.detector.model,
+            "variant": self.detector_model.variant,
+            "calls": calls,
             "mean_ms": round(sum(s.detector_ms for s in work.values()) / calls, 2) if calls else 0.0,
             "queue_depth": worker.pending() if worker else 0,
-            "dropped": sum(s.dropped for s in work.values()), "errors": sum(s.errors for s in work.values()),
+            "dropped": sum(s.dropped for s in work.values()),
+            "errors": sum(s.errors for s in work.values()),
         }
 
 
@@ -197,7 +214,9 @@ def _camera_figures(pump: CameraPump, chain: CameraChain, work) -> dict:
         "live_tracks": chain_stats.live_tracks,
     }
     if work is not None:
-        figures.update(detector_calls=work.detector_calls, detector_ms=round(work.mean_ms, 2), detector_dropped=work.dropped)
+        figures.update(
+            detector_calls=work.detector_calls, detector_ms=round(work.mean_ms, 2), detector_dropped=work.dropped
+        )
     if source.last_error:
         figures["last_error"] = source.last_error[:200]
     return figures

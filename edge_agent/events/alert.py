@@ -48,7 +48,9 @@ class AlertDetails(BaseModel):
     object_class: str | None = Field(default=None, description="Class the rule watches.")
     count: int | None = Field(default=None, ge=0, description="Objects counted at alert time.")
     peak_count: int | None = Field(default=None, ge=0, description="Highest count during the condition (end alerts).")
-    duration_s: float | None = Field(default=None, ge=0, description="Seconds the condition lasted (end alerts) or had lasted when it fired.")
+    duration_s: float | None = Field(
+        default=None, ge=0, description="Seconds the condition lasted (end alerts) or had lasted when it fired."
+    )
     zone: str | None = Field(default=None, description="Zone name the rule watches.")
     line: str | None = Field(default=None, description="Line name for crossing rules.")
     direction: Literal["in", "out"] | None = Field(default=None, description="Crossing or door direction.")
@@ -57,7 +59,9 @@ class AlertDetails(BaseModel):
     confidence: float | None = Field(default=None, ge=0, le=1, description="Highest detector score involved.")
     door: str | None = Field(default=None, description="Door id for access alerts.")
     reader: str | None = Field(default=None, description="Reader id for access alerts.")
-    credential_token: str | None = Field(default=None, description="Keyed HMAC token of a credential, never the card number.")
+    credential_token: str | None = Field(
+        default=None, description="Keyed HMAC token of a credential, never the card number."
+    )
     reason: str | None = Field(default=None, description="Machine-readable reason, e.g. unknown_card, stage_restarted.")
     grants: int | None = Field(default=None, ge=0, description="Access grants counted (tailgating).")
     crossings: int | None = Field(default=None, ge=0, description="Inward crossings counted (tailgating).")
@@ -69,13 +73,19 @@ class Alert(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schema_version: str = Field(default=SCHEMA_VERSION, description="Contract version, MAJOR.MINOR.")
-    event_id: str = Field(default_factory=new_event_id, description="UUIDv7; stable across re-deliveries, dedupe on it.")
+    event_id: str = Field(
+        default_factory=new_event_id, description="UUIDv7; stable across re-deliveries, dedupe on it."
+    )
     device_id: str = Field(description="Device that raised the alert.")
     site: str = Field(description="Site (compound) the device belongs to.")
     source: Source
-    type: str = Field(description="Alert type, e.g. intrusion, loitering, tailgating, door.forced, camera.offline, agent.health.")
+    type: str = Field(
+        description="Alert type, e.g. intrusion, loitering, tailgating, door.forced, camera.offline, agent.health."
+    )
     severity: Severity = Field(description="info, minor, major or critical.")
-    phase: Literal["start", "end", "instant"] = Field(default="instant", description="start/end for conditions with a duration.")
+    phase: Literal["start", "end", "instant"] = Field(
+        default="instant", description="start/end for conditions with a duration."
+    )
     related_event_id: str | None = Field(default=None, description="For an end alert, the event_id of its start alert.")
     rule: str | None = Field(default=None, description="Name of the configured rule that fired.")
     started_at: str = Field(description="RFC 3339 UTC time the condition began.")

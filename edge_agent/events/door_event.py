@@ -31,9 +31,7 @@ DOOR_EVENT_TYPES = frozenset(
     }
 )
 
-DENY_REASONS = frozenset(
-    {"unknown_card", "expired", "no_permission", "schedule", "anti_passback", "other"}
-)
+DENY_REASONS = frozenset({"unknown_card", "expired", "no_permission", "schedule", "anti_passback", "other"})
 
 DIRECTIONS = frozenset({"in", "out"})
 

@@ -29,13 +29,26 @@ class Telemetry(BaseModel):
     device_id: str
     at: str = Field(description="RFC 3339 UTC time of the sample.")
     uptime_s: float = Field(ge=0)
-    cameras: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per camera: capture_fps, processed_fps, detector_ms, motion_gate_ratio, reconnects, online.")
+    cameras: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per camera: capture_fps, processed_fps, detector_ms, motion_gate_ratio, reconnects, online.",
+    )
     lines: dict[str, dict[str, int]] = Field(default_factory=dict, description="Per camera/line: in and out counters.")
-    outbox: dict[str, Any] = Field(default_factory=dict, description="depth by state and class, oldest_pending_age_s, drops by class.")
-    adapters: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per access adapter: online, counters by reason.")
-    system: dict[str, Any] = Field(default_factory=dict, description="cpu_percent, rss_mb, disk_free_mb, soc_temp_c where readable.")
-    stages: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per supervised stage: status, restarts, idle_s, last_error.")
-    detector: dict[str, Any] = Field(default_factory=dict, description="Shared detector worker: inferences, mean ms, queue depth, frames replaced.")
+    outbox: dict[str, Any] = Field(
+        default_factory=dict, description="depth by state and class, oldest_pending_age_s, drops by class."
+    )
+    adapters: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per access adapter: online, counters by reason."
+    )
+    system: dict[str, Any] = Field(
+        default_factory=dict, description="cpu_percent, rss_mb, disk_free_mb, soc_temp_c where readable."
+    )
+    stages: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per supervised stage: status, restarts, idle_s, last_error."
+    )
+    detector: dict[str, Any] = Field(
+        default_factory=dict, description="Shared detector worker: inferences, mean ms, queue depth, frames replaced."
+    )
 
 
 class CommandRequest(BaseModel):

@@ -39,7 +39,7 @@ class Box:
     def area(self) -> float:
         return self.width * self.height
 
-    def iou(self, other: "Box") -> float:
+    def iou(self, other: Box) -> float:
         ix = max(0.0, min(self.x2, other.x2) - max(self.x1, other.x1))
         iy = max(0.0, min(self.y2, other.y2) - max(self.y1, other.y1))
         inter = ix * iy

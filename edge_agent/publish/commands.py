@@ -69,7 +69,9 @@ def _wall_time(value: str | float) -> float:
     try:
         moment = parse_rfc3339(value)
     except ValueError:
-        raise CommandError(f"args.since: expected an RFC 3339 time like 2026-01-01T00:00:00Z or epoch seconds, found {value!r}") from None
+        raise CommandError(
+            f"args.since: expected an RFC 3339 time like 2026-01-01T00:00:00Z or epoch seconds, found {value!r}"
+        ) from None
     if moment.tzinfo is None:
         raise CommandError(f"args.since: {value!r} has no time zone; add Z or an offset")
     return moment.astimezone(timezone.utc).timestamp()
@@ -195,14 +197,16 @@ class CommandServer:
 
     def on_message(self, topic: str, payload: bytes, properties=None) -> None:
         """MQTT callback: never blocks the network thread, never raises."""
-        name = topic[len(self.command_prefix):] if topic.startswith(self.command_prefix) else ""
+        name = topic[len(self.command_prefix) :] if topic.startswith(self.command_prefix) else ""
         if not name or "/" in name:
             return  # not a command (e.g. our own reply topic)
         try:
             self._queue.put_nowait((name, bytes(payload)))
         except queue.Full:
             self.dropped += 1
-            busy = self.dispatcher._reply(name, _request_id_of(payload), ok=False, error="busy: too many commands pending; retry later")
+            busy = self.dispatcher._reply(
+                name, _request_id_of(payload), ok=False, error="busy: too many commands pending; retry later"
+            )
             self._send(name, busy)
 
     def _run(self) -> None:

@@ -65,7 +65,9 @@ def connect(client: paho.Client, config: MqttConfig) -> None:
     if is_v5(config):
         # clean_start=False: a reconnect within the will delay resumes the
         # session, so the broker drops the pending Will (no offline flap).
-        client.connect(config.host, config.port, config.keepalive, clean_start=False, properties=connect_properties(config))
+        client.connect(
+            config.host, config.port, config.keepalive, clean_start=False, properties=connect_properties(config)
+        )
     else:
         client.connect(config.host, config.port, config.keepalive)
 

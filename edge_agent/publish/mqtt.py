@@ -22,14 +22,21 @@ from collections.abc import Callable
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge_agent.backoff import FullJitterBackoff
 from edge_agent.clock import Clock, SystemClock, iso_utc
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.events import Status
-from edge_agent.backoff import FullJitterBackoff
-from edge_agent.publish.connection import CONNECT_TIMEOUT_S, build_client, connect, describe_connect_error, is_v5, warn_insecure
+from edge_agent.events.topics import Topics
+from edge_agent.publish.connection import (
+    CONNECT_TIMEOUT_S,
+    build_client,
+    connect,
+    describe_connect_error,
+    is_v5,
+    warn_insecure,
+)
 from edge_agent.publish.state import PublisherStats, SessionState
 from edge_agent.publish.subscriptions import MessageCallback, Subscriptions
-from edge_agent.events.topics import Topics
 from edge_agent.publish.waker import Waker
 from edge_agent.publish.wire import row_properties
 from edge_agent.store import Outbox, OutboxRow
@@ -43,7 +50,6 @@ IDLE_WAIT_S = 0.5
 
 
 class Publisher:
-
     def __init__(
         self,
         mqtt: MqttConfig,
@@ -107,7 +113,9 @@ class Publisher:
         self._thread = None
 
     connected = property(lambda self: self._state.connected, doc="True between CONNACK and the connection's end.")
-    last_error = property(lambda self: self._state.last_error, doc="Why the last connect or session failed; None once connected.")
+    last_error = property(
+        lambda self: self._state.last_error, doc="Why the last connect or session failed; None once connected."
+    )
 
     def stats(self) -> PublisherStats:
         return self._state.snapshot(inflight=len(self._window))
@@ -315,7 +323,9 @@ class Publisher:
     def _on_connect(self, client, userdata, flags, reason_code: ReasonCode, properties) -> None:
         if reason_code.is_failure:
             self._connack_refused = True
-            self._fail(f"broker {self._config.host}:{self._config.port} refused the connection: {reason_code.getName()}")
+            self._fail(
+                f"broker {self._config.host}:{self._config.port} refused the connection: {reason_code.getName()}"
+            )
             return
         # The broker's Receive Maximum caps what may be unacknowledged at once;
         # keep a couple of those slots for status and command replies.
@@ -330,7 +340,14 @@ class Publisher:
         self._established = True
         self._just_connected = True
         tls = ", TLS" if self._config.tls.enabled else ""
-        log.info("connected to %s:%d (MQTT %s%s, window %d)", self._config.host, self._config.port, self._config.protocol, tls, self._state.window_size)
+        log.info(
+            "connected to %s:%d (MQTT %s%s, window %d)",
+            self._config.host,
+            self._config.port,
+            self._config.protocol,
+            tls,
+            self._state.window_size,
+        )
 
     def _on_disconnect(self, client, userdata, flags, reason_code: ReasonCode, properties) -> None:
         if flags.is_disconnect_packet_from_server and reason_code is not None and reason_code.is_failure:
@@ -368,8 +385,13 @@ class Publisher:
 
     def _status_json(self, state: str) -> str:
         at = iso_utc(self._clock.wall()) if state == "online" else None  # the Will is sent later, by the broker
-        status = Status(device_id=self._device_id, state=state, agent_version=self._agent_version,
-                        started_at=iso_utc(self._started_at), at=at)
+        status = Status(
+            device_id=self._device_id,
+            state=state,
+            agent_version=self._agent_version,
+            started_at=iso_utc(self._started_at),
+            at=at,
+        )
         return status.model_dump_json(exclude_none=True)
 
     def _fail(self, message: str) -> None:

@@ -29,7 +29,9 @@ class Subscriptions:
     def dispatch(self, topic: str, payload: bytes, properties) -> None:
         """Call every matching callback; one that raises is logged and the rest still run."""
         with self._lock:
-            matching = [callback for topic_filter, callback in self._entries if paho.topic_matches_sub(topic_filter, topic)]
+            matching = [
+                callback for topic_filter, callback in self._entries if paho.topic_matches_sub(topic_filter, topic)
+            ]
         for callback in matching:
             try:
                 callback(topic, payload, properties)

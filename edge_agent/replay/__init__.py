@@ -12,5 +12,14 @@ from edge_agent.replay.clock import ClipClock
 from edge_agent.replay.demo import DemoResult, run_demo
 from edge_agent.replay.doors import DoorScript, load_door_events
 
-__all__ = ["ClipClock", "DemoResult", "DoorScript", "ReplayResult", "choose_camera", "clip_length_s",
-           "load_door_events", "replay_clip", "run_demo"]
+__all__ = [
+    "ClipClock",
+    "DemoResult",
+    "DoorScript",
+    "ReplayResult",
+    "choose_camera",
+    "clip_length_s",
+    "load_door_events",
+    "replay_clip",
+    "run_demo",
+]

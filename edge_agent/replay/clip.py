@@ -41,19 +41,24 @@ class ReplayResult:
     doors: dict[str, int] | None = None  # fed, not_reached, covered, tailgating (with door events)
 
     def report(self) -> str:
-        rows = [f"replay of camera {self.camera_id}: {self.chain.frames} frames, {self.chain.detected} detected"
-                f" ({self.detector_ms:.1f} ms each), tracker+rules {self.chain.tracker_ms:.2f} ms/frame,"
-                f" {self.wall_s:.1f} s"]
+        rows = [
+            f"replay of camera {self.camera_id}: {self.chain.frames} frames, {self.chain.detected} detected"
+            f" ({self.detector_ms:.1f} ms each), tracker+rules {self.chain.tracker_ms:.2f} ms/frame,"
+            f" {self.wall_s:.1f} s"
+        ]
         rows.append("rule                      start   end  instant  suppressed")
         for name, counts in sorted(self.rule_counts.items()):
-            rows.append(f"{name:<24} {counts['start']:>6} {counts['end']:>5} {counts['instant']:>8}"
-                        f" {counts['suppressed']:>11}")
+            rows.append(
+                f"{name:<24} {counts['start']:>6} {counts['end']:>5} {counts['instant']:>8} {counts['suppressed']:>11}"
+            )
         for line, counts in sorted(self.line_counts.items()):
             rows.append(f"line {line}: in {counts['in']} out {counts['out']}")
         if self.doors is not None:
             d = self.doors
-            rows.append(f"door events: {d['fed']} fed, {d['not_reached']} after the end of the replay;"
-                        f" tailgating: {d['covered']} crossing(s) covered by a grant, {d['tailgating']} alert(s)")
+            rows.append(
+                f"door events: {d['fed']} fed, {d['not_reached']} after the end of the replay;"
+                f" tailgating: {d['covered']} crossing(s) covered by a grant, {d['tailgating']} alert(s)"
+            )
         return "\n".join(rows)
 
 
@@ -82,10 +87,19 @@ def clip_length_s(clip: str | Path) -> float:
     return frames / fps if fps > 0 and frames > 0 else 0.0
 
 
-def replay_clip(config: AgentConfig, clip: str | Path, camera_id: str | None = None, *, sink: AlertSink | None = None,
-                annotate: str | Path | None = None, max_seconds: float | None = None, detector=None,
-                clock: Clock | None = None, door_events: DoorEventsSource | None = None,
-                on_progress: Progress | None = None) -> ReplayResult:
+def replay_clip(
+    config: AgentConfig,
+    clip: str | Path,
+    camera_id: str | None = None,
+    *,
+    sink: AlertSink | None = None,
+    annotate: str | Path | None = None,
+    max_seconds: float | None = None,
+    detector=None,
+    clock: Clock | None = None,
+    door_events: DoorEventsSource | None = None,
+    on_progress: Progress | None = None,
+) -> ReplayResult:
     """Run one camera's chain over `clip`; alerts go to `sink` as they fire (and are kept in the result).
 
     Frame times start at `clock`'s readings and follow the clip's timeline; so does the clock
@@ -110,9 +124,16 @@ def replay_clip(config: AgentConfig, clip: str | Path, camera_id: str | None = N
     total_s = min(clip_length_s(clip), max_seconds or float("inf")) if on_progress else 0.0
     started = time.perf_counter()
     try:
-        _drive(chain, iter_file_frames(str(clip), camera.detect_fps, clock=clock, camera_id=camera.id,
-                                       max_seconds=max_seconds), detector, clock, doors, annotator, overlay,
-               lambda done_s: on_progress(done_s, total_s) if on_progress else None)
+        _drive(
+            chain,
+            iter_file_frames(str(clip), camera.detect_fps, clock=clock, camera_id=camera.id, max_seconds=max_seconds),
+            detector,
+            clock,
+            doors,
+            annotator,
+            overlay,
+            lambda done_s: on_progress(done_s, total_s) if on_progress else None,
+        )
     finally:
         chain.finish()
         if doors is not None:
@@ -120,15 +141,27 @@ def replay_clip(config: AgentConfig, clip: str | Path, camera_id: str | None = N
         if annotator is not None:
             annotator.close()
     return ReplayResult(
-        camera_id=camera.id, alerts=list(kept.alerts), rule_counts=engine.rule_counts(),
-        line_counts=engine.line_counts()[camera.id], chain=chain.stats(),
-        detector_ms=getattr(detector, "mean_ms", 0.0), wall_s=time.perf_counter() - started,
+        camera_id=camera.id,
+        alerts=list(kept.alerts),
+        rule_counts=engine.rule_counts(),
+        line_counts=engine.line_counts()[camera.id],
+        chain=chain.stats(),
+        detector_ms=getattr(detector, "mean_ms", 0.0),
+        wall_s=time.perf_counter() - started,
         doors=doors.summary() if doors is not None else None,
     )
 
 
-def _drive(chain: CameraChain, frames, detector, clock: ClipClock, doors: DoorScript | None,
-           annotator: VideoAnnotator | None, overlay: AlertOverlay, progress: Callable[[float], None]) -> None:
+def _drive(
+    chain: CameraChain,
+    frames,
+    detector,
+    clock: ClipClock,
+    doors: DoorScript | None,
+    annotator: VideoAnnotator | None,
+    overlay: AlertOverlay,
+    progress: Callable[[float], None],
+) -> None:
     """Door events due before a frame first, then the frame through the chain, then its drawing."""
     first_wall: float | None = None
     last_tracks: list = []

@@ -9,7 +9,7 @@ class ClipClock(FakeClock):
     """Reads the time of the clip: it starts at a real clock's readings and moves only as the replay does."""
 
     @classmethod
-    def starting_at(cls, clock: Clock) -> "ClipClock":
+    def starting_at(cls, clock: Clock) -> ClipClock:
         return cls(wall=clock.wall(), monotonic=clock.monotonic())
 
     def move_to(self, wall: float) -> None:

@@ -34,9 +34,16 @@ class DemoResult:
     delivered_all: bool  # every alert reached the broker (False without one)
 
 
-def run_demo(config: AgentConfig, clip: str | Path, sink: AlertSink, *, max_seconds: float | None = None,
-             on_progress: Progress | None = None, say: Callable[[str], None] = lambda _: None,
-             clock: Clock | None = None) -> DemoResult:
+def run_demo(
+    config: AgentConfig,
+    clip: str | Path,
+    sink: AlertSink,
+    *,
+    max_seconds: float | None = None,
+    on_progress: Progress | None = None,
+    say: Callable[[str], None] = lambda _: None,
+    clock: Clock | None = None,
+) -> DemoResult:
     """Replay `clip` with `config`'s camera; alerts to `sink` and the outbox, published when a broker answers.
 
     `clock`: where the clip's timeline starts (default: now).
@@ -52,8 +59,9 @@ def run_demo(config: AgentConfig, clip: str | Path, sink: AlertSink, *, max_seco
     else:
         say(f"no broker at {config.mqtt.host}:{config.mqtt.port}: alerts stay in {config.outbox_path}")
     try:
-        result = replay_clip(config, clip, sink=TeeSink(sink, outbox), max_seconds=max_seconds,
-                             on_progress=on_progress, clock=clock)
+        result = replay_clip(
+            config, clip, sink=TeeSink(sink, outbox), max_seconds=max_seconds, on_progress=on_progress, clock=clock
+        )
         delivered = publisher is not None and wait_for_drain(outbox, DRAIN_TIMEOUT_S)
     finally:
         if publisher is not None:

@@ -1,4 +1,4 @@
-"""Scripted door events for a replay (`edge-agent replay --door-events`): DoorRules + TailgatingFusion on the clip's clock.
+"""Scripted door events for `edge-agent replay --door-events`: DoorRules + TailgatingFusion on the clip's clock.
 
 A door events file has one JSON object per line: a door event in the generic format of
 docs/access-control.md plus `at_clip_s`, the moment on the clip's timeline it happens:
@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.config import AgentConfig
+from edge_agent.credentials import CredentialTokenizer, tokenizer_for
 from edge_agent.events import AlertFactory, AlertSink, DoorEvent
 from edge_agent.replay.clock import ClipClock
 from edge_agent.rules.door import DoorRules
 from edge_agent.rules.fusion import TailgatingFusion
 from edge_agent.sources.access.base import Rejected
 from edge_agent.sources.access.normalize import EventContext, parse_generic
-from edge_agent.credentials import CredentialTokenizer, tokenizer_for
 
 ADAPTER_ID = "replay"
 DoorEventsSource = str | Path | Iterable[dict]
@@ -87,12 +87,20 @@ def _scripted(where: str, item, tokenizer: CredentialTokenizer | None, known_doo
 class DoorScript:
     """Feeds scripted events to DoorRules and TailgatingFusion at their clip times; the fusion hears the engine."""
 
-    def __init__(self, config: AgentConfig, events: list[ScriptedDoorEvent], factory: AlertFactory, sink: AlertSink,
-                 clock: ClipClock, engine):
+    def __init__(
+        self,
+        config: AgentConfig,
+        events: list[ScriptedDoorEvent],
+        factory: AlertFactory,
+        sink: AlertSink,
+        clock: ClipClock,
+        engine,
+    ):
         self.clock = clock
         self.start_wall = clock.wall()
-        self.rules = DoorRules(config.access, factory, sink, clock, config.device.timezone,
-                               tokenizer=tokenizer_for(config.access))
+        self.rules = DoorRules(
+            config.access, factory, sink, clock, config.device.timezone, tokenizer=tokenizer_for(config.access)
+        )
         self.fusion = TailgatingFusion(config.access, factory, sink, clock)
         engine.add_crossing_listener(self.fusion.on_crossing)
         self._pending = deque(events)
@@ -116,5 +124,9 @@ class DoorScript:
         self.fusion.flush()
 
     def summary(self) -> dict[str, int]:
-        return {"fed": self.fed, "not_reached": len(self._pending), "covered": self.fusion.covered,
-                "tailgating": self.fusion.tailgating}
+        return {
+            "fed": self.fed,
+            "not_reached": len(self._pending),
+            "covered": self.fusion.covered,
+            "tailgating": self.fusion.tailgating,
+        }

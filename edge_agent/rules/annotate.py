@@ -38,8 +38,12 @@ def _label(image: np.ndarray, text: str, origin: tuple[int, int], colour=TEXT_CO
     cv2.putText(image, text, (x + 1, y - 1), FONT, scale, colour, 1, cv2.LINE_AA)
 
 
-def draw_geometry(image: np.ndarray, camera: CameraConfig, active_zones: Sequence[str] = (),
-                  line_counts: dict[str, dict[str, int]] | None = None) -> np.ndarray:
+def draw_geometry(
+    image: np.ndarray,
+    camera: CameraConfig,
+    active_zones: Sequence[str] = (),
+    line_counts: dict[str, dict[str, int]] | None = None,
+) -> np.ndarray:
     """Zones (red when a rule on them is active) and lines with an arrow toward the in side."""
     size = (image.shape[1], image.shape[0])
     for name, zone in camera.zones.items():
@@ -82,8 +86,12 @@ def draw_tracks(image: np.ndarray, tracks: Sequence[Track]) -> np.ndarray:
         cv2.circle(image, _px(box.foot, size), 4, TRACK_COLOUR, -1)
         # Labelled inside the box above its bottom edge: a person's box often reaches the top of
         # the frame, where the alert banner would cover a label at the box's top.
-        _label(image, f"#{track.track_id} {track.class_name} {track.score:.2f}",
-               (top_left[0], bottom_right[1] - 4), TRACK_COLOUR)
+        _label(
+            image,
+            f"#{track.track_id} {track.class_name} {track.score:.2f}",
+            (top_left[0], bottom_right[1] - 4),
+            TRACK_COLOUR,
+        )
     return image
 
 
@@ -116,8 +124,19 @@ class AlertOverlay:
 
 def _facts(alert: Alert) -> str:
     d = alert.details
-    parts = [f"{k}={v}" for k, v in (("zone", d.zone), ("line", d.line), ("dir", d.direction), ("count", d.count),
-                                       ("peak", d.peak_count), ("dur", d.duration_s), ("tracks", d.track_ids)) if v is not None]
+    parts = [
+        f"{k}={v}"
+        for k, v in (
+            ("zone", d.zone),
+            ("line", d.line),
+            ("dir", d.direction),
+            ("count", d.count),
+            ("peak", d.peak_count),
+            ("dur", d.duration_s),
+            ("tracks", d.track_ids),
+        )
+        if v is not None
+    ]
     return " ".join(parts)
 
 
@@ -132,7 +151,9 @@ class VideoAnnotator:
         self._writer: cv2.VideoWriter | None = None
         self.frames = 0
 
-    def write(self, image: np.ndarray, tracks: Sequence[Track], line_counts: dict[str, dict[str, int]], now: float) -> None:
+    def write(
+        self, image: np.ndarray, tracks: Sequence[Track], line_counts: dict[str, dict[str, int]], now: float
+    ) -> None:
         self.overlay.now = now
         canvas = image.copy()
         draw_geometry(canvas, self.camera, self.overlay.active_zones(), line_counts)

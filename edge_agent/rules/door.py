@@ -16,23 +16,29 @@ from dataclasses import dataclass, field
 
 from edge_agent.clock import Clock, iso_utc
 from edge_agent.config.access import AccessConfig, DoorConfig, WelfareWatch
+from edge_agent.credentials import CredentialTokenizer, tokenizer_for
 from edge_agent.events import AlertDetails, AlertFactory, AlertSink, DoorEvent, Severity
 from edge_agent.rules.schedule import ArmingSchedule
-from edge_agent.credentials import CredentialTokenizer, tokenizer_for
 
 log = logging.getLogger(__name__)
 
-PASS_THROUGH = {"duress": Severity.critical, "tamper": Severity.critical, "door.forced": Severity.major,
-                "power.fault": Severity.minor}
+PASS_THROUGH = {
+    "duress": Severity.critical,
+    "tamper": Severity.critical,
+    "door.forced": Severity.major,
+    "power.fault": Severity.minor,
+}
 HELD_OPEN_SEVERITY = Severity.minor
 OFF_SCHEDULE_SEVERITY = Severity.minor
 READER_OFFLINE_SEVERITY = Severity.major
 # Events that show a person at the door (not device health), for the welfare check.
-PRESENCE_EVENTS = frozenset({"access.granted", "access.denied", "credential.read", "door.opened", "door.closed",
-                             "exit_request", "keypad"})
+PRESENCE_EVENTS = frozenset(
+    {"access.granted", "access.denied", "credential.read", "door.opened", "door.closed", "exit_request", "keypad"}
+)
 # Types that keep no door state: forwarded, passed through as alarms or only seen by welfare.
-STATELESS_EVENTS = frozenset({"credential.read", "exit_request", "keypad", "tamper", "tamper.cleared", "duress",
-                              "power.fault", "power.restored"})
+STATELESS_EVENTS = frozenset(
+    {"credential.read", "exit_request", "keypad", "tamper", "tamper.cleared", "duress", "power.fault", "power.restored"}
+)
 _WELFARE_STEP_S = 60.0
 _UNKNOWN_DOORS_NAMED = 32  # doors named in the log; beyond that only counted, so a noisy feed cannot flood it
 
@@ -41,8 +47,15 @@ def details_for(event: DoorEvent, **facts) -> AlertDetails:
     extra = {"adapter": event.adapter, **({"codes": event.raw} if event.raw else {})}
     if event.device_time is not None:
         extra["device_time"] = iso_utc(event.device_time)
-    return AlertDetails(door=event.door, reader=event.reader, direction=event.direction,
-                        credential_token=event.credential_token, reason=event.reason, extra=extra, **facts)
+    return AlertDetails(
+        door=event.door,
+        reader=event.reader,
+        direction=event.direction,
+        credential_token=event.credential_token,
+        reason=event.reason,
+        extra=extra,
+        **facts,
+    )
 
 
 @dataclass
@@ -73,7 +86,9 @@ class WelfareState:
     def sees(self, event: DoorEvent) -> bool:
         if event.type not in PRESENCE_EVENTS:
             return False
-        return (event.credential_token is not None and event.credential_token in self.tokens) or event.door in self.watch.doors
+        return (
+            event.credential_token is not None and event.credential_token in self.tokens
+        ) or event.door in self.watch.doors
 
     def advance(self, mono: float, wall: float) -> None:
         """Add the non-quiet part of the time since the last tick, in steps of at most a minute."""
@@ -94,8 +109,15 @@ class DenialWindow:
 
 
 class DoorRules:
-    def __init__(self, access_cfg: AccessConfig, alert_factory: AlertFactory, sink: AlertSink, clock: Clock,
-                 timezone: str = "UTC", tokenizer: CredentialTokenizer | None = None):
+    def __init__(
+        self,
+        access_cfg: AccessConfig,
+        alert_factory: AlertFactory,
+        sink: AlertSink,
+        clock: Clock,
+        timezone: str = "UTC",
+        tokenizer: CredentialTokenizer | None = None,
+    ):
         self.config = access_cfg
         self.factory = alert_factory
         self.sink = sink
@@ -151,8 +173,12 @@ class DoorRules:
                 handler(event)
             elif event.type not in STATELESS_EVENTS:
                 self.unknown_types += 1  # a type added to DOOR_EVENT_TYPES without a decision here
-                log.warning("door rules have no handling for event type %r (door %s, adapter %s)",
-                            event.type, event.door, event.adapter)
+                log.warning(
+                    "door rules have no handling for event type %r (door %s, adapter %s)",
+                    event.type,
+                    event.door,
+                    event.adapter,
+                )
             if event.type in PASS_THROUGH:
                 self._emit(event.type, PASS_THROUGH[event.type], event, details_for(event))
 
@@ -160,8 +186,12 @@ class DoorRules:
         self.unknown_doors += 1
         if event.door not in self._unknown_door_ids and len(self._unknown_door_ids) < _UNKNOWN_DOORS_NAMED:
             self._unknown_door_ids.add(event.door)
-            log.warning("door event for %r from adapter %s: that door is not in access.doors (handled with no "
-                        "held-open limit or schedule)", event.door, event.adapter)
+            log.warning(
+                "door event for %r from adapter %s: that door is not in access.doors (handled with no "
+                "held-open limit or schedule)",
+                event.door,
+                event.adapter,
+            )
 
     def _on_door_opened(self, event: DoorEvent) -> None:
         self._open.setdefault(event.door, OpenDoor(self.clock.monotonic(), event.edge_time))
@@ -171,15 +201,29 @@ class DoorRules:
         if door is None or door.alert_id is None:
             return
         duration = max(0.0, self.clock.monotonic() - door.opened_mono)
-        self._emit("door.held_open", HELD_OPEN_SEVERITY, event, details_for(event, duration_s=round(duration, 1)),
-                   phase="end", started_at=door.opened_wall, ended_at=event.edge_time, related=door.alert_id)
+        self._emit(
+            "door.held_open",
+            HELD_OPEN_SEVERITY,
+            event,
+            details_for(event, duration_s=round(duration, 1)),
+            phase="end",
+            started_at=door.opened_wall,
+            ended_at=event.edge_time,
+            related=door.alert_id,
+        )
 
     def _on_door_held_open(self, event: DoorEvent) -> None:
         """The controller's own held-open alarm: one start alert, ended by door.closed."""
         door = self._open.setdefault(event.door, OpenDoor(self.clock.monotonic(), event.edge_time))
         if door.alert_id is None:
-            door.alert_id = self._emit("door.held_open", HELD_OPEN_SEVERITY, event, details_for(event),
-                                       phase="start", started_at=door.opened_wall)
+            door.alert_id = self._emit(
+                "door.held_open",
+                HELD_OPEN_SEVERITY,
+                event,
+                details_for(event),
+                phase="start",
+                started_at=door.opened_wall,
+            )
 
     def _on_access_denied(self, event: DoorEvent) -> None:
         burst = self.config.denials
@@ -192,14 +236,22 @@ class DoorRules:
         if len(window.times) >= burst.count:
             count = len(window.times)
             window.times.clear()
-            self._emit("access.denied_burst", burst.severity, event,
-                       details_for(event, count=count, message=f"{count} denials within {burst.window:g} s"))
+            self._emit(
+                "access.denied_burst",
+                burst.severity,
+                event,
+                details_for(event, count=count, message=f"{count} denials within {burst.window:g} s"),
+            )
 
     def _on_access_granted(self, event: DoorEvent) -> None:
         schedule = self._schedules.get(event.door)
         if schedule is not None and not schedule.armed(event.edge_time):
-            self._emit("access.off_schedule", OFF_SCHEDULE_SEVERITY, event,
-                       details_for(event, message="access granted outside the door's allowed hours"))
+            self._emit(
+                "access.off_schedule",
+                OFF_SCHEDULE_SEVERITY,
+                event,
+                details_for(event, message="access granted outside the door's allowed hours"),
+            )
 
     def _on_reader_offline(self, event: DoorEvent) -> None:
         key = (event.adapter, event.reader or event.door)
@@ -213,8 +265,16 @@ class DoorRules:
         if offline is None:
             return
         duration = max(0.0, self.clock.monotonic() - offline.since_mono)
-        self._emit("reader.offline", READER_OFFLINE_SEVERITY, event, details_for(event, duration_s=round(duration, 1)),
-                   phase="end", started_at=offline.since_wall, ended_at=event.edge_time, related=offline.alert_id)
+        self._emit(
+            "reader.offline",
+            READER_OFFLINE_SEVERITY,
+            event,
+            details_for(event, duration_s=round(duration, 1)),
+            phase="end",
+            started_at=offline.since_wall,
+            ended_at=event.edge_time,
+            related=offline.alert_id,
+        )
 
     # -- time ---------------------------------------------------------------------
 
@@ -224,10 +284,19 @@ class DoorRules:
             for door_id, door in self._open.items():
                 limit = self.doors[door_id].held_open_after if door_id in self.doors else None
                 if door.alert_id is None and limit is not None and now - door.opened_mono >= limit:
-                    details = AlertDetails(door=door_id, duration_s=round(now - door.opened_mono, 1),
-                                           message=f"open longer than {limit:g} s")
-                    door.alert_id = self._emit_plain("door.held_open", HELD_OPEN_SEVERITY, door_id, details,
-                                                     phase="start", started_at=door.opened_wall)
+                    details = AlertDetails(
+                        door=door_id,
+                        duration_s=round(now - door.opened_mono, 1),
+                        message=f"open longer than {limit:g} s",
+                    )
+                    door.alert_id = self._emit_plain(
+                        "door.held_open",
+                        HELD_OPEN_SEVERITY,
+                        door_id,
+                        details,
+                        phase="start",
+                        started_at=door.opened_wall,
+                    )
             for state in self._welfare:
                 state.advance(now, wall)
                 if not state.alerted and state.silence_s >= state.watch.max_silence_hours * 3600:
@@ -238,7 +307,8 @@ class DoorRules:
         watch = state.watch
         token = next(iter(state.tokens)) if len(state.tokens) == 1 else None
         details = AlertDetails(
-            credential_token=token, door=watch.doors[0] if len(watch.doors) == 1 else None,
+            credential_token=token,
+            door=watch.doors[0] if len(watch.doors) == 1 else None,
             duration_s=round(state.silence_s, 1),
             message=f"no door event for {watch.name} for {watch.max_silence_hours:g} h (quiet hours not counted)",
             extra={"watch": watch.name},
@@ -249,18 +319,36 @@ class DoorRules:
 
     # -- emission ---------------------------------------------------------------
 
-    def _emit(self, alert_type: str, severity: Severity, event: DoorEvent, details: AlertDetails, *,
-              phase: str = "instant", started_at: float | None = None, ended_at: float | None = None,
-              related: str | None = None) -> str:
-        alert = self.factory.make(alert_type, severity, ("door", event.door), phase=phase, details=details,
-                                  started_at=event.edge_time if started_at is None else started_at,
-                                  ended_at=ended_at, related_event_id=related)
+    def _emit(
+        self,
+        alert_type: str,
+        severity: Severity,
+        event: DoorEvent,
+        details: AlertDetails,
+        *,
+        phase: str = "instant",
+        started_at: float | None = None,
+        ended_at: float | None = None,
+        related: str | None = None,
+    ) -> str:
+        alert = self.factory.make(
+            alert_type,
+            severity,
+            ("door", event.door),
+            phase=phase,
+            details=details,
+            started_at=event.edge_time if started_at is None else started_at,
+            ended_at=ended_at,
+            related_event_id=related,
+        )
         self.sink.emit(alert)
         return alert.event_id
 
-    def _emit_plain(self, alert_type: str, severity: Severity, door: str, details: AlertDetails, *,
-                    phase: str, started_at: float) -> str:
-        alert = self.factory.make(alert_type, severity, ("door", door), phase=phase, details=details,
-                                  started_at=started_at)
+    def _emit_plain(
+        self, alert_type: str, severity: Severity, door: str, details: AlertDetails, *, phase: str, started_at: float
+    ) -> str:
+        alert = self.factory.make(
+            alert_type, severity, ("door", door), phase=phase, details=details, started_at=started_at
+        )
         self.sink.emit(alert)
         return alert.event_id

@@ -29,8 +29,15 @@ CrossingListener = Callable[[LineCrossing], None]
 class CameraRules:
     """One camera's zones, line counters and rules."""
 
-    def __init__(self, camera: CameraConfig, rules: Iterable, factory: AlertFactory, sink: AlertSink,
-                 timezone: str, notify: Callable[[LineCrossing], None]):
+    def __init__(
+        self,
+        camera: CameraConfig,
+        rules: Iterable,
+        factory: AlertFactory,
+        sink: AlertSink,
+        timezone: str,
+        notify: Callable[[LineCrossing], None],
+    ):
         self.camera = camera
         self.zones = {name: Polygon.from_config(name, zone) for name, zone in camera.zones.items()}
         self.counters = {name: LineCounter.from_config(name, line) for name, line in camera.lines.items()}
@@ -59,11 +66,17 @@ class CameraRules:
             for crossing in counter.update(tracks, ctx.now):
                 counts = counter.counts()
                 if counter.counted(crossing):
-                    self._notify(LineCrossing(
-                        camera_id=ctx.camera_id, line=name, track_id=crossing.track.track_id,
-                        class_name=crossing.track.class_name, direction=crossing.direction,
-                        at=ctx.wall, monotonic=ctx.now,
-                    ))
+                    self._notify(
+                        LineCrossing(
+                            camera_id=ctx.camera_id,
+                            line=name,
+                            track_id=crossing.track.track_id,
+                            class_name=crossing.track.class_name,
+                            direction=crossing.direction,
+                            at=ctx.wall,
+                            monotonic=ctx.now,
+                        )
+                    )
                 for rule in self.line_rules[name]:
                     rule.on_crossing(ctx, crossing, counts)
 
@@ -72,8 +85,9 @@ class CameraRules:
         last = self.last_context
         if last is None:
             return
-        ctx = FrameContext(last.camera_id, last.seq,
-                           last.wall if wall is None else wall, last.now if monotonic is None else monotonic)
+        ctx = FrameContext(
+            last.camera_id, last.seq, last.wall if wall is None else wall, last.now if monotonic is None else monotonic
+        )
         for rule in self.rules:
             rule.finish(ctx, reason)
 
@@ -81,8 +95,14 @@ class CameraRules:
 class RuleEngine:
     """All cameras' rules. `process(frame_detections, tracks)` once per tracked frame."""
 
-    def __init__(self, cameras: Iterable[CameraConfig], rules: Iterable, factory: AlertFactory, sink: AlertSink,
-                 timezone: str = "UTC"):
+    def __init__(
+        self,
+        cameras: Iterable[CameraConfig],
+        rules: Iterable,
+        factory: AlertFactory,
+        sink: AlertSink,
+        timezone: str = "UTC",
+    ):
         rules = [r for r in rules if r.enabled]
         self._listeners: tuple[CrossingListener, ...] = ()
         self._listener_lock = threading.Lock()
@@ -93,7 +113,9 @@ class RuleEngine:
             self.cameras[camera.id] = CameraRules(camera, mine, factory, sink, timezone, self._notify)
 
     @classmethod
-    def from_config(cls, config, factory: AlertFactory, sink: AlertSink, camera_ids: Iterable[str] | None = None) -> "RuleEngine":
+    def from_config(
+        cls, config, factory: AlertFactory, sink: AlertSink, camera_ids: Iterable[str] | None = None
+    ) -> RuleEngine:
         """From an AgentConfig; `camera_ids` limits it to some cameras (replay of one camera)."""
         wanted = None if camera_ids is None else set(camera_ids)
         cameras = [c for c in config.cameras if wanted is None or c.id in wanted]

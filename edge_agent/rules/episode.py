@@ -81,8 +81,15 @@ class RuleEmitter:
         self.sink = sink
         self.stats = RuleStats()
 
-    def emit(self, phase: str, started_at: float, details: AlertDetails, *, ended_at: float | None = None,
-             related_event_id: str | None = None) -> Alert:
+    def emit(
+        self,
+        phase: str,
+        started_at: float,
+        details: AlertDetails,
+        *,
+        ended_at: float | None = None,
+        related_event_id: str | None = None,
+    ) -> Alert:
         alert = self.factory.make(
             self.rule.type,
             self.rule.severity,
@@ -119,8 +126,17 @@ class Lifecycle:
     def active(self) -> bool:
         return self._start_alert is not None
 
-    def update(self, ctx: FrameContext, *, starts: bool, holds: bool, objects: Sequence[Track], count: int,
-               armed: bool, facts: dict[str, Any] | None = None) -> None:
+    def update(
+        self,
+        ctx: FrameContext,
+        *,
+        starts: bool,
+        holds: bool,
+        objects: Sequence[Track],
+        count: int,
+        armed: bool,
+        facts: dict[str, Any] | None = None,
+    ) -> None:
         """`starts`: the condition is met to begin an episode; `holds`: an active one still stands."""
         if self.active:
             if not armed:
@@ -174,10 +190,12 @@ class Lifecycle:
             duration_s=round(duration, 3),
             zone=self.zone,
             track_ids=sorted(self._track_ids),
-            message=f"{rule.type.replace('_', ' ')} in {self.zone or self.emitter.camera_id} ended after {duration:.1f} s",
+            message=f"{rule.type.replace('_', ' ')} in {self.zone or self.emitter.camera_id} ended after "
+            f"{duration:.1f} s",
             extra={"reason": reason} if reason else None,
         )
-        self.emitter.emit("end", self._start_wall, details, ended_at=ended_wall,
-                          related_event_id=self._start_alert.event_id)
+        self.emitter.emit(
+            "end", self._start_wall, details, ended_at=ended_wall, related_event_id=self._start_alert.event_id
+        )
         self._start_alert = None
         self._cooldown_until = ctx.now + self.cooldown

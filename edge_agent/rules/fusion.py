@@ -106,8 +106,9 @@ class TailgatingFusion:
     def _judge(self, now: float) -> None:
         config = self.config
         for lane in self._lanes.values():
-            ready = sorted((c for c in lane.pending if c.at + config.early_tolerance + config.settle <= now),
-                           key=lambda c: c.at)
+            ready = sorted(
+                (c for c in lane.pending if c.at + config.early_tolerance + config.settle <= now), key=lambda c: c.at
+            )
             for crossing in ready:
                 lane.pending.remove(crossing)
                 grant = self._cover(lane, crossing.at)
@@ -124,8 +125,11 @@ class TailgatingFusion:
 
     def _cover(self, lane: DoorLane, at: float) -> Grant | None:
         """The earliest unused grant whose window holds a crossing at `at`."""
-        candidates = [g for g in lane.grants
-                      if not g.used and g.at - self.config.early_tolerance <= at <= g.at + self.config.window]
+        candidates = [
+            g
+            for g in lane.grants
+            if not g.used and g.at - self.config.early_tolerance <= at <= g.at + self.config.window
+        ]
         return min(candidates, key=lambda g: g.at, default=None)
 
     def _alert(self, lane: DoorLane, crossing: LineCrossing) -> None:
@@ -135,13 +139,24 @@ class TailgatingFusion:
         crossings = sum(1 for t in lane.crossings if start <= t <= crossing.at)
         self.tailgating += 1
         details = AlertDetails(
-            door=lane.door.id, line=crossing.line, direction="in", object_class=crossing.class_name,
-            track_ids=[crossing.track_id], grants=grants, crossings=crossings,
+            door=lane.door.id,
+            line=crossing.line,
+            direction="in",
+            object_class=crossing.class_name,
+            track_ids=[crossing.track_id],
+            grants=grants,
+            crossings=crossings,
             message=f"{crossings} inward crossing(s) but {grants} grant(s) within {config.window:g} s",
             extra={"camera": crossing.camera_id, "window_s": config.window},
         )
-        alert = self.factory.make("tailgating", config.severity, ("door", lane.door.id), started_at=crossing.at,
-                                  details=details)
+        alert = self.factory.make(
+            "tailgating", config.severity, ("door", lane.door.id), started_at=crossing.at, details=details
+        )
         self.sink.emit(alert)
-        log.info("tailgating at door %s: %d crossing(s), %d grant(s)", lane.door.id, crossings, grants,
-                 extra={"door": lane.door.id})
+        log.info(
+            "tailgating at door %s: %d crossing(s), %d grant(s)",
+            lane.door.id,
+            crossings,
+            grants,
+            extra={"door": lane.door.id},
+        )

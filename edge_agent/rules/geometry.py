@@ -34,7 +34,7 @@ class Polygon:
         self._edges = list(zip(self.points, self.points[1:] + self.points[:1]))
 
     @classmethod
-    def from_config(cls, name: str, config: ZoneConfig) -> "Polygon":
+    def from_config(cls, name: str, config: ZoneConfig) -> Polygon:
         return cls(name, config.points)
 
     def contains(self, x: float, y: float) -> bool:
@@ -53,7 +53,9 @@ class Polygon:
 class DirectedLine:
     """A segment with an inward side. `signed_distance` > 0 on the in side (normalized units)."""
 
-    def __init__(self, name: str, a: Sequence[float], b: Sequence[float], in_side: Sequence[float], margin: float = 0.02):
+    def __init__(
+        self, name: str, a: Sequence[float], b: Sequence[float], in_side: Sequence[float], margin: float = 0.02
+    ):
         self.name = name
         self.a = (float(a[0]), float(a[1]))
         self.b = (float(b[0]), float(b[1]))
@@ -69,7 +71,7 @@ class DirectedLine:
         self._sign = 1.0 if raw > 0 else -1.0
 
     @classmethod
-    def from_config(cls, name: str, config: LineConfig) -> "DirectedLine":
+    def from_config(cls, name: str, config: LineConfig) -> DirectedLine:
         return cls(name, config.points[0], config.points[1], config.in_side, config.margin)
 
     def _raw_distance(self, x: float, y: float) -> float:
@@ -134,7 +136,7 @@ class LineCounter:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, name: str, config: LineConfig) -> "LineCounter":
+    def from_config(cls, name: str, config: LineConfig) -> LineCounter:
         return cls(DirectedLine.from_config(name, config), config.classes, config.min_frames)
 
     def counts(self) -> dict[str, int]:

@@ -90,8 +90,13 @@ class IntrusionRule(ZoneRule):
         self.clock.update(inside, ctx.now)
         dwellers = [t for t in inside if self.clock.dwell(t, ctx.now) >= self.config.min_dwell]
         self.lifecycle.update(
-            ctx, starts=bool(dwellers), holds=bool(inside), objects=inside, count=len(inside),
-            armed=self.schedule.armed(ctx.wall), facts={"min_dwell_s": self.config.min_dwell},
+            ctx,
+            starts=bool(dwellers),
+            holds=bool(inside),
+            objects=inside,
+            count=len(inside),
+            armed=self.schedule.armed(ctx.wall),
+            facts={"min_dwell_s": self.config.min_dwell},
         )
 
 
@@ -108,8 +113,13 @@ class LoiteringRule(ZoneRule):
         loiterers = [t for t in inside if self.clock.dwell(t, ctx.now) >= self.config.max_dwell]
         longest = max((self.clock.dwell(t, ctx.now) for t in loiterers), default=0.0)
         self.lifecycle.update(
-            ctx, starts=bool(loiterers), holds=bool(loiterers), objects=loiterers, count=len(loiterers),
-            armed=self.schedule.armed(ctx.wall), facts={"max_dwell_s": self.config.max_dwell, "dwell_s": round(longest, 1)},
+            ctx,
+            starts=bool(loiterers),
+            holds=bool(loiterers),
+            objects=loiterers,
+            count=len(loiterers),
+            armed=self.schedule.armed(ctx.wall),
+            facts={"max_dwell_s": self.config.max_dwell, "dwell_s": round(longest, 1)},
         )
 
 
@@ -144,8 +154,13 @@ class _HeldCount(ZoneRule):
             self._since = None
         held = self._since is not None and ctx.now - self._since >= self.config.hold and self.over(count)
         self.lifecycle.update(
-            ctx, starts=held, holds=self.still_over(count), objects=inside, count=count,
-            armed=self.schedule.armed(ctx.wall), facts=self.facts(),
+            ctx,
+            starts=held,
+            holds=self.still_over(count),
+            objects=inside,
+            count=count,
+            armed=self.schedule.armed(ctx.wall),
+            facts=self.facts(),
         )
 
 
@@ -192,7 +207,11 @@ class StationaryVehicleRule(ZoneRule):
             del self._anchors[track_id]
         longest = max((ctx.now - self._anchors[t.track_id].since for t in standing), default=0.0)
         self.lifecycle.update(
-            ctx, starts=bool(standing), holds=bool(standing), objects=standing, count=len(standing),
+            ctx,
+            starts=bool(standing),
+            holds=bool(standing),
+            objects=standing,
+            count=len(standing),
             armed=self.schedule.armed(ctx.wall),
             facts={"max_stationary_s": self.config.max_stationary, "stationary_s": round(longest, 1)},
         )
@@ -218,8 +237,13 @@ class EbikeInLiftRule(ZoneRule):
         self._streaks = {t.track_id: self._streaks.get(t.track_id, 0) + 1 for t in inside}
         confirmed = [t for t in inside if self._streaks[t.track_id] >= self.config.min_consecutive]
         self.lifecycle.update(
-            ctx, starts=bool(confirmed), holds=bool(inside), objects=inside, count=len(inside),
-            armed=self.schedule.armed(ctx.wall), facts={"min_consecutive": self.config.min_consecutive},
+            ctx,
+            starts=bool(confirmed),
+            holds=bool(inside),
+            objects=inside,
+            count=len(inside),
+            armed=self.schedule.armed(ctx.wall),
+            facts={"min_consecutive": self.config.min_consecutive},
         )
 
 

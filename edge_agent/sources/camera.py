@@ -13,16 +13,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import cv2
 
+from edge_agent.backoff import FullJitterBackoff
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.cameras import CameraConfig
 from edge_agent.events.vision_types import Frame
-from edge_agent.backoff import FullJitterBackoff
 from edge_agent.sources.camera_health import CameraHealthEvent, FrozenDetector, OnlineState
 from edge_agent.sources.capture import LIVE_KINDS, CaptureOpenError, clip_position_s, open_capture, redact, source_kind
 from edge_agent.sources.tamper import TamperDetector
@@ -51,16 +51,23 @@ class CameraStats:
 
 
 class CameraSource:
-    def __init__(self, camera_cfg: CameraConfig, clock: Clock | None = None, on_health: HealthCallback | None = None,
-                 backoff: FullJitterBackoff | None = None, offline: bool = False):
+    def __init__(
+        self,
+        camera_cfg: CameraConfig,
+        clock: Clock | None = None,
+        on_health: HealthCallback | None = None,
+        backoff: FullJitterBackoff | None = None,
+        offline: bool = False,
+    ):
         """`offline`: an outage of this camera is already published (see OnlineState)."""
         self.config = camera_cfg
         self.clock = clock or SystemClock()
         self.on_health = on_health or (lambda event: None)
         self.kind = source_kind(camera_cfg)
         health = camera_cfg.health
-        self.backoff = backoff or FullJitterBackoff(health.reconnect_min_delay, health.reconnect_max_delay,
-                                                     floor=health.reconnect_min_delay)
+        self.backoff = backoff or FullJitterBackoff(
+            health.reconnect_min_delay, health.reconnect_max_delay, floor=health.reconnect_min_delay
+        )
         self.period = 1.0 / camera_cfg.detect_fps
         self._state = OnlineState(camera_cfg.id, health, self.clock.monotonic(), offline=offline)
         self._frozen = FrozenDetector(health.frozen_frames)
@@ -77,7 +84,7 @@ class CameraSource:
         self._finished = False
 
     # -- consumer side -------------------------------------------------------------------
-    def start(self) -> "CameraSource":
+    def start(self) -> CameraSource:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name=f"camera-{self.config.id}", daemon=True)
             self._thread.start()
@@ -125,8 +132,15 @@ class CameraSource:
             window = self._fps_window
             fps = (len(window) - 1) / (window[-1] - window[0]) if len(window) > 1 and window[-1] > window[0] else 0.0
             return CameraStats(
-                self.config.id, fps, self._captured, self._delivered, self._dropped, self._reconnects,
-                not self._state.is_offline, self._finished, self._state.last_error,
+                self.config.id,
+                fps,
+                self._captured,
+                self._delivered,
+                self._dropped,
+                self._reconnects,
+                not self._state.is_offline,
+                self._finished,
+                self._state.last_error,
             )
 
     # -- reader thread ---------------------------------------------------------------------
@@ -171,7 +185,9 @@ class CameraSource:
                     if self.config.loop and index > 0:
                         return False  # reopen from the start; counted as a reconnect
                     return not self.config.loop
-                self._note_error(f"camera {self.config.id!r}: stream {redact(self.config.url)} stopped delivering frames")
+                self._note_error(
+                    f"camera {self.config.id!r}: stream {redact(self.config.url)} stopped delivering frames"
+                )
                 return False
             position = clip_position_s(capture, index, fps)
             index += 1
@@ -248,9 +264,14 @@ class CameraSource:
             log.exception("health callback failed for camera %s", self.config.id)
 
 
-def iter_file_frames(source: CameraConfig | str | Path, detect_fps: float | None = None, *,
-                     clock: Clock | None = None, camera_id: str | None = None,
-                     max_seconds: float | None = None) -> Iterator[Frame]:
+def iter_file_frames(
+    source: CameraConfig | str | Path,
+    detect_fps: float | None = None,
+    *,
+    clock: Clock | None = None,
+    camera_id: str | None = None,
+    max_seconds: float | None = None,
+) -> Iterator[Frame]:
     """Every frame of a clip decimated to `detect_fps` by the clip's own timestamps, as fast as possible.
 
     `captured_at` and `monotonic` follow the clip's timeline from the clock's current readings,

@@ -53,7 +53,11 @@ class OnlineState:
             return None
         self.offline_since = self.last_frame
         return CameraHealthEvent(
-            self.camera_id, "offline", wall, monotonic, reason=self.last_error,
+            self.camera_id,
+            "offline",
+            wall,
+            monotonic,
+            reason=self.last_error,
             details={"silent_s": round(silent, 3)},
         )
 

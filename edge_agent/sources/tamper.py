@@ -38,7 +38,7 @@ class ViewMeasure:
     layout: np.ndarray  # unit-length edge-density grid
 
     @classmethod
-    def of(cls, image_bgr: np.ndarray) -> "ViewMeasure":
+    def of(cls, image_bgr: np.ndarray) -> ViewMeasure:
         grey = cv2.cvtColor(cv2.resize(image_bgr, ANALYSIS_SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
         sharpness = float(cv2.Laplacian(grey, cv2.CV_32F).var())
         edges = cv2.Canny(grey, 50, 150)
@@ -79,7 +79,10 @@ class TamperDetector:
         base = self.baseline
         if base is None:
             return None
-        if measure.contrast < COVERED_CONTRAST_RATIO * base.contrast or measure.brightness < COVERED_BRIGHTNESS_RATIO * base.brightness:
+        if (
+            measure.contrast < COVERED_CONTRAST_RATIO * base.contrast
+            or measure.brightness < COVERED_BRIGHTNESS_RATIO * base.brightness
+        ):
             return "covered"
         if measure.sharpness < BLURRED_SHARPNESS_RATIO * base.sharpness:
             return "blurred"
@@ -118,5 +121,11 @@ class TamperDetector:
 
     def _event(self, kind: str, reason: str, frame: Frame) -> CameraHealthEvent:
         base = self.baseline
-        details = {"brightness_baseline": round(base.brightness, 1), "sharpness_baseline": round(base.sharpness, 1)} if base else {}
-        return CameraHealthEvent(self.camera_id, kind, frame.captured_at, frame.monotonic, reason=reason, details=details)
+        details = (
+            {"brightness_baseline": round(base.brightness, 1), "sharpness_baseline": round(base.sharpness, 1)}
+            if base
+            else {}
+        )
+        return CameraHealthEvent(
+            self.camera_id, kind, frame.captured_at, frame.monotonic, reason=reason, details=details
+        )

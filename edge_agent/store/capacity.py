@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from edge_agent.store.schema import PRIORITY
 
+
 @dataclass(frozen=True)
 class _Step:
     reason: str | None  # None: not a loss (already delivered)
@@ -25,7 +26,9 @@ class _Step:
 
 _STEPS = (
     _Step(None, "state = 'delivered'", "delivered_at, seq", PRIORITY["telemetry"]),
-    _Step("expired", "state = 'pending' AND expires_at IS NOT NULL AND expires_at <= :now", "seq", PRIORITY["telemetry"]),
+    _Step(
+        "expired", "state = 'pending' AND expires_at IS NOT NULL AND expires_at <= :now", "seq", PRIORITY["telemetry"]
+    ),
     _Step("evicted", "state = 'pending' AND priority = 2", "seq", PRIORITY["telemetry"]),
     _Step("evicted", "state = 'pending' AND priority = 1", "seq", PRIORITY["event"]),
     _Step("evicted", "state = 'pending' AND priority = 0", "seq", PRIORITY["alarm"]),
@@ -42,7 +45,9 @@ class Eviction:
     fits: bool = True
 
 
-def make_room(connection: sqlite3.Connection, incoming_class: str, rows_over: int, bytes_over: int, now: float) -> Eviction:
+def make_room(
+    connection: sqlite3.Connection, incoming_class: str, rows_over: int, bytes_over: int, now: float
+) -> Eviction:
     """Free `rows_over` rows and `bytes_over` bytes; call inside a write transaction.
 
     When the room cannot be made, only free deletions (delivered and expired
@@ -54,7 +59,9 @@ def make_room(connection: sqlite3.Connection, incoming_class: str, rows_over: in
     for step in _STEPS:
         if incoming > step.lowest_incoming_priority:
             continue
-        cursor = connection.execute(f"SELECT seq, size, class FROM outbox WHERE {step.where} ORDER BY {step.order}", {"now": now})
+        cursor = connection.execute(
+            f"SELECT seq, size, class FROM outbox WHERE {step.where} ORDER BY {step.order}", {"now": now}
+        )
         for seq, size, cls in cursor:  # lazy: stops reading once enough is found
             if freed_rows >= rows_over and freed_bytes >= bytes_over:
                 break

@@ -128,7 +128,9 @@ def _move_aside(path: Path) -> Path:
     return target
 
 
-def open_database(path: Path, ensure_schema: Callable[[sqlite_utils.Database], None], label: str = "sqlite") -> OpenedDatabase:
+def open_database(
+    path: Path, ensure_schema: Callable[[sqlite_utils.Database], None], label: str = "sqlite"
+) -> OpenedDatabase:
     """Open (creating if needed) a store's file; a corrupt file is kept aside and replaced by a fresh one.
 
     `ensure_schema` creates or migrates the store's tables (typically a call to

@@ -59,7 +59,9 @@ class DiskGuard:
             self._checked_at = now
             low = self._disk_usage(self._directory).free < self._min_free
             if low and not self._low:
-                log.warning("free disk below %d MB at %s: telemetry is no longer stored", self._min_free >> 20, self._directory)
+                log.warning(
+                    "free disk below %d MB at %s: telemetry is no longer stored", self._min_free >> 20, self._directory
+                )
             self._low = low
         return self._low
 
@@ -96,17 +98,21 @@ class Outbox:
         self.moved_aside_to = opened.moved_aside_to
         self.corruption = opened.corruption  # what was wrong with the file set aside, if one was
         self._disk = DiskGuard(self.path.parent, config.min_free_disk_mb, self.clock, disk_usage)
-        self._rows, self._bytes = self._connection.execute("SELECT count(*), coalesce(sum(size), 0) FROM outbox").fetchone()
+        self._rows, self._bytes = self._connection.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM outbox"
+        ).fetchone()
         self.requeue_inflight()  # a previous process died with these handed out
         if opened.moved_aside_to is not None:
             self._report_corruption(alert_factory, opened.moved_aside_to, opened.corruption or "")
 
     @classmethod
-    def for_config(cls, config: "AgentConfig", device_id: str, clock: Clock | None = None) -> "Outbox":
+    def for_config(cls, config: AgentConfig, device_id: str, clock: Clock | None = None) -> Outbox:
         """The outbox of an agent config: path, topic prefix and the identity for health alerts."""
         clock = clock or SystemClock()
         factory = AlertFactory(device_id, config.device.site, clock)
-        return cls(config.outbox_path, config.outbox, clock, topic_prefix=config.mqtt.topic_prefix, alert_factory=factory)
+        return cls(
+            config.outbox_path, config.outbox, clock, topic_prefix=config.mqtt.topic_prefix, alert_factory=factory
+        )
 
     # -- writing -------------------------------------------------------------
 
@@ -141,7 +147,9 @@ class Outbox:
             self._notify()
         return [item[3] if ok else None for item, ok in zip(prepared, stored)]
 
-    def _prepare(self, topic: str, payload: str | bytes, cls: str, event_id: str | None = None, expires_at: float | None = None):
+    def _prepare(
+        self, topic: str, payload: str | bytes, cls: str, event_id: str | None = None, expires_at: float | None = None
+    ):
         if cls not in PRIORITY:
             raise ValueError(f"outbox class must be one of {CLASSES}, not {cls!r}")
         body = payload.encode() if isinstance(payload, str) else bytes(payload)
@@ -213,7 +221,8 @@ class Outbox:
                 if live or len(found) < limit:
                     break
             self._connection.executemany(
-                "UPDATE outbox SET state = 'inflight', attempts = attempts + 1 WHERE seq = ?", [(row.seq,) for row in live]
+                "UPDATE outbox SET state = 'inflight', attempts = attempts + 1 WHERE seq = ?",
+                [(row.seq,) for row in live],
             )
         return live
 
@@ -280,7 +289,8 @@ class Outbox:
         cutoff = now - self.config.retention_hours * 3600
         with self._lock, self._transaction(durable=False):
             pruned_rows, pruned_bytes = self._connection.execute(
-                "SELECT count(*), coalesce(sum(size), 0) FROM outbox WHERE state = 'delivered' AND delivered_at <= ?", (cutoff,)
+                "SELECT count(*), coalesce(sum(size), 0) FROM outbox WHERE state = 'delivered' AND delivered_at <= ?",
+                (cutoff,),
             ).fetchone()
             self._connection.execute("DELETE FROM outbox WHERE state = 'delivered' AND delivered_at <= ?", (cutoff,))
             self._rows -= pruned_rows
@@ -288,7 +298,8 @@ class Outbox:
             expired = [
                 row_from_tuple(values)
                 for values in self._connection.execute(
-                    f"SELECT {ROW_COLUMNS} FROM outbox WHERE state = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?",
+                    f"SELECT {ROW_COLUMNS} FROM outbox WHERE state = 'pending' AND expires_at IS NOT NULL AND "
+                    f"expires_at <= ?",
                     (now,),
                 )
             ]
@@ -312,7 +323,9 @@ class Outbox:
 
     def get(self, event_id: str) -> OutboxRow | None:
         with self._lock:
-            values = self._connection.execute(f"SELECT {ROW_COLUMNS} FROM outbox WHERE event_id = ?", (event_id,)).fetchone()
+            values = self._connection.execute(
+                f"SELECT {ROW_COLUMNS} FROM outbox WHERE event_id = ?", (event_id,)
+            ).fetchone()
         return None if values is None else row_from_tuple(values)
 
     def add_listener(self, callback: Callable[[], None]) -> None:
@@ -330,7 +343,7 @@ class Outbox:
             finally:
                 self._connection.close()
 
-    def __enter__(self) -> "Outbox":
+    def __enter__(self) -> Outbox:
         return self
 
     def __exit__(self, *exc) -> None:

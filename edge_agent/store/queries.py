@@ -46,7 +46,9 @@ def _oldest_undelivered(db: sqlite_utils.Database) -> float | None:
     return oldest
 
 
-def read_stats(db: sqlite_utils.Database, now: float, totals: tuple[int, int] | None = None, low_disk: bool = False) -> OutboxStats:
+def read_stats(
+    db: sqlite_utils.Database, now: float, totals: tuple[int, int] | None = None, low_disk: bool = False
+) -> OutboxStats:
     counts = {state: dict.fromkeys(CLASSES, 0) for state in ("pending", "inflight", "delivered")}
     for row in db.query("SELECT state, priority, count(*) AS n FROM outbox GROUP BY state, priority"):
         counts[row["state"]][_CLASS_BY_PRIORITY[row["priority"]]] = row["n"]
@@ -97,7 +99,7 @@ class OutboxReader:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "OutboxReader":
+    def __enter__(self) -> OutboxReader:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -65,8 +65,18 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # What the code reads and writes; a file at SCHEMA_VERSION without these is refused.
 LAYOUT = {
     "outbox": (
-        "seq", "event_id", "topic", "payload", "class", "priority", "size",
-        "created_at", "expires_at", "attempts", "state", "delivered_at",
+        "seq",
+        "event_id",
+        "topic",
+        "payload",
+        "class",
+        "priority",
+        "size",
+        "created_at",
+        "expires_at",
+        "attempts",
+        "state",
+        "delivered_at",
     ),
     "drops": ("reason", "class", "count"),
     "meta": ("key", "value"),

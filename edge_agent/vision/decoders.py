@@ -22,7 +22,7 @@ class Candidates:
     class_ids: np.ndarray  # (N,) int64
 
     @classmethod
-    def empty(cls) -> "Candidates":
+    def empty(cls) -> Candidates:
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
 
 
@@ -69,9 +69,7 @@ def _best_class(class_scores: np.ndarray, boxes: np.ndarray, threshold: float, o
     class_ids = class_scores.argmax(axis=1)
     scores = class_scores[np.arange(len(class_ids)), class_ids]
     keep = scores >= threshold
-    return Candidates(
-        boxes[keep].astype(np.float32), scores[keep].astype(np.float32), class_ids[keep].astype(np.int64)
-    )
+    return Candidates(boxes[keep].astype(np.float32), scores[keep].astype(np.float32), class_ids[keep].astype(np.int64))
 
 
 def _single_output(outputs: dict[str, np.ndarray], family: str) -> np.ndarray:
@@ -151,8 +149,6 @@ class SsdDecoder(Decoder):
         if self.options.get("box_order", "yxyx") == "yxyx":
             boxes = boxes[:, [1, 0, 3, 2]]
         if self.options.get("normalized", True):
-            boxes = boxes * np.array(
-                [self.manifest.input.width, self.manifest.input.height] * 2, np.float32
-            )
+            boxes = boxes * np.array([self.manifest.input.width, self.manifest.input.height] * 2, np.float32)
         keep = (scores >= score_threshold) & (class_ids >= 0) & (class_ids < len(self.manifest.labels))
         return Candidates(boxes[keep], scores[keep], class_ids[keep])

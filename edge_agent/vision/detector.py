@@ -74,16 +74,17 @@ class Detector:
             self.calls, self.total_ms = 0, 0.0
 
     @classmethod
-    def from_config(cls, detector_cfg: DetectorConfig, models_dir: Path) -> "Detector":
+    def from_config(cls, detector_cfg: DetectorConfig, models_dir: Path) -> Detector:
         """Load the installed model named in config; the variant follows config or `models bench`."""
         path, record, variant = resolve_variant(Path(models_dir), detector_cfg.model, detector_cfg.variant)
-        return cls(path, record.manifest, detector_cfg, expected_sha256=record.variants[variant].sha256, variant=variant)
+        return cls(
+            path, record.manifest, detector_cfg, expected_sha256=record.variants[variant].sha256, variant=variant
+        )
 
     def _class_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         settings = self.settings
         names = [
-            VEHICLE if settings.merge_vehicles and label in VEHICLE_CLASSES else label
-            for label in self.manifest.labels
+            VEHICLE if settings.merge_vehicles and label in VEHICLE_CLASSES else label for label in self.manifest.labels
         ]
         groups = {name: index for index, name in enumerate(dict.fromkeys(names))}
         wanted = set(settings.classes) if settings.classes is not None else None
@@ -123,14 +124,19 @@ class Detector:
             return ()
         xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
         picked = cv2.dnn.NMSBoxesBatched(
-            xywh.tolist(), scores.tolist(), self._class_groups[class_ids].tolist(),
-            self.settings.score_threshold, self.settings.nms_iou,
+            xywh.tolist(),
+            scores.tolist(),
+            self._class_groups[class_ids].tolist(),
+            self.settings.score_threshold,
+            self.settings.nms_iou,
         )
         picked = np.asarray(picked, dtype=np.int64).reshape(-1)
         picked = picked[np.argsort(-scores[picked], kind="stable")]
         normalized = placement.to_normalized(boxes[picked])
         return tuple(
-            Detection(class_name=str(self._class_names[class_ids[i]]), score=float(scores[i]), box=Box(*map(float, xyxy)))
+            Detection(
+                class_name=str(self._class_names[class_ids[i]]), score=float(scores[i]), box=Box(*map(float, xyxy))
+            )
             for i, xyxy in zip(picked, normalized)
         )
 

@@ -41,14 +41,22 @@ class InputSpec(_Strict):
     pixel_format: Literal["BGR", "RGB"] = Field(default="BGR", description="Channel order the model expects.")
     dtype: Literal["float32", "uint8"] = Field(default="float32", description="Input element type.")
     scale: float = Field(default=1.0, gt=0, description="Pixels are multiplied by this before mean/std (e.g. 1/255).")
-    mean: list[float] = Field(default=[0.0, 0.0, 0.0], min_length=3, max_length=3, description="Subtracted per channel after scaling.")
-    std: list[float] = Field(default=[1.0, 1.0, 1.0], min_length=3, max_length=3, description="Divided per channel after mean.")
-    letterbox: Literal["top-left", "center", "stretch"] = Field(default="top-left", description="Aspect-preserving resize anchor, or stretch.")
+    mean: list[float] = Field(
+        default=[0.0, 0.0, 0.0], min_length=3, max_length=3, description="Subtracted per channel after scaling."
+    )
+    std: list[float] = Field(
+        default=[1.0, 1.0, 1.0], min_length=3, max_length=3, description="Divided per channel after mean."
+    )
+    letterbox: Literal["top-left", "center", "stretch"] = Field(
+        default="top-left", description="Aspect-preserving resize anchor, or stretch."
+    )
     pad_value: int = Field(default=114, ge=0, le=255, description="Letterbox padding value.")
 
 
 class ModelManifest(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Model name used in config and commands.")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Model name used in config and commands."
+    )
     family: str = Field(description="Decoder family: yolox, yolov8, ssd.")
     file: str = Field(description="File name of the FP32 model inside the models directory.")
     url: str | None = Field(default=None, description="Upstream download URL.")
@@ -83,9 +91,7 @@ def parse_manifest(data: Any, where: str) -> ModelManifest:
     try:
         return ModelManifest.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
         raise ManifestError(f"model manifest {where} is invalid: {problems}") from None
 
 

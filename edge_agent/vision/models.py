@@ -103,7 +103,9 @@ def resolve_variant(models_dir: Path, name: str, variant: str = "auto") -> tuple
     return path, record, chosen
 
 
-def fetch_model(name: str, dest_dir: Path, mirror_dir: Path | None = None, manifest: ModelManifest | None = None) -> Path:
+def fetch_model(
+    name: str, dest_dir: Path, mirror_dir: Path | None = None, manifest: ModelManifest | None = None
+) -> Path:
     """Install `name` into `dest_dir` from a mirror directory or its upstream URL; returns the file path.
 
     A mirror copy is checked against the digest its mirror entry declares (or the upstream
@@ -126,8 +128,9 @@ def fetch_model(name: str, dest_dir: Path, mirror_dir: Path | None = None, manif
     return target
 
 
-def ensure_model(name: str, dest_dir: Path, mirror_dir: Path | None = None,
-                 manifest: ModelManifest | None = None) -> tuple[Path, bool]:
+def ensure_model(
+    name: str, dest_dir: Path, mirror_dir: Path | None = None, manifest: ModelManifest | None = None
+) -> tuple[Path, bool]:
     """(path, fetched): an installed model whose FP32 file still matches its record is kept as is."""
     try:
         path, _, _ = resolve_variant(dest_dir, name, "fp32")
@@ -154,7 +157,9 @@ def install_model(file: Path, name: str, dest_dir: Path, manifest: ModelManifest
     digest = sha256_file(target)
     manifest = manifest.model_copy(update={"sha256": digest, "size": target.stat().st_size, "url": None, "mirrors": []})
     record = InstalledModel(manifest=manifest)
-    record.variants["fp32"] = InstalledFile(file=target.name, sha256=digest, source=str(file.resolve()), installed_at=time.time())
+    record.variants["fp32"] = InstalledFile(
+        file=target.name, sha256=digest, source=str(file.resolve()), installed_at=time.time()
+    )
     write_record(dest_dir, record)
     return target
 

@@ -56,7 +56,7 @@ class Preprocessor:
         off_y = (spec.height - new_h) // 2 if spec.letterbox == "center" else 0
         canvas = self._canvas  # reused: the tensor below is a fresh copy, so this is safe
         canvas[:] = spec.pad_value
-        canvas[off_y:off_y + new_h, off_x:off_x + new_w] = cv2.resize(
+        canvas[off_y : off_y + new_h, off_x : off_x + new_w] = cv2.resize(
             image, (new_w, new_h), interpolation=cv2.INTER_LINEAR
         )
         return canvas, Placement(ratio, ratio, float(off_x), float(off_y), width, height)

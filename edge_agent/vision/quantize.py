@@ -23,7 +23,12 @@ import onnx
 import onnxruntime as ort
 from onnx import version_converter
 from onnxruntime.quantization import (
-    CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static,
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quant_pre_process,
+    quantize_static,
 )
 from onnxruntime.quantization.calibrate import create_calibrator
 
@@ -35,8 +40,11 @@ from edge_agent.vision.models import sha256_file
 from edge_agent.vision.preprocess import Preprocessor
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
-METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-           "percentile": CalibrationMethod.Percentile}
+METHODS = {
+    "minmax": CalibrationMethod.MinMax,
+    "entropy": CalibrationMethod.Entropy,
+    "percentile": CalibrationMethod.Percentile,
+}
 PER_CHANNEL_MIN_OPSET = 13
 
 
@@ -125,7 +133,9 @@ def split_samples(calib: Path, calib_count: int, eval_count: int) -> tuple[list[
     for clip in clips:
         frames.extend(_clip_frames(clip, per_clip))
     if len(frames) < 2:
-        raise ValueError(f"{calib}: need at least 2 decodable frames for calibration and evaluation, found {len(frames)}")
+        raise ValueError(
+            f"{calib}: need at least 2 decodable frames for calibration and evaluation, found {len(frames)}"
+        )
     return _spread(frames[0::2], calib_count), _spread(frames[1::2], eval_count)
 
 
@@ -186,10 +196,12 @@ def head_nodes(model: onnx.ModelProto, include_final_convs: bool = False) -> lis
     for node in reversed(model.graph.node):  # ONNX graphs are topologically sorted
         feeds_conv[node.name] = any(
             child.op_type == "Conv" or feeds_conv.get(child.name, False)
-            for out in node.output for child in consumers.get(out, [])
+            for out in node.output
+            for child in consumers.get(out, [])
         )
     return [
-        node.name for node in model.graph.node
+        node.name
+        for node in model.graph.node
         if not feeds_conv[node.name] and (node.op_type != "Conv" or include_final_convs)
     ]
 
@@ -210,8 +222,9 @@ def prepare_fp32(fp32_path: Path, workdir: Path) -> Path:
     return prepared
 
 
-def quantize_model(fp32_path: Path, out_path: Path, manifest: ModelManifest, calib_images: list[np.ndarray],
-                   options: QuantizeOptions) -> Path:
+def quantize_model(
+    fp32_path: Path, out_path: Path, manifest: ModelManifest, calib_images: list[np.ndarray], options: QuantizeOptions
+) -> Path:
     preprocess = Preprocessor(manifest.input)
     tensors = [preprocess(image)[0] for image in calib_images]
     with tempfile.TemporaryDirectory() as tmp:
@@ -223,7 +236,7 @@ def quantize_model(fp32_path: Path, out_path: Path, manifest: ModelManifest, cal
         if options.keep_head_float:
             exclude += head_nodes(model, include_final_convs=options.head_convs_float)
         convs = [node for node in model.graph.node if node.op_type == "Conv"]
-        exclude += [node.name for node in convs[:options.float_first_convs]]
+        exclude += [node.name for node in convs[: options.float_first_convs]]
         if options.float_depthwise:
             exclude += [node.name for node in convs if _group(node) > 1]
         if options.float_sensitive_convs:
@@ -231,7 +244,7 @@ def quantize_model(fp32_path: Path, out_path: Path, manifest: ModelManifest, cal
             count = max(1, min(options.sensitivity_frames, len(tensors) // 8))  # small runs stay quick
             sample = tensors[:: max(1, len(tensors) // count)][:count]
             ranked = conv_sensitivity(model, candidates, input_name, sample, ranges, options)
-            exclude += ranked[:options.float_sensitive_convs]
+            exclude += ranked[: options.float_sensitive_convs]
         _quantize(model, out_path, ranges, options, nodes_to_exclude=exclude)
     return Path(out_path)
 
@@ -240,7 +253,9 @@ def _group(node: onnx.NodeProto) -> int:
     return next((attr.i for attr in node.attribute if attr.name == "group"), 1)
 
 
-def _calibrate(prepared: Path, workdir: Path, input_name: str, tensors: list[np.ndarray], options: QuantizeOptions) -> Path:
+def _calibrate(
+    prepared: Path, workdir: Path, input_name: str, tensors: list[np.ndarray], options: QuantizeOptions
+) -> Path:
     """Activation ranges, once, as an onnxruntime calibration cache reused by every quantization below.
 
     Calibrated here rather than inside quantize_static because quantize_static cannot set the
@@ -250,9 +265,13 @@ def _calibrate(prepared: Path, workdir: Path, input_name: str, tensors: list[np.
     extra = {"symmetric": False, "percentile": options.percentile}
     if options.method == "entropy":
         extra.update(num_bins=512, num_quantized_bins=255)
-    calibrator = create_calibrator(prepared, list(options.quantize_ops or []) or None,
-                                   augmented_model_path=str(workdir / "augmented.onnx"),
-                                   calibrate_method=METHODS[options.method], extra_options=extra)
+    calibrator = create_calibrator(
+        prepared,
+        list(options.quantize_ops or []) or None,
+        augmented_model_path=str(workdir / "augmented.onnx"),
+        calibrate_method=METHODS[options.method],
+        extra_options=extra,
+    )
     from onnxruntime.quantization.calibrate import save_tensors_data  # newer onnxruntime only: see cli.models
 
     calibrator.collect_data(_FrameReader(input_name, tensors))
@@ -263,7 +282,9 @@ def _calibrate(prepared: Path, workdir: Path, input_name: str, tensors: list[np.
 
 def _quantize(model: onnx.ModelProto, out_path: Path, ranges: Path, options: QuantizeOptions, **which) -> None:
     quantize_static(
-        model, str(out_path), None,
+        model,
+        str(out_path),
+        None,
         quant_format=QuantFormat.QDQ if options.quant_format == "qdq" else QuantFormat.QOperator,
         per_channel=options.per_channel,
         activation_type=QuantType.QUInt8 if options.activation_type == "uint8" else QuantType.QInt8,
@@ -277,13 +298,20 @@ def _quantize(model: onnx.ModelProto, out_path: Path, ranges: Path, options: Qua
     )
 
 
-def conv_sensitivity(model: onnx.ModelProto, candidates: list[str], input_name: str, sample: list[np.ndarray],
-                     ranges: Path, options: QuantizeOptions) -> list[str]:
+def conv_sensitivity(
+    model: onnx.ModelProto,
+    candidates: list[str],
+    input_name: str,
+    sample: list[np.ndarray],
+    ranges: Path,
+    options: QuantizeOptions,
+) -> list[str]:
     """Candidates ordered by how far quantizing each one alone moves the model's output (worst first).
 
     The fake-quantized model runs unfused (plain float kernels on the dequantized values), so
     only the rounding and clipping of that one conv counts.
     """
+
     def outputs(session: ort.InferenceSession) -> list[np.ndarray]:
         return [session.run(None, {input_name: tensor})[0] for tensor in sample]
 
@@ -311,7 +339,9 @@ def _plain_session(model: str | bytes) -> ort.InferenceSession:
     return ort.InferenceSession(model, settings, providers=["CPUExecutionProvider"])
 
 
-def agreement(reference: list[tuple[Detection, ...]], candidate: list[tuple[Detection, ...]], iou: float = 0.5) -> Agreement:
+def agreement(
+    reference: list[tuple[Detection, ...]], candidate: list[tuple[Detection, ...]], iou: float = 0.5
+) -> Agreement:
     """Precision/recall/F1 of `candidate` against `reference`: greedy same-class matching at `iou`."""
     matched = ref_total = cand_total = 0
     for ref, cand in zip(reference, candidate, strict=True):
@@ -351,8 +381,14 @@ def _above(results: list[tuple[Detection, ...]], threshold: float) -> list[tuple
     return [tuple(d for d in dets if d.score >= threshold) for dets in results]
 
 
-def evaluate(fp32_path: Path, int8_path: Path, manifest: ModelManifest, eval_images: list[np.ndarray],
-             settings: DetectorConfig | None = None, timing_runs: int = 20) -> tuple[Agreement, Agreement, float, float]:
+def evaluate(
+    fp32_path: Path,
+    int8_path: Path,
+    manifest: ModelManifest,
+    eval_images: list[np.ndarray],
+    settings: DetectorConfig | None = None,
+    timing_runs: int = 20,
+) -> tuple[Agreement, Agreement, float, float]:
     """(strict agreement, agreement with a score margin, fp32 ms, int8 ms).
 
     Strict: both at the configured threshold. With margin: INT8 boxes count as agreeing when
@@ -378,8 +414,14 @@ def evaluate(fp32_path: Path, int8_path: Path, manifest: ModelManifest, eval_ima
     return strict, margin, min(fp32_runs), min(int8_runs)
 
 
-def quantize_and_report(fp32_path: Path, int8_path: Path, manifest: ModelManifest, calib: Path,
-                        options: QuantizeOptions | None = None, timing_runs: int = 20) -> QuantReport:
+def quantize_and_report(
+    fp32_path: Path,
+    int8_path: Path,
+    manifest: ModelManifest,
+    calib: Path,
+    options: QuantizeOptions | None = None,
+    timing_runs: int = 20,
+) -> QuantReport:
     options = options or QuantizeOptions()
     calib_images, eval_images = split_samples(calib, options.calib_frames, options.eval_frames)
     started = time.perf_counter()
@@ -388,10 +430,19 @@ def quantize_and_report(fp32_path: Path, int8_path: Path, manifest: ModelManifes
     found, margin, fp32_ms, int8_ms = evaluate(fp32_path, int8_path, manifest, eval_images, timing_runs=timing_runs)
     fp32_bytes, int8_bytes = Path(fp32_path).stat().st_size, Path(int8_path).stat().st_size
     return QuantReport(
-        model=manifest.name, options=asdict(options), fp32_bytes=fp32_bytes, int8_bytes=int8_bytes,
-        size_ratio=round(int8_bytes / fp32_bytes, 4), calib_frames=len(calib_images), eval_frames=len(eval_images),
-        agreement=asdict(found), agreement_with_margin=asdict(margin), fp32_ms=round(fp32_ms, 2), int8_ms=round(int8_ms, 2),
-        latency_ratio=round(int8_ms / fp32_ms, 3) if fp32_ms else 0.0, quantize_s=round(quantize_s, 1),
+        model=manifest.name,
+        options=asdict(options),
+        fp32_bytes=fp32_bytes,
+        int8_bytes=int8_bytes,
+        size_ratio=round(int8_bytes / fp32_bytes, 4),
+        calib_frames=len(calib_images),
+        eval_frames=len(eval_images),
+        agreement=asdict(found),
+        agreement_with_margin=asdict(margin),
+        fp32_ms=round(fp32_ms, 2),
+        int8_ms=round(int8_ms, 2),
+        latency_ratio=round(int8_ms / fp32_ms, 3) if fp32_ms else 0.0,
+        quantize_s=round(quantize_s, 1),
     )
 
 

@@ -33,8 +33,9 @@ def load_frames(frames: Path | None) -> list[np.ndarray]:
     return calib + held_out
 
 
-def bench_variants(models_dir: Path, name: str, runs: int = 30, frames: Path | None = None,
-                   settings: DetectorConfig | None = None) -> InstalledModel:
+def bench_variants(
+    models_dir: Path, name: str, runs: int = 30, frames: Path | None = None, settings: DetectorConfig | None = None
+) -> InstalledModel:
     """Median detect() latency per installed variant, in alternating rounds; records the faster."""
     record = read_record(models_dir, name)
     settings = settings or DetectorConfig(model=name)
@@ -42,8 +43,9 @@ def bench_variants(models_dir: Path, name: str, runs: int = 30, frames: Path | N
     detectors = {}
     for variant in sorted(record.variants):
         path, _, _ = resolve_variant(models_dir, name, variant)
-        detectors[variant] = Detector(path, record.manifest, settings,
-                                      expected_sha256=record.variants[variant].sha256, variant=variant)
+        detectors[variant] = Detector(
+            path, record.manifest, settings, expected_sha256=record.variants[variant].sha256, variant=variant
+        )
     timings: dict[str, list[float]] = {variant: [] for variant in detectors}
     per_round = max(1, runs // ROUNDS)
     for _ in range(ROUNDS):  # alternate so background load hits every variant alike

@@ -13,8 +13,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from edge_agent.events.vision_types import Frame, FrameDetections
 
@@ -54,7 +54,7 @@ class DetectorWorker:
         self._busy = False
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "DetectorWorker":
+    def start(self) -> DetectorWorker:
         if self._thread is None:
             self._stop = False
             self._thread = threading.Thread(target=self._run, name="detector-worker", daemon=True)
@@ -89,8 +89,10 @@ class DetectorWorker:
 
     def stats(self) -> dict[str, CameraWorkStats]:
         with self._cond:
-            return {camera: CameraWorkStats(**{f: getattr(s, f) for f in CameraWorkStats.__slots__})
-                    for camera, s in self._stats.items()}
+            return {
+                camera: CameraWorkStats(**{f: getattr(s, f) for f in CameraWorkStats.__slots__})
+                for camera, s in self._stats.items()
+            }
 
     def pending(self) -> int:
         with self._cond:

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from edge_agent.clock import Clock
-from edge_agent.events import DoorEvent
 from edge_agent.credentials import CredentialTokenizer
+from edge_agent.events import DoorEvent
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,14 @@ class BurstLog:
             suppressed = self._suppressed.pop(reason, 0)
             self._next_at[reason] = now + self._interval
         more = f" ({suppressed} more since the last report)" if suppressed else ""
-        self._log.warning("adapter %s rejected input: %s (%s)%s", self._adapter, reason, detail, more,
-                          extra={"adapter": self._adapter})
+        self._log.warning(
+            "adapter %s rejected input: %s (%s)%s",
+            self._adapter,
+            reason,
+            detail,
+            more,
+            extra={"adapter": self._adapter},
+        )
 
 
 class AccessAdapter(abc.ABC):
@@ -75,7 +81,7 @@ class AccessAdapter(abc.ABC):
         self._online = False
         self._last_error: str | None = None
         self._burst = BurstLog(logging.getLogger(type(self).__module__), self.id, clock)
-        self.on_link: Callable[["AccessAdapter", bool], None] | None = None  # link state changes, for health
+        self.on_link: Callable[[AccessAdapter, bool], None] | None = None  # link state changes, for health
 
     @abc.abstractmethod
     def start(self) -> None: ...
@@ -104,8 +110,14 @@ class AccessAdapter(abc.ABC):
         counters = self.counters
         rejected = {key.removeprefix("rejected."): n for key, n in counters.items() if key.startswith("rejected.")}
         figures = {key: n for key, n in counters.items() if not key.startswith("rejected.")}
-        return {"type": self.type, "online": self._online, "last_error": self._last_error, **figures,
-                "rejected_total": sum(rejected.values()), "rejected": rejected}
+        return {
+            "type": self.type,
+            "online": self._online,
+            "last_error": self._last_error,
+            **figures,
+            "rejected_total": sum(rejected.values()),
+            "rejected": rejected,
+        }
 
     @property
     def last_error(self) -> str | None:
@@ -142,5 +154,9 @@ class AccessAdapter(abc.ABC):
             self._on_event(event)
         except Exception:
             self.count("consumer_errors")
-            log.exception("adapter %s: the door event consumer failed on a %s event", self.id, event.type,
-                          extra={"adapter": self.id})
+            log.exception(
+                "adapter %s: the door event consumer failed on a %s event",
+                self.id,
+                event.type,
+                extra={"adapter": self.id},
+            )

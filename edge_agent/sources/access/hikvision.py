@@ -89,7 +89,9 @@ def parse_hikvision(document: Any, ctx: EventContext, layout: HikvisionLayout) -
     door = layout.doors.get(door_no) if door_no is not None else None
     door = door or ctx.default_door
     if door is None:
-        raise Rejected("invalid_event", f"{where}.doorNo: door {door_no} is not in hikvision_doors and there is no default_door")
+        raise Rejected(
+            "invalid_event", f"{where}.doorNo: door {door_no} is not in hikvision_doors and there is no default_door"
+        )
     token = None
     if mapping.credential:
         card = event.get("cardNo")

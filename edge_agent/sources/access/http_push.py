@@ -31,13 +31,25 @@ log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_S = 10.0
 DRAIN_LIMIT = 1 << 20
-_STATUS = {"malformed": 400, "invalid_event": 400, "truncated": 400, "unmapped_code": 400,
-           "missing_auth": 401, "bad_signature": 401, "bad_token": 401, "expired": 401,
-           "replayed": 409, "length_required": 411, "oversized": 413}
+_STATUS = {
+    "malformed": 400,
+    "invalid_event": 400,
+    "truncated": 400,
+    "unmapped_code": 400,
+    "missing_auth": 401,
+    "bad_signature": 401,
+    "bad_token": 401,
+    "expired": 401,
+    "replayed": 409,
+    "length_required": 411,
+    "oversized": 413,
+}
 BUSY_REPLY_TIMEOUT_S = 0.5
 _BUSY_BODY = b'{"ok":false,"reason":"busy"}'
-_BUSY_REPLY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
-               b"Retry-After: 1\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY))
+_BUSY_REPLY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    b"Retry-After: 1\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
+)
 
 
 @dataclass
@@ -75,8 +87,9 @@ class HttpPushAdapter(AccessAdapter):
         server = _BoundedServer((self.config.bind, self.config.port), _handler_for(self), self)
         self._server = server
         self.port = server.server_address[1]
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name=f"http-push-{self.id}", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.2}, name=f"http-push-{self.id}", daemon=True
+        )
         self._thread.start()
         self.set_online(True)
         log.info("adapter %s listening on %s:%d", self.id, self.config.bind, self.port, extra={"adapter": self.id})
@@ -106,7 +119,9 @@ class HttpPushAdapter(AccessAdapter):
             return self._refuse(Rejected("length_required", "a Content-Length header is required"))
         length = int(length_text)
         if length > self.config.max_body_bytes:
-            return self._refuse(Rejected("oversized", f"body of {length} bytes exceeds max_body_bytes {self.config.max_body_bytes}"))
+            return self._refuse(
+                Rejected("oversized", f"body of {length} bytes exceeds max_body_bytes {self.config.max_body_bytes}")
+            )
         return length
 
     def process(self, headers: Mapping[str, str], body: bytes, declared_length: int | None = None) -> Response:
@@ -129,7 +144,9 @@ class HttpPushAdapter(AccessAdapter):
         self.count("requests_accepted" if accepted else "requests_refused")
         if not accepted:
             first = refused[0]
-            return Response(_STATUS.get(first["reason"], 400), {"ok": False, "reason": first["reason"], "rejected": refused})
+            return Response(
+                _STATUS.get(first["reason"], 400), {"ok": False, "reason": first["reason"], "rejected": refused}
+            )
         return Response(200, {"ok": True, "accepted": accepted, "rejected": refused})
 
     def _parse(self, content_type: str, body: bytes) -> list[tuple[str, Any]]:
@@ -138,12 +155,16 @@ class HttpPushAdapter(AccessAdapter):
             document = decode_json(_json_part(content_type, body), "body")
             return [("body", _outcome(lambda: parse_hikvision(document, ctx, self.layout)))]
         document = decode_json(body, "body")
-        return [(where, _outcome(lambda obj=obj, where=where: parse_generic(obj, ctx, where)))
-                for where, obj in event_objects(document, "body")]
+        return [
+            (where, _outcome(lambda obj=obj, where=where: parse_generic(obj, ctx, where)))
+            for where, obj in event_objects(document, "body")
+        ]
 
     def _refuse(self, error: Rejected, status: int | None = None) -> Response:
         self.reject(error)
-        return Response(status or _STATUS.get(error.reason, 400), {"ok": False, "reason": error.reason, "detail": error.detail})
+        return Response(
+            status or _STATUS.get(error.reason, 400), {"ok": False, "reason": error.reason, "detail": error.detail}
+        )
 
 
 class _BoundedServer(ThreadingHTTPServer):
@@ -159,7 +180,9 @@ class _BoundedServer(ThreadingHTTPServer):
 
     def process_request(self, request, client_address) -> None:
         if not self._slots.acquire(blocking=False):
-            self._adapter.reject(Rejected("busy", f"more than max_connections {self._adapter.config.max_connections} at once"))
+            self._adapter.reject(
+                Rejected("busy", f"more than max_connections {self._adapter.config.max_connections} at once")
+            )
             try:
                 request.settimeout(BUSY_REPLY_TIMEOUT_S)
                 request.sendall(_BUSY_REPLY)
@@ -191,7 +214,9 @@ def _json_part(content_type: str, body: bytes) -> bytes:
     """The body itself, or the first JSON part of a multipart post (pictures are never read)."""
     if not content_type.lower().startswith("multipart/"):
         return body
-    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body)
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body
+    )
     if not message.is_multipart():
         raise Rejected("malformed", "body: multipart content type without a readable boundary")
     for part in message.iter_parts():
@@ -253,7 +278,7 @@ def _handler_for(adapter: HttpPushAdapter) -> type[BaseHTTPRequestHandler]:
             except OSError:
                 adapter.count("reply_failed")
 
-        def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args) -> None:
             log.debug("adapter %s: %s", adapter.id, format % args)
 
     return Handler

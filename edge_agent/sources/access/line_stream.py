@@ -166,8 +166,9 @@ class LineStreamAdapter(AccessAdapter):
                 if received:
                     delay = self.config.reconnect_min_delay
             if self.set_online(False) and not self._stopping.is_set():
-                log.warning("adapter %s lost %s; reconnecting with back-off", self.id, self.endpoint,
-                            extra={"adapter": self.id})
+                log.warning(
+                    "adapter %s lost %s; reconnecting with back-off", self.id, self.endpoint, extra={"adapter": self.id}
+                )
             if self._stopping.wait(delay):
                 break
             delay = min(delay * 2, self.config.reconnect_max_delay)
@@ -203,7 +204,9 @@ class LineStreamAdapter(AccessAdapter):
                 continue
             except OSError as exc:
                 if exc.errno not in (errno.EIO, errno.ECONNRESET, errno.EBADF):
-                    log.warning("adapter %s: read from %s failed: %s", self.id, self.endpoint, exc, extra={"adapter": self.id})
+                    log.warning(
+                        "adapter %s: read from %s failed: %s", self.id, self.endpoint, exc, extra={"adapter": self.id}
+                    )
                 self.count("disconnects")
                 return received
             if not data:

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_agent.clock import parse_rfc3339
+from edge_agent.credentials import CredentialTokenizer
 from edge_agent.events import DENY_REASONS, DOOR_EVENT_TYPES, DoorEvent
 from edge_agent.events.door_event import DIRECTIONS
 from edge_agent.sources.access.base import Rejected
-from edge_agent.credentials import CredentialTokenizer
 
 GENERIC_FIELDS = frozenset(
     {"type", "door", "reader", "direction", "card", "pin", "credential_token", "reason", "time", "codes"}
@@ -56,7 +56,9 @@ def decode_json(data: bytes, where: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise Rejected("malformed", f"{where}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise Rejected(
+            "malformed", f"{where}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
     except RecursionError:
         raise Rejected("malformed", f"{where}: JSON nested too deeply") from None
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
@@ -95,7 +97,9 @@ def parse_generic(obj: Any, ctx: EventContext, where: str = "event") -> DoorEven
     if direction is not None and (not isinstance(direction, str) or direction not in DIRECTIONS):
         raise Rejected("invalid_event", f"{where}.direction: must be 'in' or 'out'")
     reason = obj.get("reason")
-    if reason is not None and (event_type != "access.denied" or not isinstance(reason, str) or reason not in DENY_REASONS):
+    if reason is not None and (
+        event_type != "access.denied" or not isinstance(reason, str) or reason not in DENY_REASONS
+    ):
         raise Rejected("invalid_event", f"{where}.reason: only for access.denied, one of {sorted(DENY_REASONS)}")
     if event_type == "access.denied" and reason is None:
         reason = "other"

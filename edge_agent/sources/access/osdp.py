@@ -21,10 +21,10 @@ import osdp
 
 from edge_agent.config.access import OsdpAdapterConfig, OsdpReaderConfig
 from edge_agent.config.base import read_secret_bytes
+from edge_agent.credentials import wiegand_card_number
 from edge_agent.events import DoorEvent
 from edge_agent.sources.access.base import AccessAdapter, Rejected
 from edge_agent.sources.access.line_stream import open_serial
-from edge_agent.credentials import wiegand_card_number
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,9 @@ class OsdpAdapter(AccessAdapter):
         self._scbks = [read_secret_bytes(r.scbk_file) if r.scbk_file else None for r in config.readers]
         for reader, scbk in zip(config.readers, self._scbks):
             if scbk is not None and len(scbk) != 16:
-                raise ValueError(f"adapter {config.id}: SCBK of reader {reader.address} must be 16 bytes (found {len(scbk)})")
+                raise ValueError(
+                    f"adapter {config.id}: SCBK of reader {reader.address} must be 16 bytes (found {len(scbk)})"
+                )
         self._fd: int | None = None
         self._cp: osdp.ControlPanel | None = None
         self._state_lock = threading.Lock()
@@ -106,8 +108,13 @@ class OsdpAdapter(AccessAdapter):
         except BaseException:
             self.stop()
             raise
-        log.info("adapter %s: OSDP control panel on %s with %d reader(s)", self.id, self.config.device,
-                 len(self.readers), extra={"adapter": self.id})
+        log.info(
+            "adapter %s: OSDP control panel on %s with %d reader(s)",
+            self.id,
+            self.config.device,
+            len(self.readers),
+            extra={"adapter": self.id},
+        )
 
     def stop(self, timeout: float = 5.0) -> None:
         cp, self._cp = self._cp, None
@@ -158,8 +165,15 @@ class OsdpAdapter(AccessAdapter):
         raise Rejected("unmapped_event", f"OSDP event kind {kind!r} from reader {reader.reader_id} is not mapped")
 
     def _event(self, reader: ReaderState, event_type: str, **fields) -> DoorEvent:
-        return DoorEvent(type=event_type, door=reader.config.door, adapter=self.id, edge_time=self.clock.wall(),
-                         reader=reader.reader_id, direction=reader.config.direction, **fields)
+        return DoorEvent(
+            type=event_type,
+            door=reader.config.door,
+            adapter=self.id,
+            edge_time=self.clock.wall(),
+            reader=reader.reader_id,
+            direction=reader.config.direction,
+            **fields,
+        )
 
     def _card_read(self, reader: ReaderState, event: dict) -> DoorEvent:
         data, fmt = event.get("data"), event.get("format")
@@ -169,7 +183,9 @@ class OsdpAdapter(AccessAdapter):
             try:
                 number = bytes(data).decode("ascii").strip()
             except UnicodeDecodeError:
-                raise Rejected("invalid_event", f"ASCII card read from reader {reader.reader_id} is not ASCII") from None
+                raise Rejected(
+                    "invalid_event", f"ASCII card read from reader {reader.reader_id} is not ASCII"
+                ) from None
             if not number:
                 raise Rejected("invalid_event", f"empty ASCII card read from reader {reader.reader_id}")
             raw = {"osdp_event": "card_read", "format": "ascii"}
@@ -181,7 +197,11 @@ class OsdpAdapter(AccessAdapter):
                 number = wiegand_card_number(bytes(data), bits)
             except ValueError as exc:
                 raise Rejected("invalid_event", f"card read from reader {reader.reader_id}: {exc}") from None
-            raw = {"osdp_event": "card_read", "format": "wiegand" if fmt == osdp.CardFormat.Wiegand else "raw", "bits": bits}
+            raw = {
+                "osdp_event": "card_read",
+                "format": "wiegand" if fmt == osdp.CardFormat.Wiegand else "raw",
+                "bits": bits,
+            }
         return self._event(reader, reader.config.card_read_as, credential_token=self.tokenizer.card(number), raw=raw)
 
     def _keypress(self, reader: ReaderState, event: dict) -> list[DoorEvent]:
@@ -197,18 +217,28 @@ class OsdpAdapter(AccessAdapter):
             key = _KEY_CHARS.get(byte)
             if key is None:
                 reader.keys.clear()
-                raise Rejected("invalid_event", f"keypress from reader {reader.reader_id}: byte 0x{byte:02x} is not a key")
+                raise Rejected(
+                    "invalid_event", f"keypress from reader {reader.reader_id}: byte 0x{byte:02x} is not a key"
+                )
             if key == "#":
                 if reader.keys:
-                    out.append(self._event(reader, "keypad", credential_token=self.tokenizer.pin("".join(reader.keys)),
-                                           raw={"osdp_event": "keypress", "keys": len(reader.keys)}))
+                    out.append(
+                        self._event(
+                            reader,
+                            "keypad",
+                            credential_token=self.tokenizer.pin("".join(reader.keys)),
+                            raw={"osdp_event": "keypress", "keys": len(reader.keys)},
+                        )
+                    )
                 reader.keys.clear()
                 continue
             if not reader.keys:
                 reader.keys_started = now
             if len(reader.keys) >= MAX_PIN_LENGTH:
                 reader.keys.clear()
-                raise Rejected("invalid_event", f"keypad entry at reader {reader.reader_id} longer than {MAX_PIN_LENGTH} keys")
+                raise Rejected(
+                    "invalid_event", f"keypad entry at reader {reader.reader_id} longer than {MAX_PIN_LENGTH} keys"
+                )
             reader.keys.append(key)
         return out
 

@@ -17,8 +17,9 @@ def adapter_types() -> dict[str, type[AccessAdapter]]:
     return {cls.type: cls for cls in (OsdpAdapter, HttpPushAdapter, LineStreamAdapter)}
 
 
-def build_adapters(access: AccessConfig, on_event: OnEvent, clock: Clock,
-                   tokenizer: CredentialTokenizer | None = None) -> list[AccessAdapter]:
+def build_adapters(
+    access: AccessConfig, on_event: OnEvent, clock: Clock, tokenizer: CredentialTokenizer | None = None
+) -> list[AccessAdapter]:
     """One adapter per configured feed, not started. Raises ValueError on a missing or short site key."""
     if not access.adapters:
         return []

@@ -53,8 +53,9 @@ class ReplayCache:
 
 
 class RequestAuthenticator:
-    def __init__(self, hmac_secret: bytes | None, bearer_token: str | None, replay_window: float,
-                 cache_size: int, clock: Clock):
+    def __init__(
+        self, hmac_secret: bytes | None, bearer_token: str | None, replay_window: float, cache_size: int, clock: Clock
+    ):
         self._secret = hmac_secret
         self._bearer = bearer_token
         self._window = replay_window
@@ -78,8 +79,14 @@ class RequestAuthenticator:
             if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._bearer.encode()):
                 raise Rejected("bad_token", "Authorization bearer token does not match")
             return
-        wanted = " or ".join(name for name, on in ((f"{SIGNATURE_HEADER} + {TIMESTAMP_HEADER}", self._secret),
-                                                   ("Authorization: Bearer", self._bearer)) if on)
+        wanted = " or ".join(
+            name
+            for name, on in (
+                (f"{SIGNATURE_HEADER} + {TIMESTAMP_HEADER}", self._secret),
+                ("Authorization: Bearer", self._bearer),
+            )
+            if on
+        )
         raise Rejected("missing_auth", f"request carries no credentials (expected {wanted})")
 
     def _verify_signature(self, headers: Mapping[str, str], body: bytes) -> None:
@@ -99,6 +106,8 @@ class RequestAuthenticator:
         now = self._clock.wall()
         skew = now - timestamp
         if not abs(skew) <= self._window:
-            raise Rejected("expired", f"timestamp is {skew:+.0f} s from ours, outside the {self._window:.0f} s replay window")
+            raise Rejected(
+                "expired", f"timestamp is {skew:+.0f} s from ours, outside the {self._window:.0f} s replay window"
+            )
         if not self._replays.first_use(expected, timestamp, now):
             raise Rejected("replayed", "this signed request was already accepted")
