@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from tests.support.wait import wait_for
-from tests.test_daemon_helpers import Daemon, Watcher, base_config
+from tests.support.daemon import Daemon, Watcher, base_config
 
 
 @pytest.fixture

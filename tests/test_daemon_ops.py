@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 
 from tests.support.wait import wait_for
-from tests.test_daemon_helpers import Daemon, NotifySocket, Watcher, base_config
+from tests.support.daemon import Daemon, NotifySocket, Watcher, base_config
 
 
 @pytest.fixture

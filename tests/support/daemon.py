@@ -1,7 +1,4 @@
-"""Helpers for the daemon tests: the agent as a real subprocess, an MQTT watcher, a notify socket.
-
-(No tests here; the module is shared by tests/test_daemon_*.py.)
-"""
+"""The agent as a real subprocess, an MQTT watcher and a notify socket, for the daemon tests."""
 
 from __future__ import annotations
 
@@ -19,8 +16,6 @@ import paho.mqtt.client as paho
 import yaml
 
 from tests.support.wait import wait_for
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def base_config(state_dir: Path, port: int, **sections) -> dict:
