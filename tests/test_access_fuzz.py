@@ -49,19 +49,48 @@ def line_adapter():
     return LineStreamAdapter(config, events, FakeClock(), tokenizer()), events
 
 
-def accounted(adapter, events, inputs: int) -> bool:
-    rejected = sum(n for key, n in adapter.counters.items() if key.startswith("rejected."))
-    return len(events) + rejected == inputs
+def rejected_total(adapter) -> int:
+    """What the adapter counts on refusal: one `rejected.<reason>` per refused input."""
+    return sum(n for key, n in adapter.counters.items() if key.startswith("rejected."))
+
+
+def assert_accounted(adapter, events, inputs: int) -> None:
+    """Every input became a delivered event or a counted rejection: none lost, none counted twice."""
+    emitted = adapter.counters.get("events", 0)
+    assert emitted == len(events), f"counted {emitted} events, delivered {len(events)}"
+    assert emitted + rejected_total(adapter) == inputs, f"{inputs} inputs, counters {adapter.counters}"
+
+
+def lines_in(stream: bytes, limit: int) -> int:
+    """Inputs the line stream must account for: each over-long line, and each other non-blank line."""
+    lines = stream.split(b"\n")[:-1]  # the last piece is unterminated
+    return sum(1 for line in lines if len(line) > limit or line.rstrip(b"\r").strip())
 
 
 @FUZZ
-@given(st.lists(st.binary(max_size=200), max_size=10))
-def test_line_stream_survives_arbitrary_bytes(chunks):
+@given(st.lists(st.one_of(st.binary(max_size=200), st.sampled_from([b"\n", b"\r\n", b"{}\n", b"x" * 600])),
+                max_size=10))
+def test_line_stream_accounts_for_every_line_of_arbitrary_bytes(chunks):
     adapter, events = line_adapter()
     for chunk in chunks:
         adapter.handle_bytes(chunk)
     adapter.handle_bytes(b"\n")
-    assert adapter.counters.get("consumer_errors", 0) == 0
+    assert_accounted(adapter, events, lines_in(b"".join(chunks) + b"\n", limit=512))
+
+
+@FUZZ
+@given(st.lists(generic_events, min_size=1, max_size=5))
+def test_line_stream_counts_a_failing_consumer_and_carries_on(batch):
+    def failing(event):
+        raise RuntimeError("consumer bug")
+
+    config = LineStreamAdapterConfig.model_validate({"type": "line_stream", "id": "fuzz", "tcp_host": "127.0.0.1",
+                                                     "tcp_port": 9, "default_door": "main-gate"})
+    adapter = LineStreamAdapter(config, failing, FakeClock(), tokenizer())
+    adapter.handle_bytes(b"".join(json.dumps(event).encode() + b"\n" for event in batch))
+    counters = adapter.counters
+    assert counters.get("consumer_errors", 0) == counters.get("events", 0)
+    assert counters.get("events", 0) + rejected_total(adapter) == len(batch)
 
 
 @FUZZ
@@ -69,7 +98,7 @@ def test_line_stream_survives_arbitrary_bytes(chunks):
 def test_line_stream_generic_events_are_emitted_or_rejected(event):
     adapter, events = line_adapter()
     adapter.handle_line(json.dumps(event, allow_nan=True).encode())
-    assert accounted(adapter, events, 1)
+    assert_accounted(adapter, events, 1)
 
 
 @FUZZ
@@ -77,7 +106,7 @@ def test_line_stream_generic_events_are_emitted_or_rejected(event):
 def test_line_stream_arbitrary_json(value):
     adapter, events = line_adapter()
     adapter.handle_line(json.dumps(value, allow_nan=True).encode())
-    assert accounted(adapter, events, 1)
+    assert_accounted(adapter, events, 1)
 
 
 def push_adapter(tmp_path, fmt):
@@ -97,13 +126,24 @@ def signed_headers(clock, body, content_type="application/json"):
 
 
 @FUZZ
-@given(body=st.one_of(st.binary(max_size=300), generic_events.map(lambda e: json.dumps(e).encode()),
-                      st.lists(generic_events, max_size=4).map(lambda e: json.dumps({"events": e}).encode())))
-def test_http_push_generic_bodies(tmp_path, body):
+@given(body=st.one_of(st.binary(max_size=300), generic_events.map(lambda e: json.dumps(e).encode())))
+def test_http_push_generic_bodies_are_accepted_or_refused_as_counted(tmp_path, body):
     adapter, events, clock = push_adapter(tmp_path, "generic")
     response = adapter.process(signed_headers(clock, body), body, len(body))
     assert response.status in (200, 400)
-    assert adapter.counters.get("internal_errors", 0) == 0
+    refused = len(response.body.get("rejected", [])) or (response.status == 400)  # per event, or the whole body
+    assert len(events) == response.body.get("accepted", 0)
+    assert_accounted(adapter, events, len(events) + refused)
+
+
+@FUZZ
+@given(batch=st.lists(generic_events, max_size=4))
+def test_http_push_accounts_for_every_event_of_a_batch(tmp_path, batch):
+    adapter, events, clock = push_adapter(tmp_path, "generic")
+    body = json.dumps({"events": batch}).encode()
+    response = adapter.process(signed_headers(clock, body), body, len(body))
+    assert response.status == (200 if events.events else 400)
+    assert_accounted(adapter, events, max(len(batch), 1))  # an empty batch is one refused body
 
 
 @FUZZ
@@ -116,7 +156,7 @@ def test_http_push_hikvision_documents(tmp_path, document, content_type):
         b"--b\r\nContent-Type: application/json\r\n\r\n" + payload + b"\r\n--b--\r\n")
     response = adapter.process(signed_headers(clock, body, content_type), body, len(body))
     assert response.status in (200, 400)
-    assert accounted(adapter, events, 1)
+    assert_accounted(adapter, events, 1)
 
 
 @FUZZ
@@ -155,6 +195,13 @@ def test_osdp_event_translation_never_raises(tmp_path, sequence):
                                                             "door_contact_input": 0}]})
     events = EventLog()
     adapter = OsdpAdapter(config, events, FakeClock(), tokenizer())
+    known = {osdp.Event.CardRead, osdp.Event.KeyPress, osdp.Event.Status, osdp.Event.Notification}
     for event in sequence:
+        emitted, refused = len(events), rejected_total(adapter)
         assert adapter._on_osdp_event(0, event) == 0
-    assert adapter.counters.get("internal_errors", 0) == 0
+        if event.get("event") == osdp.Event.CardRead:  # one card read: one event or one counted rejection
+            assert (len(events) - emitted) + (rejected_total(adapter) - refused) == 1
+        elif event.get("event") not in known:
+            assert adapter.counters.get("rejected.unmapped_event", 0) > 0 and rejected_total(adapter) == refused + 1
+    assert adapter.counters.get("internal_errors", 0) == 0  # nothing escaped the translation as an exception
+    assert adapter.counters.get("events", 0) == len(events)

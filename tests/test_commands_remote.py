@@ -1,12 +1,15 @@
 """Remote operations end to end: the daemon as a subprocess, commands over a real mosquitto."""
 
 import socket
+import sqlite3
+import time
+from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.support.wait import wait_for
-from tests.test_daemon_helpers import Daemon, Watcher, base_config
+from tests.support.daemon import Daemon, Watcher, base_config
 
 
 @pytest.fixture
@@ -37,9 +40,44 @@ def test_status_get_config_redacted_and_bad_requests(agent):
     assert malformed["ok"] is False and malformed["request_id"] is None and "not JSON" in malformed["error"]
     bad_args = watcher.command("resend-alerts", {"since": "last tuesday"})
     assert bad_args["ok"] is False and "RFC 3339" in bad_args["error"]
-    resend = watcher.command("resend-alerts", {"since": "2020-01-01T00:00:00Z"})
-    assert resend["ok"] and resend["result"]["requeued"] >= 0
     assert daemon.running()
+
+
+def _delivered_alerts(config: dict) -> list[str]:
+    """event_ids of alert rows (not telemetry) the outbox has recorded as delivered."""
+    with sqlite3.connect(Path(config["device"]["state_dir"]) / "outbox.db") as db:
+        rows = db.execute("SELECT event_id FROM outbox WHERE state = 'delivered' AND class != 'telemetry'")
+        return sorted(event_id for (event_id,) in rows)
+
+
+def test_resend_alerts_sends_the_delivered_alerts_since_then_again(agent):
+    daemon, watcher, config = agent
+
+    def reject_a_config(attempt: int) -> dict:
+        """A rejected config raises one agent.health alert through the outbox; returns it once delivered."""
+        assert watcher.command("set-config", {"config": {**config, "cameras": [{"id": f"c{attempt}"}]}})["ok"] is False
+        alert = wait_for(lambda: watcher.health("config_rejected")[attempt:], timeout=10)[0]
+        wait_for(lambda: alert["event_id"] in _delivered_alerts(config), timeout=10, message="alert recorded as delivered")
+        return alert
+
+    first = reject_a_config(0)
+    between = time.time()  # after the first alert was stored, before the second exists
+    second = reject_a_config(1)
+    assert _delivered_alerts(config) == sorted([first["event_id"], second["event_id"]])
+
+    resend = watcher.command("resend-alerts", {"since": between})
+    assert resend["ok"] and resend["result"]["requeued"] == 1
+    again = wait_for(lambda: watcher.health("config_rejected")[2:], timeout=10, message="the second alert again")
+    assert [alert["event_id"] for alert in again] == [second["event_id"]]  # the same alert, not a new one
+    wait_for(lambda: len(_delivered_alerts(config)) == 2, timeout=10, message="delivered again")
+
+    resend = watcher.command("resend-alerts", {"since": "2020-01-01T00:00:00Z"})
+    assert resend["ok"] and resend["result"]["requeued"] == 2
+    again = wait_for(lambda: len(seen := watcher.health("config_rejected")) >= 5 and seen[3:], timeout=10,
+                     message="both alerts again")
+    assert sorted(alert["event_id"] for alert in again) == sorted([first["event_id"], second["event_id"]])
+    wait_for(lambda: len(_delivered_alerts(config)) == 2, timeout=10, message="delivered again")
+    assert len(watcher.health("config_rejected")) == 5
 
 
 def test_set_config_applied_rejected_and_rolled_back(agent, tmp_path):

@@ -23,7 +23,7 @@ from edge_agent.sources.access.signing import sign
 from tests.support.broker import free_port
 from tests.support.wait import wait_for
 from tests.test_access_common import write_site_key
-from tests.test_daemon_helpers import Daemon, Watcher, base_config
+from tests.support.daemon import Daemon, Watcher, base_config
 
 SECRET = b"controller push secret, from a file"
 CARD = "4010099"

@@ -6,7 +6,7 @@ from edge_agent.events import Alert, Telemetry
 from edge_agent.vision.models import fetch_model
 from tests.support.assets import assets_dir, footage, model_path
 from tests.support.wait import wait_for
-from tests.test_daemon_helpers import Daemon, Watcher, base_config
+from tests.support.daemon import Daemon, Watcher, base_config
 
 
 @pytest.fixture

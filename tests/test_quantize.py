@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ import pytest
 from edge_agent.cli.models import quantize_unavailable
 from edge_agent.config.detector import DetectorConfig
 from edge_agent.vision.detector import Detector
-from edge_agent.vision.models import ModelNotInstalled, fetch_model, read_record
+from edge_agent.vision.models import ModelNotInstalled, fetch_model, read_record, record_int8, resolve_variant
 from edge_agent.vision.quantize import agreement, head_nodes, silu_nodes, split_samples
 from edge_agent.events.vision_types import Box, Detection
 from tests.support.assets import assets_dir, footage, model_path
@@ -86,7 +87,18 @@ def test_bench_records_the_faster_variant_and_auto_follows_it(quantized):
 
 
 def test_refetching_the_fp32_model_drops_a_stale_int8(tmp_path):
+    fp32 = fetch_model("yolox_nano", tmp_path, mirror_dir=assets_dir())
+    # A copy of the FP32 file stands in for a quantized one: recording it is what matters, and
+    # real quantization takes a minute.
+    stale = tmp_path / "yolox_nano.int8.onnx"
+    shutil.copyfile(fp32, stale)
+    record_int8(tmp_path, "yolox_nano", stale, source=f"quantized from {fp32.name}")
+    assert resolve_variant(tmp_path, "yolox_nano", "int8")[0] == stale
+    assert Detector.from_config(DetectorConfig(variant="int8"), tmp_path).variant == "int8"
+
     fetch_model("yolox_nano", tmp_path, mirror_dir=assets_dir())
+
+    assert set(read_record(tmp_path, "yolox_nano").variants) == {"fp32"}
     with pytest.raises(ModelNotInstalled, match="no int8 variant.*models quantize"):
         Detector.from_config(DetectorConfig(variant="int8"), tmp_path)
 

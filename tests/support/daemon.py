@@ -1,7 +1,4 @@
-"""Helpers for the daemon tests: the agent as a real subprocess, an MQTT watcher, a notify socket.
-
-(No tests here; the module is shared by tests/test_daemon_*.py.)
-"""
+"""The agent as a real subprocess, an MQTT watcher and a notify socket, for the daemon tests."""
 
 from __future__ import annotations
 
@@ -20,7 +17,9 @@ import yaml
 
 from tests.support.wait import wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
+# The checkout under test: the subprocess must import this package, not whichever copy
+# happens to be installed in the virtualenv (another worktree's, say).
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def base_config(state_dir: Path, port: int, **sections) -> dict:
@@ -50,7 +49,10 @@ class Watcher:
         self.client.on_message = self._on_message
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *args: subscribed.set()
-        self.client.on_connect = lambda client, *args: client.subscribe("edge/#", qos=1)
+        # Retain As Published: a live message keeps its retain flag, so tests can check the flag
+        # the agent set (without it the broker clears the flag on everything but a late join).
+        options = paho.SubscribeOptions(qos=1, retainAsPublished=True)
+        self.client.on_connect = lambda client, *args: client.subscribe("edge/#", options=options)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         assert subscribed.wait(10), "watcher did not subscribe"
@@ -63,6 +65,11 @@ class Watcher:
         with self._lock:
             found = [payload for topic, payload, _ in self.messages if topic == f"{self.base}/{suffix}"]
         return [json.loads(payload) for payload in found]
+
+    def retain_flags(self, suffix: str) -> list[bool]:
+        """The retain flag of every message seen on `{base}/{suffix}`, in order."""
+        with self._lock:
+            return [retain for topic, _, retain in self.messages if topic == f"{self.base}/{suffix}"]
 
     def health(self, reason: str | None = None) -> list[dict]:
         alerts = self.payloads("alerts/agent.health")
@@ -95,6 +102,22 @@ class Watcher:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+def retained_message(port: int, topic: str, timeout: float = 10.0) -> tuple[dict, bool]:
+    """(payload, retain flag) that a subscriber joining now receives on `topic`: the retained message."""
+    received: list[tuple[dict, bool]] = []
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"late-{uuid.uuid4().hex[:8]}",
+                         protocol=paho.MQTTv5)
+    client.on_message = lambda c, u, message: received.append((json.loads(message.payload), bool(message.retain)))
+    client.on_connect = lambda c, *args: c.subscribe(topic, qos=1)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        return wait_for(lambda: received and received[0], timeout=timeout, message=f"a retained message on {topic}")
+    finally:
+        client.loop_stop()
+        client.disconnect()
 
 
 class NotifySocket:
@@ -135,7 +158,8 @@ class Daemon:
         self.config_path = self.workdir / "config.yaml"
         self.write_config(config)
         self.log_path = self.workdir / "agent.log"
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath, **(env or {})}
         self.process: subprocess.Popen | None = None
 
     def write_config(self, config: dict | str) -> None:
