@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ASSETS_CACHE ?= var/assets
 
-.PHONY: demo test test-py310 venv bench schemas docs clean
+.PHONY: demo test lint test-py310 venv bench schemas docs clean
 
 $(BIN)/edge-agent: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ venv: $(BIN)/edge-agent
 
 demo: venv
 	$(BIN)/edge-agent demo --cache $(ASSETS_CACHE)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: venv
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

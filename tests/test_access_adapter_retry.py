@@ -23,13 +23,13 @@ import pytest
 from edge_agent.clock import FakeClock, SystemClock
 from edge_agent.config import parse_config
 from edge_agent.config.access import LineStreamAdapterConfig
+from edge_agent.credentials import wiegand26
+from edge_agent.daemon.access_service import AccessService
 from edge_agent.daemon.access_stages import access_stages
 from edge_agent.daemon.health import Health
 from edge_agent.daemon.supervisor import Supervisor
 from edge_agent.events import AlertFactory, ListSink
 from edge_agent.sources.access.line_stream import LineStreamAdapter
-from edge_agent.daemon.access_service import AccessService
-from edge_agent.credentials import wiegand26
 from tests.support.wait import wait_for
 from tests.test_access_common import EventLog, access_config, tokenizer, write_site_key
 from tests.test_osdp import SCBK, Peripheral
@@ -38,8 +38,12 @@ CARD_FACILITY, CARD_NUMBER = 18, 4660
 
 
 def osdp_adapter(device, scbk_file) -> dict:
-    return {"type": "osdp", "id": "rs485-a", "device": str(device),
-            "readers": [{"address": 1, "door": "main-gate", "scbk_file": str(scbk_file)}]}
+    return {
+        "type": "osdp",
+        "id": "rs485-a",
+        "device": str(device),
+        "readers": [{"address": 1, "door": "main-gate", "scbk_file": str(scbk_file)}],
+    }
 
 
 def agent_config(tmp_path, device):
@@ -49,10 +53,18 @@ def agent_config(tmp_path, device):
         "device": {"id": "dev-1", "site": "site-1", "state_dir": str(tmp_path / "state")},
         "access": {
             "site_key_file": str(write_site_key(tmp_path)),
-            "retry_min_delay": 0.1, "retry_max_delay": 0.4,
-            "adapters": [osdp_adapter(device, scbk_file),
-                         {"type": "http_push", "id": "push", "port": 0, "default_door": "main-gate",
-                          "auth": {"allow_unauthenticated": True}}],
+            "retry_min_delay": 0.1,
+            "retry_max_delay": 0.4,
+            "adapters": [
+                osdp_adapter(device, scbk_file),
+                {
+                    "type": "http_push",
+                    "id": "push",
+                    "port": 0,
+                    "default_door": "main-gate",
+                    "auth": {"allow_unauthenticated": True},
+                },
+            ],
             "doors": [{"id": "main-gate"}],
         },
     }
@@ -91,7 +103,9 @@ def test_missing_serial_device_leaves_the_adapter_offline_until_it_appears(stage
     bus, push = parts.access.adapters
     wait_for(lambda: supervisor.check() and health(sink, "adapter_offline"), timeout=5, message="adapter_offline alert")
     [offline] = health(sink, "adapter_offline")
-    assert offline.details.extra["adapter"] == "rs485-a" and "No such file or directory" in offline.details.extra["error"]
+    assert (
+        offline.details.extra["adapter"] == "rs485-a" and "No such file or directory" in offline.details.extra["error"]
+    )
     assert str(device) in offline.details.message
     figures = parts.adapters()
     assert figures["rs485-a"]["online"] is False and "No such file or directory" in figures["rs485-a"]["last_error"]
@@ -109,12 +123,23 @@ def test_missing_serial_device_leaves_the_adapter_offline_until_it_appears(stage
     peripheral = Peripheral(master, 1, SCBK)
     try:
         device.symlink_to(os.ttyname(slave))  # the dongle is plugged in
-        wait_for(lambda: supervisor.check() and health(sink, "adapter_online"), timeout=20,
-                 message="adapter online by retry over the secure channel")
+        wait_for(
+            lambda: supervisor.check() and health(sink, "adapter_online"),
+            timeout=20,
+            message="adapter online by retry over the secure channel",
+        )
         assert bus.online and bus.last_error is None and parts.access.retrying() == set()
         assert "next_start_in_s" not in parts.adapters()["rs485-a"]
-        peripheral.submit({"event": osdp.Event.CardRead, "reader_no": 0, "direction": 0,
-                           "format": osdp.CardFormat.Wiegand, "length": 26, "data": wiegand26(CARD_FACILITY, CARD_NUMBER)})
+        peripheral.submit(
+            {
+                "event": osdp.Event.CardRead,
+                "reader_no": 0,
+                "direction": 0,
+                "format": osdp.CardFormat.Wiegand,
+                "length": 26,
+                "data": wiegand26(CARD_FACILITY, CARD_NUMBER),
+            }
+        )
         [read] = wait_for(lambda: sink.of_type("credential.read"), timeout=10, message="card read after the retry")
         assert read.details.credential_token == tokenizer().card(str(CARD_FACILITY * 65536 + CARD_NUMBER))
         assert supervisor.check() and supervisor.snapshot()["access"]["restarts"] == 0
@@ -130,8 +155,13 @@ def test_missing_serial_device_leaves_the_adapter_offline_until_it_appears(stage
 def test_stop_ends_an_adapter_mid_retry(tmp_path):
     scbk_file = tmp_path / "scbk"
     scbk_file.write_text(SCBK.hex())
-    access = access_config(tmp_path, doors=[{"id": "main-gate"}], retry_min_delay=0.05, retry_max_delay=0.1,
-                           adapters=[osdp_adapter(tmp_path / "ttyUSB0", scbk_file)])
+    access = access_config(
+        tmp_path,
+        doors=[{"id": "main-gate"}],
+        retry_min_delay=0.05,
+        retry_max_delay=0.1,
+        adapters=[osdp_adapter(tmp_path / "ttyUSB0", scbk_file)],
+    )
     clock = SystemClock()
     service = AccessService(access, AlertFactory("dev", "site", clock), ListSink(), clock, tick_interval=0.05)
     service.start()
@@ -147,9 +177,15 @@ def test_stop_ends_an_adapter_mid_retry(tmp_path):
 
 def test_retry_delay_grows_with_jitter_up_to_the_cap_on_the_injected_clock(tmp_path):
     taken = socket.create_server(("127.0.0.1", 0))
-    access = access_config(tmp_path, doors=[{"id": "main-gate"}], retry_min_delay=1.0, retry_max_delay=8.0,
-                           adapters=[{"type": "http_push", "id": "push", "port": taken.getsockname()[1],
-                                      "auth": {"allow_unauthenticated": True}}])
+    access = access_config(
+        tmp_path,
+        doors=[{"id": "main-gate"}],
+        retry_min_delay=1.0,
+        retry_max_delay=8.0,
+        adapters=[
+            {"type": "http_push", "id": "push", "port": taken.getsockname()[1], "auth": {"allow_unauthenticated": True}}
+        ],
+    )
     clock = FakeClock()
     service = AccessService(access, AlertFactory("dev", "site", clock), ListSink(), clock, tick_interval=0.05)
     service.start()
@@ -161,8 +197,11 @@ def test_retry_delay_grows_with_jitter_up_to_the_cap_on_the_injected_clock(tmp_p
             waiting = service.snapshot()["push"]["next_start_in_s"]
             assert 0 < waiting <= ceilings[failures - 1]
             clock.advance(waiting + 0.01)
-            wait_for(lambda failures=failures: push.counters["start_failures"] == failures + 1, timeout=5,
-                     message=f"attempt {failures + 1} once the fake clock passed the delay")
+            wait_for(
+                lambda failures=failures: push.counters["start_failures"] == failures + 1,
+                timeout=5,
+                message=f"attempt {failures + 1} once the fake clock passed the delay",
+            )
         taken.close()
         clock.advance(service.snapshot()["push"]["next_start_in_s"] + 0.01)
         wait_for(lambda: push.online, timeout=5, message="started once the port is free")
@@ -174,9 +213,16 @@ def test_retry_delay_grows_with_jitter_up_to_the_cap_on_the_injected_clock(tmp_p
 
 def test_line_stream_on_a_serial_device_plugged_in_later(tmp_path):
     device = tmp_path / "ttyACM0"
-    config = LineStreamAdapterConfig.model_validate({
-        "type": "line_stream", "id": "bridge", "serial_device": str(device), "default_door": "main-gate",
-        "reconnect_min_delay": 0.05, "reconnect_max_delay": 0.2})
+    config = LineStreamAdapterConfig.model_validate(
+        {
+            "type": "line_stream",
+            "id": "bridge",
+            "serial_device": str(device),
+            "default_door": "main-gate",
+            "reconnect_min_delay": 0.05,
+            "reconnect_max_delay": 0.2,
+        }
+    )
     events = EventLog()
     adapter = LineStreamAdapter(config, events, SystemClock(), tokenizer())
     adapter.start()

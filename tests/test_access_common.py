@@ -6,8 +6,8 @@ import threading
 from pathlib import Path
 
 from edge_agent.config.access import AccessConfig
-from edge_agent.events import DoorEvent
 from edge_agent.credentials import CredentialTokenizer
+from edge_agent.events import DoorEvent
 
 SITE_KEY_HEX = "6b6579206f662074686520736974652c2033322062797465732c206e6f742072"
 SITE_KEY = bytes.fromhex(SITE_KEY_HEX)

@@ -24,27 +24,69 @@ from tests.test_access_common import EventLog, tokenizer
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SECRET = b"fuzz secret"
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-                    st.floats(allow_nan=True), st.text(max_size=50))
-json_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                            st.dictionaries(st.text(max_size=12), inner, max_size=5)),
-                           max_leaves=20)
-field_values = st.one_of(scalars, st.sampled_from(["access.granted", "access.denied", "door.forced", "main-gate", "in",
-                                                   "out", "expired", "12345", "2026-01-01T00:00:00Z", "2026-13-45"]))
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=50),
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=5)),
+    max_leaves=20,
+)
+field_values = st.one_of(
+    scalars,
+    st.sampled_from(
+        [
+            "access.granted",
+            "access.denied",
+            "door.forced",
+            "main-gate",
+            "in",
+            "out",
+            "expired",
+            "12345",
+            "2026-01-01T00:00:00Z",
+            "2026-13-45",
+        ]
+    ),
+)
 generic_events = st.dictionaries(
-    st.sampled_from(["type", "door", "reader", "direction", "card", "pin", "credential_token", "reason", "time",
-                     "codes", "extra"]), st.one_of(field_values, json_values), max_size=8)
-hik_events = st.fixed_dictionaries({"eventType": st.sampled_from(["AccessControllerEvent", "Other", None]),
-                                    "dateTime": st.one_of(field_values, st.just("2026-01-01T08:00:00+08:00")),
-                                    "AccessControllerEvent": st.one_of(json_values, st.dictionaries(
-                                        st.sampled_from(["majorEventType", "subEventType", "doorNo", "cardReaderNo",
-                                                         "cardNo", "serialNo"]),
-                                        st.one_of(st.integers(-5, 2000), field_values), max_size=6))})
+    st.sampled_from(
+        ["type", "door", "reader", "direction", "card", "pin", "credential_token", "reason", "time", "codes", "extra"]
+    ),
+    st.one_of(field_values, json_values),
+    max_size=8,
+)
+hik_events = st.fixed_dictionaries(
+    {
+        "eventType": st.sampled_from(["AccessControllerEvent", "Other", None]),
+        "dateTime": st.one_of(field_values, st.just("2026-01-01T08:00:00+08:00")),
+        "AccessControllerEvent": st.one_of(
+            json_values,
+            st.dictionaries(
+                st.sampled_from(["majorEventType", "subEventType", "doorNo", "cardReaderNo", "cardNo", "serialNo"]),
+                st.one_of(st.integers(-5, 2000), field_values),
+                max_size=6,
+            ),
+        ),
+    }
+)
 
 
 def line_adapter():
-    config = LineStreamAdapterConfig.model_validate({"type": "line_stream", "id": "fuzz", "tcp_host": "127.0.0.1",
-                                                     "tcp_port": 9, "default_door": "main-gate", "max_line_bytes": 512})
+    config = LineStreamAdapterConfig.model_validate(
+        {
+            "type": "line_stream",
+            "id": "fuzz",
+            "tcp_host": "127.0.0.1",
+            "tcp_port": 9,
+            "default_door": "main-gate",
+            "max_line_bytes": 512,
+        }
+    )
     events = EventLog()
     return LineStreamAdapter(config, events, FakeClock(), tokenizer()), events
 
@@ -68,8 +110,9 @@ def lines_in(stream: bytes, limit: int) -> int:
 
 
 @FUZZ
-@given(st.lists(st.one_of(st.binary(max_size=200), st.sampled_from([b"\n", b"\r\n", b"{}\n", b"x" * 600])),
-                max_size=10))
+@given(
+    st.lists(st.one_of(st.binary(max_size=200), st.sampled_from([b"\n", b"\r\n", b"{}\n", b"x" * 600])), max_size=10)
+)
 def test_line_stream_accounts_for_every_line_of_arbitrary_bytes(chunks):
     adapter, events = line_adapter()
     for chunk in chunks:
@@ -84,8 +127,9 @@ def test_line_stream_counts_a_failing_consumer_and_carries_on(batch):
     def failing(event):
         raise RuntimeError("consumer bug")
 
-    config = LineStreamAdapterConfig.model_validate({"type": "line_stream", "id": "fuzz", "tcp_host": "127.0.0.1",
-                                                     "tcp_port": 9, "default_door": "main-gate"})
+    config = LineStreamAdapterConfig.model_validate(
+        {"type": "line_stream", "id": "fuzz", "tcp_host": "127.0.0.1", "tcp_port": 9, "default_door": "main-gate"}
+    )
     adapter = LineStreamAdapter(config, failing, FakeClock(), tokenizer())
     adapter.handle_bytes(b"".join(json.dumps(event).encode() + b"\n" for event in batch))
     counters = adapter.counters
@@ -112,9 +156,17 @@ def test_line_stream_arbitrary_json(value):
 def push_adapter(tmp_path, fmt):
     secret = tmp_path / "secret"
     secret.write_bytes(SECRET)
-    config = HttpPushAdapterConfig.model_validate({"type": "http_push", "id": "fuzz", "format": fmt, "port": 0,
-                                                   "default_door": "main-gate", "hikvision_doors": {1: "main-gate"},
-                                                   "auth": {"hmac_secret_file": str(secret)}})
+    config = HttpPushAdapterConfig.model_validate(
+        {
+            "type": "http_push",
+            "id": "fuzz",
+            "format": fmt,
+            "port": 0,
+            "default_door": "main-gate",
+            "hikvision_doors": {1: "main-gate"},
+            "auth": {"hmac_secret_file": str(secret)},
+        }
+    )
     events = EventLog()
     clock = FakeClock()
     return HttpPushAdapter(config, events, clock, tokenizer()), events, clock
@@ -147,21 +199,34 @@ def test_http_push_accounts_for_every_event_of_a_batch(tmp_path, batch):
 
 
 @FUZZ
-@given(document=hik_events, content_type=st.sampled_from(["application/json", "multipart/form-data; boundary=b",
-                                                           "multipart/form-data", "multipart/mixed; boundary=\"\""]))
+@given(
+    document=hik_events,
+    content_type=st.sampled_from(
+        ["application/json", "multipart/form-data; boundary=b", "multipart/form-data", 'multipart/mixed; boundary=""']
+    ),
+)
 def test_http_push_hikvision_documents(tmp_path, document, content_type):
     adapter, events, clock = push_adapter(tmp_path, "hikvision")
     payload = json.dumps(document).encode()
-    body = payload if content_type == "application/json" else (
-        b"--b\r\nContent-Type: application/json\r\n\r\n" + payload + b"\r\n--b--\r\n")
+    body = (
+        payload
+        if content_type == "application/json"
+        else (b"--b\r\nContent-Type: application/json\r\n\r\n" + payload + b"\r\n--b--\r\n")
+    )
     response = adapter.process(signed_headers(clock, body, content_type), body, len(body))
     assert response.status in (200, 400)
     assert_accounted(adapter, events, 1)
 
 
 @FUZZ
-@given(headers=st.dictionaries(st.sampled_from(["X-Timestamp", "X-Signature", "Authorization", "Content-Type"]),
-                               st.text(max_size=80), max_size=4), body=st.binary(max_size=100))
+@given(
+    headers=st.dictionaries(
+        st.sampled_from(["X-Timestamp", "X-Signature", "Authorization", "Content-Type"]),
+        st.text(max_size=80),
+        max_size=4,
+    ),
+    body=st.binary(max_size=100),
+)
 def test_http_push_arbitrary_headers_are_refused_cleanly(tmp_path, headers, body):
     adapter, events, _ = push_adapter(tmp_path, "generic")
     response = adapter.process(headers, body)
@@ -169,8 +234,13 @@ def test_http_push_arbitrary_headers_are_refused_cleanly(tmp_path, headers, body
 
 
 @FUZZ
-@given(envelope=st.tuples(st.sampled_from(["POST", "GET"]), st.text(max_size=30),
-                          st.dictionaries(st.just("Content-Length"), st.text(max_size=12))))
+@given(
+    envelope=st.tuples(
+        st.sampled_from(["POST", "GET"]),
+        st.text(max_size=30),
+        st.dictionaries(st.just("Content-Length"), st.text(max_size=12)),
+    )
+)
 def test_http_push_envelope_checks(tmp_path, envelope):
     adapter, _, _ = push_adapter(tmp_path, "generic")
     method, path, headers = envelope
@@ -180,9 +250,15 @@ def test_http_push_envelope_checks(tmp_path, envelope):
 
 osdp_events = st.dictionaries(
     st.sampled_from(["event", "type", "format", "length", "data", "report", "reader_no", "arg0", "nr_entries"]),
-    st.one_of(st.integers(-3, 300), st.binary(max_size=20), st.none(), st.text(max_size=5),
-              st.sampled_from([osdp.Event.CardRead, osdp.Event.KeyPress, osdp.Event.Status, osdp.Event.Notification])),
-    max_size=7)
+    st.one_of(
+        st.integers(-3, 300),
+        st.binary(max_size=20),
+        st.none(),
+        st.text(max_size=5),
+        st.sampled_from([osdp.Event.CardRead, osdp.Event.KeyPress, osdp.Event.Status, osdp.Event.Notification]),
+    ),
+    max_size=7,
+)
 
 
 @FUZZ
@@ -190,9 +266,14 @@ osdp_events = st.dictionaries(
 def test_osdp_event_translation_never_raises(tmp_path, sequence):
     scbk = tmp_path / "scbk"
     scbk.write_text("00" * 16)
-    config = OsdpAdapterConfig.model_validate({"type": "osdp", "id": "bus", "device": "/dev/null",
-                                               "readers": [{"address": 1, "door": "main-gate", "scbk_file": str(scbk),
-                                                            "door_contact_input": 0}]})
+    config = OsdpAdapterConfig.model_validate(
+        {
+            "type": "osdp",
+            "id": "bus",
+            "device": "/dev/null",
+            "readers": [{"address": 1, "door": "main-gate", "scbk_file": str(scbk), "door_contact_input": 0}],
+        }
+    )
     events = EventLog()
     adapter = OsdpAdapter(config, events, FakeClock(), tokenizer())
     known = {osdp.Event.CardRead, osdp.Event.KeyPress, osdp.Event.Status, osdp.Event.Notification}

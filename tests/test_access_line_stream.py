@@ -56,9 +56,17 @@ def server():
 
 
 def make_adapter(**fields):
-    config = LineStreamAdapterConfig.model_validate({"type": "line_stream", "id": "wiegand-1", "default_door": "main-gate",
-                                                     "reconnect_min_delay": 0.05, "reconnect_max_delay": 0.4,
-                                                     "max_line_bytes": 256, **fields})
+    config = LineStreamAdapterConfig.model_validate(
+        {
+            "type": "line_stream",
+            "id": "wiegand-1",
+            "default_door": "main-gate",
+            "reconnect_min_delay": 0.05,
+            "reconnect_max_delay": 0.4,
+            "max_line_bytes": 256,
+            **fields,
+        }
+    )
     events = EventLog()
     return LineStreamAdapter(config, events, SystemClock(), tokenizer()), events
 
@@ -72,10 +80,16 @@ def test_tcp_lines_become_events_and_bad_lines_are_counted(server):
     adapter.start()
     try:
         wait_for(lambda: server.clients and adapter.online, message="adapter connected")
-        server.send(line(type="access.granted", card="555000111", direction="in")
-                    + b"not json\r\n" + b'{"type": "access.gra'
-                    + b'nted", "pin": "4321"}\r\n' + b"\xc3\x28\n" + b"x" * 600 + b"\n"
-                    + line(type="door.opened", door="side-door"))
+        server.send(
+            line(type="access.granted", card="555000111", direction="in")
+            + b"not json\r\n"
+            + b'{"type": "access.gra'
+            + b'nted", "pin": "4321"}\r\n'
+            + b"\xc3\x28\n"
+            + b"x" * 600
+            + b"\n"
+            + line(type="door.opened", door="side-door")
+        )
         wait_for(lambda: len(events) == 3, message="three good events")
         assert [e.type for e in events.events] == ["access.granted", "access.granted", "door.opened"]
         assert events.events[0].credential_token == tokenizer().card("555000111")

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import hmac
+import logging
 
 import pytest
 from pydantic import ValidationError
 
 from edge_agent.config.access import AccessConfig, HttpPushAdapterConfig, LineStreamAdapterConfig
+from edge_agent.credentials import CredentialTokenizer, wiegand26, wiegand_card_number
 from edge_agent.sources.access.base import Rejected
 from edge_agent.sources.access.hikvision import HikvisionLayout, parse_hikvision
 from edge_agent.sources.access.normalize import EventContext, decode_json, event_objects, parse_generic, parse_time
-from edge_agent.credentials import CredentialTokenizer, wiegand26, wiegand_card_number
 from tests.test_access_common import SITE_KEY, tokenizer
 
 
@@ -48,8 +48,18 @@ def test_wiegand26_decodes_facility_and_card_and_checks_parity():
 
 
 def test_generic_event_is_normalized_and_the_card_tokenized():
-    event = parse_generic({"type": "access.granted", "door": "main-gate", "reader": "r1", "direction": "in",
-                           "card": "0012345678", "time": "2026-01-01T08:00:00+08:00", "codes": {"ctrl": 17}}, ctx())
+    event = parse_generic(
+        {
+            "type": "access.granted",
+            "door": "main-gate",
+            "reader": "r1",
+            "direction": "in",
+            "card": "0012345678",
+            "time": "2026-01-01T08:00:00+08:00",
+            "codes": {"ctrl": 17},
+        },
+        ctx(),
+    )
     assert event.type == "access.granted" and event.door == "main-gate" and event.reader == "r1"
     assert event.credential_token == tokenizer().card("12345678")
     assert event.device_time == 1_767_225_600.0
@@ -128,9 +138,18 @@ HIK_LAYOUT = HikvisionLayout(doors={1: "main-gate"}, reader_directions={1: "in",
 
 
 def hik(major, minor, **fields):
-    return {"eventType": "AccessControllerEvent", "dateTime": "2026-01-01T08:00:00+08:00",
-            "AccessControllerEvent": {"majorEventType": major, "subEventType": minor, "doorNo": 1,
-                                      "cardReaderNo": 1, "name": "Resident Name", **fields}}
+    return {
+        "eventType": "AccessControllerEvent",
+        "dateTime": "2026-01-01T08:00:00+08:00",
+        "AccessControllerEvent": {
+            "majorEventType": major,
+            "subEventType": minor,
+            "doorNo": 1,
+            "cardReaderNo": 1,
+            "name": "Resident Name",
+            **fields,
+        },
+    }
 
 
 @pytest.mark.parametrize(
@@ -152,7 +171,12 @@ def hik(major, minor, **fields):
 def test_hikvision_codes_map_to_door_events(major, minor, event_type, reason):
     event = parse_hikvision(hik(major, minor, cardNo="7654321"), ctx(), HIK_LAYOUT)
     assert (event.type, event.reason, event.door, event.reader, event.direction) == (
-        event_type, reason, "main-gate", "push-1-1", "in")
+        event_type,
+        reason,
+        "main-gate",
+        "push-1-1",
+        "in",
+    )
     assert event.raw["major"] == major and event.raw["minor"] == minor
     assert event.device_time == 1_767_225_600.0
     if event_type in ("access.granted", "access.denied", "duress"):
@@ -174,7 +198,9 @@ def test_hikvision_unmapped_and_unknown_doors_are_refused():
 def test_http_push_config_requires_authentication_unless_waived():
     with pytest.raises(ValidationError, match="hmac_secret_file or auth.bearer_token_file"):
         HttpPushAdapterConfig.model_validate({"type": "http_push", "id": "p"})
-    config = HttpPushAdapterConfig.model_validate({"type": "http_push", "id": "p", "auth": {"allow_unauthenticated": True}})
+    config = HttpPushAdapterConfig.model_validate(
+        {"type": "http_push", "id": "p", "auth": {"allow_unauthenticated": True}}
+    )
     assert config.bind == "127.0.0.1"
 
 
@@ -187,8 +213,13 @@ def test_line_stream_config_needs_exactly_one_transport():
 
 def test_osdp_config_refuses_plain_text_readers_by_default():
     with pytest.raises(ValidationError, match="no scbk_file"):
-        AccessConfig.model_validate({"adapters": [{"type": "osdp", "id": "bus", "device": "/dev/null",
-                                                   "readers": [{"address": 0, "door": "d"}]}]})
+        AccessConfig.model_validate(
+            {
+                "adapters": [
+                    {"type": "osdp", "id": "bus", "device": "/dev/null", "readers": [{"address": 0, "door": "d"}]}
+                ]
+            }
+        )
 
 
 def test_forward_events_are_checked():

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIGEST = "d39bee73564e338080378b0ad567fbb40e818b55bbfaf971de82a0267ed16b8a"
 CLOSED = "http://127.0.0.1:9"
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy")
-OFFLINE = {name: CLOSED for name in PROXY_VARIABLES}
+OFFLINE = dict.fromkeys(PROXY_VARIABLES, CLOSED)
 
 
 def checkout_layout(tmp_path: Path, with_shared: bool) -> Path:
@@ -35,10 +35,23 @@ def agent(checkout: Path, *args, env_extra=None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("EDGE_AGENT_ASSETS", "PYTHONPATH")}
     # PYTHONSAFEPATH: import the package from `checkout` as spelled (through the symlink), not from
     # the resolved working directory, so "beside the checkout" means beside tmp/main.
-    env.update(OFFLINE, NO_PROXY="", no_proxy="", PYTHONPATH=str(checkout), PYTHONSAFEPATH="1",
-               EDGE_MQTT_PORT="9", **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "edge_agent", *map(str, args)], cwd=checkout, env=env,
-                          capture_output=True, text=True, timeout=180)
+    env.update(
+        OFFLINE,
+        NO_PROXY="",
+        no_proxy="",
+        PYTHONPATH=str(checkout),
+        PYTHONSAFEPATH="1",
+        EDGE_MQTT_PORT="9",
+        **(env_extra or {}),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "edge_agent", *map(str, args)],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 @pytest.mark.assets
@@ -83,8 +96,15 @@ def test_edge_agent_assets_wins_over_shared_and_never_falls_back(tmp_path):
     checkout = checkout_layout(tmp_path, with_shared=True)
     empty = tmp_path / "empty-mirror"
     empty.mkdir()
-    done = agent(checkout, "models", "fetch", "yolox_nano", "--models-dir", tmp_path / "models",
-                 env_extra={"EDGE_AGENT_ASSETS": str(empty)})
+    done = agent(
+        checkout,
+        "models",
+        "fetch",
+        "yolox_nano",
+        "--models-dir",
+        tmp_path / "models",
+        env_extra={"EDGE_AGENT_ASSETS": str(empty)},
+    )
     assert done.returncode == 66
     assert f"mirror {empty} has no copy of 'yolox_nano'" in done.stderr
 

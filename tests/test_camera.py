@@ -7,13 +7,13 @@ import threading
 
 import pytest
 
+from edge_agent.backoff import FullJitterBackoff
 from edge_agent.clock import FakeClock
 from edge_agent.config.cameras import CameraConfig
-from edge_agent.events.factory import AlertFactory
-from edge_agent.sources.camera import CameraSource, iter_file_frames
-from edge_agent.backoff import FullJitterBackoff
 from edge_agent.daemon.health import Health
 from edge_agent.events import ListSink
+from edge_agent.events.factory import AlertFactory
+from edge_agent.sources.camera import CameraSource, iter_file_frames
 from edge_agent.sources.camera_health import CameraHealthEvent
 from edge_agent.sources.capture import redact, source_kind
 from tests.support.assets import footage
@@ -43,7 +43,9 @@ def test_iter_file_frames_decimates_by_clip_time():
 
 @pytest.mark.assets
 def test_iter_file_frames_from_camera_config_uses_its_fps_and_id():
-    frames = list(iter_file_frames(file_camera(footage("hall-crowd-meva-g330.mp4"), id="hall", detect_fps=3), max_seconds=10))
+    frames = list(
+        iter_file_frames(file_camera(footage("hall-crowd-meva-g330.mp4"), id="hall", detect_fps=3), max_seconds=10)
+    )
     assert {f.camera_id for f in frames} == {"hall"}
     assert len(frames) == 31  # 30 fps clip, every 10th frame
 
@@ -91,9 +93,14 @@ def test_realtime_file_source_keeps_only_the_latest_frame():
 
 def test_missing_file_goes_offline_after_grace_and_keeps_retrying(tmp_path):
     events: list[CameraHealthEvent] = []
-    camera = file_camera(tmp_path / "gone.mp4", health={
-        "offline_grace": 0.3, "reconnect_min_delay": 0.05, "reconnect_max_delay": 0.1,
-    })
+    camera = file_camera(
+        tmp_path / "gone.mp4",
+        health={
+            "offline_grace": 0.3,
+            "reconnect_min_delay": 0.05,
+            "reconnect_max_delay": 0.1,
+        },
+    )
     source = CameraSource(camera, on_health=events.append).start()
     try:
         wait_for(lambda: events, timeout=5, message="offline event")
@@ -109,7 +116,7 @@ def test_backoff_grows_with_jitter_and_resets():
     backoff = FullJitterBackoff(1.0, 8.0, rng=random.Random(7), floor=1.0)
     delays = [backoff.next_delay() for _ in range(8)]
     for attempt, delay in enumerate(delays):
-        assert 1.0 <= delay <= min(8.0, 2 ** attempt)
+        assert 1.0 <= delay <= min(8.0, 2**attempt)
     assert len({round(d, 6) for d in delays[3:]}) > 1  # jittered, not a fixed ladder
     assert max(delays[3:]) > 2.0
     backoff.reset()
@@ -125,13 +132,24 @@ def test_health_alerts_pair_start_and_end():
     assert (offline.type, offline.phase, offline.severity.value) == ("camera.offline", "start", "major")
     assert (online.type, online.phase, online.related_event_id) == ("camera.offline", "end", offline.event_id)
     assert online.started_at == offline.started_at and online.ended_at == "2026-01-01T00:01:00.000Z"
-    assert (tamper.type, tamper.details.reason, tamper.source.kind, tamper.source.id) == ("camera.tamper", "covered", "camera", "cam1")
+    assert (tamper.type, tamper.details.reason, tamper.source.kind, tamper.source.id) == (
+        "camera.tamper",
+        "covered",
+        "camera",
+        "cam1",
+    )
 
 
-@pytest.mark.parametrize("url, kind", [
-    ("rtsp://user:pw@10.0.0.2/stream", "rtsp"), ("http://cam/mjpg", "http"), ("0", "usb"),
-    ("/dev/video2", "usb"), ("/srv/clips/a.mp4", "file"),
-])
+@pytest.mark.parametrize(
+    "url, kind",
+    [
+        ("rtsp://user:pw@10.0.0.2/stream", "rtsp"),
+        ("http://cam/mjpg", "http"),
+        ("0", "usb"),
+        ("/dev/video2", "usb"),
+        ("/srv/clips/a.mp4", "file"),
+    ],
+)
 def test_source_kind_guess(url, kind):
     assert source_kind(CameraConfig(id="c", url=url)) == kind
 
@@ -167,8 +185,11 @@ def test_a_restarted_reader_continues_a_published_outage_and_ends_it_once(tmp_pa
         first.stop()
     assert alerts.camera_offline("entrance")
 
-    second = CameraSource(file_camera(tmp_path / "gone.mp4", health=health), on_health=on_health,
-                          offline=alerts.camera_offline("entrance")).start()
+    second = CameraSource(
+        file_camera(tmp_path / "gone.mp4", health=health),
+        on_health=on_health,
+        offline=alerts.camera_offline("entrance"),
+    ).start()
     try:
         wait_for(lambda: second.stats().reconnects >= 8, timeout=5, message="retries past the grace period")
         assert not second.stats().online

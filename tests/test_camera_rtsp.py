@@ -11,10 +11,10 @@ import pytest
 
 from edge_agent.clock import SystemClock
 from edge_agent.config.cameras import CameraConfig
-from edge_agent.events.factory import AlertFactory
-from edge_agent.sources.camera import CameraSource
 from edge_agent.daemon.health import Health
 from edge_agent.events import ListSink
+from edge_agent.events.factory import AlertFactory
+from edge_agent.sources.camera import CameraSource
 from edge_agent.sources.camera_health import CameraHealthEvent
 from tests.support.assets import footage
 from tests.support.broker import free_port
@@ -49,17 +49,47 @@ class RtspCamera:
 
     def start(self) -> None:
         self.server = subprocess.Popen(
-            ["rtsp-server-perl", "--clientport", str(self.client_port), "--serverport", str(self.source_port),
-             "--client_listen_address", "127.0.0.1", "--source_listen_address", "127.0.0.1",
-             "--rtp_start_port", str(self.rtp_port)],
-            stdout=subprocess.DEVNULL, stderr=open(self.workdir / "rtsp-server.log", "ab"),
+            [
+                "rtsp-server-perl",
+                "--clientport",
+                str(self.client_port),
+                "--serverport",
+                str(self.source_port),
+                "--client_listen_address",
+                "127.0.0.1",
+                "--source_listen_address",
+                "127.0.0.1",
+                "--rtp_start_port",
+                str(self.rtp_port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.workdir / "rtsp-server.log", "ab"),
         )
-        wait_for(lambda: _port_open(self.client_port) and _port_open(self.source_port), timeout=10,
-                 message="rtsp-server-perl listening")
+        wait_for(
+            lambda: _port_open(self.client_port) and _port_open(self.source_port),
+            timeout=10,
+            message="rtsp-server-perl listening",
+        )
         self.publisher = subprocess.Popen(
-            ["ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", str(self.clip),
-             "-an", "-c", "copy", "-f", "rtsp", f"rtsp://127.0.0.1:{self.source_port}/cam1"],
-            stdout=subprocess.DEVNULL, stderr=open(self.workdir / "ffmpeg.log", "ab"),
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-re",
+                "-stream_loop",
+                "-1",
+                "-i",
+                str(self.clip),
+                "-an",
+                "-c",
+                "copy",
+                "-f",
+                "rtsp",
+                f"rtsp://127.0.0.1:{self.source_port}/cam1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.workdir / "ffmpeg.log", "ab"),
         )
         # The server answers DESCRIBE with 404 until the publisher has announced the stream; a
         # camera opened before that would (rightly) report an outage the test did not make.
@@ -67,9 +97,23 @@ class RtspCamera:
 
     def stream_announced(self) -> bool:
         probe = subprocess.run(
-            ["ffprobe", "-v", "error", "-rtsp_transport", "udp", "-timeout", "2000000", "-show_entries",
-             "stream=codec_type", "-of", "csv=p=0", self.url],
-            capture_output=True, text=True, timeout=10,
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-rtsp_transport",
+                "udp",
+                "-timeout",
+                "2000000",
+                "-show_entries",
+                "stream=codec_type",
+                "-of",
+                "csv=p=0",
+                self.url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
         return probe.returncode == 0 and "video" in probe.stdout
 
@@ -92,9 +136,17 @@ def rtsp_camera(tmp_path):
 def test_rtsp_outage_reconnects_with_offline_then_online(rtsp_camera):
     events: list[CameraHealthEvent] = []
     config = CameraConfig(
-        id="door-cam", url=rtsp_camera.url, rtsp_transport="udp", detect_fps=5,
-        health={"offline_grace": 1.0, "stall_timeout": 2.0, "reconnect_min_delay": 0.2, "reconnect_max_delay": 1.0,
-                "tamper": {"enabled": False}},
+        id="door-cam",
+        url=rtsp_camera.url,
+        rtsp_transport="udp",
+        detect_fps=5,
+        health={
+            "offline_grace": 1.0,
+            "stall_timeout": 2.0,
+            "reconnect_min_delay": 0.2,
+            "reconnect_max_delay": 1.0,
+            "tamper": {"enabled": False},
+        },
     )
     source = CameraSource(config, SystemClock(), on_health=events.append).start()
     try:
@@ -110,8 +162,11 @@ def test_rtsp_outage_reconnects_with_offline_then_online(rtsp_camera):
 
         rtsp_camera.start()
         wait_for(lambda: [e.kind for e in events] == ["offline", "online"], timeout=30, message="camera.online")
-        wait_for(lambda: source.stats().frames_captured > captured_during_outage + 10, timeout=15,
-                 message="frames after reconnect")
+        wait_for(
+            lambda: source.stats().frames_captured > captured_during_outage + 10,
+            timeout=15,
+            message="frames after reconnect",
+        )
         after = source.latest(timeout=5)
     finally:
         source.stop()
@@ -125,5 +180,10 @@ def test_rtsp_outage_reconnects_with_offline_then_online(rtsp_camera):
     alerts = Health(AlertFactory("dev-1", "site-a"), ListSink())
     start, end = alerts.camera_event(offline), alerts.camera_event(online)
     assert (start.type, start.phase, end.type, end.phase, end.related_event_id) == (
-        "camera.offline", "start", "camera.offline", "end", start.event_id)
+        "camera.offline",
+        "start",
+        "camera.offline",
+        "end",
+        start.event_id,
+    )
     assert start.source.kind == "camera" and start.source.id == "door-cam"

@@ -39,7 +39,10 @@ def test_check_config_typo_exits_78_naming_key_line_and_suggestion(tmp_path):
     bad.write_text("\n".join(lines) + "\n")
     result = edge_agent("check-config", str(bad))
     assert result.returncode == 78
-    assert f"typo.yaml:{index + 1}: mqtt.topic_prefx: unknown key 'topic_prefx'; did you mean 'topic_prefix'?" in result.stderr
+    assert (
+        f"typo.yaml:{index + 1}: mqtt.topic_prefx: unknown key 'topic_prefx'; did you mean 'topic_prefix'?"
+        in result.stderr
+    )
     assert "1 problem" in result.stderr
 
 

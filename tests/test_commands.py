@@ -55,7 +55,11 @@ def test_ping_status_and_get_config(dispatcher):
 @pytest.mark.parametrize(
     "name, payload, error",
     [
-        ("reboot", request("r9"), "unknown command 'reboot'; known: get-config, ping, resend-alerts, set-config, status"),
+        (
+            "reboot",
+            request("r9"),
+            "unknown command 'reboot'; known: get-config, ping, resend-alerts, set-config, status",
+        ),
         ("ping", b"{not json", "malformed payload: not JSON"),
         ("ping", b"\xff\xfe", "malformed payload: not JSON"),
         ("ping", b"[1, 2]", "malformed payload: expected a JSON object, found list"),
@@ -106,8 +110,13 @@ def test_server_answers_on_the_reply_topic_and_refuses_when_busy(dispatcher):
     sent = []
     agent = dispatcher.agent
     agent.block.clear()  # status handler blocks: the queue fills up behind it
-    server = CommandServer(dispatcher, "edge/s/d/cmd/", lambda t, p: sent.append((t, json.loads(p))),
-                           lambda name: f"edge/s/d/cmd/{name}/reply", queue_size=2)
+    server = CommandServer(
+        dispatcher,
+        "edge/s/d/cmd/",
+        lambda t, p: sent.append((t, json.loads(p))),
+        lambda name: f"edge/s/d/cmd/{name}/reply",
+        queue_size=2,
+    )
     server.start()
     try:
         server.on_message("edge/s/d/cmd/status", request("first"))

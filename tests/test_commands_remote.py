@@ -8,15 +8,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.wait import wait_for
 from tests.support.daemon import Daemon, Watcher, base_config
+from tests.support.wait import wait_for
 
 
 @pytest.fixture
 def agent(tmp_path, mosquitto):
     watcher = Watcher(mosquitto.port)
-    config = base_config(tmp_path / "state", mosquitto.port,
-                         mqtt={"host": "127.0.0.1", "port": mosquitto.port, "username": "dev-1", "password": "s3cret-pass"})
+    config = base_config(
+        tmp_path / "state",
+        mosquitto.port,
+        mqtt={"host": "127.0.0.1", "port": mosquitto.port, "username": "dev-1", "password": "s3cret-pass"},
+    )
     daemon = Daemon(tmp_path / "agent", config).start()
     watcher.wait_ready()
     yield daemon, watcher, config
@@ -57,7 +60,9 @@ def test_resend_alerts_sends_the_delivered_alerts_since_then_again(agent):
         """A rejected config raises one agent.health alert through the outbox; returns it once delivered."""
         assert watcher.command("set-config", {"config": {**config, "cameras": [{"id": f"c{attempt}"}]}})["ok"] is False
         alert = wait_for(lambda: watcher.health("config_rejected")[attempt:], timeout=10)[0]
-        wait_for(lambda: alert["event_id"] in _delivered_alerts(config), timeout=10, message="alert recorded as delivered")
+        wait_for(
+            lambda: alert["event_id"] in _delivered_alerts(config), timeout=10, message="alert recorded as delivered"
+        )
         return alert
 
     first = reject_a_config(0)
@@ -73,8 +78,11 @@ def test_resend_alerts_sends_the_delivered_alerts_since_then_again(agent):
 
     resend = watcher.command("resend-alerts", {"since": "2020-01-01T00:00:00Z"})
     assert resend["ok"] and resend["result"]["requeued"] == 2
-    again = wait_for(lambda: len(seen := watcher.health("config_rejected")) >= 5 and seen[3:], timeout=10,
-                     message="both alerts again")
+    again = wait_for(
+        lambda: len(seen := watcher.health("config_rejected")) >= 5 and seen[3:],
+        timeout=10,
+        message="both alerts again",
+    )
     assert sorted(alert["event_id"] for alert in again) == sorted([first["event_id"], second["event_id"]])
     wait_for(lambda: len(_delivered_alerts(config)) == 2, timeout=10, message="delivered again")
     assert len(watcher.health("config_rejected")) == 5
@@ -91,8 +99,14 @@ def test_set_config_applied_rejected_and_rolled_back(agent, tmp_path):
     assert applied["result"] == {"applied": True, "changed": True, "restarted_core": False, "persisted": True}
     wait_for(lambda: len(watcher.payloads("telemetry")) >= 2, timeout=10, message="telemetry at the new interval")
     # the agent's own counters are reported: the command just handled shows in telemetry system.agent
-    wait_for(lambda: any(t["system"].get("agent", {}).get("commands", {}).get("set-config:ok") == 1
-                         for t in watcher.payloads("telemetry")), timeout=10, message="command counters in telemetry")
+    wait_for(
+        lambda: any(
+            t["system"].get("agent", {}).get("commands", {}).get("set-config:ok") == 1
+            for t in watcher.payloads("telemetry")
+        ),
+        timeout=10,
+        message="command counters in telemetry",
+    )
     counters = watcher.payloads("telemetry")[-1]["system"]["agent"]
     assert counters["commands_handled"] >= 1 and counters["commands_refused_busy"] == 0
     assert counters["sd_notify_failures"] == 0 and counters["telemetry_section_errors"] == 0
@@ -125,5 +139,7 @@ def test_set_config_applied_rejected_and_rolled_back(agent, tmp_path):
     wait_for(lambda: len(watcher.payloads("telemetry")) >= count + 2, timeout=10, message="old pipeline running again")
 
     # identity changes are refused remotely
-    moved = watcher.command("set-config", {"config": yaml.safe_dump(new | {"device": {**new["device"], "site": "elsewhere"}})})
+    moved = watcher.command(
+        "set-config", {"config": yaml.safe_dump(new | {"device": {**new["device"], "site": "elsewhere"}})}
+    )
     assert moved["ok"] is False and "cannot be changed remotely" in moved["error"]

@@ -15,7 +15,7 @@ def test_committed_configuration_doc_is_current():
 
 def test_every_section_and_field_is_documented_with_its_description():
     text = configuration_markdown()
-    for name, field in AgentConfig.model_fields.items():
+    for name in AgentConfig.model_fields:
         assert f"| `{name}` |" in text
     assert "## `supervisor`" in text and "## `cameras[].health.tamper`" in text
     assert "## `access.adapters[] (type: http_push)`" in text

@@ -21,9 +21,9 @@ import pytest
 
 from edge_agent.sources.access.signing import sign
 from tests.support.broker import free_port
+from tests.support.daemon import Daemon, Watcher, base_config
 from tests.support.wait import wait_for
 from tests.test_access_common import write_site_key
-from tests.support.daemon import Daemon, Watcher, base_config
 
 SECRET = b"controller push secret, from a file"
 CARD = "4010099"
@@ -41,11 +41,19 @@ def access_section(tmp_path, port: int, denials: int = 3) -> dict:
     (tmp_path / "push.secret").write_bytes(SECRET + b"\n")
     return {
         "site_key_file": str(write_site_key(tmp_path)),
-        "adapters": [{"type": "http_push", "id": "lobby-ctrl", "port": port, "default_door": "main-gate",
-                      "auth": {"hmac_secret_file": str(tmp_path / "push.secret"), "replay_window": 60}}],
+        "adapters": [
+            {
+                "type": "http_push",
+                "id": "lobby-ctrl",
+                "port": port,
+                "default_door": "main-gate",
+                "auth": {"hmac_secret_file": str(tmp_path / "push.secret"), "replay_window": 60},
+            }
+        ],
         "doors": [{"id": "main-gate"}],
         "denials": {"count": denials, "window": 60},
-        "retry_min_delay": 0.1, "retry_max_delay": 0.5,  # an adapter that cannot start is retried soon
+        "retry_min_delay": 0.1,
+        "retry_max_delay": 0.5,  # an adapter that cannot start is retried soon
     }
 
 
@@ -72,8 +80,9 @@ def adapter_telemetry(watcher: Watcher, condition) -> dict:
 
 def test_access_only_daemon_publishes_door_alerts_without_card_numbers(tmp_path, mosquitto, watcher):
     port = free_port()
-    config = base_config(tmp_path / "state", mosquitto.port, telemetry={"interval": 1},
-                         access=access_section(tmp_path, port))
+    config = base_config(
+        tmp_path / "state", mosquitto.port, telemetry={"interval": 1}, access=access_section(tmp_path, port)
+    )
     daemon = Daemon(tmp_path / "agent", config).start()
     try:
         assert watcher.wait_ready()["ok"]
@@ -83,8 +92,13 @@ def test_access_only_daemon_publishes_door_alerts_without_card_numbers(tmp_path,
 
         assert post(port, {"type": "door.forced", "reader": "r1", "codes": {"seq": 1}})[0] == 200
         for seq in range(3):
-            event = {"type": "access.denied", "reader": "r1", "card": CARD_PADDED, "reason": "unknown_card",
-                     "codes": {"seq": 10 + seq}}
+            event = {
+                "type": "access.denied",
+                "reader": "r1",
+                "card": CARD_PADDED,
+                "reason": "unknown_card",
+                "codes": {"seq": 10 + seq},
+            }
             assert post(port, event)[0] == 200
         assert post(port, {"type": "door.forced", "codes": {"seq": 99}}, secret=b"wrong secret")[0] == 401
         assert post(port, {"type": "door.opened", "door": "back-gate", "codes": {"seq": 20}})[0] == 200
@@ -99,9 +113,18 @@ def test_access_only_daemon_publishes_door_alerts_without_card_numbers(tmp_path,
         figures = adapter_telemetry(watcher, lambda s: s.get("events", 0) >= 5 and s["rejected_total"] >= 1)
         assert figures["online"] is True and figures["type"] == "http_push" and figures["port"] == port
         assert figures["events"] == 5 and figures["rejected"] == {"bad_signature": 1}
-        agent = wait_for(lambda: next((t["system"]["agent"] for t in reversed(watcher.payloads("telemetry"))
-                                       if t["system"]["agent"].get("door_events_unknown_door")), None),
-                         timeout=15, message="door_events_unknown_door in telemetry")
+        agent = wait_for(
+            lambda: next(
+                (
+                    t["system"]["agent"]
+                    for t in reversed(watcher.payloads("telemetry"))
+                    if t["system"]["agent"].get("door_events_unknown_door")
+                ),
+                None,
+            ),
+            timeout=15,
+            message="door_events_unknown_door in telemetry",
+        )
         assert agent["door_events_unknown_door"] == 1 and agent["door_events_unknown_type"] == 0
 
         reload_rebinds_the_adapter(daemon, config, watcher, port)
@@ -123,8 +146,14 @@ def reload_rebinds_the_adapter(daemon: Daemon, config: dict, watcher: Watcher, p
     config["access"]["denials"]["count"] = 5
     daemon.write_config(config)
     daemon.signal(signal.SIGHUP)
-    first = wait_for(lambda: (watcher.command("status")["result"]["last_reload"] or {}).get("outcome") == "applied"
-                     and watcher.command("status")["result"]["last_reload"], timeout=20, message="reload applied")
+    first = wait_for(
+        lambda: (
+            (watcher.command("status")["result"]["last_reload"] or {}).get("outcome") == "applied"
+            and watcher.command("status")["result"]["last_reload"]
+        ),
+        timeout=20,
+        message="reload applied",
+    )
     assert post(port, {"type": "door.forced", "reader": "r1", "codes": {"seq": 2}})[0] == 200
     wait_for(lambda: len(watcher.payloads("alerts/door.forced")) == 2, timeout=15, message="door.forced after reload")
 
@@ -137,8 +166,13 @@ def reload_rebinds_the_adapter(daemon: Daemon, config: dict, watcher: Watcher, p
         busy["access"]["adapters"][0]["port"] = busy_port
         daemon.write_config(busy)
         daemon.signal(signal.SIGHUP)
-        second = wait_for(lambda: (lambda last: last if last and last != first else None)(
-            watcher.command("status")["result"]["last_reload"]), timeout=20, message="second reload")
+        second = wait_for(
+            lambda: (lambda last: last if last and last != first else None)(
+                watcher.command("status")["result"]["last_reload"]
+            ),
+            timeout=20,
+            message="second reload",
+        )
         assert second["outcome"] == "applied"
         [offline] = wait_for(lambda: watcher.health("adapter_offline"), timeout=15, message="adapter_offline")
         assert offline["details"]["extra"]["adapter"] == "lobby-ctrl"
@@ -158,7 +192,9 @@ def reload_rebinds_the_adapter(daemon: Daemon, config: dict, watcher: Watcher, p
     wait_for(lambda: watcher.health("adapter_online"), timeout=15, message="adapter_online after the port was freed")
     assert watcher.command("status")["result"]["adapter_health"] == {"lobby-ctrl": "online"}
     assert post(busy_port, {"type": "door.forced", "reader": "r1", "codes": {"seq": 3}})[0] == 200
-    wait_for(lambda: len(watcher.payloads("alerts/door.forced")) == 3, timeout=15, message="door.forced after the retry")
+    wait_for(
+        lambda: len(watcher.payloads("alerts/door.forced")) == 3, timeout=15, message="door.forced after the retry"
+    )
     assert len(watcher.health("adapter_offline")) == 1
     online = adapter_telemetry(watcher, lambda s: s.get("online") and s.get("port") == busy_port)
     assert online["last_error"] is None

@@ -108,12 +108,26 @@ class CrossingSource:
 def agent_config(tmp_path, bridge_port: int):
     document = {
         "device": {"id": "dev-1", "site": "site-1", "state_dir": str(tmp_path / "state")},
-        "cameras": [{"id": "gate", "url": "rtsp://127.0.0.1:8554/gate",
-                     "lines": {"door-line": {"points": [[0.1, 0.5], [0.9, 0.5]], "in_side": [0.5, 0.9]}}}],
+        "cameras": [
+            {
+                "id": "gate",
+                "url": "rtsp://127.0.0.1:8554/gate",
+                "lines": {"door-line": {"points": [[0.1, 0.5], [0.9, 0.5]], "in_side": [0.5, 0.9]}},
+            }
+        ],
         "access": {
             "site_key_file": str(write_site_key(tmp_path)),
-            "adapters": [{"type": "line_stream", "id": "bridge", "tcp_host": "127.0.0.1", "tcp_port": bridge_port,
-                          "default_door": "main-gate", "reconnect_min_delay": 0.1, "reconnect_max_delay": 0.2}],
+            "adapters": [
+                {
+                    "type": "line_stream",
+                    "id": "bridge",
+                    "tcp_host": "127.0.0.1",
+                    "tcp_port": bridge_port,
+                    "default_door": "main-gate",
+                    "reconnect_min_delay": 0.1,
+                    "reconnect_max_delay": 0.2,
+                }
+            ],
             "doors": [{"id": "main-gate", "camera_line": {"camera": "gate", "line": "door-line"}}],
         },
     }
@@ -175,5 +189,10 @@ def test_unreadable_site_key_fails_the_build_naming_the_file(tmp_path):
     (tmp_path / "site.key").write_text("too short\n")
     clock = SystemClock()
     with pytest.raises(AccessNotAvailable, match="site key file .*site.key"):
-        access_stages(config, ListSink(), AlertFactory("dev-1", "site-1", clock), clock,
-                      Health(AlertFactory("dev-1", "site-1", clock), ListSink()))
+        access_stages(
+            config,
+            ListSink(),
+            AlertFactory("dev-1", "site-1", clock),
+            clock,
+            Health(AlertFactory("dev-1", "site-1", clock), ListSink()),
+        )

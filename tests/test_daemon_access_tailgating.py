@@ -16,8 +16,8 @@ import pytest
 
 from edge_agent.clock import SystemClock
 from edge_agent.config import parse_config
-from edge_agent.daemon.pipeline import build_pipeline
 from edge_agent.daemon.health import Health
+from edge_agent.daemon.pipeline import build_pipeline
 from edge_agent.daemon.supervisor import Supervisor
 from edge_agent.events import AlertFactory, FrameDetections, ListSink
 from edge_agent.vision.models import fetch_model
@@ -36,12 +36,25 @@ def pipeline_config(tmp_path):
     document = {
         "device": {"id": "dev-1", "site": "site-1", "state_dir": str(tmp_path / "state")},
         "detector": {"model": "yolox_nano", "models_dir": str(models)},
-        "cameras": [{"id": "gate", "url": str(footage("entrance-one-by-one.mp4")), "kind": "file",
-                     "lines": {"door-line": {"points": [[0.0, 0.5], [1.0, 0.5]], "in_side": [0.5, 0.2]}}}],
+        "cameras": [
+            {
+                "id": "gate",
+                "url": str(footage("entrance-one-by-one.mp4")),
+                "kind": "file",
+                "lines": {"door-line": {"points": [[0.0, 0.5], [1.0, 0.5]], "in_side": [0.5, 0.2]}},
+            }
+        ],
         "access": {
             "site_key_file": str(write_site_key(tmp_path)),
-            "adapters": [{"type": "http_push", "id": "ctrl", "port": 0, "default_door": "main-gate",
-                          "auth": {"allow_unauthenticated": True}}],
+            "adapters": [
+                {
+                    "type": "http_push",
+                    "id": "ctrl",
+                    "port": 0,
+                    "default_door": "main-gate",
+                    "auth": {"allow_unauthenticated": True},
+                }
+            ],
             "doors": [{"id": "main-gate", "camera_line": {"camera": "gate", "line": "door-line"}}],
             "tailgating": {"window": 8, "settle": 0.5},
         },
@@ -62,9 +75,15 @@ def test_pipeline_feeds_camera_crossings_and_adapter_grants_to_the_fusion(tmp_pa
     clock = SystemClock()
     sink = ListSink()
     factory = AlertFactory("dev-1", "site-1", clock)
-    delivery = SimpleNamespace(outbox=sink, factory=factory, device_id="dev-1", topics=SimpleNamespace(telemetry="t"),
-                               publisher=None, health=Health(factory, sink))
-    parts = build_pipeline(config, delivery, clock, lambda: {}, environ={})
+    delivery = SimpleNamespace(
+        outbox=sink,
+        factory=factory,
+        device_id="dev-1",
+        topics=SimpleNamespace(telemetry="t"),
+        publisher=None,
+        health=Health(factory, sink),
+    )
+    parts = build_pipeline(config, delivery, clock, dict, environ={})
     supervisor = Supervisor(30.0, 3, 60.0, clock)
     try:
         supervisor.start([spec for spec in parts.specs if spec.name == "access"])  # no camera decoding needed

@@ -5,8 +5,8 @@ import sqlite3
 
 import pytest
 
-from tests.support.wait import wait_for
 from tests.support.daemon import Daemon, NotifySocket, Watcher, base_config, retained_message
+from tests.support.wait import wait_for
 
 
 @pytest.fixture
@@ -44,7 +44,8 @@ def test_ready_watchdog_then_sigterm_leaves_status_offline_and_outbox_consistent
         assert daemon.stop() == 0
         assert notify.count("STOPPING=1") == 1
         assert notify.received.index("STOPPING=1\nSTATUS=stopping") > notify.received.index(
-            next(m for m in notify.received if m.startswith("READY=1")))
+            next(m for m in notify.received if m.startswith("READY=1"))
+        )
         wait_for(lambda: watcher.payloads("status")[-1]["state"] == "offline", timeout=5, message="status offline")
         # docs/mqtt-api.md: status is retained (online on connect, offline on a clean stop);
         # telemetry and command replies are not.
@@ -97,7 +98,9 @@ def test_sighup_applies_a_good_config_and_keeps_running_on_a_bad_one(tmp_path, m
     daemon.write_config(config | {"telemetry": {"interval": 1, "intervall": 5}})
     daemon.signal(signal.SIGHUP)
     rejected = wait_for(lambda: watcher.health("config_rejected"), timeout=15, message="config_rejected alert")[0]
-    assert "config.yaml:" in rejected["details"]["message"] and "unknown key 'intervall'" in rejected["details"]["message"]
+    assert (
+        "config.yaml:" in rejected["details"]["message"] and "unknown key 'intervall'" in rejected["details"]["message"]
+    )
     assert "keeping the running config" in daemon.log()
     count = len(watcher.payloads("telemetry"))
     wait_for(lambda: len(watcher.payloads("telemetry")) >= count + 2, timeout=10, message="telemetry still flowing")

@@ -22,8 +22,14 @@ def directives() -> dict[str, list[str]]:
 def test_unit_has_the_required_service_settings_and_hardening():
     unit = directives()
     expected = {
-        "Type": "notify", "Restart": "on-failure", "NoNewPrivileges": "yes", "PrivateTmp": "yes",
-        "ProtectSystem": "strict", "ProtectHome": "yes", "CapabilityBoundingSet": "", "DevicePolicy": "closed",
+        "Type": "notify",
+        "Restart": "on-failure",
+        "NoNewPrivileges": "yes",
+        "PrivateTmp": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "CapabilityBoundingSet": "",
+        "DevicePolicy": "closed",
         "User": "edge-agent",
     }
     for key, value in expected.items():
@@ -38,8 +44,9 @@ def test_unit_has_the_required_service_settings_and_hardening():
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_measured_exposure_is_at_most_2_5():
-    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(UNIT)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", str(UNIT)], capture_output=True, text=True, timeout=60
+    )
     match = re.search(r"Overall exposure level for edge-agent.service: (\d+\.\d+)", result.stdout)
     assert match, result.stdout[-2000:] + result.stderr
     assert float(match.group(1)) <= 2.5

@@ -5,8 +5,8 @@ import pytest
 from edge_agent.events import Alert, Telemetry
 from edge_agent.vision.models import fetch_model
 from tests.support.assets import assets_dir, footage, model_path
-from tests.support.wait import wait_for
 from tests.support.daemon import Daemon, Watcher, base_config
+from tests.support.wait import wait_for
 
 
 @pytest.fixture
@@ -20,14 +20,32 @@ def models_dir(tmp_path):
 def test_alerts_from_a_clip_reach_a_subscriber(tmp_path, mosquitto, models_dir):
     clip = footage("entrance-one-by-one.mp4")
     config = base_config(
-        tmp_path / "state", mosquitto.port,
+        tmp_path / "state",
+        mosquitto.port,
         detector={"models_dir": str(models_dir), "threads": 1},
-        cameras=[{
-            "id": "entrance", "url": str(clip), "kind": "file", "loop": True, "realtime": True, "detect_fps": 5,
-            "zones": {"room": {"points": [[0, 0], [1, 0], [1, 1], [0, 1]]}},
-        }],
-        rules=[{"name": "anyone", "type": "intrusion", "camera": "entrance", "zone": "room", "classes": ["person"],
-                "min_dwell": 0.2, "cooldown": 0, "severity": "major"}],
+        cameras=[
+            {
+                "id": "entrance",
+                "url": str(clip),
+                "kind": "file",
+                "loop": True,
+                "realtime": True,
+                "detect_fps": 5,
+                "zones": {"room": {"points": [[0, 0], [1, 0], [1, 1], [0, 1]]}},
+            }
+        ],
+        rules=[
+            {
+                "name": "anyone",
+                "type": "intrusion",
+                "camera": "entrance",
+                "zone": "room",
+                "classes": ["person"],
+                "min_dwell": 0.2,
+                "cooldown": 0,
+                "severity": "major",
+            }
+        ],
         telemetry={"interval": 2},
     )
     watcher = Watcher(mosquitto.port)

@@ -37,9 +37,24 @@ def test_demo_prints_alerts_and_publishes_them(tmp_path, mosquitto):
     env = {**os.environ, "EDGE_AGENT_ASSETS": str(assets_dir()), "EDGE_MQTT_PORT": str(mosquitto.port)}
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "edge_agent", "demo", "--cache", str(tmp_path / "assets"),
-             "--state", str(tmp_path / "state"), "--max-seconds", "22", "--json"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+            [
+                sys.executable,
+                "-m",
+                "edge_agent",
+                "demo",
+                "--cache",
+                str(tmp_path / "assets"),
+                "--state",
+                str(tmp_path / "state"),
+                "--max-seconds",
+                "22",
+                "--json",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
         )
         assert result.returncode == 0, result.stderr
         alerts = [json.loads(line) for line in result.stdout.splitlines()]
@@ -47,8 +62,13 @@ def test_demo_prints_alerts_and_publishes_them(tmp_path, mosquitto):
         assert any(a["type"] == "line_crossing" and a["details"]["direction"] == "in" for a in alerts)
         assert any(a["type"] == "intrusion" and a["phase"] == "start" for a in alerts)
         assert "all alerts delivered to the broker" in result.stderr
-        wait_for(lambda: {json.loads(p)["event_id"] for t, p in received if "/alerts/" in t}
-                 >= {a["event_id"] for a in alerts}, timeout=10, message="every printed alert at the broker")
+        wait_for(
+            lambda: (
+                {json.loads(p)["event_id"] for t, p in received if "/alerts/" in t} >= {a["event_id"] for a in alerts}
+            ),
+            timeout=10,
+            message="every printed alert at the broker",
+        )
     finally:
         client.loop_stop()
         client.disconnect()
@@ -59,9 +79,23 @@ def test_demo_speaks_to_a_person_by_default(tmp_path):
     model_path(), footage("entrance-one-by-one.mp4")
     env = {**os.environ, "EDGE_AGENT_ASSETS": str(assets_dir()), "EDGE_MQTT_PORT": "9"}  # no broker there
     result = subprocess.run(
-        [sys.executable, "-m", "edge_agent", "demo", "--cache", str(tmp_path / "assets"),
-         "--state", str(tmp_path / "state"), "--max-seconds", "12"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "edge_agent",
+            "demo",
+            "--cache",
+            str(tmp_path / "assets"),
+            "--state",
+            str(tmp_path / "state"),
+            "--max-seconds",
+            "12",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

@@ -108,7 +108,9 @@ def test_changed_model_file_is_refused(tmp_path, manifest):
     data = bytearray(model_path().read_bytes())
     data[-100] ^= 0xFF
     changed.write_bytes(bytes(data))
-    with pytest.raises(ModelIntegrityError, match=r"yolox_nano.*sha256 [0-9a-f]{64}, expected .*refusing a changed file"):
+    with pytest.raises(
+        ModelIntegrityError, match=r"yolox_nano.*sha256 [0-9a-f]{64}, expected .*refusing a changed file"
+    ):
         Detector(changed, manifest)
 
 
@@ -133,4 +135,3 @@ def test_mirror_copy_with_wrong_digest_is_not_installed(tmp_path):
     with pytest.raises(ModelIntegrityError, match="mirror copy"):
         fetch_model("yolox_nano", tmp_path / "models", mirror_dir=mirror)
     assert not (tmp_path / "models" / "yolox_nano.onnx").exists()
-

@@ -10,10 +10,18 @@ from edge_agent.vision.manifest import parse_manifest
 
 
 def manifest(family: str, labels=("person", "car", "truck"), decoder=None):
-    return parse_manifest({
-        "name": f"test-{family}", "family": family, "file": "m.onnx", "sha256": "0" * 64,
-        "input": {"width": 640, "height": 480}, "labels": list(labels), "decoder": decoder or {},
-    }, "test")
+    return parse_manifest(
+        {
+            "name": f"test-{family}",
+            "family": family,
+            "file": "m.onnx",
+            "sha256": "0" * 64,
+            "input": {"width": 640, "height": 480},
+            "labels": list(labels),
+            "decoder": decoder or {},
+        },
+        "test",
+    )
 
 
 def test_registry_has_one_decoder_per_family():
@@ -44,7 +52,12 @@ def test_ssd_boxes_in_tf_order_are_scaled_to_input_pixels():
         "detection_scores": np.array([[0.8, 0.2]], np.float32),
         "detection_classes": np.array([[2.0, 1.0]], np.float32),
     }
-    options = {"boxes": "detection_boxes", "scores": "detection_scores", "classes": "detection_classes", "label_offset": 1}
+    options = {
+        "boxes": "detection_boxes",
+        "scores": "detection_scores",
+        "classes": "detection_classes",
+        "label_offset": 1,
+    }
     found = decoder_for(manifest("ssd", decoder=options)).decode(outputs, 0.35)
     assert found.class_ids.tolist() == [1]  # TF counts from 1: class 2 is "car"
     np.testing.assert_allclose(found.boxes[0], [0.2 * 640, 0.1 * 480, 0.6 * 640, 0.5 * 480], rtol=1e-6)
@@ -53,10 +66,18 @@ def test_ssd_boxes_in_tf_order_are_scaled_to_input_pixels():
 
 
 def test_yolox_grid_decoding_places_a_cell():
-    m = parse_manifest({
-        "name": "t", "family": "yolox", "file": "m.onnx", "sha256": "0" * 64,
-        "input": {"width": 64, "height": 64}, "labels": ["person"], "decoder": {"strides": [8, 16, 32]},
-    }, "test")
+    m = parse_manifest(
+        {
+            "name": "t",
+            "family": "yolox",
+            "file": "m.onnx",
+            "sha256": "0" * 64,
+            "input": {"width": 64, "height": 64},
+            "labels": ["person"],
+            "decoder": {"strides": [8, 16, 32]},
+        },
+        "test",
+    )
     decoder = decoder_for(m)
     rows = 8 * 8 + 4 * 4 + 2 * 2
     raw = np.zeros((1, rows, 6), np.float32)

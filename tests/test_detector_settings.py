@@ -43,8 +43,11 @@ def van(detector: Detector, monkeypatch) -> list[str]:
     """The model scores one van as both car (0.8) and truck (0.7) with nearly the same box."""
     labels = list(detector.manifest.labels)
     car, truck = labels.index("car"), labels.index("truck")
-    candidates = Candidates(np.array([[100, 100, 300, 220], [104, 98, 302, 224]], np.float32),
-                            np.array([0.8, 0.7], np.float32), np.array([car, truck], np.int64))
+    candidates = Candidates(
+        np.array([[100, 100, 300, 220], [104, 98, 302, 224]], np.float32),
+        np.array([0.8, 0.7], np.float32),
+        np.array([car, truck], np.int64),
+    )
     monkeypatch.setattr(detector.decoder, "decode", lambda outputs, threshold: candidates)
     return [d.class_name for d in detector.detect(np.full((416, 416, 3), 114, np.uint8))]
 

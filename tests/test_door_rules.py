@@ -21,8 +21,9 @@ NINE_AM = datetime(2026, 1, 1, 9, 0, tzinfo=ZoneInfo(TZ)).timestamp()
 def setup(tmp_path):
     def make(clock_at=NINE_AM, **sections):
         clock = FakeClock(wall=clock_at)
-        sections.setdefault("doors", [{"id": "main-gate", "held_open_after": 30,
-                                       "allowed": [{"start": "06:00", "end": "22:00"}]}])
+        sections.setdefault(
+            "doors", [{"id": "main-gate", "held_open_after": 30, "allowed": [{"start": "06:00", "end": "22:00"}]}]
+        )
         access = access_config(tmp_path, **sections)
         sink = ListSink()
         rules = DoorRules(access, AlertFactory("dev-1", "site-1", clock), sink, clock, TZ)
@@ -37,10 +38,10 @@ def ev(clock, event_type, door="main-gate", **fields):
 
 def test_forced_door_is_a_major_alert(setup):
     rules, sink, clock = setup()
-    rules.on_event(ev(clock, "door.forced", reader="r1", raw={"major": 5, "minor": 0x1b}))
+    rules.on_event(ev(clock, "door.forced", reader="r1", raw={"major": 5, "minor": 0x1B}))
     [alert] = sink.of_type("door.forced")
     assert (alert.severity.value, alert.source.id, alert.details.reader) == ("major", "main-gate", "r1")
-    assert alert.details.extra["codes"] == {"major": 5, "minor": 0x1b}
+    assert alert.details.extra["codes"] == {"major": 5, "minor": 0x1B}
 
 
 def test_held_open_starts_after_t_and_ends_on_close(setup):
@@ -134,8 +135,13 @@ def test_reader_offline_then_online_is_one_episode(setup):
 
 
 def welfare_watch(**fields):
-    return {"name": "block-c-resident", "card_numbers": ["0012345"], "max_silence_hours": 24,
-            "quiet_hours": [{"start": "22:00", "end": "07:00"}], **fields}
+    return {
+        "name": "block-c-resident",
+        "card_numbers": ["0012345"],
+        "max_silence_hours": 24,
+        "quiet_hours": [{"start": "22:00", "end": "07:00"}],
+        **fields,
+    }
 
 
 def run_hours(rules, clock, hours, step_s=600):

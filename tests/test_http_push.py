@@ -24,10 +24,21 @@ def push(tmp_path):
     (tmp_path / "bearer").write_text(BEARER + "\n")
 
     def make(**overrides):
-        config = HttpPushAdapterConfig.model_validate({
-            "type": "http_push", "id": "push-1", "port": 0, "default_door": "main-gate", "max_body_bytes": 1024,
-            "auth": {"hmac_secret_file": str(tmp_path / "hmac"), "bearer_token_file": str(tmp_path / "bearer"),
-                     "replay_window": 60}, **overrides})
+        config = HttpPushAdapterConfig.model_validate(
+            {
+                "type": "http_push",
+                "id": "push-1",
+                "port": 0,
+                "default_door": "main-gate",
+                "max_body_bytes": 1024,
+                "auth": {
+                    "hmac_secret_file": str(tmp_path / "hmac"),
+                    "bearer_token_file": str(tmp_path / "bearer"),
+                    "replay_window": 60,
+                },
+                **overrides,
+            }
+        )
         events = EventLog()
         adapter = HttpPushAdapter(config, events, SystemClock(), tokenizer())
         adapter.start()
@@ -157,19 +168,28 @@ def test_wrong_path_and_method(push):
 
 def test_hikvision_multipart_post_with_picture(push):
     adapter, events = push(format="hikvision", hikvision_doors={2: "main-gate"}, max_body_bytes=8192)
-    document = {"eventType": "AccessControllerEvent", "dateTime": "2026-01-01T08:00:00+08:00",
-                "AccessControllerEvent": {"majorEventType": 5, "subEventType": 0x1b, "doorNo": 2, "cardReaderNo": 1}}
+    document = {
+        "eventType": "AccessControllerEvent",
+        "dateTime": "2026-01-01T08:00:00+08:00",
+        "AccessControllerEvent": {"majorEventType": 5, "subEventType": 0x1B, "doorNo": 2, "cardReaderNo": 1},
+    }
     boundary = "MIME_boundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"AccessControllerEvent\"\r\n"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="AccessControllerEvent"\r\n'
             f"Content-Type: application/json\r\n\r\n{json.dumps(document)}\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"Picture\"; filename=\"face.jpg\"\r\n"
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + b"\xff\xd8\xff" * 100 + f"\r\n--{boundary}--\r\n".encode()
+            f'--{boundary}\r\nContent-Disposition: form-data; name="Picture"; filename="face.jpg"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + b"\xff\xd8\xff" * 100
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     headers = signed(body)
     headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
     status, reply = post(adapter, body, headers)
     assert status == 200, reply
     [event] = events.events
-    assert (event.type, event.door, event.raw["minor"]) == ("door.forced", "main-gate", 0x1b)
+    assert (event.type, event.door, event.raw["minor"]) == ("door.forced", "main-gate", 0x1B)
 
 
 def test_slow_and_broken_clients_do_not_stop_the_receiver(push):

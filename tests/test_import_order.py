@@ -75,7 +75,8 @@ def violations() -> list[str]:
             target_unit = unit_of(target)
             # `from edge_agent import __version__` names an attribute of the package root
             if ranks.get(target_unit, ranks["edge_agent"]) > ranks[unit]:
-                found.append(f"{path.relative_to(ROOT)}:{line}: {unit} imports {target} ({target_unit} comes later in the import order)")
+                where = f"{path.relative_to(ROOT)}:{line}"
+                found.append(f"{where}: {unit} imports {target} ({target_unit} comes later in the import order)")
     return found
 
 

@@ -26,8 +26,21 @@ INSTALL = ROOT / "scripts" / "install.sh"
 def offline_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("offline")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check", "-w", str(directory), str(ROOT)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-w",
+            str(directory),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     (directory / "models").mkdir()
     (directory / "models" / "yolox_nano.onnx").symlink_to(model_path())
@@ -50,8 +63,14 @@ def test_offline_install_into_a_prefix_is_complete_and_idempotent(tmp_path, offl
 
     venv_python = prefix / "opt/edge-agent/venv/bin/python"
     env = dict(os.environ, PYTHONPATH=sysconfig.get_paths()["purelib"])
-    where = subprocess.run([str(venv_python), "-c", "import edge_agent; print(edge_agent.__file__)"],
-                           capture_output=True, text=True, env=env, check=True, cwd=tmp_path).stdout.strip()
+    where = subprocess.run(
+        [str(venv_python), "-c", "import edge_agent; print(edge_agent.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=tmp_path,
+    ).stdout.strip()
     assert where.startswith(str(prefix / "opt/edge-agent/venv")), where
 
     config = prefix / "etc/edge-agent/config.yaml"
@@ -65,7 +84,10 @@ def test_offline_install_into_a_prefix_is_complete_and_idempotent(tmp_path, offl
     assert record["variants"]["fp32"]["sha256"] == "d39bee73564e338080378b0ad567fbb40e818b55bbfaf971de82a0267ed16b8a"
 
     unit = (prefix / "etc/systemd/system/edge-agent.service").read_text()
-    assert f"ExecStart={prefix}/opt/edge-agent/venv/bin/edge-agent run --config {prefix}/etc/edge-agent/config.yaml" in unit
+    assert (
+        f"ExecStart={prefix}/opt/edge-agent/venv/bin/edge-agent run --config {prefix}/etc/edge-agent/config.yaml"
+        in unit
+    )
     assert f"ReadWritePaths={prefix}/var/lib/edge-agent {prefix}/etc/edge-agent" in unit
     assert "unit not enabled" in first.stdout
 
@@ -82,8 +104,9 @@ def test_bad_arguments_are_refused_with_a_reason(tmp_path):
     assert missing.returncode == 1 and "is not a directory" in missing.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
-    no_wheel = run_install("--prefix", str(tmp_path / "r"), "--offline", str(empty), "--no-deps",
-                           "--python", sys.executable, check=False)
+    no_wheel = run_install(
+        "--prefix", str(tmp_path / "r"), "--offline", str(empty), "--no-deps", "--python", sys.executable, check=False
+    )
     assert no_wheel.returncode == 1 and "no edge_agent-*.whl in" in no_wheel.stderr
     unknown = run_install("--frobnicate", check=False)
     assert unknown.returncode == 1 and "unknown option --frobnicate" in unknown.stderr

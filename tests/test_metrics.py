@@ -11,8 +11,8 @@ from edge_agent.clock import SystemClock
 from edge_agent.config.daemon import PrometheusConfig
 from edge_agent.daemon.prometheus import MetricsServer
 from edge_agent.daemon.telemetry import SystemStats, TelemetryCollector, TelemetrySources
+from tests.support.daemon import Daemon, Watcher, base_config
 from tests.support.wait import wait_for
-from tests.test_daemon_helpers import Daemon, Watcher, base_config
 
 
 def scrape(port: int) -> dict[str, tuple[str, dict]]:
@@ -38,8 +38,16 @@ def served(tmp_path, outbox):
         cameras=lambda: {"cam1": {"online": True, "capture_fps": 9.5, "frames_captured": 120, "state": "ok"}},
         lines=lambda: {"cam1/door": {"in": 3, "out": 2}},
         outbox=lambda: {**outbox.stats().to_dict(), "enqueued": outbox.enqueued()},
-        adapters=lambda: {"front": {"type": "http_push", "online": False, "events": 7, "rejected": {"bad_signature": 2},
-                                    "rejected_total": 2, "last_error": "refused"}},
+        adapters=lambda: {
+            "front": {
+                "type": "http_push",
+                "online": False,
+                "events": 7,
+                "rejected": {"bad_signature": 2},
+                "rejected_total": 2,
+                "last_error": "refused",
+            }
+        },
         stages=lambda: stages,
         extra_system={"broken": lambda: 1 / 0},  # a failing section is reported, the rest still served
     )
@@ -58,9 +66,16 @@ def test_counters_and_gauges_are_typed_labelled_and_read_live(served):
     assert first["edge_agent_line_crossings"][0] == "counter"
     assert first["edge_agent_stage_restarts"][0] == "counter"
     assert first["edge_agent_process_cpu_seconds"][0] == "counter"
-    for gauge in ("edge_agent_camera_capture_fps", "edge_agent_camera_online", "edge_agent_outbox_messages",
-                  "edge_agent_outbox_bytes", "edge_agent_adapter_online", "edge_agent_process_resident_memory_bytes",
-                  "edge_agent_stage_running", "edge_agent_uptime_seconds"):
+    for gauge in (
+        "edge_agent_camera_capture_fps",
+        "edge_agent_camera_online",
+        "edge_agent_outbox_messages",
+        "edge_agent_outbox_bytes",
+        "edge_agent_adapter_online",
+        "edge_agent_process_resident_memory_bytes",
+        "edge_agent_stage_running",
+        "edge_agent_uptime_seconds",
+    ):
         assert first[gauge][0] == "gauge", gauge
     for name, (kind, samples) in first.items():
         sample_names = {sample_name for sample_name, _ in samples}
@@ -142,7 +157,9 @@ def _listening_addresses(port: int) -> set[str]:
 
 def test_the_daemon_serves_current_figures_on_loopback_by_default(tmp_path, mosquitto):
     assert PrometheusConfig().bind == "127.0.0.1"
-    config = base_config(tmp_path / "state", mosquitto.port, telemetry={"interval": 60, "prometheus": {"enabled": True, "port": 0}})
+    config = base_config(
+        tmp_path / "state", mosquitto.port, telemetry={"interval": 60, "prometheus": {"enabled": True, "port": 0}}
+    )
     watcher = Watcher(mosquitto.port)
     daemon = Daemon(tmp_path / "agent", config).start()
     try:
@@ -158,8 +175,11 @@ def test_the_daemon_serves_current_figures_on_loopback_by_default(tmp_path, mosq
         handled = value(before, "edge_agent_commands_handled_total")
         assert watcher.command("ping")["ok"]
         # the next telemetry sample is a minute away: only a live reading can show the command
-        after = wait_for(lambda: (m := scrape(port)) and value(m, "edge_agent_commands_handled_total") > handled and m,
-                         timeout=10, message="command counted on /metrics")
+        after = wait_for(
+            lambda: (m := scrape(port)) and value(m, "edge_agent_commands_handled_total") > handled and m,
+            timeout=10,
+            message="command counted on /metrics",
+        )
         assert value(after, "edge_agent_commands_total", command="ping", outcome="ok") >= 1
         assert value(after, "edge_agent_mqtt_published_total") >= value(before, "edge_agent_mqtt_published_total")
     finally:

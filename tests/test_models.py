@@ -21,8 +21,13 @@ UPSTREAM_DIGEST = "c789161ed43c8269fcd4e67c67eeeb4e80c622da2eb296a20bc6007bd18a0
 def cli(*args, env_extra=None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "EDGE_AGENT_ASSETS"}
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "edge_agent", "models", *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "edge_agent", "models", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_manifest_pins_upstream_and_declares_the_mirror_digest():

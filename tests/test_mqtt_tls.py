@@ -36,7 +36,13 @@ def stoppers():
 
 
 def tls_config(port: int, pki, **tls) -> MqttConfig:
-    options = {"enabled": True, "ca_file": pki["ca"][0], "cert_file": pki["client"][0], "key_file": pki["client"][1], **tls}
+    options = {
+        "enabled": True,
+        "ca_file": pki["ca"][0],
+        "cert_file": pki["client"][0],
+        "key_file": pki["client"][1],
+        **tls,
+    }
     return MqttConfig(port=port, reconnect=FAST_RETRY, tls=TlsConfig(**options))
 
 

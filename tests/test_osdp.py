@@ -18,11 +18,11 @@ import pytest
 
 from edge_agent.clock import SystemClock
 from edge_agent.config.outbox import OutboxConfig
+from edge_agent.credentials import wiegand26
 from edge_agent.events import AlertFactory
 from edge_agent.rules.door import DoorRules
 from edge_agent.sources.access import build_adapters
 from edge_agent.sources.access.osdp import FdChannel
-from edge_agent.credentials import wiegand26
 from edge_agent.store.outbox import Outbox
 from tests.support.wait import wait_for
 from tests.test_access_common import EventLog, access_config, tokenizer
@@ -59,10 +59,26 @@ def bench(tmp_path):
     tty.setraw(slave)
     scbk_file = tmp_path / "scbk"
     scbk_file.write_text(SCBK.hex())
-    access = access_config(tmp_path, doors=[{"id": "main-gate"}], adapters=[{
-        "type": "osdp", "id": "rs485-a", "device": os.ttyname(slave),
-        "readers": [{"address": 1, "door": "main-gate", "direction": "in", "scbk_file": str(scbk_file),
-                     "door_contact_input": 0}]}])
+    access = access_config(
+        tmp_path,
+        doors=[{"id": "main-gate"}],
+        adapters=[
+            {
+                "type": "osdp",
+                "id": "rs485-a",
+                "device": os.ttyname(slave),
+                "readers": [
+                    {
+                        "address": 1,
+                        "door": "main-gate",
+                        "direction": "in",
+                        "scbk_file": str(scbk_file),
+                        "door_contact_input": 0,
+                    }
+                ],
+            }
+        ],
+    )
     clock = SystemClock()
     outbox = Outbox(tmp_path / "outbox.db", OutboxConfig(), clock)
     rules = DoorRules(access, AlertFactory("dev-1", "site-1", clock), outbox, clock)
@@ -94,17 +110,34 @@ def test_card_reads_keypad_and_tamper_reach_the_store_then_offline(bench):
     wait_for(lambda: events.of_type("reader.online"), timeout=10, message="reader online over the secure channel")
     assert adapter.online and adapter.counters.get("secure_channel_up") == 1
 
-    peripheral.submit({"event": osdp.Event.CardRead, "reader_no": 0, "direction": 0,
-                       "format": osdp.CardFormat.Wiegand, "length": 26, "data": wiegand26(WIEGAND_FACILITY, WIEGAND_CARD)})
-    peripheral.submit({"event": osdp.Event.CardRead, "reader_no": 0, "direction": 0,
-                       "format": osdp.CardFormat.Unspecified, "length": 34, "data": RAW34})
+    peripheral.submit(
+        {
+            "event": osdp.Event.CardRead,
+            "reader_no": 0,
+            "direction": 0,
+            "format": osdp.CardFormat.Wiegand,
+            "length": 26,
+            "data": wiegand26(WIEGAND_FACILITY, WIEGAND_CARD),
+        }
+    )
+    peripheral.submit(
+        {
+            "event": osdp.Event.CardRead,
+            "reader_no": 0,
+            "direction": 0,
+            "format": osdp.CardFormat.Unspecified,
+            "length": 34,
+            "data": RAW34,
+        }
+    )
     peripheral.submit({"event": osdp.Event.KeyPress, "reader_no": 0, "data": b"1234\x0d"})
-    peripheral.submit({"event": osdp.Event.Status, "type": osdp.StatusReportType.Local, "nr_entries": 2,
-                       "report": bytes([1, 0])})
-    peripheral.submit({"event": osdp.Event.Status, "type": osdp.StatusReportType.Input, "nr_entries": 1,
-                       "report": bytes([1])})
-    wait_for(lambda: events.of_type("door.opened") and events.of_type("tamper"), timeout=10,
-             message="status reports")
+    peripheral.submit(
+        {"event": osdp.Event.Status, "type": osdp.StatusReportType.Local, "nr_entries": 2, "report": bytes([1, 0])}
+    )
+    peripheral.submit(
+        {"event": osdp.Event.Status, "type": osdp.StatusReportType.Input, "nr_entries": 1, "report": bytes([1])}
+    )
+    wait_for(lambda: events.of_type("door.opened") and events.of_type("tamper"), timeout=10, message="status reports")
 
     reads = events.of_type("credential.read")
     assert [e.credential_token for e in reads] == [tokenizer().card(WIEGAND_NUMBER), tokenizer().card(RAW34_NUMBER)]
@@ -135,7 +168,9 @@ def test_card_reads_keypad_and_tamper_reach_the_store_then_offline(bench):
 def test_malformed_osdp_events_are_counted_not_raised(bench):
     adapter, _, events, _ = bench
     reader = adapter.readers[0]
-    adapter._on_osdp_event(0, {"event": osdp.Event.CardRead, "format": osdp.CardFormat.Wiegand, "length": 26, "data": b"\x01"})
+    adapter._on_osdp_event(
+        0, {"event": osdp.Event.CardRead, "format": osdp.CardFormat.Wiegand, "length": 26, "data": b"\x01"}
+    )
     adapter._on_osdp_event(0, {"event": osdp.Event.KeyPress, "data": b"12\x05"})
     adapter._on_osdp_event(0, {"event": 99})
     assert adapter.counters["rejected.invalid_event"] == 2

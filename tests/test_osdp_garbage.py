@@ -50,9 +50,18 @@ def test_a_peripheral_sending_garbage_never_stops_the_panel(tmp_path):
     tty.setraw(slave)
     scbk = tmp_path / "scbk"
     scbk.write_text("00" * 16)
-    access = access_config(tmp_path, doors=[{"id": "main-gate"}], adapters=[{
-        "type": "osdp", "id": "bus", "device": os.ttyname(slave),
-        "readers": [{"address": 1, "door": "main-gate", "scbk_file": str(scbk)}]}])
+    access = access_config(
+        tmp_path,
+        doors=[{"id": "main-gate"}],
+        adapters=[
+            {
+                "type": "osdp",
+                "id": "bus",
+                "device": os.ttyname(slave),
+                "readers": [{"address": 1, "door": "main-gate", "scbk_file": str(scbk)}],
+            }
+        ],
+    )
     events = EventLog()
     [adapter] = build_adapters(access, events, SystemClock())
     stop = threading.Event()

@@ -166,7 +166,9 @@ def test_delivered_rows_are_pruned_after_retention(tmp_path, clock):
 def test_low_disk_stops_telemetry_but_not_alerts(tmp_path, clock, factory):
     free = {"bytes": 10 << 30}
     outbox = Outbox(
-        tmp_path / "o.db", OutboxConfig(min_free_disk_mb=200), clock,
+        tmp_path / "o.db",
+        OutboxConfig(min_free_disk_mb=200),
+        clock,
         disk_usage=lambda path: Usage(100 << 30, 0, free["bytes"]),
     )
     assert outbox.enqueue("t", "t1", "telemetry")

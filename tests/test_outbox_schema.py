@@ -59,9 +59,21 @@ def write_v1_file(path: Path, user_version: int = 1) -> None:
         connection.execute(
             "INSERT INTO outbox (event_id, topic, payload, class, priority, size, created_at, state, delivered_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (event_id, f"edge/s/d/{cls}", f'{{"id": "{event_id}"}}'.encode(), cls, priority, 15, 900.0, state, delivered_at),
+            (
+                event_id,
+                f"edge/s/d/{cls}",
+                f'{{"id": "{event_id}"}}'.encode(),
+                cls,
+                priority,
+                15,
+                900.0,
+                state,
+                delivered_at,
+            ),
         )
-    connection.execute("DELETE FROM outbox WHERE event_id = 'event-2'")  # seq 4 is used up: AUTOINCREMENT must not hand it out again
+    connection.execute(
+        "DELETE FROM outbox WHERE event_id = 'event-2'"
+    )  # seq 4 is used up: AUTOINCREMENT must not hand it out again
     connection.execute("INSERT INTO drops (reason, class, count) VALUES ('expired', 'event', 3)")
     connection.execute("INSERT INTO meta (key, value) VALUES ('last_delivery_at', 990.0)")
     connection.execute(f"PRAGMA user_version = {user_version}")
@@ -118,10 +130,20 @@ def test_a_later_migration_written_with_transform_keeps_rows_and_constraints(tmp
     db = opened.db
     assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     assert [c.name for c in db["outbox"].columns][:3] == ["seq", "event_id", "state"]
-    assert [(r["seq"], r["event_id"]) for r in db["outbox"].rows_where(order_by="seq")] == [(1, "alarm-1"), (2, "event-1"), (3, "tele-1")]
+    assert [(r["seq"], r["event_id"]) for r in db["outbox"].rows_where(order_by="seq")] == [
+        (1, "alarm-1"),
+        (2, "event-1"),
+        (3, "tele-1"),
+    ]
     with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
-        db.execute("INSERT INTO outbox (event_id, topic, payload, class, priority, size, created_at) VALUES ('x', 't', x'00', 'bogus', 0, 1, 0)")
-    db.execute("INSERT INTO outbox (event_id, topic, payload, class, priority, size, created_at) VALUES ('y', 't', x'00', 'event', 1, 1, 0)")
+        db.execute(
+            "INSERT INTO outbox (event_id, topic, payload, class, priority, size, created_at)"
+            " VALUES ('x', 't', x'00', 'bogus', 0, 1, 0)"
+        )
+    db.execute(
+        "INSERT INTO outbox (event_id, topic, payload, class, priority, size, created_at)"
+        " VALUES ('y', 't', x'00', 'event', 1, 1, 0)"
+    )
     assert db.execute("SELECT seq FROM outbox WHERE event_id = 'y'").fetchone()[0] == 5
     indexes = {index.name: index for index in db["outbox"].indexes}
     assert {"outbox_drain", "outbox_delivered_at"} <= set(indexes) and indexes["outbox_delivered_at"].partial

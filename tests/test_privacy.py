@@ -29,14 +29,13 @@ import pytest
 from edge_agent.clock import SystemClock
 from edge_agent.config.mqtt import MqttConfig, ReconnectConfig
 from edge_agent.config.outbox import OutboxConfig
-from edge_agent.events import AlertFactory
-from edge_agent.events import Topics
+from edge_agent.credentials import wiegand26
+from edge_agent.daemon.access_service import AccessService
+from edge_agent.events import AlertFactory, Topics
 from edge_agent.logs import JsonFormatter
 from edge_agent.publish import Publisher
 from edge_agent.sources.access.osdp import FdChannel
-from edge_agent.daemon.access_service import AccessService
 from edge_agent.sources.access.signing import sign
-from edge_agent.credentials import wiegand26
 from edge_agent.store import Outbox
 from tests.support.broker import Recorder
 from tests.support.wait import wait_for
@@ -46,7 +45,13 @@ DEVICE, SITE = "dev-privacy", "site-p"
 SECRET = b"privacy push secret"
 SCBK = bytes.fromhex("a0a1a2a3a4a5a6a7a8a9aaabacadaeaf")
 HTTP_CARD, DENIED_CARD, LINE_CARD, HIK_CARD, REFUSED_CARD, WELFARE_CARD = (
-    "5550001234", "5550004321", "00777123456", "6660012345", "5550009999", "8880055555")
+    "5550001234",
+    "5550004321",
+    "00777123456",
+    "6660012345",
+    "5550009999",
+    "8880055555",
+)
 OSDP_FACILITY, OSDP_CARD = 201, 54321
 OSDP_NUMBER = str(OSDP_FACILITY * 65536 + OSDP_CARD)
 PIN = "80417365"  # long enough not to turn up by chance in hex ids and tokens
@@ -80,9 +85,11 @@ def record_rejections(adapters) -> list[str]:
     """The text of every rejection the adapters make (the log shows only the first of a burst)."""
     texts: list[str] = []
     for adapter in adapters:
+
         def recording(error, reject=adapter.reject):
             texts.append(str(error))
             reject(error)
+
         adapter.reject = recording
     return texts
 
@@ -98,13 +105,31 @@ def scenario_access(tmp_path, serial_device: str, line_port: int):
         forward_events=["access.granted", "access.denied", "credential.read", "keypad"],  # the PIN's token too
         adapters=[
             {"type": "http_push", "id": "push", "port": 0, "default_door": "main-gate", "auth": auth},
-            {"type": "http_push", "id": "hik", "port": 0, "format": "hikvision", "hikvision_doors": {1: "side-door"},
-             "path": "/ISAPI/event", "auth": auth},
-            {"type": "line_stream", "id": "wiegand", "tcp_host": "127.0.0.1", "tcp_port": line_port,
-             "default_door": "side-door", "reconnect_min_delay": 0.05},
-            {"type": "osdp", "id": "bus", "device": serial_device,
-             "readers": [{"address": 3, "door": "main-gate", "scbk_file": str(tmp_path / "scbk")}]},
-        ])
+            {
+                "type": "http_push",
+                "id": "hik",
+                "port": 0,
+                "format": "hikvision",
+                "hikvision_doors": {1: "side-door"},
+                "path": "/ISAPI/event",
+                "auth": auth,
+            },
+            {
+                "type": "line_stream",
+                "id": "wiegand",
+                "tcp_host": "127.0.0.1",
+                "tcp_port": line_port,
+                "default_door": "side-door",
+                "reconnect_min_delay": 0.05,
+            },
+            {
+                "type": "osdp",
+                "id": "bus",
+                "device": serial_device,
+                "readers": [{"address": 3, "door": "main-gate", "scbk_file": str(tmp_path / "scbk")}],
+            },
+        ],
+    )
 
 
 def drive_scenario(adapters, line_client, pd) -> None:
@@ -112,29 +137,76 @@ def drive_scenario(adapters, line_client, pd) -> None:
     push, hik, line, bus = adapters
     assert post(push.port, json.dumps({"type": "access.granted", "card": HTTP_CARD, "direction": "in"}).encode()) == 200
     for seq in range(3):  # distinct bodies: an identical signed request is a replay
-        assert post(push.port, json.dumps({"type": "access.denied", "card": DENIED_CARD, "codes": {"seq": seq},
-                                           "reason": "unknown_card", "reader": "r1"}).encode()) == 200
-    assert post(push.port, json.dumps({"type": "access.granted", "card": REFUSED_CARD, "cardNo": REFUSED_CARD}).encode()) == 400
+        assert (
+            post(
+                push.port,
+                json.dumps(
+                    {
+                        "type": "access.denied",
+                        "card": DENIED_CARD,
+                        "codes": {"seq": seq},
+                        "reason": "unknown_card",
+                        "reader": "r1",
+                    }
+                ).encode(),
+            )
+            == 200
+        )
+    assert (
+        post(push.port, json.dumps({"type": "access.granted", "card": REFUSED_CARD, "cardNo": REFUSED_CARD}).encode())
+        == 400
+    )
     assert post(push.port, ('{"type": "access.granted", "card": "' + REFUSED_CARD).encode()) == 400
-    hik_body = {"eventType": "AccessControllerEvent", "dateTime": "2026-01-01T08:00:00+08:00",
-                "AccessControllerEvent": {"majorEventType": 1, "subEventType": 0x40A, "doorNo": 1,
-                                          "cardReaderNo": 1, "cardNo": HIK_CARD, "name": "A Resident"}}
+    hik_body = {
+        "eventType": "AccessControllerEvent",
+        "dateTime": "2026-01-01T08:00:00+08:00",
+        "AccessControllerEvent": {
+            "majorEventType": 1,
+            "subEventType": 0x40A,
+            "doorNo": 1,
+            "cardReaderNo": 1,
+            "cardNo": HIK_CARD,
+            "name": "A Resident",
+        },
+    }
     assert post(hik.port, json.dumps(hik_body).encode(), "/ISAPI/event") == 200
-    line_client.sendall(json.dumps({"type": "access.granted", "card": LINE_CARD}).encode() + b"\n"
-                        + json.dumps({"type": "keypad", "pin": PIN}).encode() + b"\n"
-                        + json.dumps({"type": "keypad", "pin": PIN, "door": 7.5}).encode() + b"\n"
-                        + json.dumps({"type": "keypad", "pin": PIN + "x"}).encode() + b"\n"
-                        + ('{"type": "access.granted", "card": "' + REFUSED_CARD + '", "door": 7.5}\n').encode()
-                        + json.dumps({"type": "credential.read", "card": WELFARE_CARD}).encode() + b"\n")
+    line_client.sendall(
+        json.dumps({"type": "access.granted", "card": LINE_CARD}).encode()
+        + b"\n"
+        + json.dumps({"type": "keypad", "pin": PIN}).encode()
+        + b"\n"
+        + json.dumps({"type": "keypad", "pin": PIN, "door": 7.5}).encode()
+        + b"\n"
+        + json.dumps({"type": "keypad", "pin": PIN + "x"}).encode()
+        + b"\n"
+        + ('{"type": "access.granted", "card": "' + REFUSED_CARD + '", "door": 7.5}\n').encode()
+        + json.dumps({"type": "credential.read", "card": WELFARE_CARD}).encode()
+        + b"\n"
+    )
     wait_for(lambda: bus.online, timeout=10, message="OSDP reader online")
-    pd.submit_event({"event": osdp.Event.CardRead, "reader_no": 0, "direction": 0,
-                     "format": osdp.CardFormat.Wiegand, "length": 26, "data": wiegand26(OSDP_FACILITY, OSDP_CARD)})
-    wait_for(lambda: line.counters.get("events") == 3 and bus.counters.get("events", 0) >= 2,
-             message="line and OSDP events")
+    pd.submit_event(
+        {
+            "event": osdp.Event.CardRead,
+            "reader_no": 0,
+            "direction": 0,
+            "format": osdp.CardFormat.Wiegand,
+            "length": 26,
+            "data": wiegand26(OSDP_FACILITY, OSDP_CARD),
+        }
+    )
+    wait_for(
+        lambda: line.counters.get("events") == 3 and bus.counters.get("events", 0) >= 2, message="line and OSDP events"
+    )
 
 
-EXPECTED_PUBLISHED = {"access.granted": 2, "access.denied": 3, "access.denied_burst": 1, "duress": 1,
-                      "credential.read": 2, "keypad": 1}
+EXPECTED_PUBLISHED = {
+    "access.granted": 2,
+    "access.denied": 3,
+    "access.denied_burst": 1,
+    "duress": 1,
+    "credential.read": 2,
+    "keypad": 1,
+}
 
 
 def test_card_numbers_never_reach_the_store_logs_or_broker(tmp_path, mosquitto, line_server, caplog, capfd):
@@ -149,12 +221,22 @@ def test_card_numbers_never_reach_the_store_logs_or_broker(tmp_path, mosquitto, 
     clock = SystemClock()
     outbox = Outbox(tmp_path / "outbox.db", OutboxConfig(), clock, topic_prefix="edge")
     recorder = Recorder(mosquitto.port, "edge/#").start()
-    publisher = Publisher(MqttConfig(port=mosquitto.port, reconnect=ReconnectConfig(min_delay=0.05, max_delay=0.3)),
-                          outbox, Topics("edge", SITE, DEVICE), DEVICE, "test", clock, rng=random.Random(1))
+    publisher = Publisher(
+        MqttConfig(port=mosquitto.port, reconnect=ReconnectConfig(min_delay=0.05, max_delay=0.3)),
+        outbox,
+        Topics("edge", SITE, DEVICE),
+        DEVICE,
+        "test",
+        clock,
+        rng=random.Random(1),
+    )
     service = AccessService(access, AlertFactory(DEVICE, SITE, clock), outbox, clock)
     rejections = record_rejections(service.adapters)
-    pd = osdp.PeripheralDevice(osdp.PDInfo(3, FdChannel(master), scbk=SCBK, flags=[osdp.LibFlag.EnforceSecure]),
-                               osdp.PDCapabilities([]), log_level=osdp.LogLevel.Debug)
+    pd = osdp.PeripheralDevice(
+        osdp.PDInfo(3, FdChannel(master), scbk=SCBK, flags=[osdp.LibFlag.EnforceSecure]),
+        osdp.PDCapabilities([]),
+        log_level=osdp.LogLevel.Debug,
+    )
     try:
         publisher.start()
         pd.start()
@@ -166,9 +248,12 @@ def test_card_numbers_never_reach_the_store_logs_or_broker(tmp_path, mosquitto, 
             def published_all():
                 types = [p["type"] for p in recorder.payloads()]
                 return all(types.count(t) == n for t, n in EXPECTED_PUBLISHED.items())
+
             wait_for(published_all, timeout=15, message="alerts published")
             wal = tmp_path / "outbox.db-wal"
-            before_close = {path.name: path.read_bytes() for path in tmp_path.glob("outbox.db*")}  # close folds the WAL in
+            before_close = {
+                path.name: path.read_bytes() for path in tmp_path.glob("outbox.db*")
+            }  # close folds the WAL in
     finally:
         service.stop()
         if pd.thread is not None:

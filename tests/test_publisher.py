@@ -6,17 +6,15 @@ import json
 import random
 import threading
 import time
-from collections import defaultdict
 
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge_agent.backoff import FullJitterBackoff
 from edge_agent.config.mqtt import MqttConfig, ReconnectConfig
 from edge_agent.config.outbox import OutboxConfig
-from edge_agent.events import AlertFactory
-from edge_agent.backoff import FullJitterBackoff
-from edge_agent.events import Topics
+from edge_agent.events import AlertFactory, Topics
 from edge_agent.publish import Publisher
 from edge_agent.publish.wire import PackedPublishProperties
 from edge_agent.store import Outbox
@@ -72,7 +70,7 @@ class GatedBroker:
         if self.broker.process is not None:
             reload(self.broker)
 
-    def start(self) -> "GatedBroker":
+    def start(self) -> GatedBroker:
         self.broker.start()
         self.recorder.start()
         return self
@@ -195,7 +193,9 @@ def test_wrong_password_is_reported_retried_with_backoff_and_loses_nothing(tmp_p
     gated.open(device_password="right")
     secret = tmp_path / "mqtt.password"
     secret.write_text("wrong\n")
-    config = mqtt_config(gated.port, username=DEVICE, password_file=secret, reconnect=ReconnectConfig(min_delay=0.1, max_delay=0.4))
+    config = mqtt_config(
+        gated.port, username=DEVICE, password_file=secret, reconnect=ReconnectConfig(min_delay=0.1, max_delay=0.4)
+    )
     publisher = make_publisher(outbox, config)
     publisher.start()
     running(publisher)
@@ -211,7 +211,9 @@ def test_wrong_password_is_reported_retried_with_backoff_and_loses_nothing(tmp_p
     assert elapsed > 0.1  # not a hot loop: at least the floor delays passed
     assert outbox.stats().by_state["pending"] == 50
     gated.open(device_password="wrong")  # the operator fixes the broker side
-    wait_for(lambda: set(gated.recorder.event_ids()) == {a.event_id for a in alerts}, timeout=20, message="alerts after fix")
+    wait_for(
+        lambda: set(gated.recorder.event_ids()) == {a.event_id for a in alerts}, timeout=20, message="alerts after fix"
+    )
     assert "wrong" not in json.dumps(publisher.stats().to_dict())
 
 

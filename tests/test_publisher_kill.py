@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # The agent side, as its own process: emits `count` alerts (printing each
 # event_id once emit() has returned) and keeps publishing until killed.
-CHILD = """
+CHILD = f"""
 import sys, time
 from edge_agent.config.mqtt import MqttConfig, ReconnectConfig
 from edge_agent.config.outbox import OutboxConfig
@@ -31,10 +31,10 @@ from edge_agent.store import Outbox
 db, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 outbox = Outbox(db, OutboxConfig(), topic_prefix="edge")
 config = MqttConfig(port=port, will_delay=5, reconnect=ReconnectConfig(min_delay=0.05, max_delay=0.3))
-publisher = Publisher(config, outbox, Topics("edge", "{site}", "{device}"), "{device}", "kill-test")
+publisher = Publisher(config, outbox, Topics("edge", "{SITE}", "{DEVICE}"), "{DEVICE}", "kill-test")
 publisher.start()
 print("started", flush=True)
-factory = AlertFactory("{device}", "{site}")
+factory = AlertFactory("{DEVICE}", "{SITE}")
 for i in range(count):
     alert = factory.make("intrusion", "major", ("camera", "cam1"), details={{"count": i}})
     outbox.emit(alert)
@@ -43,7 +43,7 @@ for i in range(count):
 print("done", flush=True)
 while True:
     time.sleep(3600)
-""".format(site=SITE, device=DEVICE)
+"""
 
 
 class Child:
@@ -101,7 +101,9 @@ def test_sigkill_mid_stream_loses_nothing_and_quick_restart_raises_no_offline_fl
         wait_for(lambda: status_states(recorder)[-1:] == ["offline"], timeout=15, message="Last Will after the delay")
         # The restart came back within the will delay, so no offline between the two onlines.
         assert status_states(recorder) == ["online", "online", "offline"]
-        will = next(payload for topic, payload, *_ in recorder.snapshot() if topic == TOPICS.status and b"offline" in payload)
+        will = next(
+            payload for topic, payload, *_ in recorder.snapshot() if topic == TOPICS.status and b"offline" in payload
+        )
         assert json.loads(will)["device_id"] == DEVICE and json.loads(will)["agent_version"] == "kill-test"
     finally:
         for child in children:

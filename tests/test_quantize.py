@@ -13,10 +13,10 @@ import pytest
 
 from edge_agent.cli.models import quantize_unavailable
 from edge_agent.config.detector import DetectorConfig
+from edge_agent.events.vision_types import Box, Detection
 from edge_agent.vision.detector import Detector
 from edge_agent.vision.models import ModelNotInstalled, fetch_model, read_record, record_int8, resolve_variant
 from edge_agent.vision.quantize import agreement, head_nodes, silu_nodes, split_samples
-from edge_agent.events.vision_types import Box, Detection
 from tests.support.assets import assets_dir, footage, model_path
 
 pytestmark = pytest.mark.assets
@@ -30,9 +30,26 @@ def quantized(tmp_path_factory):
     models = tmp_path_factory.mktemp("models")
     fetch_model("yolox_nano", models, mirror_dir=assets_dir())
     done = subprocess.run(
-        [sys.executable, "-m", "edge_agent", "models", "quantize", "yolox_nano", "--models-dir", str(models),
-         "--calib", str(footage("entrance-one-by-one.mp4")), "--calib-frames", "8", "--eval-frames", "8"],
-        capture_output=True, text=True, timeout=300, env=dict(os.environ),
+        [
+            sys.executable,
+            "-m",
+            "edge_agent",
+            "models",
+            "quantize",
+            "yolox_nano",
+            "--models-dir",
+            str(models),
+            "--calib",
+            str(footage("entrance-one-by-one.mp4")),
+            "--calib-frames",
+            "8",
+            "--eval-frames",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return models, done.stdout
@@ -74,8 +91,21 @@ def test_int8_detector_finds_the_three_persons(quantized):
 def test_bench_records_the_faster_variant_and_auto_follows_it(quantized):
     models, _ = quantized
     done = subprocess.run(
-        [sys.executable, "-m", "edge_agent", "models", "bench", "yolox_nano", "--models-dir", str(models), "--runs", "6"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "edge_agent",
+            "models",
+            "bench",
+            "yolox_nano",
+            "--models-dir",
+            str(models),
+            "--runs",
+            "6",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     record = read_record(models, "yolox_nano")

@@ -39,10 +39,10 @@ import cv2
 import pytest
 
 from edge_agent.cli.main import main
-from edge_agent.replay import replay_clip
 from edge_agent.clock import FakeClock
 from edge_agent.config import load_config
 from edge_agent.events import Alert, JsonLinesSink
+from edge_agent.replay import replay_clip
 from tests.support.assets import ROOT, footage
 
 pytestmark = [pytest.mark.assets, pytest.mark.slow]
@@ -73,8 +73,13 @@ def test_entrance_replay_counts_people_in_and_out_and_each_visit_once(environ, t
     config = load_config(ROOT / "configs" / "replay-entrance.yaml", environ=environ)
     printed = StringIO()
     annotated = tmp_path / "entrance.mp4"
-    result = replay_clip(config, footage("entrance-one-by-one.mp4"), sink=JsonLinesSink(printed),
-                         annotate=annotated, clock=FakeClock(wall=T0))
+    result = replay_clip(
+        config,
+        footage("entrance-one-by-one.mp4"),
+        sink=JsonLinesSink(printed),
+        annotate=annotated,
+        clock=FakeClock(wall=T0),
+    )
 
     assert result.line_counts == {"floor": {"in": 6, "out": 0}, "exit": {"in": 0, "out": 6}}
 
@@ -82,9 +87,9 @@ def test_entrance_replay_counts_people_in_and_out_and_each_visit_once(environ, t
     leaving = [a for a in result.alerts if a.rule == "leaving"]
     assert [visit_of(clip_seconds(a.started_at)) for a in entering] == [0, 1, 2, 3, 4, 5]
     assert [visit_of(clip_seconds(a.started_at)) for a in leaving] == [0, 1, 2, 3, 4, 5]
-    for alert, (start, end) in zip(entering, VISIT_WINDOWS):
+    for alert, (start, _end) in zip(entering, VISIT_WINDOWS):
         assert alert.details.direction == "in" and clip_seconds(alert.started_at) <= start + 4.0
-    for alert, (start, end) in zip(leaving, VISIT_WINDOWS):
+    for alert, (_start, end) in zip(leaving, VISIT_WINDOWS):
         assert alert.details.direction == "out" and clip_seconds(alert.started_at) >= end - 3.0
 
     visits = [a for a in result.alerts if a.rule == "table-visit"]
@@ -131,8 +136,17 @@ def test_hall_crowd_fires_when_the_floor_fills_and_ends_when_it_empties(environ)
 def test_replay_command_prints_json_lines_and_a_report(environ, monkeypatch, capsys):
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
-    code = main(["replay", str(footage("entrance-one-by-one.mp4")), "--config", str(ROOT / "configs" / "replay-entrance.yaml"),
-                 "--report", "--max-seconds", "12"])
+    code = main(
+        [
+            "replay",
+            str(footage("entrance-one-by-one.mp4")),
+            "--config",
+            str(ROOT / "configs" / "replay-entrance.yaml"),
+            "--report",
+            "--max-seconds",
+            "12",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     alerts = [json.loads(line) for line in out.splitlines()]

@@ -20,7 +20,9 @@ ZONE = [[0.2, 0.2], [0.8, 0.2], [0.8, 0.8], [0.2, 0.8]]
 NOON_SGT = datetime(2026, 1, 5, 12, 0, tzinfo=ZoneInfo("Asia/Singapore")).timestamp()
 
 
-def person(track_id: int, x: float, y: float, cls: str = "person", score: float = 0.9, w: float = 0.1, h: float = 0.3) -> Track:
+def person(
+    track_id: int, x: float, y: float, cls: str = "person", score: float = 0.9, w: float = 0.1, h: float = 0.3
+) -> Track:
     """A track whose foot point is at (x, y)."""
     return Track(track_id, cls, Box(x - w / 2, y - h, x + w / 2, y), score, 0.0, 0.0)
 
@@ -28,10 +30,18 @@ def person(track_id: int, x: float, y: float, cls: str = "person", score: float 
 class Scene:
     """One camera with a zone `z` and a line `door`, fed scripted tracks at a fixed frame rate."""
 
-    def __init__(self, *rules: dict, timezone: str = "UTC", start_wall: float = 1_767_225_600.0,
-                 line: dict | None = None, fps: float = 5.0):
+    def __init__(
+        self,
+        *rules: dict,
+        timezone: str = "UTC",
+        start_wall: float = 1_767_225_600.0,
+        line: dict | None = None,
+        fps: float = 5.0,
+    ):
         camera = CameraConfig(
-            id="cam", url="file.mp4", zones={"z": {"points": ZONE}},
+            id="cam",
+            url="file.mp4",
+            zones={"z": {"points": ZONE}},
             lines={"door": line or {"points": [[0.0, 0.5], [1.0, 0.5]], "in_side": [0.5, 0.2]}},
         )
         self.sink = ListSink()
@@ -167,7 +177,16 @@ def test_loitering_fires_after_max_dwell_only():
 
 
 def crowd(**extra) -> dict:
-    return {"name": "crowd", "type": "crowd", "zone": "z", "min_count": 3, "hold": 2, "clear_after": 2, "cooldown": 0, **extra}
+    return {
+        "name": "crowd",
+        "type": "crowd",
+        "zone": "z",
+        "min_count": 3,
+        "hold": 2,
+        "clear_after": 2,
+        "cooldown": 0,
+        **extra,
+    }
 
 
 def people(n: int, base_id: int = 1) -> list[Track]:
@@ -218,8 +237,15 @@ def test_occupancy_above_capacity():
 
 
 def test_stationary_vehicle_fires_only_when_it_stands_still():
-    rule = {"name": "fire-lane", "type": "stationary_vehicle", "zone": "z", "max_stationary": 60,
-            "max_movement": 0.02, "cooldown": 0, "severity": "major"}
+    rule = {
+        "name": "fire-lane",
+        "type": "stationary_vehicle",
+        "zone": "z",
+        "max_stationary": 60,
+        "max_movement": 0.02,
+        "cooldown": 0,
+        "severity": "major",
+    }
     scene = Scene(rule)
     for i in range(30):  # a car creeping through the zone: 0.5 normalized per 60 s
         scene.step(person(1, 0.25 + i * 0.017, 0.5, cls="vehicle", w=0.2, h=0.15), seconds=2)

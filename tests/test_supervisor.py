@@ -3,8 +3,8 @@ import threading
 import pytest
 
 from edge_agent.clock import SystemClock
-from edge_agent.daemon.stages import ComponentStage, LoopStage, fault_from_env
 from edge_agent.daemon.health import Health
+from edge_agent.daemon.stages import ComponentStage, LoopStage, fault_from_env
 from edge_agent.daemon.supervisor import StageSpec, Supervisor, SupervisorGaveUp
 from edge_agent.events import AlertFactory, ListSink
 from tests.support.wait import wait_for
@@ -12,8 +12,14 @@ from tests.support.wait import wait_for
 
 def make_supervisor(sink, max_restarts=3, stall_timeout=0.3):
     health = Health(AlertFactory("dev-1", "site-1"), sink)
-    return Supervisor(stall_timeout=stall_timeout, max_restarts=max_restarts, restart_window=60,
-                      clock=SystemClock(), health=health, stop_timeout=0.2)
+    return Supervisor(
+        stall_timeout=stall_timeout,
+        max_restarts=max_restarts,
+        restart_window=60,
+        clock=SystemClock(),
+        health=health,
+        stop_timeout=0.2,
+    )
 
 
 def watch(supervisor, stop_event):
@@ -76,6 +82,7 @@ def test_crashing_stage_is_restarted_until_the_budget_is_spent():
     def factory():
         def step():
             raise RuntimeError("boom")
+
         return LoopStage("crashy", step, interval=0.01, first_delay=0.01)
 
     supervisor = make_supervisor(sink, max_restarts=2)

@@ -18,8 +18,14 @@ def fusion(tmp_path):
         clock = FakeClock(wall=T0)
         access = access_config(
             tmp_path,
-            doors=[{"id": "main-gate", "camera_line": {"camera": "entrance", "line": "door"}, "clock_offset": clock_offset},
-                   {"id": "side-door"}],
+            doors=[
+                {
+                    "id": "main-gate",
+                    "camera_line": {"camera": "entrance", "line": "door"},
+                    "clock_offset": clock_offset,
+                },
+                {"id": "side-door"},
+            ],
             tailgating={"window": 8, "early_tolerance": 1, "settle": 2, **tailgating},
         )
         sink = ListSink()
@@ -29,13 +35,21 @@ def fusion(tmp_path):
 
 
 def grant(at, door="main-gate", direction="in", device_time=None):
-    return DoorEvent(type="access.granted", door=door, adapter="push-1", edge_time=at, device_time=device_time,
-                     direction=direction)
+    return DoorEvent(
+        type="access.granted", door=door, adapter="push-1", edge_time=at, device_time=device_time, direction=direction
+    )
 
 
 def crossing(at, track_id, direction="in", line="door", class_name="person"):
-    return LineCrossing(camera_id="entrance", line=line, track_id=track_id, class_name=class_name,
-                        direction=direction, at=at, monotonic=at - T0)
+    return LineCrossing(
+        camera_id="entrance",
+        line=line,
+        track_id=track_id,
+        class_name=class_name,
+        direction=direction,
+        at=at,
+        monotonic=at - T0,
+    )
 
 
 def play(fusion, clock, script):
@@ -63,8 +77,11 @@ def test_one_grant_two_crossings_raises_tailgating_with_both_counts(fusion):
 
 def test_each_grant_covers_one_crossing(fusion):
     fuse, sink, clock = fusion()
-    play(fuse, clock, [(T0, grant(T0)), (T0 + 0.5, grant(T0 + 0.5)), (T0 + 2, crossing(T0 + 2, 1)),
-                       (T0 + 3, crossing(T0 + 3, 2))])
+    play(
+        fuse,
+        clock,
+        [(T0, grant(T0)), (T0 + 0.5, grant(T0 + 0.5)), (T0 + 2, crossing(T0 + 2, 1)), (T0 + 3, crossing(T0 + 3, 2))],
+    )
     assert not sink.of_type("tailgating") and fuse.covered == 2
 
 
@@ -84,9 +101,17 @@ def test_late_grant_within_tolerance_and_settle_still_covers(fusion):
 
 def test_outward_crossings_exits_other_lines_and_non_persons_are_ignored(fusion):
     fuse, sink, clock = fusion()
-    play(fuse, clock, [(T0, crossing(T0, 1, direction="out")), (T0 + 1, crossing(T0 + 1, 2, line="other")),
-                       (T0 + 2, crossing(T0 + 2, 3, class_name="dog")),
-                       (T0 + 3, grant(T0 + 3, direction="out")), (T0 + 4, crossing(T0 + 4, 4))])
+    play(
+        fuse,
+        clock,
+        [
+            (T0, crossing(T0, 1, direction="out")),
+            (T0 + 1, crossing(T0 + 1, 2, line="other")),
+            (T0 + 2, crossing(T0 + 2, 3, class_name="dog")),
+            (T0 + 3, grant(T0 + 3, direction="out")),
+            (T0 + 4, crossing(T0 + 4, 4)),
+        ],
+    )
     [alert] = sink.of_type("tailgating")
     assert (alert.details.track_ids, alert.details.grants) == ([4], 0)
 

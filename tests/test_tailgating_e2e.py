@@ -26,9 +26,9 @@ import pytest
 import yaml
 
 from edge_agent.cli.main import main
-from edge_agent.replay import replay_clip
 from edge_agent.clock import FakeClock
 from edge_agent.config import load_config
+from edge_agent.replay import replay_clip
 from tests.support.assets import ROOT, footage
 from tests.test_access_common import write_site_key
 
@@ -42,8 +42,14 @@ CARDS = ["4010001", "4010002", "4010003", "4010004", "4010005"]
 
 
 def grant(visitor: int, door: str = "main-gate", direction: str = "in") -> dict:
-    return {"at_clip_s": APPEARS[visitor - 1] / FPS, "type": "access.granted", "door": door,
-            "direction": direction, "reader": "r-in", "card": CARDS[visitor - 1]}
+    return {
+        "at_clip_s": APPEARS[visitor - 1] / FPS,
+        "type": "access.granted",
+        "door": door,
+        "direction": direction,
+        "reader": "r-in",
+        "card": CARDS[visitor - 1],
+    }
 
 
 SCRIPT = [grant(1), grant(2, door="side-door"), grant(3), grant(4, direction="out"), grant(5)]
@@ -58,8 +64,7 @@ def entrance_config_file(tmp_path: Path) -> Path:
     document = yaml.safe_load((ROOT / "configs" / "replay-entrance.yaml").read_text())
     document["access"] = {
         "site_key_file": str(write_site_key(tmp_path)),
-        "doors": [{"id": "main-gate", "camera_line": {"camera": "entrance", "line": "floor"}},
-                  {"id": "side-door"}],
+        "doors": [{"id": "main-gate", "camera_line": {"camera": "entrance", "line": "floor"}}, {"id": "side-door"}],
         "tailgating": {"window": 8},
     }
     path = tmp_path / "replay-tailgating.yaml"
@@ -73,8 +78,13 @@ def clip_seconds(timestamp: str) -> float:
 
 def test_tailgating_alerts_exactly_for_entries_no_grant_covers(environ, tmp_path):
     config = load_config(entrance_config_file(tmp_path), environ={**environ, "EDGE_AGENT_STATE": str(tmp_path)})
-    result = replay_clip(config, footage("entrance-one-by-one.mp4"), clock=FakeClock(wall=T0),
-                         max_seconds=REPLAY_SECONDS, door_events=SCRIPT)
+    result = replay_clip(
+        config,
+        footage("entrance-one-by-one.mp4"),
+        clock=FakeClock(wall=T0),
+        max_seconds=REPLAY_SECONDS,
+        door_events=SCRIPT,
+    )
 
     entries = [a for a in result.alerts if a.rule == "entering"]
     assert len(entries) == 5, [(a.details.track_ids, clip_seconds(a.started_at)) for a in entries]
@@ -97,11 +107,25 @@ def test_replay_command_feeds_door_events_and_prints_their_alerts(environ, monke
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("EDGE_AGENT_STATE", str(tmp_path))
     events = tmp_path / "doors.jsonl"
-    script = [grant(1), {"at_clip_s": 12.5, "type": "door.forced", "door": "main-gate"},
-              {"at_clip_s": 99.0, "type": "door.forced", "door": "side-door"}]
+    script = [
+        grant(1),
+        {"at_clip_s": 12.5, "type": "door.forced", "door": "main-gate"},
+        {"at_clip_s": 99.0, "type": "door.forced", "door": "side-door"},
+    ]
     events.write_text("\n".join(json.dumps(line) for line in script) + "\n")
-    code = main(["replay", str(footage("entrance-one-by-one.mp4")), "--config", str(entrance_config_file(tmp_path)),
-                 "--door-events", str(events), "--max-seconds", "35", "--report"])
+    code = main(
+        [
+            "replay",
+            str(footage("entrance-one-by-one.mp4")),
+            "--config",
+            str(entrance_config_file(tmp_path)),
+            "--door-events",
+            str(events),
+            "--max-seconds",
+            "35",
+            "--report",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     alerts = [json.loads(line) for line in out.splitlines()]
@@ -115,7 +139,10 @@ def test_replay_command_feeds_door_events_and_prints_their_alerts(environ, monke
     assert forced["source"]["id"] == "main-gate" and at_clip(forced) == pytest.approx(12.5, abs=0.002)
     [tailgating] = [a for a in alerts if a["type"] == "tailgating"]  # visitor 2, no grant
     assert APPEARS[1] / FPS <= at_clip(tailgating) <= APPEARS[1] / FPS + 4.0
-    assert "door events: 2 fed, 1 after the end of the replay; tailgating: 1 crossing(s) covered by a grant, 1 alert(s)" in err
+    assert (
+        "door events: 2 fed, 1 after the end of the replay; tailgating: 1 crossing(s) covered by a grant, 1 alert(s)"
+        in err
+    )
     assert CARDS[0] not in out and CARDS[0] not in err
 
 

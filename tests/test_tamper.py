@@ -44,7 +44,10 @@ def test_tamper_events_at_blackout_and_blur_and_none_before(tmp_path):
     make_tampered_clip(clip)
     events: list[CameraHealthEvent] = []
     config = CameraConfig(
-        id="lobby", url=str(clip), realtime=False, detect_fps=5,
+        id="lobby",
+        url=str(clip),
+        realtime=False,
+        detect_fps=5,
         health={"tamper": {"baseline_seconds": 5.0, "hold_seconds": HOLD}},
     )
     source = CameraSource(config, on_health=events.append).start()

@@ -1,13 +1,12 @@
 import json
 
-import pytest
-
 from edge_agent.clock import FakeClock, SystemClock
 from edge_agent.daemon.telemetry import SystemStats, TelemetryCollector, TelemetrySources, soc_temperature
 
 
 def burn_cpu(seconds=0.2):
     import time
+
     end = time.process_time() + seconds
     while time.process_time() < end:
         pass

@@ -41,7 +41,7 @@ class Mosquitto:
         config.write_text(f"persistence false\nuser root\nlog_dest file {self.log_path}\nlog_type all\n{body}\n")
         return config
 
-    def start(self, timeout: float = 10.0) -> "Mosquitto":
+    def start(self, timeout: float = 10.0) -> Mosquitto:
         config = self.write_config()
         self.process = subprocess.Popen(
             ["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -80,6 +80,7 @@ class Mosquitto:
 
 # -- helpers for tests that need auth, TLS or a watching subscriber ------------------
 
+
 def reload(broker: Mosquitto) -> None:
     """SIGHUP: mosquitto re-reads its password file and ACLs."""
     broker.process.send_signal(signal.SIGHUP)
@@ -115,8 +116,24 @@ def make_ca(directory: Path, name: str) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     key, cert = directory / f"{name}.key", directory / f"{name}.crt"
     _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key), cwd=directory)
-    _openssl("req", "-x509", "-new", "-key", str(key), "-days", "1", "-subj", f"/CN={name}", "-out", str(cert),
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=directory)
+    _openssl(
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        str(key),
+        "-days",
+        "1",
+        "-subj",
+        f"/CN={name}",
+        "-out",
+        str(cert),
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=directory,
+    )
     return cert, key
 
 
@@ -129,8 +146,24 @@ def issue_cert(directory: Path, ca: tuple[Path, Path], name: str, server: bool) 
     ext.write_text(f"basicConstraints=CA:FALSE\nextendedKeyUsage={usage}\n{san}")
     _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key), cwd=directory)
     _openssl("req", "-new", "-key", str(key), "-subj", f"/CN={name}", "-out", str(csr), cwd=directory)
-    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]), "-CAcreateserial",
-             "-days", "1", "-extfile", str(ext), "-out", str(cert), cwd=directory)
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca[0]),
+        "-CAkey",
+        str(ca[1]),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        str(ext),
+        "-out",
+        str(cert),
+        cwd=directory,
+    )
     return cert, key
 
 
@@ -141,8 +174,16 @@ class Recorder:
     so a test can hold the publisher off until someone is listening.
     """
 
-    def __init__(self, port: int, topic_filter: str, *, username: str | None = None, password: str | None = None,
-                 tls: dict | None = None, client_id: str = "test-recorder"):
+    def __init__(
+        self,
+        port: int,
+        topic_filter: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        tls: dict | None = None,
+        client_id: str = "test-recorder",
+    ):
         import paho.mqtt.client as paho
         from paho.mqtt.enums import CallbackAPIVersion
 
@@ -172,7 +213,7 @@ class Recorder:
             if alert_id is not None:
                 self._alert_ids.append(alert_id)
 
-    def start(self, timeout: float = 10.0) -> "Recorder":
+    def start(self, timeout: float = 10.0) -> Recorder:
         self.client.connect_async("127.0.0.1", self.port)
         self.client.loop_start()
         if not self.ready.wait(timeout):

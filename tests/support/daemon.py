@@ -44,8 +44,9 @@ class Watcher:
         self.base = base
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"watcher-{uuid.uuid4().hex[:8]}",
-                                  protocol=paho.MQTTv5)
+        self.client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2, client_id=f"watcher-{uuid.uuid4().hex[:8]}", protocol=paho.MQTTv5
+        )
         self.client.on_message = self._on_message
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *args: subscribed.set()
@@ -91,6 +92,7 @@ class Watcher:
 
     def wait_ready(self, timeout: float = 40.0) -> dict:
         """Ping until the agent answers (a command sent before it subscribed is lost, by MQTT design)."""
+
         def answered():
             try:
                 return self.command("ping", timeout=1.0)
@@ -107,8 +109,9 @@ class Watcher:
 def retained_message(port: int, topic: str, timeout: float = 10.0) -> tuple[dict, bool]:
     """(payload, retain flag) that a subscriber joining now receives on `topic`: the retained message."""
     received: list[tuple[dict, bool]] = []
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"late-{uuid.uuid4().hex[:8]}",
-                         protocol=paho.MQTTv5)
+    client = paho.Client(
+        paho.CallbackAPIVersion.VERSION2, client_id=f"late-{uuid.uuid4().hex[:8]}", protocol=paho.MQTTv5
+    )
     client.on_message = lambda c, u, message: received.append((json.loads(message.payload), bool(message.retain)))
     client.on_connect = lambda c, *args: c.subscribe(topic, qos=1)
     client.connect("127.0.0.1", port)
@@ -137,7 +140,7 @@ class NotifySocket:
         while not self._stop.is_set():
             try:
                 self.received.append(self.sock.recv(4096).decode())
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
 
     def count(self, assignment: str) -> int:
@@ -166,11 +169,14 @@ class Daemon:
         text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
         self.config_path.write_text(text)
 
-    def start(self) -> "Daemon":
+    def start(self) -> Daemon:
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "edge_agent", "run", "--config", str(self.config_path)],
-            stdout=self._log, stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=self.workdir,
         )
         return self
 
