@@ -1,4 +1,4 @@
-"""What outlives a reload: the outbox, the publisher that drains it, and the health reporter writing to it.
+"""What outlives a reload: the outbox, the publisher that drains it, the durable rule state, and Health.
 
 They are rebuilt only when their own sections (device identity, broker, store) change, so a
 reload never drops a queued alert nor an open health episode.
@@ -16,6 +16,7 @@ from edge_agent.daemon.health import Health
 from edge_agent.events import AlertFactory, Topics
 from edge_agent.publish.mqtt import Publisher
 from edge_agent.store import Outbox
+from edge_agent.store.state import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class Delivery:
     publisher: Publisher
     factory: AlertFactory
     health: Health  # open camera and adapter outages, kept across pipeline reloads
+    state: StateStore  # rule state that survives reloads and restarts (state.db beside the outbox)
 
     @classmethod
     def build(cls, config: AgentConfig, device_id: str, clock: Clock, health: Health | None = None) -> Delivery:
@@ -49,11 +51,23 @@ class Delivery:
         if outbox.moved_aside_to is not None:
             health.outbox_recovered(outbox.moved_aside_to, outbox.corruption or "")
         try:
-            publisher = Publisher(config.mqtt, outbox, topics, device_id, __version__, clock)
+            state = StateStore.beside(config.outbox_path)
         except Exception:
             outbox.close()
             raise
-        return cls(config, device_id, topics, outbox, publisher, factory, health)
+        if state.moved_aside_to is not None:
+            health.emit(
+                "state.corrupt",
+                f"rule state database was corrupt and was moved to {state.moved_aside_to.name}; started empty",
+                extra={"moved_to": str(state.moved_aside_to), "error": state.corruption},
+            )
+        try:
+            publisher = Publisher(config.mqtt, outbox, topics, device_id, __version__, clock)
+        except Exception:
+            state.close()
+            outbox.close()
+            raise
+        return cls(config, device_id, topics, outbox, publisher, factory, health, state)
 
     def start(self, on_command) -> None:
         self.publisher.subscribe(self.topics.command_filter, on_command)
@@ -64,6 +78,7 @@ class Delivery:
         try:
             self.publisher.stop(timeout)
         finally:
+            self.state.close()
             self.outbox.close()
 
     def reply(self, topic: str, payload: str) -> None:
