@@ -76,6 +76,14 @@ class CameraChain:
         self._frames = self._detected = self._gated = 0
         self._tracker_s = 0.0
 
+    def adopt(self, old: CameraChain) -> bool:
+        """Keep `old`'s tracker (track ids, so the rules' per-track state stays true) if its config is the same."""
+        if old.camera.id != self.camera.id or old.tracker.config != self.tracker.config:
+            self.tracker.continue_ids_after(old.tracker)
+            return False
+        self.tracker = old.tracker
+        return True
+
     def wants_detection(self, frame: Frame) -> bool:
         """Motion gate decision for one frame; counts the frame either way."""
         wanted = self.motion_gate is None or self.motion_gate.should_detect(frame, self.tracker.has_live_tracks)

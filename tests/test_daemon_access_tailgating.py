@@ -77,6 +77,7 @@ def test_pipeline_feeds_camera_crossings_and_adapter_grants_to_the_fusion(tmp_pa
     factory = AlertFactory("dev-1", "site-1", clock)
     delivery = SimpleNamespace(
         outbox=sink,
+        sink=sink,
         factory=factory,
         device_id="dev-1",
         topics=SimpleNamespace(telemetry="t"),

@@ -55,3 +55,16 @@ class SupervisorConfig(Section):
         description="Seconds a newly started pipeline must stay up before a reload or set-config counts as applied; a "
         "stage that dies sooner rolls it back.",
     )
+
+
+class CommandsConfig(Section):
+    """Remote commands and config changes."""
+
+    confirm_timeout: float = Field(
+        default=120.0,
+        ge=5,
+        le=3600,
+        description="Seconds a new config (set-config, SIGHUP) has to show the broker connected and every stage "
+        "healthy before it is persisted and answered `applied`; otherwise the last known-good config comes back "
+        "(`reverted`). Long enough for a TLS handshake over a slow uplink and the model load.",
+    )

@@ -10,7 +10,7 @@ from pydantic_core import PydanticCustomError
 from edge_agent.config.access import AccessConfig, access_reference_problems
 from edge_agent.config.base import Section
 from edge_agent.config.cameras import CameraConfig
-from edge_agent.config.daemon import LoggingConfig, SupervisorConfig, TelemetryConfig
+from edge_agent.config.daemon import CommandsConfig, LoggingConfig, SupervisorConfig, TelemetryConfig
 from edge_agent.config.detector import DetectorConfig
 from edge_agent.config.device import DeviceConfig
 from edge_agent.config.mqtt import MqttConfig
@@ -31,6 +31,7 @@ class AgentConfig(Section):
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    commands: CommandsConfig = Field(default_factory=CommandsConfig)
 
     @property
     def outbox_path(self) -> Path:

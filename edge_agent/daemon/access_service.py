@@ -70,6 +70,7 @@ class AccessService:
             crossing_source.add_crossing_listener(self.fusion.on_crossing)
         elif self.fusion.active:
             log.warning("doors have camera lines but no video pipeline runs: tailgating is inactive")
+        self._handed_over: set[str] = set()
         self._interval = tick_interval
         self._clock = clock
         self._retry_delays = (access.retry_min_delay, access.retry_max_delay)
@@ -85,13 +86,36 @@ class AccessService:
         self.rules.on_event(event)
         self.fusion.on_door_event(event)
 
+    def adopt(self, old: AccessService) -> list[str]:
+        """Take over a running service's state at a reload: door rules, fusion, and every adapter whose config
+        is unchanged, still running (its port, serial device and connection are handed over, not reopened).
+        Call before `start()` and before `old.stop()`; returns the ids of the adapters taken over."""
+        self.rules.adopt(old.rules)
+        self.fusion.adopt(old.fusion)
+        kept = []
+        running = {adapter.id: adapter for adapter in old.adapters if adapter.id not in old.retrying()}
+        for index, adapter in enumerate(self.adapters):
+            previous = running.get(adapter.id)
+            if previous is None or previous.config != adapter.config or previous.type != adapter.type:
+                continue
+            previous.rebind(self.on_event)
+            previous.on_link = self._link_changed
+            self.adapters[index] = previous
+            old.adapters.remove(previous)  # old.stop() must leave it running
+            kept.append(adapter.id)
+        self._handed_over = set(kept)
+        return kept
+
     def start(self) -> None:
         """Starts every adapter it can; the others run offline and are retried. Never raises for one adapter."""
         self._stopping.clear()
         with self._pending_lock:
             self._pending.clear()
         for adapter in self.adapters:
+            if adapter.id in self._handed_over:
+                continue  # already running: handed over by the previous pipeline
             self._try_start(adapter)
+        self._handed_over = set()  # a restart by the supervisor starts them all afresh
         self._thread = threading.Thread(target=self._run, name="access-tick", daemon=True)
         self._thread.start()
         self._retry_thread = threading.Thread(target=self._retry_run, name="access-retry", daemon=True)
@@ -135,14 +159,6 @@ class AccessService:
             for adapter_id, pending in self._pending.items():
                 figures[adapter_id]["next_start_in_s"] = round(max(0.0, pending.due - now), 2)
         return figures
-
-    def _link_changed(self, adapter: AccessAdapter, online: bool) -> None:
-        if self.health is None or self._stopping.is_set():
-            return  # a stop takes links down on purpose
-        if online:
-            self.health.adapter_online(adapter.id, adapter.type)
-        else:
-            self.health.adapter_offline(adapter.id, adapter.type, "went offline")
 
     def _link_changed(self, adapter: AccessAdapter, online: bool) -> None:
         if self.health is None or self._stopping.is_set():
@@ -203,13 +219,6 @@ class AccessService:
             delay,
             extra={"adapter": adapter.id},
         )
-        if self.health is not None:
-            self.health.adapter_offline(
-                adapter.id,
-                adapter.type,
-                f"on {endpoint_of(adapter.config)} could not start: {error}; retrying with back-off",
-                error=error,
-            )
         if self.health is not None:
             self.health.adapter_offline(
                 adapter.id,

@@ -19,11 +19,21 @@ from pathlib import Path
 
 from edge_agent import __version__
 from edge_agent.clock import Clock, SystemClock, iso_utc
-from edge_agent.config import AgentConfig, ConfigError, parse_config
-from edge_agent.daemon.delivery import Delivery, delivery_sections
+from edge_agent.config import AgentConfig
+from edge_agent.daemon import config_change
+from edge_agent.daemon.delivery import Delivery, store_sections
 from edge_agent.daemon.notify import SystemdNotifier
 from edge_agent.daemon.pipeline import PipelineParts, build_pipeline
-from edge_agent.daemon.reporting import persist_config, redact, status_report
+from edge_agent.daemon.reload import (
+    Running,
+    end_episodes,
+    end_orphans,
+    hand_over,
+    held_episodes,
+    settle_previous_run,
+    start_pipeline,
+)
+from edge_agent.daemon.reporting import redact, status_report
 from edge_agent.daemon.supervisor import Supervisor, SupervisorGaveUp
 from edge_agent.events import Severity
 from edge_agent.identity import device_id_for
@@ -45,7 +55,9 @@ class Agent:
         clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
         notifier: SystemdNotifier | None = None,
+        no_revert: bool = False,
     ):
+        """`no_revert`: a person on site ran `run --no-revert`; a SIGHUP reload is not confirmed or reverted."""
         self.config_path = Path(config_path)
         self.config_text = config_text
         self.config = config
@@ -59,7 +71,8 @@ class Agent:
         self.supervisor: Supervisor | None = None
         self.last_reload: dict | None = None
         self.exit_code = 0
-        self._lock = threading.RLock()  # one reload (or health check) at a time
+        self.lock = threading.RLock()  # one config switch (or supervision round) at a time
+        self.no_revert = no_revert
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._hup = threading.Event()
@@ -76,6 +89,7 @@ class Agent:
         self._install_signals()
         try:
             self._start_delivery(self.config)
+            settle_previous_run(self.delivery, self.config)
             self._start_pipeline(self.config)
         except Exception as exc:
             log.error("the agent could not start: %s", exc)
@@ -117,7 +131,7 @@ class Agent:
 
     def tick(self) -> bool:
         """One supervision round; the systemd watchdog is fed only when every stage is healthy."""
-        with self._lock:
+        with self.lock:
             try:
                 healthy = self.supervisor.check() if self.supervisor else False
             except SupervisorGaveUp as exc:
@@ -136,7 +150,7 @@ class Agent:
         self.notifier.stopping("stopping")
         log.info("stopping")
         self.commands.stop(timeout=2.0)
-        with self._lock:
+        with self.lock:
             self._stop_pipeline()
             self._stop_delivery()
         self.notifier.close()
@@ -159,20 +173,23 @@ class Agent:
         self.delivery = None
         return health
 
-    def _start_pipeline(self, config: AgentConfig) -> None:
+    def _new_running(self, config: AgentConfig) -> Running:
+        """Build (not start) a pipeline: loads and verifies the model, reads key files, constructs adapters."""
         sup = config.supervisor
         supervisor = Supervisor(
             sup.stall_timeout, sup.max_restarts, sup.restart_window, self.clock, self.delivery.health
         )
         parts = build_pipeline(config, self.delivery, self.clock, supervisor.snapshot, self.environ, self.counters)
+        return Running(config, parts, supervisor)
+
+    def _start_pipeline(self, config: AgentConfig) -> None:
+        running = self._new_running(config)
+        start_pipeline(running)
+        self.supervisor, self.pipeline = running.supervisor, running.parts
         try:
-            supervisor.start(parts.specs)
-            self.supervisor, self.pipeline = supervisor, parts
-            self._await_start(supervisor, sup.start_grace)
+            self._await_start(running.supervisor, config.supervisor.start_grace)
         except BaseException:
-            supervisor.stop()
-            parts.close()
-            self.supervisor = self.pipeline = None
+            self._stop_pipeline()
             raise
 
     def _await_start(self, supervisor: Supervisor, grace: float) -> None:
@@ -195,87 +212,142 @@ class Agent:
         if self.delivery is not None:
             self.delivery.reply(topic, payload)
 
-    # -- reload ------------------------------------------------------------------------------
+    # -- config changes ----------------------------------------------------------------------
     def reload_from_file(self) -> None:
+        origin = f"SIGHUP {self.config_path}"
         try:
             text = self.config_path.read_text(encoding="utf-8")
-            self.apply_config_text(text, origin=f"SIGHUP {self.config_path}", persist=False)
+            config_change.apply(self, config_change.Request(text, origin, persist=False, confirm=not self.no_revert))
         except OSError as exc:
-            self._report_rejected(f"SIGHUP {self.config_path}", f"cannot read the file: {exc}")
+            self.report_rejected(origin, f"cannot read the file: {exc}")
         except CommandError:
             pass  # already logged and reported
 
     def apply_config_text(self, text: str, origin: str, persist: bool) -> dict:
-        """Validate fully, then swap; raises CommandError (after reporting) when rejected or rolled back."""
-        try:
-            new = parse_config(text, source=origin.split(" ", 1)[-1], environ=self.environ)
-        except ConfigError as exc:
-            self._report_rejected(origin, exc.report())
-            raise CommandError(f"config rejected, still running the previous one: {exc.report()}") from None
-        identity_changed = device_id_for(new) != self.device_id or new.device.site != self.config.device.site
-        if origin.startswith("remote") and identity_changed:
-            message = "device.id and device.site cannot be changed remotely (edit the file on the device)"
-            self._report_rejected(origin, message)
-            raise CommandError(message)
-        with self._lock:
-            outcome = self._swap(new, origin)
-            self.config_text = text
-        if persist:
-            outcome.update(persist_config(self.config_path, text))
-        return outcome
+        """Validate, switch, confirm or revert (daemon/config_change.py); raises CommandError when not applied."""
+        return config_change.apply(self, config_change.Request(text, origin, persist))
 
-    def _swap(self, new: AgentConfig, origin: str) -> dict:
+    def switch_to(self, new: AgentConfig, origin: str) -> dict:
+        """Run `new` instead of the current config (the caller holds `lock`). Raises CommandError when it cannot;
+        the previous config then runs (never nothing: if even that fails the agent exits for systemd)."""
         old = self.config
         if new == old:
-            self._record_reload(origin, "unchanged")
-            return {"applied": True, "changed": False}
-        restart_core = delivery_sections(new) != delivery_sections(old)
+            return {"changed": False}
         self.notifier.reloading(f"reloading ({origin})")
-        self._stop_pipeline()
-        health = self._stop_delivery() if restart_core else None
-        try:
-            if restart_core:
-                self._start_delivery(new, health)
-            self._start_pipeline(new)
-        except Exception as exc:
-            self._roll_back(old, restart_core, origin, exc)
-            raise CommandError(f"the new config failed to start and was rolled back: {exc}") from None
+        if store_sections(new) != store_sections(old):
+            self._restart_all(new, origin)
+            how = "restarted_all"
+        else:
+            if new.mqtt != old.mqtt:
+                self._replace_publisher(new)
+            if new.model_copy(update={"mqtt": old.mqtt}) != old:
+                self._hand_over(new, origin)
+            how = "make_before_break"
         self.config = new
-        self._record_reload(origin, "applied")
-        log.info("config applied (%s)%s", origin, "; broker connection renewed" if restart_core else "")
+        log.info("config from %s running (%s)", origin, how)
         self.notifier.ready(self._status_line())
-        return {"applied": True, "changed": True, "restarted_core": restart_core}
+        return {"changed": True, "switch": how}
 
-    def _roll_back(self, old: AgentConfig, restart_core: bool, origin: str, error: Exception) -> None:
-        log.error("config from %s failed to start (%s); rolling back", origin, error)
-        self._stop_pipeline()
+    def _replace_publisher(self, new: AgentConfig) -> None:
         try:
-            if restart_core:
-                self._start_delivery(old, self._stop_delivery())
-            self._start_pipeline(old)
+            self.delivery.replace_publisher(new.mqtt, self.commands.on_message)
+        except Exception as exc:  # a TLS file missing, say: the old connection still runs
+            raise CommandError(f"the new broker settings cannot be used; nothing changed: {exc}") from None
+
+    def _hand_over(self, new: AgentConfig, origin: str) -> None:
+        try:
+            incoming = self._new_running(new)
+        except Exception as exc:  # the running pipeline never noticed
+            self.report_rejected(origin, f"the new config failed to build: {exc}")
+            raise CommandError(f"the new config failed to build; the running one goes on: {exc}") from None
+        outgoing = Running(self.config, self.pipeline, self.supervisor)
+        try:
+            hand_over(outgoing, incoming, self.delivery)
+        except Exception as exc:
+            self.supervisor = self.pipeline = None
+            self._roll_back(outgoing, origin, exc)
+        self.supervisor, self.pipeline = incoming.supervisor, incoming.parts
+        try:
+            self._await_start(incoming.supervisor, new.supervisor.start_grace)
+        except StartFailed as exc:
+            back = self._new_running(outgoing.config)
+            hand_over(incoming, back, self.delivery)
+            self.supervisor, self.pipeline = back.supervisor, back.parts
+            self._report_rolled_back(origin, exc)
+
+    def _roll_back(self, previous: Running, origin: str, error: Exception) -> None:
+        """The hand-over failed half way (the old pipeline is stopped): start the previous config afresh."""
+        log.error("config from %s failed to start (%s); starting the previous one again", origin, error)
+        try:
+            self._start_pipeline(previous.config)
         except Exception as exc:  # nothing left to run: let systemd restart us from the file
             log.critical("the previous config failed to start again: %s", exc)
             self.exit_code = os.EX_SOFTWARE
             self.request_stop()
-            return
-        self._record_reload(origin, f"rolled back: {error}")
-        self.delivery.health.emit(
-            "config_rolled_back", f"config from {origin} failed to start and was rolled back: {error}"
-        )
-        self.notifier.ready(self._status_line())
+            raise CommandError(f"the new config failed to start and so did the previous one: {exc}") from None
+        end_orphans(previous.parts, self.pipeline, previous.config, self.delivery)
+        self._report_rolled_back(origin, error)
 
-    def _report_rejected(self, origin: str, reason: str) -> None:
+    def _restart_all(self, new: AgentConfig, origin: str) -> None:
+        """Identity, state directory, outbox or topic prefix changed: a new store, so break before make."""
+        outgoing = self.pipeline
+        self._stop_pipeline()
+        if outgoing is not None:
+            end_episodes(self.delivery, held_episodes(outgoing), "config_changed")
+        health = self._stop_delivery()
+        try:
+            self._start_delivery(new, health)
+            self._start_pipeline(new)
+        except Exception as exc:
+            log.error("config from %s failed to start (%s); starting the previous one again", origin, exc)
+            self._stop_pipeline()
+            self._stop_delivery()
+            try:
+                self._start_delivery(self.config, health)
+                self._start_pipeline(self.config)
+            except Exception as again:
+                log.critical("the previous config failed to start again: %s", again)
+                self.exit_code = os.EX_SOFTWARE
+                self.request_stop()
+                raise CommandError(f"the new config failed to start and so did the previous one: {again}") from None
+            self._report_rolled_back(origin, exc)
+
+    def _report_rolled_back(self, origin: str, error: Exception):
+        message = f"config from {origin} failed to start and was rolled back: {error}"
+        self.record_reload(origin, f"rolled back: {error}")
+        self.delivery.health.emit("config_rolled_back", message)
+        self.notifier.ready(self._status_line())
+        raise CommandError(f"the new config failed to start and was rolled back: {error}") from None
+
+    def unconfirmed(self) -> str | None:
+        """Why the running config is not yet confirmed (broker not connected, a stage unhealthy), or None."""
+        with self.lock:
+            if self.delivery is None or not self.delivery.publisher.connected:
+                error = self.delivery.publisher.last_error if self.delivery else None
+                return f"not connected to the broker ({error or 'no connection yet'})"
+            if self.supervisor is None or not self.supervisor.healthy():
+                return "a stage is not healthy"
+        return None
+
+    def report_rejected(self, origin: str, reason: str) -> None:
         log.error("config from %s rejected; keeping the running config:\n%s", origin, reason)
-        self._record_reload(origin, f"rejected: {reason}")
+        self.record_reload(origin, f"rejected: {reason}")
         if self.delivery is not None:
             self.delivery.health.emit("config_rejected", f"config from {origin} rejected: {reason}", Severity.minor)
 
-    def _record_reload(self, origin: str, outcome: str) -> None:
+    def record_reload(self, origin: str, outcome: str) -> None:
         self.last_reload = {"at": iso_utc(self.clock.wall()), "origin": origin, "outcome": outcome[:1000]}
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def wait(self, seconds: float) -> None:
+        self._stopping.wait(seconds)
 
     # -- what commands and telemetry see -------------------------------------------------------
     def status_report(self) -> dict:
-        with self._lock:
+        with self.lock:
             report = status_report(self)
             adapters = self.pipeline.adapters if self.pipeline is not None else None
             if adapters is not None:  # link state of each access adapter, as in telemetry

@@ -12,18 +12,21 @@ from dataclasses import dataclass
 from edge_agent import __version__
 from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
+from edge_agent.config.mqtt import MqttConfig
 from edge_agent.daemon.health import Health
 from edge_agent.events import AlertFactory, Topics
 from edge_agent.publish.mqtt import Publisher
 from edge_agent.store import Outbox
+from edge_agent.store.episodes import EpisodeSink
 from edge_agent.store.state import StateStore
 
 log = logging.getLogger(__name__)
 
 
-def delivery_sections(config: AgentConfig) -> tuple:
-    """The sections whose change needs a new outbox or publisher (identity, broker, store)."""
-    return (config.device, config.mqtt, config.outbox)
+def store_sections(config: AgentConfig) -> tuple:
+    """What a new outbox and state store follow: identity and state directory, the outbox, the topic prefix
+    (stored rows carry their topics). A change of anything else in `mqtt` needs only a new publisher."""
+    return (config.device, config.outbox, config.mqtt.topic_prefix)
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Delivery:
     factory: AlertFactory
     health: Health  # open camera and adapter outages, kept across pipeline reloads
     state: StateStore  # rule state that survives reloads and restarts (state.db beside the outbox)
+    sink: EpisodeSink  # where every alert goes: the outbox, with the ledger of open episodes
 
     @classmethod
     def build(cls, config: AgentConfig, device_id: str, clock: Clock, health: Health | None = None) -> Delivery:
@@ -44,17 +48,18 @@ class Delivery:
         factory = AlertFactory(device_id, config.device.site, clock)
         config.device.state_dir.mkdir(parents=True, exist_ok=True)
         outbox = Outbox(config.outbox_path, config.outbox, clock, topic_prefix=config.mqtt.topic_prefix)
-        if health is None or health.factory.device_id != device_id:
-            health = Health(factory, outbox)
-        else:
-            health.sink = outbox
-        if outbox.moved_aside_to is not None:
-            health.outbox_recovered(outbox.moved_aside_to, outbox.corruption or "")
         try:
             state = StateStore.beside(config.outbox_path)
         except Exception:
             outbox.close()
             raise
+        sink = EpisodeSink(outbox, state, clock)
+        if health is None or health.factory.device_id != device_id:
+            health = Health(factory, sink)
+        else:
+            health.sink = sink
+        if outbox.moved_aside_to is not None:
+            health.outbox_recovered(outbox.moved_aside_to, outbox.corruption or "")
         if state.moved_aside_to is not None:
             health.emit(
                 "state.corrupt",
@@ -67,9 +72,18 @@ class Delivery:
             state.close()
             outbox.close()
             raise
-        return cls(config, device_id, topics, outbox, publisher, factory, health, state)
+        return cls(config, device_id, topics, outbox, publisher, factory, health, state, sink)
 
     def start(self, on_command) -> None:
+        self.publisher.subscribe(self.topics.command_filter, on_command)
+        self.publisher.start()
+
+    def replace_publisher(self, mqtt: MqttConfig, on_command) -> None:
+        """Another broker or credentials: a new publisher drains the same outbox (nothing queued is lost).
+        The new one is built (TLS files read) before the old one stops, so a bad setting changes nothing."""
+        publisher = Publisher(mqtt, self.outbox, self.topics, self.device_id, __version__, self.factory.clock)
+        self.publisher.stop(timeout=10.0)
+        self.publisher = publisher
         self.publisher.subscribe(self.topics.command_filter, on_command)
         self.publisher.start()
 

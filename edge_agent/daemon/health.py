@@ -110,6 +110,35 @@ class Health:
             )
             self._store(alert.model_copy(update={"started_at": start.started_at}), "adapter_online")
 
+    # -- episodes across reloads and restarts ---------------------------------------------------
+    def open_episode_ids(self) -> set[str]:
+        with self._lock:
+            return {alert.event_id for alert in self._open.values()}
+
+    def adopt(self, start: Alert) -> bool:
+        """Continue an outage a previous process published (camera or adapter offline): its reader or adapter
+        ends it when it is back. False for anything that cannot be re-established that way."""
+        if start.type == "camera.offline":
+            key = ("camera", start.source.id, "offline")
+        elif start.type == "agent.health" and start.details.reason == "adapter_offline":
+            key = ("adapter", (start.details.extra or {}).get("adapter", ""), "offline")
+        else:
+            return False
+        with self._lock:
+            self._open.setdefault(key, start)
+        return True
+
+    def forget(self, keep_cameras: set[str], keep_adapters: set[str]) -> list[Alert]:
+        """Drop (and return) open outages of cameras and adapters no longer configured; the caller ends them."""
+        with self._lock:
+            gone = [
+                key
+                for key in self._open
+                if (key[0] == "camera" and key[1] not in keep_cameras)
+                or (key[0] == "adapter" and key[1] not in keep_adapters)
+            ]
+            return [self._open.pop(key) for key in gone]
+
     # -- stages and the agent -----------------------------------------------------------------
     def stage_event(self, stage: str, reason: str, description: str, restarts: int, severity: Severity) -> None:
         self.emit(reason, f"stage {stage}: {description}", severity, {"stage": stage, "restarts": restarts})

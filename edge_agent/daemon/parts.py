@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from edge_agent.daemon.supervisor import StageSpec
 
 if TYPE_CHECKING:
-    from edge_agent.daemon.access_stages import AccessService
+    from edge_agent.daemon.access_service import AccessService
     from edge_agent.rules.engine import RuleEngine
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,9 @@ class PipelineParts:
     adapters: Section | None = None
     rule_engine: RuleEngine | None = None  # the video rules; tailgating fusion hears their line crossings
     access: AccessService | None = None
+    chains: dict = field(default_factory=dict)  # camera id -> CameraChain
+    pumps: dict = field(default_factory=dict)  # camera id -> the current CameraPump (the supervisor may renew it)
+    inherited_sources: dict = field(default_factory=dict)  # camera id -> a reader handed over by a reload
     counters: dict[str, Callable[[], int]] = field(default_factory=dict)  # telemetry system.agent
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -36,6 +39,8 @@ class PipelineParts:
         for name in ("cameras", "lines", "detector", "adapters", "rule_engine", "access"):
             if getattr(other, name) is not None:
                 setattr(self, name, getattr(other, name))
+        if other.chains:
+            self.chains, self.pumps, self.inherited_sources = other.chains, other.pumps, other.inherited_sources
         self.counters.update(other.counters)
         self.closers.extend(other.closers)
 

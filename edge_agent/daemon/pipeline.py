@@ -39,13 +39,13 @@ def build_pipeline(
         if any(camera.enabled for camera in config.cameras):
             from edge_agent.daemon.video_stages import video_stages  # loads OpenCV and onnxruntime
 
-            parts.add(video_stages(config, delivery.outbox, delivery.factory, clock, delivery.health))
+            parts.add(video_stages(config, delivery.sink, delivery.factory, clock, delivery.health))
         if config.access.adapters:
             from edge_agent.daemon.access_stages import access_stages
 
             parts.add(
                 access_stages(
-                    config, delivery.outbox, delivery.factory, clock, delivery.health, crossing_source=parts.rule_engine
+                    config, delivery.sink, delivery.factory, clock, delivery.health, crossing_source=parts.rule_engine
                 )
             )
         _add_telemetry(parts, config, delivery, clock, stages_snapshot, agent_figures)

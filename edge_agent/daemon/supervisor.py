@@ -111,6 +111,14 @@ class Supervisor:
                 raise
             self._states.extend(started)
 
+    def stop_stages(self, names: set[str]) -> None:
+        """Stop and forget the named stages (reverse start order); the others run on."""
+        with self._lock:
+            for state in reversed([state for state in self._states if state.spec.name in names]):
+                self._stop_instance(state)
+                state.status = "stopped"
+            self._states = [state for state in self._states if state.spec.name not in names]
+
     def stop(self) -> None:
         """Stop every stage in reverse start order."""
         with self._lock:

@@ -32,13 +32,24 @@ class CameraPump:
     """A camera's reader plus the thread that gates its frames into the shared detector queue."""
 
     def __init__(
-        self, camera: CameraConfig, chain: CameraChain, submit: Callable, clock: Clock, on_health, offline: bool = False
+        self,
+        camera: CameraConfig,
+        chain: CameraChain,
+        submit: Callable,
+        clock: Clock,
+        on_health,
+        offline: bool = False,
+        source: CameraSource | None = None,
     ):
+        """`source`: a running reader handed over by the previous pipeline (a reload that kept the camera)."""
         self.name = f"camera-{camera.id}"
         self.camera = camera
         self.chain = chain
         self.submit = submit  # to whichever detector worker is current (it may have been restarted)
-        self.source = CameraSource(camera, clock, on_health=on_health, offline=offline)
+        self._inherited = source is not None
+        self.source = source or CameraSource(camera, clock, on_health=on_health, offline=offline)
+        self._handed_over = False  # the reader goes on in the next pipeline
+        self._keep_episodes = False  # the next pipeline takes over (or ends) the open episodes
         self._stopping = threading.Event()
         self._beats = 0
         self._error: str | None = None
@@ -46,15 +57,24 @@ class CameraPump:
         self._thread = threading.Thread(target=self._run, name=f"pump-{camera.id}", daemon=True)
 
     def start(self) -> None:
-        self.source.start()
+        if not self._inherited:
+            self.source.start()
+        self._inherited = False  # a restart by the supervisor opens a fresh reader
         self._thread.start()
 
     def stop(self, timeout: float) -> None:
         self._stopping.set()
-        self.source.stop(timeout)
+        if not self._handed_over:
+            self.source.stop(timeout)
         self._thread.join(timeout)
-        if not self._finished:
+        if not self._finished and not self._keep_episodes:
             self.chain.finish("camera_stopped")
+
+    def hand_over(self, keep_source: bool) -> CameraSource | None:
+        """Before a reload stops this pump: its episodes go to the next pipeline, and its reader too if kept."""
+        self._keep_episodes = True
+        self._handed_over = keep_source
+        return self.source if keep_source else None
 
     def poll(self) -> Probe:
         # Reconnecting is the source's own job (with back-off); the supervisor watches the pump.
@@ -105,6 +125,8 @@ def video_stages(
         figures.workers.append(worker)
         return ComponentStage("detector", worker, alive=worker.alive, progress=_worker_progress(worker))
 
+    inherited: dict[str, CameraSource] = {}  # readers a reload hands over, each used by the first pump only
+
     def pump_stage(camera: CameraConfig):
         def make():
             pump = CameraPump(
@@ -114,6 +136,7 @@ def video_stages(
                 clock,
                 health.camera_event,
                 offline=health.camera_offline(camera.id),
+                source=inherited.pop(camera.id, None),
             )
             figures.pumps[camera.id] = pump
             return pump
@@ -123,7 +146,14 @@ def video_stages(
     specs = [StageSpec("detector", worker_stage)]
     specs += [StageSpec(f"camera-{camera.id}", pump_stage(camera)) for camera in cameras]
     return PipelineParts(
-        specs, cameras=figures.cameras, lines=figures.lines, detector=figures.detector, rule_engine=engine
+        specs,
+        cameras=figures.cameras,
+        lines=figures.lines,
+        detector=figures.detector,
+        rule_engine=engine,
+        chains=chains,
+        pumps=figures.pumps,
+        inherited_sources=inherited,
     )
 
 

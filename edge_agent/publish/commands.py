@@ -31,7 +31,11 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 
 
 class CommandError(Exception):
-    """A request that cannot be carried out; the message goes back to the sender."""
+    """A request that cannot be carried out; the message goes back to the sender (with `result`, if any)."""
+
+    def __init__(self, message: str, result: dict | None = None):
+        super().__init__(message)
+        self.result = result
 
 
 class AgentControl(Protocol):
@@ -111,7 +115,7 @@ class CommandDispatcher:
         except CommandError as exc:
             self.counts[f"{name}:error"] += 1
             log.info("command %s (request %s) refused: %s", name, request_id, exc)
-            return self._reply(name, request_id, ok=False, error=str(exc))
+            return self._reply(name, request_id, ok=False, error=str(exc), result=exc.result)
         except Exception as exc:  # a bug in a handler is reported, never fatal
             self.counts[f"{name}:failed"] += 1
             log.exception("command %s (request %s) failed", name, request_id)
@@ -190,7 +194,8 @@ class CommandServer:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():  # not started when the agent failed to start
+            self._thread.join(timeout)
 
     def alive(self) -> bool:
         return self._thread.is_alive()

@@ -317,6 +317,42 @@ class DoorRules:
         alert = self.factory.make("welfare.check", watch.severity, source, rule=watch.name, details=details)
         self.sink.emit(alert)
 
+    # -- reloads ----------------------------------------------------------------
+
+    def adopt(self, old: DoorRules) -> None:
+        """Carry `old`'s state over a reload: open doors and held-open episodes of doors still configured the
+        same, offline readers, denial windows, and the silence of welfare watches that did not change.
+        Episodes of what is dropped stay open in `old`; the daemon ends them (`config_changed`)."""
+        with self._lock, old._lock:
+            for door_id, door in old._open.items():
+                if door_id not in old.doors or old.doors[door_id] == self.doors.get(door_id):
+                    self._open[door_id] = door
+            self._offline.update(old._offline)
+            self._denials.update(old._denials)
+            previous = {state.watch.name: state for state in old._welfare}
+            for state in self._welfare:
+                kept = previous.get(state.watch.name)
+                if kept is not None and kept.watch == state.watch:
+                    state.silence_s, state.alerted, state.last_tick = kept.silence_s, kept.alerted, kept.last_tick
+            self.unknown_doors, self.unknown_types = old.unknown_doors, old.unknown_types
+
+    def open_episode_ids(self) -> set[str]:
+        with self._lock:
+            held = {door.alert_id for door in self._open.values() if door.alert_id}
+            return held | {reader.alert_id for reader in self._offline.values()}
+
+    def welfare_silence(self) -> dict[str, float]:
+        """{watch name: seconds of silence counted}, for the state store (survives restarts)."""
+        with self._lock:
+            return {state.watch.name: state.silence_s for state in self._welfare}
+
+    def restore_welfare_silence(self, silence: dict[str, float]) -> None:
+        """After a restart: the silence counted before it carries on (the downtime is not counted)."""
+        with self._lock:
+            for state in self._welfare:
+                if state.watch.name in silence:
+                    state.silence_s = max(state.silence_s, float(silence[state.watch.name]))
+
     # -- emission ---------------------------------------------------------------
 
     def _emit(

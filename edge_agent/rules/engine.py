@@ -80,6 +80,38 @@ class CameraRules:
                 for rule in self.line_rules[name]:
                     rule.on_crossing(ctx, crossing, counts)
 
+    def adopt(self, old: CameraRules, timezone_kept: bool) -> list[str]:
+        """Take over `old`'s state where the config did not change: counters of identical lines, rules whose
+        config and zone are identical (their episodes, dwell clocks, cooldowns carry on). Returns the rule
+        names taken over; what is not taken over is dropped, and its open episodes are ended by the caller."""
+        kept = []
+        if self.camera.zones != old.camera.zones or not timezone_kept:
+            old_rules: dict = {}
+        else:
+            old_rules = {rule.name: rule for rule in old.rules}
+        for name, counter in old.counters.items():
+            if name in self.counters and self.camera.lines.get(name) == old.camera.lines.get(name):
+                self.counters[name] = counter
+        for index, rule in enumerate(self.zone_rules):
+            previous = old_rules.get(rule.name)
+            if previous is not None and type(previous) is type(rule) and previous.config == rule.config:
+                previous.emitter.factory, previous.emitter.sink = rule.emitter.factory, rule.emitter.sink
+                self.zone_rules[index] = previous
+                kept.append(rule.name)
+        for rules in self.line_rules.values():
+            for index, rule in enumerate(rules):
+                previous = old_rules.get(rule.name)
+                if previous is not None and type(previous) is type(rule) and previous.config == rule.config:
+                    previous.emitter.factory, previous.emitter.sink = rule.emitter.factory, rule.emitter.sink
+                    rules[index] = previous
+                    kept.append(rule.name)
+        self.last_context = old.last_context
+        return kept
+
+    def open_episode_ids(self) -> set[str]:
+        """Event ids of the start alerts whose episodes this camera's rules hold open."""
+        return {rule.lifecycle.start_event_id for rule in self.zone_rules if rule.lifecycle.start_event_id}
+
     def finish(self, reason: str, wall: float | None = None, monotonic: float | None = None) -> None:
         """End every open episode (the source ended or the camera is being stopped)."""
         last = self.last_context
@@ -135,6 +167,22 @@ class RuleEngine:
         targets = self.cameras.values() if camera_id is None else [self.camera(camera_id)]
         for camera in targets:
             camera.finish(reason)
+
+    def adopt(self, old: RuleEngine, timezone_kept: bool = True) -> dict[str, list[str]]:
+        """Take over `old`'s per-camera state where the config allows (see CameraRules.adopt).
+
+        Returns {camera: rule names kept}. Episodes of what was not kept stay open in the old
+        objects; the daemon ends them (`config_changed`) by comparing the ledger with
+        `open_episode_ids()`.
+        """
+        return {
+            camera_id: rules.adopt(old.cameras[camera_id], timezone_kept)
+            for camera_id, rules in self.cameras.items()
+            if camera_id in old.cameras
+        }
+
+    def open_episode_ids(self) -> set[str]:
+        return set().union(*(camera.open_episode_ids() for camera in self.cameras.values()))
 
     def add_crossing_listener(self, listener: CrossingListener) -> None:
         with self._listener_lock:

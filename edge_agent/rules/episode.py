@@ -126,6 +126,10 @@ class Lifecycle:
     def active(self) -> bool:
         return self._start_alert is not None
 
+    @property
+    def start_event_id(self) -> str | None:
+        return self._start_alert.event_id if self._start_alert is not None else None
+
     def update(
         self,
         ctx: FrameContext,

@@ -66,6 +66,18 @@ class TailgatingFusion:
         self.covered = 0
         self.tailgating = 0
 
+    def adopt(self, old: TailgatingFusion) -> None:
+        """Carry recent grants and crossings waiting for judgement over a reload, for doors whose lane is kept."""
+        with self._lock, old._lock:
+            for door_id, lane in self._lanes.items():
+                previous = old._lanes.get(door_id)
+                if previous is not None and previous.door.camera_line == lane.door.camera_line:
+                    lane.grants.extend(previous.grants)
+                    lane.pending.extend(previous.pending)
+                    lane.crossings.extend(previous.crossings)
+            self._latest_crossing = old._latest_crossing
+            self.covered, self.tailgating = old.covered, old.tailgating
+
     @property
     def active(self) -> bool:
         return self.config.enabled and bool(self._lanes)

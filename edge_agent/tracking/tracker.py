@@ -73,6 +73,10 @@ class Tracker:
         self._states: list[_State] = []
         self._next_id = 1
 
+    def continue_ids_after(self, other: Tracker) -> None:
+        """Number new tracks after `other`'s, so ids never repeat on the camera across a reload."""
+        self._next_id = max(self._next_id, other._next_id)
+
     @property
     def has_live_tracks(self) -> bool:
         """True while any confirmed track is alive, matched or briefly lost (motion gate input)."""

@@ -86,6 +86,10 @@ class AccessAdapter(abc.ABC):
     @abc.abstractmethod
     def start(self) -> None: ...
 
+    def rebind(self, on_event: OnEvent) -> None:
+        """Send events to another consumer from now on (a reload hands a running adapter to a new pipeline)."""
+        self._on_event = on_event
+
     @abc.abstractmethod
     def stop(self, timeout: float = 5.0) -> None: ...
 

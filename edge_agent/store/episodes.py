@@ -1,0 +1,105 @@
+"""Every start alert gets exactly one end alert, across reloads, restarts, SIGKILL and power cuts.
+
+`EpisodeSink` stands between the producers (rules, door rules, health) and the outbox and
+keeps a ledger of open episodes in the state store, in an order that a crash at any point
+cannot break:
+
+- start: ledger row (unconfirmed) → outbox commit → ledger row confirmed;
+- end:   the end alert written into its start's ledger row → outbox commit → ledger row deleted.
+
+`recover()` at start-up settles what the previous process left: an unconfirmed start that
+never reached the outbox is forgotten (the platform never saw it); an end that was decided
+is stored again under its own event id (the outbox ignores an id it already has), and the
+row goes; what stays is the confirmed open episodes, which the daemon either continues
+(a camera or adapter outage: the reader or adapter ends it when it is back) or ends with
+`details.reason` `agent_restarted`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Protocol
+
+from edge_agent.clock import Clock, SystemClock, iso_utc, parse_utc
+from edge_agent.events import Alert, AlertDetails, Severity, new_event_id
+from edge_agent.store.state import OpenEpisode, StateStore
+
+log = logging.getLogger(__name__)
+
+
+class _Outbox(Protocol):
+    def emit(self, alert: Alert) -> None: ...
+
+    def get(self, event_id: str) -> object | None: ...
+
+
+class EpisodeSink:
+    """An AlertSink: the ledger protocol around `sink.emit`. Thread-safe."""
+
+    def __init__(self, sink: _Outbox, state: StateStore, clock: Clock | None = None):
+        self.sink = sink
+        self.state = state
+        self.clock = clock or SystemClock()
+        self._lock = threading.Lock()  # one ledger step sequence at a time keeps start/end order per episode
+
+    def emit(self, alert: Alert) -> None:
+        with self._lock:
+            if alert.phase == "start":
+                self.state.episode_opening(alert, self.clock.wall())
+                self.sink.emit(alert)
+                self.state.episode_confirmed(alert.event_id)
+            elif alert.phase == "end" and alert.related_event_id:
+                self.state.episode_ending(alert.related_event_id, alert)
+                self.sink.emit(alert)
+                self.state.episode_ended(alert.related_event_id)
+            else:
+                self.sink.emit(alert)
+
+    def recover(self) -> list[OpenEpisode]:
+        """Settle what a previous process left; returns the episodes still open (confirmed, no end yet)."""
+        still_open = []
+        for episode in self.state.open_episodes():
+            start_id = episode.start.event_id
+            if episode.end is not None:
+                self.sink.emit(episode.end)  # the same event id: a no-op if it was stored before the crash
+                self.state.episode_ended(start_id)
+            elif not episode.confirmed and self.sink.get(start_id) is None:
+                self.state.episode_ended(start_id)  # the start never reached the outbox: nothing was promised
+            else:
+                if not episode.confirmed:
+                    self.state.episode_confirmed(start_id)
+                still_open.append(episode)
+        return still_open
+
+    def end(self, start: Alert, reason: str, ended_at: float) -> Alert:
+        """End an open episode on the agent's behalf (`config_changed`, `agent_restarted`); returns the end."""
+        end = end_of(start, reason, ended_at, self.clock.wall())
+        self.emit(end)
+        return end
+
+
+def end_of(start: Alert, reason: str, ended_at: float, created_at: float) -> Alert:
+    """The end alert of `start`: same type, source and rule, linked by related_event_id, `details.reason`."""
+    details = AlertDetails(
+        object_class=start.details.object_class,
+        zone=start.details.zone,
+        line=start.details.line,
+        door=start.details.door,
+        reader=start.details.reader,
+        reason=reason,
+        message=f"{start.type} ended: {reason.replace('_', ' ')}",
+        extra={key: value for key, value in (start.details.extra or {}).items() if key in ("adapter", "adapter_type")}
+        or None,
+    )
+    return start.model_copy(
+        update={
+            "event_id": new_event_id(),
+            "phase": "end",
+            "severity": Severity.info,
+            "related_event_id": start.event_id,
+            "ended_at": iso_utc(max(ended_at, parse_utc(start.started_at))),
+            "created_at": iso_utc(created_at),
+            "details": details,
+        }
+    )
