@@ -96,7 +96,12 @@ def test_set_config_applied_rejected_and_rolled_back(agent, tmp_path):
     new = config | {"telemetry": {"interval": 1}}
     applied = watcher.command("set-config", {"config": yaml.safe_dump(new)})
     assert applied["ok"], applied
-    assert applied["result"] == {"outcome": "applied", "changed": True, "switch": "make_before_break", "persisted": True}
+    assert applied["result"] == {
+        "outcome": "applied",
+        "changed": True,
+        "switch": "make_before_break",
+        "persisted": True,
+    }
     wait_for(lambda: len(watcher.payloads("telemetry")) >= 2, timeout=10, message="telemetry at the new interval")
     # the agent's own counters are reported: the command just handled shows in telemetry system.agent
     wait_for(
