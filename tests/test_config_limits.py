@@ -166,6 +166,10 @@ def test_remote_set_config_refuses_hostile_documents_and_keeps_answering(agent):
         assert watcher.command("ping")["ok"]
         assert watcher.command("get-config")["result"]["config"] == running
         assert daemon.config_path.read_text() == file_text
+    deep_payload = b'{"request_id": "deep", "args": {"config": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
+    reply = watcher.command("set-config", raw=deep_payload)  # deeper than Python's json decoder recurses
+    assert reply["ok"] is False and "nested too deeply" in reply["error"], reply
+    assert watcher.command("ping")["ok"]
     alerts = wait_for(lambda: watcher.health("config_rejected")[2:] and watcher.health("config_rejected"), timeout=10)
     rejected = [alert["details"]["message"] for alert in alerts]
     assert len(rejected) == 3 and "node limit" in rejected[0] and "nesting limit" in rejected[1]
