@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from edge_agent.config.errors import ConfigError, ConfigIssue, ConfigNotFound, dotted
 from edge_agent.config.model import AgentConfig
-from edge_agent.config.yaml_source import LocatedYaml
+from edge_agent.config.yaml_source import MAX_CONFIG_BYTES, LocatedYaml
 
 _SECRET_KEY = re.compile(r"password|secret|token|key|scbk|card", re.I)
 
@@ -22,7 +22,10 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> A
     """Read and validate a config file; raises ConfigNotFound or ConfigError."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # Read no more than one character past the size limit: LocatedYaml refuses the rest
+        # without a multi-gigabyte file (or /dev/zero) ever being held in memory.
+        with path.open(encoding="utf-8") as file:
+            text = file.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigNotFound(str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:

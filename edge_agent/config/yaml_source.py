@@ -1,4 +1,10 @@
-"""YAML to plain data, remembering the line of every key and substituting ${ENV}."""
+"""YAML to plain data, remembering the line of every key and substituting ${ENV}.
+
+Config text is hostile until parsed: it arrives from files, SIGHUP reloads and remote
+set-config. Every document is parsed here under fixed limits (size, nesting, node count,
+aliases counted each time they are used), and a document over a limit is an ordinary
+config issue naming the limit and the line, never a MemoryError or RecursionError.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,101 @@ from edge_agent.config.errors import ConfigIssue, dotted
 _ENV_REF = re.compile(r"\$\$|\$\{([^}]*)\}")
 _ENV_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.S)
 
+# The shipped example (every section) is about 5 KB; a site with dozens of cameras, zones and
+# doors stays well under 100 KB. 1 MiB leaves ample room while bounding the pure-Python
+# parse (about 2 s per MiB on a 2-core x86 box, several times that on a Pi) and its memory.
+MAX_CONFIG_BYTES = 1024 * 1024
+# Real configs nest about 6 levels (cameras[0].zones[0].polygon[0][0]); 64 keeps PyYAML's
+# recursive composer and our own conversion far from Python's recursion limit.
+MAX_NESTING = 64
+# Values after alias expansion; a 1 MiB document of short list items is about 250k nodes, so
+# this, not the size, bounds what a document can expand to (a "billion laughs" alias bomb).
+MAX_NODES = 100_000
+
+
+class LimitExceeded(Exception):
+    """A document over one of the parsing limits; `line` is where the limit was crossed."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that counts nodes as they are composed and stops at a limit.
+
+    An alias counts as every node of the section it repeats (and as its depth), so the count
+    is that of the fully expanded document, reached before any Python object is built: a few
+    hundred bytes of nested aliases are refused after composing a few thousand nodes instead
+    of expanding into gigabytes. An alias to a section that contains it is refused too.
+    """
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self._depth = 0  # depth of the node being composed (the root is 1)
+        self._deepest = 0  # deepest expanded level reached in the section being composed
+        self._nodes = 0  # expanded nodes so far
+        self._anchored: dict[int, tuple[int, int]] = {}  # id(anchored node) -> (expanded nodes, height)
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self._count_alias(self.peek_event())
+            return super().compose_node(parent, index)
+        event = self.peek_event()
+        self._depth += 1
+        self._reach(self._depth, event.start_mark)
+        self._count(1, event.start_mark)
+        nodes_before, deepest_outside = self._nodes - 1, self._deepest
+        self._deepest = self._depth
+        node = super().compose_node(parent, index)
+        if event.anchor is not None:
+            self._anchored[id(node)] = (self._nodes - nodes_before, self._deepest - self._depth + 1)
+        self._deepest = max(self._deepest, deepest_outside)
+        self._depth -= 1
+        return node
+
+    def _count_alias(self, event: yaml.AliasEvent) -> None:
+        target = self.anchors.get(event.anchor)
+        if target is None:
+            return  # PyYAML reports the undefined alias
+        if id(target) not in self._anchored:
+            raise LimitExceeded(
+                event.start_mark.line + 1,
+                f"alias *{event.anchor} is used inside the section it names; recursive aliases are not allowed",
+            )
+        nodes, height = self._anchored[id(target)]
+        self._reach(self._depth + height, event.start_mark)
+        self._count(nodes, event.start_mark)
+
+    def _reach(self, depth: int, mark) -> None:
+        if depth > MAX_NESTING:
+            raise LimitExceeded(
+                mark.line + 1, f"exceeds the nesting limit: more than {MAX_NESTING} levels deep (aliases included)"
+            )
+        self._deepest = max(self._deepest, depth)
+
+    def _count(self, nodes: int, mark) -> None:
+        self._nodes += nodes
+        if self._nodes > MAX_NODES:
+            raise LimitExceeded(
+                mark.line + 1,
+                f"exceeds the node limit: more than {MAX_NODES} values and sections "
+                f"(an alias counts as everything it repeats)",
+            )
+
+
+def oversize_issue(text: str) -> ConfigIssue | None:
+    """The size-limit issue for `text` (which may already be cut short after the limit), or None."""
+    head = text[: MAX_CONFIG_BYTES + 1].encode("utf-8", "surrogatepass")  # more than the limit in bytes if over
+    if len(head) <= MAX_CONFIG_BYTES:
+        return None
+    return ConfigIssue(
+        "",
+        head[:MAX_CONFIG_BYTES].count(b"\n") + 1,
+        f"exceeds the size limit: the config is more than {MAX_CONFIG_BYTES} bytes (1 MiB); nothing was parsed",
+    )
+
 
 class LocatedYaml:
     """Plain data from a YAML document plus a map from key path to 1-based line."""
@@ -21,6 +122,7 @@ class LocatedYaml:
         self.lines: dict[tuple, int] = {}
         self.issues: list[ConfigIssue] = []
         self._environ = os.environ if environ is None else environ
+        self._own_keys: dict[int, set[int]] = {}
         self.data = self._load(text)
 
     def line_of(self, path: tuple) -> int | None:
@@ -31,7 +133,11 @@ class LocatedYaml:
         return self.lines.get(())
 
     def _load(self, text: str):
-        loader = yaml.SafeLoader(text)
+        oversize = oversize_issue(text)
+        if oversize is not None:
+            self.issues.append(oversize)
+            return {}
+        loader = BoundedLoader(text)
         try:
             node = loader.get_single_node()
             if node is None:
@@ -45,14 +151,21 @@ class LocatedYaml:
             line = mark.line + 1 if mark else None
             self.issues.append(ConfigIssue("", line, f"YAML syntax error: {exc.problem or exc}"))
             return {}
+        except LimitExceeded as exc:
+            self.issues.append(ConfigIssue("", exc.line, exc.message))
+            return {}
         finally:
             loader.dispose()
 
     def _convert(self, loader: yaml.SafeLoader, node: yaml.Node, path: tuple):
         self.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
+            # A key written twice is an error; a key that overrides one merged in with `<<` is not.
+            # Keys are told apart before flatten_mapping (merged pairs first, then own) mixes them,
+            # and remembered per node: an aliased mapping is converted again, already flattened.
+            own_keys = self._own_keys.setdefault(id(node), {id(key_node) for key_node, _ in node.value})
             loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
-            result = {}
+            result, written = {}, set()
             for key_node, value_node in node.value:
                 key = loader.construct_object(key_node)
                 if not isinstance(key, (str, int)):
@@ -61,12 +174,14 @@ class LocatedYaml:
                     )
                     continue
                 child = (*path, key)
-                if key in result:
+                if id(key_node) in own_keys and key in written:
                     self.issues.append(
                         ConfigIssue(
                             dotted(child), key_node.start_mark.line + 1, "key appears twice in the same section"
                         )
                     )
+                if id(key_node) in own_keys:
+                    written.add(key)
                 self.lines[child] = key_node.start_mark.line + 1
                 result[key] = self._convert(loader, value_node, child)
             return result

@@ -128,6 +128,8 @@ class CommandDispatcher:
             data = json.loads(payload)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CommandError(f"malformed payload: not JSON ({exc})") from None
+        except RecursionError:  # 256 KiB of brackets nests far deeper than the JSON decoder recurses
+            raise CommandError("malformed payload: JSON nested too deeply") from None
         if not isinstance(data, dict):
             raise CommandError(f"malformed payload: expected a JSON object, found {type(data).__name__}")
         try:
