@@ -165,6 +165,32 @@ class DoorConfig(Section):
         description="When access is allowed; a grant outside raises access.off_schedule. Empty = always.",
     )
     clock_offset: float = Field(default=0.0, description="Seconds to add to the controller's clock to get ours.")
+    infer_forced: bool = Field(
+        default=True,
+        description="Raise door.forced (details.extra.inferred: true) when the door contact opens with no grant, "
+        "credential read, exit request or release around it, for feeds that report contacts but not forced doors. "
+        "A controller's own door.forced for the same opening replaces it. Turn off for a door left unlocked on "
+        "purpose (free-access hours) or opened by means its feeds do not report.",
+    )
+    # 8 s: controllers keep the strike released for about 3-5 s after a grant or exit request (their unlock
+    # time), and someone may open at the end of it; the rest allows for the clocks of the feed reporting the
+    # grant and the one reporting the contact, while a grant from a minute ago does not excuse a break-in.
+    forced_window: float = Field(
+        default=8.0,
+        gt=0,
+        le=300,
+        description="Seconds before an opening in which a grant, read, exit request or release covers it (at least "
+        "the controller's unlock time).",
+    )
+    # 2 s: panels post a grant within a fraction of a second of the contact changing, and report their own
+    # door.forced at the moment of the opening; each second more delays the alarm by as much.
+    forced_grace: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="Seconds after an opening in which a late grant still covers it, or a controller's own "
+        "door.forced replaces the inferred one; the inference waits this long.",
+    )
 
 
 class DenialBurstConfig(Section):

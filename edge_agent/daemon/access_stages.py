@@ -67,5 +67,7 @@ def access_stages(
             "door_rule_tick_errors": lambda: service.tick_errors,
             "door_events_unknown_door": lambda: service.rules.unknown_doors,
             "door_events_unknown_type": lambda: service.rules.unknown_types,
+            "door_forced_inferred": lambda: service.rules.forced.inferred,
+            "door_forced_merged": lambda: service.rules.forced.merged,
         },
     )

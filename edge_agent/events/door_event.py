@@ -19,6 +19,7 @@ DOOR_EVENT_TYPES = frozenset(
         "door.closed",
         "door.forced",
         "door.held_open",
+        "door.released",  # unlocked by an operator, remote command or key switch, not a credential
         "exit_request",
         "tamper",
         "tamper.cleared",

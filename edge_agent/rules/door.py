@@ -18,6 +18,7 @@ from edge_agent.clock import Clock, iso_utc
 from edge_agent.config.access import AccessConfig, DoorConfig, WelfareWatch
 from edge_agent.credentials import CredentialTokenizer, tokenizer_for
 from edge_agent.events import AlertDetails, AlertFactory, AlertSink, DoorEvent, Severity
+from edge_agent.rules.forced import ForcedInference
 from edge_agent.rules.schedule import ArmingSchedule
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,9 @@ PRESENCE_EVENTS = frozenset(
 # Types that keep no door state: forwarded, passed through as alarms or only seen by welfare.
 STATELESS_EVENTS = frozenset(
     {"credential.read", "exit_request", "keypad", "tamper", "tamper.cleared", "duress", "power.fault", "power.restored"}
+    | {"door.released"}  # seen only by the forced inference, as covering an opening
 )
+INFERRED_FORCED_REASON = "opened_without_grant"
 _WELFARE_STEP_S = 60.0
 _UNKNOWN_DOORS_NAMED = 32  # doors named in the log; beyond that only counted, so a noisy feed cannot flood it
 
@@ -130,6 +133,7 @@ class DoorRules:
         self._offline: dict[tuple[str, str], OfflineReader] = {}
         self._denials: dict[tuple[str, str], DenialWindow] = {}
         self._welfare = self._welfare_states(access_cfg, timezone, tokenizer)
+        self.forced = ForcedInference(self.doors, clock)
         self.unknown_doors = 0  # events for a door not in access.doors; telemetry system.agent
         self._unknown_door_ids: set[str] = set()
         self.unknown_types = 0
@@ -168,6 +172,8 @@ class DoorRules:
                     state.silence_s, state.alerted = 0.0, False
             if event.type in self._forward:
                 self._emit(event.type, Severity.info, event, details_for(event))
+            new_opening = event.type == "door.opened" and event.door not in self._open
+            pass_through = self.forced.observe(event, new_opening)
             handler = self._handlers.get(event.type)
             if handler is not None:
                 handler(event)
@@ -179,7 +185,7 @@ class DoorRules:
                     event.door,
                     event.adapter,
                 )
-            if event.type in PASS_THROUGH:
+            if event.type in PASS_THROUGH and pass_through:
                 self._emit(event.type, PASS_THROUGH[event.type], event, details_for(event))
 
     def _unknown_door(self, event: DoorEvent) -> None:
@@ -281,6 +287,8 @@ class DoorRules:
     def tick(self) -> None:
         with self._lock:
             now, wall = self.clock.monotonic(), self.clock.wall()
+            for opening in self.forced.due():
+                self._inferred_forced(opening)
             for door_id, door in self._open.items():
                 limit = self.doors[door_id].held_open_after if door_id in self.doors else None
                 if door.alert_id is None and limit is not None and now - door.opened_mono >= limit:
@@ -302,6 +310,17 @@ class DoorRules:
                 if not state.alerted and state.silence_s >= state.watch.max_silence_hours * 3600:
                     state.alerted = True
                     self._welfare_alert(state)
+
+    def _inferred_forced(self, opening: DoorEvent) -> None:
+        door = self.doors[opening.door]
+        details = details_for(
+            opening,
+            message=f"door opened with no grant, read, exit request or release within {door.forced_window:g} s "
+            "before it (inferred from the door contact)",
+        )
+        details.reason = INFERRED_FORCED_REASON  # a door.opened carries no reason of its own
+        details.extra["inferred"] = True
+        self._emit("door.forced", PASS_THROUGH["door.forced"], opening, details)
 
     def _welfare_alert(self, state: WelfareState) -> None:
         watch = state.watch
