@@ -67,5 +67,7 @@ def access_stages(
             "door_rule_tick_errors": lambda: service.tick_errors,
             "door_events_unknown_door": lambda: service.rules.unknown_doors,
             "door_events_unknown_type": lambda: service.rules.unknown_types,
+            "door_alert_commit_failures": lambda: service.committer.commit_failures,
+            "door_alerts_forgotten": lambda: service.committer.forgotten,
         },
     )
