@@ -11,6 +11,10 @@ Each adapter starts on its own: one that cannot (serial device unplugged, port
 in use) runs offline with `last_error` set and is started again by a retry
 thread after a full-jitter back-off (access.retry_min_delay .. retry_max_delay),
 so a USB-RS485 dongle plugged in later just works and nothing else waits on it.
+
+`on_event` returns only once the alerts the event raised are committed, and
+raises StoreUnavailable when they could not be (door_commit.py), so adapters
+acknowledge only what is stored.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from edge_agent.backoff import FullJitterBackoff
 from edge_agent.clock import Clock
 from edge_agent.config.access import AccessConfig
 from edge_agent.credentials import tokenizer_for
+from edge_agent.daemon.door_commit import EventCommitter, StagedSink
 from edge_agent.daemon.health import Health
 from edge_agent.events import AlertFactory, AlertSink, DoorEvent
 from edge_agent.rules.door import DoorRules
@@ -60,8 +65,10 @@ class AccessService:
         health: Health | None = None,
     ):
         tokenizer = tokenizer_for(access)
-        self.rules = DoorRules(access, factory, sink, clock, timezone, tokenizer=tokenizer)
-        self.fusion = TailgatingFusion(access, factory, sink, clock)
+        staged = StagedSink(sink)
+        self.rules = DoorRules(access, factory, staged, clock, timezone, tokenizer=tokenizer)
+        self.fusion = TailgatingFusion(access, factory, staged, clock)
+        self.committer = EventCommitter(staged, self._decide)
         self.adapters = build_adapters(access, self.on_event, clock, tokenizer=tokenizer)
         self.health = health
         for adapter in self.adapters:
@@ -83,6 +90,10 @@ class AccessService:
         self.tick_errors = 0
 
     def on_event(self, event: DoorEvent) -> None:
+        """Returns once the event's alerts are committed; raises StoreUnavailable when they could not be."""
+        self.committer.on_event(event)
+
+    def _decide(self, event: DoorEvent) -> None:
         self.rules.on_event(event)
         self.fusion.on_door_event(event)
 

@@ -69,5 +69,7 @@ def access_stages(
             "door_events_unknown_type": lambda: service.rules.unknown_types,
             "door_forced_inferred": lambda: service.rules.forced.inferred,
             "door_forced_merged": lambda: service.rules.forced.merged,
+            "door_alert_commit_failures": lambda: service.committer.commit_failures,
+            "door_alerts_forgotten": lambda: service.committer.forgotten,
         },
     )

@@ -98,10 +98,11 @@ class Outbox:
         self.moved_aside_to = opened.moved_aside_to
         self.corruption = opened.corruption  # what was wrong with the file set aside, if one was
         self._disk = DiskGuard(self.path.parent, config.min_free_disk_mb, self.clock, disk_usage)
-        self._rows, self._bytes = self._connection.execute(
-            "SELECT count(*), coalesce(sum(size), 0) FROM outbox"
+        requeued = self.requeue_inflight()  # a previous process died with these handed out
+        self._rows, self._bytes, pending = self._connection.execute(
+            "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(state = 'pending'), 0) FROM outbox"
         ).fetchone()
-        self.requeue_inflight()  # a previous process died with these handed out
+        log.info("outbox %s: %d message(s) to send, %d of them were in flight before", self.path, pending, requeued)
         if opened.moved_aside_to is not None:
             self._report_corruption(alert_factory, opened.moved_aside_to, opened.corruption or "")
 

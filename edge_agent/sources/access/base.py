@@ -4,12 +4,21 @@ An adapter turns a controller's feed into normalized `DoorEvent`s handed to
 `on_event`. Bad input is refused with a reason (`Rejected`), counted per
 reason, logged once per burst, and never stops the adapter; an exception in
 `on_event` is likewise logged and counted, not propagated into the feed.
+
+An event is acknowledged only once its alerts are stored: `on_event` raises
+`StoreUnavailable` when they could not be committed (outbox locked, disk full,
+I/O error), and `emit` tells the adapter so (`Outcome.retry`) instead of
+swallowing it: HTTP push answers 503, line stream and OSDP keep the event in a
+`StoreRetryQueue` and commit it later.
 """
 
 from __future__ import annotations
 
 import abc
+import enum
+import json
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -23,6 +32,35 @@ log = logging.getLogger(__name__)
 OnEvent = Callable[[DoorEvent], None]
 
 LOG_BURST_SECONDS = 60.0
+
+
+class StoreUnavailable(Exception):
+    """The alerts of an event could not be committed; the event is not stored and may be handed over again."""
+
+
+class Outcome(enum.Enum):
+    stored = "stored"  # the consumer took the event and committed whatever alerts it raised
+    retry = "retry"  # the store failed: hand the same event over again later
+    failed = "failed"  # the consumer itself failed (a bug): handing it over again would fail again
+
+
+_STORE_ERRORS = (StoreUnavailable, sqlite3.OperationalError, OSError)
+
+
+def event_identity(event: DoorEvent) -> tuple:
+    """What makes a resent event the same event: everything but our arrival time (`edge_time`)."""
+    raw = json.dumps(event.raw, sort_keys=True, default=str)
+    return (
+        event.adapter,
+        event.type,
+        event.door,
+        event.device_time,
+        event.reader,
+        event.direction,
+        event.credential_token,
+        event.reason,
+        raw,
+    )
 
 
 class Rejected(Exception):
@@ -152,11 +190,16 @@ class AccessAdapter(abc.ABC):
                 log.exception("adapter %s: the link listener failed", self.id, extra={"adapter": self.id})
         return changed
 
-    def emit(self, event: DoorEvent) -> None:
-        self.count("events")
+    def emit(self, event: DoorEvent) -> Outcome:
+        """Hand one event to the consumer; `events` counts it once it is stored (or the consumer failed on it)."""
         try:
             self._on_event(event)
+        except _STORE_ERRORS as error:
+            self.count("store_failures")
+            self._burst.rejected("store_unavailable", f"a {event.type} event was not stored: {error}")
+            return Outcome.retry
         except Exception:
+            self.count("events")
             self.count("consumer_errors")
             log.exception(
                 "adapter %s: the door event consumer failed on a %s event",
@@ -164,3 +207,6 @@ class AccessAdapter(abc.ABC):
                 event.type,
                 extra={"adapter": self.id},
             )
+            return Outcome.failed
+        self.count("events")
+        return Outcome.stored

@@ -5,7 +5,16 @@ of a batch refused individually), 400 malformed or invalid, 401 missing or
 bad credentials or a timestamp outside the replay window, 404 wrong path,
 405 wrong method, 409 a replayed signed request, 411 no Content-Length,
 413 body over max_body_bytes, 503 more than max_connections connections at once
-(answered and closed without a thread). Every refusal is counted under its reason.
+(answered and closed without a thread) or alerts that could not be stored
+(`store_unavailable`, with Retry-After). Every refusal is counted under its reason.
+
+A 200 means every valid event of the body is stored. A batch is acknowledged
+as a whole: when the store fails on one event, the rest are not tried (each
+try would wait out the store's busy timeout) and the reply is 503, naming the
+events already stored and those not. Controllers resend the whole body, not a
+part of it, so the events stored by an unacknowledged request are remembered
+(by identity, up to UNACKNOWLEDGED_LIMIT) and a resend skips them: each event
+is stored exactly once without the controller having to read our reply.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.parser import BytesParser
@@ -22,7 +32,7 @@ from typing import Any
 
 from edge_agent.config.access import HttpPushAdapterConfig
 from edge_agent.config.base import read_secret
-from edge_agent.sources.access.base import AccessAdapter, Rejected
+from edge_agent.sources.access.base import AccessAdapter, Outcome, Rejected, event_identity
 from edge_agent.sources.access.hikvision import HikvisionLayout, parse_hikvision
 from edge_agent.sources.access.normalize import EventContext, decode_json, event_objects, parse_generic
 from edge_agent.sources.access.signing import RequestAuthenticator
@@ -44,6 +54,8 @@ _STATUS = {
     "length_required": 411,
     "oversized": 413,
 }
+STORE_RETRY_AFTER_S = 5  # about the store's busy timeout: a lock held longer is not going away at once
+UNACKNOWLEDGED_LIMIT = 1024
 BUSY_REPLY_TIMEOUT_S = 0.5
 _BUSY_BODY = b'{"ok":false,"reason":"busy"}'
 _BUSY_REPLY = (
@@ -56,6 +68,7 @@ _BUSY_REPLY = (
 class Response:
     status: int
     body: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
     def encode(self) -> bytes:
         return json.dumps(self.body, separators=(",", ":")).encode()
@@ -80,6 +93,8 @@ class HttpPushAdapter(AccessAdapter):
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None
+        self._unacknowledged: OrderedDict[tuple, None] = OrderedDict()  # stored, but the request got a 503
+        self._unacknowledged_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------
 
@@ -133,21 +148,60 @@ class HttpPushAdapter(AccessAdapter):
             events = self._parse(headers.get("Content-Type", ""), body)
         except Rejected as error:
             return self._refuse(error)
-        accepted, refused = 0, []
+        return self._emit_all(events)
+
+    def _emit_all(self, events: list[tuple[str, Any]]) -> Response:
+        stored: list[str] = []
+        not_stored: list[str] = []
+        refused: list[dict] = []
         for where, outcome in events:
             if isinstance(outcome, Rejected):
                 self.reject(outcome)
                 refused.append({"at": where, "reason": outcome.reason, "detail": outcome.detail})
+            elif not_stored:  # the store just failed: a try would only wait out its busy timeout again
+                not_stored.append(where)
+            elif self._stored_before(outcome):
+                self.count("resent_already_stored")
+                stored.append(where)
             else:
-                self.emit(outcome)
-                accepted += 1
-        self.count("requests_accepted" if accepted else "requests_refused")
-        if not accepted:
+                result = self.emit(outcome)
+                if result is Outcome.stored:
+                    stored.append(where)
+                elif result is Outcome.retry:
+                    not_stored.append(where)
+                else:
+                    refused.append({"at": where, "reason": "internal_error", "detail": "the event was not handled"})
+        if not_stored:
+            return self._store_unavailable(events, stored, not_stored, refused)
+        self.count("requests_accepted" if stored else "requests_refused")
+        if not stored:
             first = refused[0]
-            return Response(
-                _STATUS.get(first["reason"], 400), {"ok": False, "reason": first["reason"], "rejected": refused}
-            )
-        return Response(200, {"ok": True, "accepted": accepted, "rejected": refused})
+            status = 500 if first["reason"] == "internal_error" else _STATUS.get(first["reason"], 400)
+            return Response(status, {"ok": False, "reason": first["reason"], "rejected": refused})
+        return Response(200, {"ok": True, "accepted": len(stored), "rejected": refused})
+
+    def _stored_before(self, event) -> bool:
+        """Stored while handling an earlier copy of this request that was answered 503 (forgotten once seen)."""
+        identity = event_identity(event)
+        with self._unacknowledged_lock:
+            if identity not in self._unacknowledged:
+                return False
+            del self._unacknowledged[identity]
+            return True
+
+    def _store_unavailable(self, events, stored: list[str], not_stored: list[str], refused: list[dict]) -> Response:
+        wheres = set(stored)
+        with self._unacknowledged_lock:
+            for where, outcome in events:
+                if where in wheres:
+                    self._unacknowledged[event_identity(outcome)] = None
+            while len(self._unacknowledged) > UNACKNOWLEDGED_LIMIT:
+                self._unacknowledged.popitem(last=False)
+        self.reject(Rejected("store_unavailable", f"{len(not_stored)} event(s) could not be stored; retry later"))
+        body = {"ok": False, "reason": "store_unavailable", "stored": stored, "not_stored": not_stored}
+        if refused:
+            body["rejected"] = refused
+        return Response(503, body, {"Retry-After": str(STORE_RETRY_AFTER_S)})
 
     def _parse(self, content_type: str, body: bytes) -> list[tuple[str, Any]]:
         ctx = EventContext(self.id, self.clock.wall(), self.tokenizer, self.config.default_door)
@@ -270,6 +324,8 @@ def _handler_for(adapter: HttpPushAdapter) -> type[BaseHTTPRequestHandler]:
                 self.send_response(response.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
                 if response.status >= 400:
                     self.send_header("Connection", "close")
                     self.close_connection = True

@@ -3,7 +3,9 @@
 The adapter is the client: it connects, reads lines, and on any loss waits
 with doubling back-off (reconnect_min_delay .. reconnect_max_delay) and tries
 again until stopped. An over-long, non-UTF-8 or invalid line is refused and
-counted; the stream carries on with the next line.
+counted; the stream carries on with the next line. An event whose alerts
+could not be stored waits in a `StoreRetryQueue` (a stream cannot be asked to
+resend), and the events after it queue behind it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import tty
 from edge_agent.config.access import LineStreamAdapterConfig
 from edge_agent.sources.access.base import AccessAdapter, Rejected
 from edge_agent.sources.access.normalize import EventContext, decode_json, parse_generic
+from edge_agent.sources.access.store_retry import StoreRetryQueue
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +118,7 @@ class LineStreamAdapter(AccessAdapter):
         self._stream: _Stream | None = None
         self._splitter = LineSplitter(config.max_line_bytes)
         self._line_no = 0
+        self.store_retry = StoreRetryQueue(self)
 
     @property
     def endpoint(self) -> str:
@@ -123,6 +127,7 @@ class LineStreamAdapter(AccessAdapter):
 
     def start(self) -> None:
         self._stopping.clear()
+        self.store_retry.start()
         self._thread = threading.Thread(target=self._run, name=f"line-stream-{self.id}", daemon=True)
         self._thread.start()
 
@@ -130,10 +135,14 @@ class LineStreamAdapter(AccessAdapter):
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self.store_retry.stop(timeout)
         self.set_online(False)
 
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def snapshot(self) -> dict:
+        return {**super().snapshot(), "store_queue_depth": self.store_retry.depth}
 
     def handle_line(self, line: bytes) -> None:
         """Parse one line and emit its event, or count why not (also the fuzzing entry point)."""
@@ -141,9 +150,11 @@ class LineStreamAdapter(AccessAdapter):
         where = f"line {self._line_no}"
         try:
             ctx = EventContext(self.id, self.clock.wall(), self.tokenizer, self.config.default_door)
-            self.emit(parse_generic(decode_json(line, where), ctx, where))
+            event = parse_generic(decode_json(line, where), ctx, where)
         except Rejected as error:
             self.reject(error)
+            return
+        self.store_retry.submit(event)
 
     def handle_bytes(self, data: bytes) -> None:
         for item in self._splitter.feed(data):

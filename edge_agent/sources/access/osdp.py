@@ -6,7 +6,9 @@ what the readers (PDs) report into door events: card reads, keypad entries
 and PD online/offline as reader.online / reader.offline. A reader with an
 SCBK file talks over the secure channel only. Card data is tokenized in the
 libosdp callback and never logged; libosdp's own logging stays at warnings,
-where it prints no packet contents.
+where it prints no packet contents. An event whose alerts could not be stored
+waits in a `StoreRetryQueue` (a PD cannot be asked to resend), so libosdp's
+thread blocks on a failing store at most once, not once per event.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from edge_agent.credentials import wiegand_card_number
 from edge_agent.events import DoorEvent
 from edge_agent.sources.access.base import AccessAdapter, Rejected
 from edge_agent.sources.access.line_stream import open_serial
+from edge_agent.sources.access.store_retry import StoreRetryQueue
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +94,10 @@ class OsdpAdapter(AccessAdapter):
         self._fd: int | None = None
         self._cp: osdp.ControlPanel | None = None
         self._state_lock = threading.Lock()
+        self.store_retry = StoreRetryQueue(self)
 
     def start(self) -> None:
+        self.store_retry.start()
         stream = open_serial(self.config.device, self.config.baud)
         self._fd = stream.fd
         channel = FdChannel(stream.fd)
@@ -126,6 +131,7 @@ class OsdpAdapter(AccessAdapter):
             except OSError:
                 pass
             self._fd = None
+        self.store_retry.stop(timeout)
         self.set_online(False)
 
     def alive(self) -> bool:
@@ -136,6 +142,7 @@ class OsdpAdapter(AccessAdapter):
         figures = super().snapshot()
         with self._state_lock:
             figures["readers_online"] = {r.reader_id: bool(r.online) for r in self.readers}
+        figures["store_queue_depth"] = self.store_retry.depth
         return figures
 
     # -- libosdp callback (runs on the control panel's thread) ------------------
@@ -144,7 +151,7 @@ class OsdpAdapter(AccessAdapter):
         try:
             reader = self.readers[pd_index]
             for door_event in self.translate(reader, event):
-                self.emit(door_event)
+                self.store_retry.submit(door_event)
         except Rejected as error:
             self.reject(error)
         except Exception:  # never let one odd event unwind into libosdp
