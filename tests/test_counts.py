@@ -152,6 +152,7 @@ def test_a_restart_mid_interval_loses_no_crossing(tmp_path, clock, how):
     agent = Agent(config, clock)
     agent.walk_in(1)
     agent.walk_in(2)
+    agent.run(60)  # both stand in the lobby for a minute
     getattr(agent, how)()
     clock.advance(20)  # down for a while, still in the same interval
     agent = Agent(config, clock)
@@ -166,6 +167,11 @@ def test_a_restart_mid_interval_loses_no_crossing(tmp_path, clock, how):
         "total_out": 1,
     }
     assert message["complete"] is False
+    (lobby,) = message["zones"]
+    if how == "stop":  # occupancy samples are saved on a clean stop and carried over
+        assert lobby["peak"] == 2 and 300 - 130 - 20 - 2 <= lobby["samples"] <= 300 - 130 - 20
+    else:  # after a crash only the samples since the restart are there (and the message says so)
+        assert lobby["peak"] == 1 and lobby["samples"] < 300 - 130 - 20 - 60
 
 
 def test_cumulative_counts_continue_across_restarts_and_intervals(tmp_path, clock):
