@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 from edge_agent.config.access import AccessConfig, access_reference_problems
 from edge_agent.config.base import Section
 from edge_agent.config.cameras import CameraConfig
+from edge_agent.config.counts import CountsConfig
 from edge_agent.config.daemon import CommandsConfig, LoggingConfig, SupervisorConfig, TelemetryConfig
 from edge_agent.config.detector import DetectorConfig
 from edge_agent.config.device import DeviceConfig
@@ -29,6 +30,7 @@ class AgentConfig(Section):
     rules: list[VideoRuleConfig] = Field(default_factory=list, description="Video rules.")
     access: AccessConfig = Field(default_factory=AccessConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    counts: CountsConfig = Field(default_factory=CountsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     commands: CommandsConfig = Field(default_factory=CommandsConfig)

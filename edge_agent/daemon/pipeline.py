@@ -40,6 +40,10 @@ def build_pipeline(
             from edge_agent.daemon.video_stages import video_stages  # loads OpenCV and onnxruntime
 
             parts.add(video_stages(config, delivery.sink, delivery.factory, clock, delivery.health))
+            if config.counts.enabled:
+                from edge_agent.daemon.counts import counts_stages
+
+                parts.add(counts_stages(config, delivery, clock, parts.rule_engine))
         if config.access.adapters:
             from edge_agent.daemon.access_stages import access_stages
 

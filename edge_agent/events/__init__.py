@@ -4,7 +4,7 @@ from edge_agent.events.alert import SCHEMA_VERSION, Alert, AlertDetails, BoxOut,
 from edge_agent.events.door_event import DENY_REASONS, DOOR_EVENT_TYPES, DoorEvent
 from edge_agent.events.factory import AlertFactory
 from edge_agent.events.ids import event_id_time_ms, new_event_id
-from edge_agent.events.messages import CommandReply, CommandRequest, Status, Telemetry
+from edge_agent.events.messages import CommandReply, CommandRequest, Counts, Status, Telemetry
 from edge_agent.events.sink import AlertSink, JsonLinesSink, ListSink, TeeSink
 from edge_agent.events.topics import Topics
 from edge_agent.events.vision_types import Box, Detection, Frame, FrameDetections, LineCrossing, Track
@@ -34,6 +34,7 @@ __all__ = [
     "Source",
     "Status",
     "Telemetry",
+    "Counts",
     "Track",
     "event_id_time_ms",
     "new_event_id",

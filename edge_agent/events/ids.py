@@ -7,6 +7,7 @@ timestamp field is advanced by one millisecond rather than ever going back.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -49,3 +50,18 @@ new_event_id = UUIDv7Generator()
 def event_id_time_ms(event_id: str) -> int:
     """The creation time (ms since the epoch) encoded in a UUIDv7."""
     return uuid.UUID(event_id).int >> 80
+
+
+def stable_event_id(at_ms: int, *names: str) -> str:
+    """A UUIDv7 that is the same every time for the same (time, names): a re-sent periodic message dedupes.
+
+    The timestamp field is `at_ms`, so such ids still sort with the others by time;
+    the "random" bits come from a hash of the names (RFC 9562 allows any bits there).
+    """
+    digest = int.from_bytes(hashlib.sha256("\x1f".join(names).encode()).digest()[:10], "big")
+    value = (at_ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= (digest >> 68 & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= digest & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))

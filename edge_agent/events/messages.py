@@ -1,4 +1,4 @@
-"""Non-alert messages the agent publishes: status (retained) and telemetry."""
+"""Non-alert messages the agent publishes: status (retained), telemetry and counts."""
 
 from __future__ import annotations
 
@@ -49,6 +49,53 @@ class Telemetry(BaseModel):
     detector: dict[str, Any] = Field(
         default_factory=dict, description="Shared detector worker: inferences, mean ms, queue depth, frames replaced."
     )
+
+
+class LineCount(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    camera: str
+    line: str
+    in_: int = Field(alias="in", ge=0, description="Inward crossings counted in this interval.")
+    out: int = Field(ge=0, description="Outward crossings counted in this interval.")
+    total_in: int = Field(ge=0, description="Inward crossings since `total_since`, up to interval_end.")
+    total_out: int = Field(ge=0, description="Outward crossings since `total_since`, up to interval_end.")
+    total_since: str = Field(
+        description="RFC 3339 UTC time the cumulative counters started (first seen, or the line's geometry changed)."
+    )
+
+
+class ZoneOccupancy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    camera: str
+    zone: str
+    current: int = Field(ge=0, description="Objects in the zone at the last sample of the interval.")
+    peak: int = Field(ge=0, description="Most objects in the zone at any sample of the interval.")
+    mean: float = Field(ge=0, description="Mean objects in the zone over the interval's samples.")
+    samples: int = Field(ge=0, description="Samples taken (one per counts.sample_every s while the agent ran).")
+
+
+class Counts(BaseModel):
+    """Line and zone counts for one wall-clock-aligned interval; event_id is stable per (device, interval)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: str = Field(default=SCHEMA_VERSION)
+    event_id: str = Field(description="UUIDv7, the same for every send of this device's interval: dedupe on it.")
+    device_id: str
+    site: str
+    interval_start: str = Field(description="RFC 3339 UTC start of the interval (inclusive), on a boundary.")
+    interval_end: str = Field(description="RFC 3339 UTC end of the interval (exclusive).")
+    complete: bool = Field(
+        description="False when the agent did not run for the whole interval (started, restarted or reloaded in it): "
+        "crossings stored before a restart are still included, but none could be seen while it was down."
+    )
+    lines: list[LineCount] = Field(default_factory=list, description="Every configured counting line.")
+    zones: list[ZoneOccupancy] = Field(
+        default_factory=list, description="Every configured zone: objects of counts.zone_classes whose foot is inside."
+    )
+    created_at: str = Field(description="RFC 3339 UTC time this message was built.")
 
 
 class CommandRequest(BaseModel):

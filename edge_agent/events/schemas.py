@@ -8,12 +8,13 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from edge_agent.events.alert import Alert
-from edge_agent.events.messages import CommandReply, CommandRequest, Status, Telemetry
+from edge_agent.events.messages import CommandReply, CommandRequest, Counts, Status, Telemetry
 
 PUBLISHED_MESSAGES: dict[str, type[BaseModel]] = {
     "alert": Alert,
     "status": Status,
     "telemetry": Telemetry,
+    "counts": Counts,
     "command-request": CommandRequest,
     "command-reply": CommandReply,
 }

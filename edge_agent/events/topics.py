@@ -1,7 +1,7 @@
 """Every topic the agent publishes to or listens on, built in one place.
 
 Layout: ``{prefix}/{site}/{device_id}/...`` with ``alerts/{type}``, ``status``,
-``telemetry``, ``cmd/{name}`` (requests) and ``cmd/{name}/reply``. The command
+``telemetry``, ``counts``, ``cmd/{name}`` (requests) and ``cmd/{name}/reply``. The command
 filter ``cmd/+`` matches requests only, never replies.
 """
 
@@ -37,6 +37,10 @@ class Topics:
     @property
     def telemetry(self) -> str:
         return f"{self.base}/telemetry"
+
+    @property
+    def counts(self) -> str:
+        return f"{self.base}/counts"
 
     def command(self, name: str) -> str:
         return f"{self.base}/cmd/{_check_level('command name', name)}"

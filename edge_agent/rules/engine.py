@@ -52,6 +52,7 @@ class CameraRules:
             else:
                 self.zone_rules.append(ZONE_RULES[rule.type](rule, self.zones[rule.zone], emitter, schedule))
         self.last_context: FrameContext | None = None
+        self.last_tracks: Sequence[Track] = ()  # replaced, never mutated: read from other threads
 
     @property
     def rules(self) -> list:
@@ -60,6 +61,7 @@ class CameraRules:
     def process(self, frame: FrameDetections, tracks: Sequence[Track]) -> None:
         ctx = FrameContext(frame.camera_id, frame.seq, frame.captured_at, frame.monotonic)
         self.last_context = ctx
+        self.last_tracks = tracks
         for rule in self.zone_rules:
             rule.update(ctx, tracks)
         for name, counter in self.counters.items():
@@ -105,12 +107,18 @@ class CameraRules:
                     previous.emitter.factory, previous.emitter.sink = rule.emitter.factory, rule.emitter.sink
                     rules[index] = previous
                     kept.append(rule.name)
-        self.last_context = old.last_context
+        self.last_context, self.last_tracks = old.last_context, old.last_tracks
         return kept
 
     def open_episode_ids(self) -> set[str]:
         """Event ids of the start alerts whose episodes this camera's rules hold open."""
         return {rule.lifecycle.start_event_id for rule in self.zone_rules if rule.lifecycle.start_event_id}
+
+    def zone_occupancy(self, classes: Iterable[str]) -> dict[str, int]:
+        """{zone: objects of `classes` whose foot is inside} as of the last processed frame."""
+        wanted = frozenset(classes)
+        feet = [t.box.foot for t in self.last_tracks if t.class_name in wanted]
+        return {name: sum(zone.contains(*foot) for foot in feet) for name, zone in self.zones.items()}
 
     def finish(self, reason: str, wall: float | None = None, monotonic: float | None = None) -> None:
         """End every open episode (the source ended or the camera is being stopped)."""
@@ -199,6 +207,10 @@ class RuleEngine:
     def line_counts(self) -> dict[str, dict[str, dict[str, int]]]:
         """{camera: {line: {"in": n, "out": n}}} for telemetry and reports."""
         return {cid: {name: c.counts() for name, c in cam.counters.items()} for cid, cam in self.cameras.items()}
+
+    def zone_occupancy(self, classes: Iterable[str]) -> dict[str, dict[str, int]]:
+        """{camera: {zone: n}}: objects of `classes` in each zone as of each camera's last processed frame."""
+        return {cid: cam.zone_occupancy(classes) for cid, cam in self.cameras.items()}
 
     def rule_counts(self) -> dict[str, dict[str, int]]:
         """{rule name: {"start", "end", "instant", "suppressed"}}."""
