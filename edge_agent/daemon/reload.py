@@ -17,12 +17,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge_agent.config import AgentConfig
 from edge_agent.daemon.delivery import Delivery
 from edge_agent.daemon.parts import PipelineParts
 from edge_agent.daemon.supervisor import Supervisor
+from edge_agent.events import Alert
+from edge_agent.store.episodes import EpisodeSink
 
 log = logging.getLogger(__name__)
 
@@ -125,19 +128,27 @@ def end_episodes(delivery: Delivery, start_ids: set[str], reason: str) -> int:
 
 def settle_previous_run(delivery: Delivery, config: AgentConfig) -> tuple[int, int]:
     """At start-up: what the last process left open is continued where its condition can come back by itself
-    (a camera or adapter outage: the reader or adapter ends it) and ended with `agent_restarted` otherwise.
-    Returns (continued, ended)."""
-    cameras = {camera.id for camera in config.cameras if camera.enabled}
-    adapters = {adapter.id for adapter in config.access.adapters}
-    continued, to_end = 0, set()
-    for episode in delivery.sink.recover():
-        start = episode.start
+    (a camera or adapter outage of something still configured: the reader or adapter ends it) and ended
+    with `agent_restarted` otherwise. Returns (continued, ended)."""
+    subjects = {camera.id for camera in config.cameras if camera.enabled} | {a.id for a in config.access.adapters}
+
+    def adopt(start: Alert) -> bool:
         subject = (start.details.extra or {}).get("adapter") if start.type == "agent.health" else start.source.id
-        if subject in (cameras | adapters) and delivery.health.adopt(start):
-            continued += 1
-        else:
-            to_end.add(start.event_id)
-    ended = end_episodes(delivery, to_end, "agent_restarted")
+        return subject in subjects and delivery.health.adopt(start)
+
+    continued, ended = settle_ledger(delivery.sink, delivery.factory.clock.wall(), adopt)
     if continued or ended:
         log.info("episodes open at the last stop: %d continued, %d ended (agent_restarted)", continued, ended)
+    return continued, ended
+
+
+def settle_ledger(sink: EpisodeSink, now: float, adopt: Callable[[Alert], bool]) -> tuple[int, int]:
+    """Recover the ledger; every episode still open is adopted by its owner or ended with `agent_restarted`."""
+    continued = ended = 0
+    for episode in sink.recover():
+        if adopt(episode.start):
+            continued += 1
+        else:
+            sink.end(episode.start, "agent_restarted", now)
+            ended += 1
     return continued, ended
