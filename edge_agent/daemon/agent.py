@@ -20,6 +20,7 @@ from pathlib import Path
 from edge_agent import __version__
 from edge_agent.clock import Clock, SystemClock, iso_utc
 from edge_agent.config import AgentConfig, ConfigError, parse_config
+from edge_agent.daemon.core_watch import CoreWatch
 from edge_agent.daemon.delivery import Delivery, delivery_sections
 from edge_agent.daemon.notify import SystemdNotifier
 from edge_agent.daemon.pipeline import PipelineParts, build_pipeline
@@ -57,6 +58,7 @@ class Agent:
         self.delivery: Delivery | None = None
         self.pipeline: PipelineParts | None = None
         self.supervisor: Supervisor | None = None
+        self.core: CoreWatch | None = None  # the publisher and command server: they outlive reloads
         self.last_reload: dict | None = None
         self.exit_code = 0
         self._lock = threading.RLock()  # one reload (or health check) at a time
@@ -120,6 +122,7 @@ class Agent:
         with self._lock:
             try:
                 healthy = self.supervisor.check() if self.supervisor else False
+                healthy = self._check_core() and healthy
             except SupervisorGaveUp as exc:
                 log.error("stopping: %s", exc)
                 self.exit_code = os.EX_SOFTWARE
@@ -131,6 +134,17 @@ class Agent:
             self._healthy = healthy
             self.notifier.status(self._status_line() if healthy else "degraded: restarting a stage")
         return healthy
+
+    def _check_core(self) -> bool:
+        """The publisher and command server are watched here, not in the pipeline: they outlive reloads."""
+        if self.delivery is None:
+            return False
+        if self.core is None or self.core.delivery is not self.delivery:  # a reload built a new delivery
+            self.core = CoreWatch(self.delivery, self.commands, self.config.supervisor, self.clock)
+        return self.core.check()
+
+    def _core_snapshot(self) -> dict:
+        return self.core.snapshot() if self.core is not None else {}
 
     def _shutdown(self) -> None:
         self.notifier.stopping("stopping")
@@ -164,7 +178,14 @@ class Agent:
         supervisor = Supervisor(
             sup.stall_timeout, sup.max_restarts, sup.restart_window, self.clock, self.delivery.health
         )
-        parts = build_pipeline(config, self.delivery, self.clock, supervisor.snapshot, self.environ, self.counters)
+        parts = build_pipeline(
+            config,
+            self.delivery,
+            self.clock,
+            lambda: {**supervisor.snapshot(), **self._core_snapshot()},
+            self.environ,
+            self.counters,
+        )
         try:
             supervisor.start(parts.specs)
             self.supervisor, self.pipeline = supervisor, parts

@@ -34,6 +34,7 @@ class Delivery:
     publisher: Publisher
     factory: AlertFactory
     health: Health  # open camera and adapter outages, kept across pipeline reloads
+    clock: Clock | None = None
 
     @classmethod
     def build(cls, config: AgentConfig, device_id: str, clock: Clock, health: Health | None = None) -> Delivery:
@@ -53,11 +54,22 @@ class Delivery:
         except Exception:
             outbox.close()
             raise
-        return cls(config, device_id, topics, outbox, publisher, factory, health)
+        return cls(config, device_id, topics, outbox, publisher, factory, health, clock)
 
     def start(self, on_command) -> None:
         self.publisher.subscribe(self.topics.command_filter, on_command)
         self.publisher.start()
+
+    def renew_publisher(self, on_command) -> Publisher:
+        """A fresh, unstarted publisher on the same outbox, replacing one whose thread died or hung.
+
+        The old thread is abandoned if it does not stop (Python cannot kill it); rows it had in
+        flight are requeued when the new one connects, so they are sent again with the same event_id.
+        """
+        publisher = Publisher(self.config.mqtt, self.outbox, self.topics, self.device_id, __version__, self.clock)
+        publisher.subscribe(self.topics.command_filter, on_command)
+        self.publisher = publisher
+        return publisher
 
     def stop(self, timeout: float) -> None:
         """Publisher first (it finishes in-flight rows and publishes status offline), then the store."""
