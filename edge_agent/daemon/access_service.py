@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,7 @@ class AccessService:
         crossing_source: Any = None,
         tick_interval: float = 1.0,
         health: Health | None = None,
+        hang_timeout: float = 30.0,
     ):
         tokenizer = tokenizer_for(access)
         staged = StagedSink(sink)
@@ -88,6 +90,9 @@ class AccessService:
         self._retry_thread: threading.Thread | None = None
         self._ticks = 0
         self.tick_errors = 0
+        self._hang_timeout = hang_timeout
+        self._turns: dict[str, tuple[int, float]] = {}  # adapter id -> (loop turns, real time they last changed)
+        self.hung: str | None = None  # which adapter thread hung, for the restart's alert
 
     def on_event(self, event: DoorEvent) -> None:
         """Returns once the event's alerts are committed; raises StoreUnavailable when they could not be."""
@@ -120,6 +125,8 @@ class AccessService:
     def start(self) -> None:
         """Starts every adapter it can; the others run offline and are retried. Never raises for one adapter."""
         self._stopping.clear()
+        self._turns.clear()
+        self.hung = None
         with self._pending_lock:
             self._pending.clear()
         for adapter in self.adapters:
@@ -152,7 +159,23 @@ class AccessService:
         threads_ok = all(thread is not None and thread.is_alive() for thread in (self._thread, self._retry_thread))
         with self._pending_lock:
             waiting = set(self._pending)
-        return threads_ok and all(adapter.alive() for adapter in self.adapters if adapter.id not in waiting)
+        running = [adapter for adapter in self.adapters if adapter.id not in waiting]
+        return threads_ok and all(adapter.alive() and not self._hung(adapter) for adapter in running)
+
+    def _hung(self, adapter: AccessAdapter) -> bool:
+        """An adapter whose own loop has not turned for `hang_timeout` s (real time: threads hang in real time)."""
+        turns, now = adapter.loops, time.monotonic()
+        if turns is None:
+            return False  # libosdp's thread: liveness only
+        seen, since = self._turns.get(adapter.id, (None, now))
+        if turns != seen:
+            self._turns[adapter.id] = (turns, now)
+            return False
+        if now - since <= self._hang_timeout:
+            return False
+        self.hung = f"adapter {adapter.id}: its thread has not turned for {now - since:.1f}s (hung)"
+        log.error("%s", self.hung, extra={"adapter": adapter.id})
+        return True
 
     def retrying(self) -> set[str]:
         """Ids of the adapters waiting for another start attempt."""

@@ -42,14 +42,28 @@ def access_stages(
     """Builds the service (reading its key and secret files) and its stage spec; starts nothing."""
     try:
         service = AccessService(
-            config.access, factory, sink, clock, config.device.timezone, crossing_source=crossing_source, health=health
+            config.access,
+            factory,
+            sink,
+            clock,
+            config.device.timezone,
+            crossing_source=crossing_source,
+            health=health,
+            hang_timeout=config.supervisor.stall_timeout,
         )
     except (ValueError, OSError) as exc:
         raise AccessNotAvailable(f"access control cannot start: {exc}") from None
 
     def make_stage() -> ComponentStage:
         # service.start() does not raise for an adapter that cannot start: that one is retried
-        return ComponentStage(STAGE_NAME, service, alive=service.alive, progress=service.progress, start=service.start)
+        return ComponentStage(
+            STAGE_NAME,
+            service,
+            alive=service.alive,
+            progress=service.progress,
+            start=service.start,
+            why_dead=lambda: service.hung,
+        )
 
     def adapter_figures() -> dict:
         figures = service.snapshot()

@@ -21,6 +21,7 @@ from edge_agent import __version__
 from edge_agent.clock import Clock, SystemClock, iso_utc
 from edge_agent.config import AgentConfig
 from edge_agent.daemon import config_change
+from edge_agent.daemon.core_watch import CoreWatch
 from edge_agent.daemon.delivery import Delivery, store_sections
 from edge_agent.daemon.notify import SystemdNotifier
 from edge_agent.daemon.pipeline import PipelineParts, build_pipeline
@@ -69,6 +70,7 @@ class Agent:
         self.delivery: Delivery | None = None
         self.pipeline: PipelineParts | None = None
         self.supervisor: Supervisor | None = None
+        self.core: CoreWatch | None = None  # the publisher and command server: they outlive reloads
         self.last_reload: dict | None = None
         self.exit_code = 0
         self.lock = threading.RLock()  # one config switch (or supervision round) at a time
@@ -134,6 +136,7 @@ class Agent:
         with self.lock:
             try:
                 healthy = self.supervisor.check() if self.supervisor else False
+                healthy = self._check_core() and healthy
             except SupervisorGaveUp as exc:
                 log.error("stopping: %s", exc)
                 self.exit_code = os.EX_SOFTWARE
@@ -145,6 +148,17 @@ class Agent:
             self._healthy = healthy
             self.notifier.status(self._status_line() if healthy else "degraded: restarting a stage")
         return healthy
+
+    def _check_core(self) -> bool:
+        """The publisher and command server are watched here, not in the pipeline: they outlive reloads."""
+        if self.delivery is None:
+            return False
+        if self.core is None or self.core.delivery is not self.delivery:  # a reload built a new delivery
+            self.core = CoreWatch(self.delivery, self.commands, self.config.supervisor, self.clock)
+        return self.core.check()
+
+    def _core_snapshot(self) -> dict:
+        return self.core.snapshot() if self.core is not None else {}
 
     def _shutdown(self) -> None:
         self.notifier.stopping("stopping")
@@ -179,7 +193,14 @@ class Agent:
         supervisor = Supervisor(
             sup.stall_timeout, sup.max_restarts, sup.restart_window, self.clock, self.delivery.health
         )
-        parts = build_pipeline(config, self.delivery, self.clock, supervisor.snapshot, self.environ, self.counters)
+        parts = build_pipeline(
+            config,
+            self.delivery,
+            self.clock,
+            lambda: {**supervisor.snapshot(), **self._core_snapshot()},
+            self.environ,
+            self.counters,
+        )
         return Running(config, parts, supervisor)
 
     def _start_pipeline(self, config: AgentConfig) -> None:
@@ -253,6 +274,7 @@ class Agent:
             self.delivery.replace_publisher(new.mqtt, self.commands.on_message)
         except Exception as exc:  # a TLS file missing, say: the old connection still runs
             raise CommandError(f"the new broker settings cannot be used; nothing changed: {exc}") from None
+        self.core = None  # the next round watches the new publisher (the old watch would "restart" the stopped one)
 
     def _hand_over(self, new: AgentConfig, origin: str) -> None:
         try:

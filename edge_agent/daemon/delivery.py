@@ -40,6 +40,7 @@ class Delivery:
     health: Health  # open camera and adapter outages, kept across pipeline reloads
     state: StateStore  # rule state that survives reloads and restarts (state.db beside the outbox)
     sink: EpisodeSink  # where every alert goes: the outbox, with the ledger of open episodes
+    clock: Clock | None = None
 
     @classmethod
     def build(cls, config: AgentConfig, device_id: str, clock: Clock, health: Health | None = None) -> Delivery:
@@ -72,7 +73,7 @@ class Delivery:
             state.close()
             outbox.close()
             raise
-        return cls(config, device_id, topics, outbox, publisher, factory, health, state, sink)
+        return cls(config, device_id, topics, outbox, publisher, factory, health, state, sink, clock)
 
     def start(self, on_command) -> None:
         self.publisher.subscribe(self.topics.command_filter, on_command)
@@ -83,9 +84,21 @@ class Delivery:
         The new one is built (TLS files read) before the old one stops, so a bad setting changes nothing."""
         publisher = Publisher(mqtt, self.outbox, self.topics, self.device_id, __version__, self.factory.clock)
         self.publisher.stop(timeout=10.0)
+        self.config = self.config.model_copy(update={"mqtt": mqtt})  # what a renewed publisher uses
         self.publisher = publisher
         self.publisher.subscribe(self.topics.command_filter, on_command)
         self.publisher.start()
+
+    def renew_publisher(self, on_command) -> Publisher:
+        """A fresh, unstarted publisher on the same outbox, replacing one whose thread died or hung.
+
+        The old thread is abandoned if it does not stop (Python cannot kill it); rows it had in
+        flight are requeued when the new one connects, so they are sent again with the same event_id.
+        """
+        publisher = Publisher(self.config.mqtt, self.outbox, self.topics, self.device_id, __version__, self.clock)
+        publisher.subscribe(self.topics.command_filter, on_command)
+        self.publisher = publisher
+        return publisher
 
     def stop(self, timeout: float) -> None:
         """Publisher first (it finishes in-flight rows and publishes status offline), then the store."""

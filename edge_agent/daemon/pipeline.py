@@ -111,7 +111,7 @@ def _add_telemetry(
             server = MetricsServer(prometheus.bind, prometheus.port, collector.current)
             servers.append(server)
             del servers[:-1]
-            return ComponentStage("metrics", server, alive=server.alive)
+            return ComponentStage("metrics", server, alive=server.alive, progress=lambda: server.loops)
 
         # with port 0 this is where a scraper (or a test) finds the endpoint
         sources.extra_system["metrics"] = lambda: (

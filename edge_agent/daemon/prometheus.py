@@ -288,15 +288,21 @@ class MetricsServer:
     """Serves /metrics from `read()` (normally `TelemetryCollector.current`).
 
     `start()` raises OSError when the address is taken, which the supervisor treats as a
-    start failure. With port 0 the kernel picks one; `port` holds it once started.
+    start failure. With port 0 the kernel picks one; `port` holds it once started. The accept
+    loop turns at least every `POLL_S` (`loops` is the supervisor's progress token), so a hung
+    loop is restarted; `stop()` abandons one that does not end and releases the port anyway.
     """
+
+    POLL_S = 0.5
 
     def __init__(self, bind: str, port: int, read: Callable[[], Telemetry]):
         self.bind = bind
         self.port = port
         self.metrics = TelemetryMetrics(read)
+        self.loops = 0
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     def start(self) -> None:
         registry = CollectorRegistry(auto_describe=False)  # no describe: nothing is read until a scrape
@@ -305,8 +311,9 @@ class MetricsServer:
         self._server = make_server(
             self.bind, self.port, _only_metrics(make_wsgi_app(registry)), server_class, handler_class=_QuietHandler
         )
+        self._server.timeout = self.POLL_S
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
+        self._thread = threading.Thread(target=self._serve, args=(self._server,), name="metrics-http", daemon=True)
         self._thread.start()
         log.info("Prometheus metrics on http://%s:%d/metrics", self.bind, self.port)
 
@@ -314,12 +321,20 @@ class MetricsServer:
         return self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()  # releases the port
-            self._server = None
+        self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._server is not None:
+            self._server.server_close()  # releases the port
+            self._server = None
+
+    def _serve(self, server: WSGIServer) -> None:
+        while not self._stopping.is_set():
+            self._serve_once(server)
+            self.loops += 1
+
+    def _serve_once(self, server: WSGIServer) -> None:
+        server.handle_request()  # one request (handled on its own thread), or nothing within POLL_S
 
 
 class _Ipv6Server(ThreadingWSGIServer):

@@ -30,18 +30,20 @@ def redact(value, key: str = ""):
 
 
 def status_report(agent) -> dict:
-    delivery, supervisor = agent.delivery, agent.supervisor
+    delivery, supervisor, core = agent.delivery, agent.supervisor, getattr(agent, "core", None)
+    if core is not None and core.delivery is not delivery:
+        core = None  # a reload renewed the delivery; the next tick watches the new one
     report = {
         "device_id": agent.device_id,
         "site": agent.config.device.site,
         "agent_version": __version__,
         "started_at": iso_utc(agent.started_at),
         "uptime_s": round(agent.clock.wall() - agent.started_at, 1),
-        "healthy": bool(supervisor and supervisor.healthy()),
+        "healthy": bool(supervisor and supervisor.healthy()) and (core is None or core.healthy()),
         "config_sha256": agent.config_digest(),
         "config_file": str(agent.config_path),
         "last_reload": agent.last_reload,
-        "stages": supervisor.snapshot() if supervisor else {},
+        "stages": {**(supervisor.snapshot() if supervisor else {}), **(core.snapshot() if core else {})},
         "cameras": [camera.id for camera in agent.config.cameras if camera.enabled],
         "adapters": [adapter.id for adapter in agent.config.access.adapters],
     }

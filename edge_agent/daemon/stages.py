@@ -66,8 +66,10 @@ class ComponentStage:
         progress: Callable[[], Hashable] | None = None,
         start: Callable[[], None] | None = None,
         stop: Callable[[float], None] | None = None,
+        why_dead: Callable[[], str | None] | None = None,
     ):
         self.name = name
+        self._why_dead = why_dead or (lambda: None)
         self.component = component
         self._alive = alive or (lambda: True)
         self._progress = progress
@@ -83,7 +85,7 @@ class ComponentStage:
 
     def poll(self) -> Probe:
         if not self._alive():
-            return Probe(alive=False, error=f"{self.name} is no longer running")
+            return Probe(alive=False, error=self._why_dead() or f"{self.name} is no longer running")
         if self._progress is None:
             self._ticks += 1  # no observable progress: liveness only
             return Probe(alive=True, progress=self._ticks)

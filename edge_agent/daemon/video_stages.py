@@ -77,7 +77,11 @@ class CameraPump:
         return self.source if keep_source else None
 
     def poll(self) -> Probe:
-        # Reconnecting is the source's own job (with back-off); the supervisor watches the pump.
+        # Reconnecting is the source's own job (with back-off); the supervisor watches the pump,
+        # and the reader from outside: one stuck inside OpenCV cannot notice that itself.
+        hung = self.source.hung_for()
+        if hung is not None:
+            return Probe(alive=False, error=self.source.report_hung(hung))
         return Probe(alive=self._thread.is_alive(), progress=self._beats, error=self._error)
 
     def _run(self) -> None:

@@ -187,20 +187,24 @@ class CommandServer:
         self._reply_topic = reply_topic
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="commands", daemon=True)
+        self._thread: threading.Thread | None = None
         self.dropped = 0
         self.handled = 0
+        self.loops = 0  # worker-loop turns: the watchdog's progress token (an idle worker still turns)
 
     def start(self) -> None:
+        """Starts a fresh worker on the same queue; after a hang the old thread is abandoned (Python cannot kill it)."""
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(self._stopping,), name="commands", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
-        if self._thread.is_alive():  # not started when the agent failed to start
+        if self._thread is not None and self._thread is not threading.current_thread() and self._thread.is_alive():
             self._thread.join(timeout)
 
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return self._thread is not None and self._thread.is_alive()
 
     def on_message(self, topic: str, payload: bytes, properties=None) -> None:
         """MQTT callback: never blocks the network thread, never raises."""
@@ -216,8 +220,9 @@ class CommandServer:
             )
             self._send(name, busy)
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
+    def _run(self, stopping: threading.Event) -> None:
+        while not stopping.is_set():
+            self.loops += 1
             try:
                 name, payload = self._queue.get(timeout=0.2)
             except queue.Empty:

@@ -16,6 +16,7 @@ import logging
 import random
 import select
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -76,6 +77,7 @@ class Publisher:
         self._stopping = threading.Event()
         self._stop_deadline = float("inf")
         self._thread: threading.Thread | None = None
+        self.loops = 0  # network-loop turns: the watchdog's progress token (an idle loop still turns)
         self._client: paho.Client | None = None
         self._window: dict[int, int] = {}  # paho mid -> outbox seq
         self._acked: list[int] = []
@@ -111,6 +113,9 @@ class Publisher:
             log.warning("publisher did not stop within %.1fs", timeout)
         self._outbox.remove_listener(self._on_rows_pending)
         self._thread = None
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     connected = property(lambda self: self._state.connected, doc="True between CONNACK and the connection's end.")
     last_error = property(
@@ -150,8 +155,16 @@ class Publisher:
                 self._backoff.reset()
             delay = self._backoff.next_delay()
             self._state.next_retry_s = delay
-            self._stopping.wait(delay)
+            self._pause(delay)
         self._state.next_retry_s = None
+
+    def _pause(self, delay: float) -> None:
+        """Wait out a back-off in short slices, each one a loop turn, so a long back-off is not a hang."""
+        until = time.monotonic() + delay
+        while not self._stopping.wait(max(0.0, min(IDLE_WAIT_S, until - time.monotonic()))):
+            self.loops += 1
+            if time.monotonic() >= until:
+                return
 
     def _session(self) -> bool:
         """One connection from connect to loss (or stop); True if the broker accepted it."""
@@ -203,6 +216,7 @@ class Publisher:
         return client
 
     def _io(self, timeout: float) -> int:
+        self.loops += 1
         client = self._client
         sock = client.socket()
         if sock is None:

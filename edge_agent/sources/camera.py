@@ -82,6 +82,11 @@ class CameraSource:
         self._captured = self._delivered = self._dropped = self._reconnects = 0
         self._fps_window: list[float] = []
         self._finished = False
+        # Set while the reader is inside OpenCV (open or read): a call that outlives the camera's
+        # stall timeout (OpenCV's own timeout, plus a second) is a hung reader, seen from outside.
+        self.blocked_since: float | None = None
+        self._blocked_in = ""
+        self._hung_reported = False
 
     # -- consumer side -------------------------------------------------------------------
     def start(self) -> CameraSource:
@@ -91,11 +96,32 @@ class CameraSource:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stops the reader; one hung inside OpenCV is abandoned at once (a Python thread cannot be killed)."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(0.0 if self.hung_for() is not None else timeout)
+
+    def hung_for(self) -> float | None:
+        """Seconds the reader has been stuck in one OpenCV call, once past the stall timeout; else None."""
+        since = self.blocked_since
+        if since is None or self._thread is None or not self._thread.is_alive():
+            return None
+        blocked = self.clock.monotonic() - since
+        return blocked if blocked > self.config.health.stall_timeout + 1.0 else None
+
+    def report_hung(self, blocked: float) -> str:
+        """Called from outside the reader: raise camera.offline (once) for a reader stuck in OpenCV."""
+        reason = f"camera {self.config.id!r}: reader stuck in {self._blocked_in}() for {blocked:.1f}s"
+        if not self._hung_reported:
+            self._hung_reported = True
+            log.warning("%s; abandoning it", reason)
+            self._state.last_error = reason
+            event = self._state.hung(self.clock.wall(), self.clock.monotonic(), reason)
+            if event is not None:
+                self._emit(event)
+        return reason
 
     def latest(self, timeout: float | None = None) -> Frame | None:
         """The newest frame not yet handed out, no sooner than one detect period after the last one.
@@ -154,7 +180,7 @@ class CameraSource:
                     break
             first = False
             try:
-                capture = open_capture(self.config, self.config.health.stall_timeout)
+                capture = self._blocking("open", open_capture, self.config, self.config.health.stall_timeout)
             except CaptureOpenError as exc:
                 self._note_error(str(exc))
                 continue
@@ -179,7 +205,9 @@ class CameraSource:
         started_wall, started_mono = self._timeline_start()
         pace_started, index = time.monotonic(), 0
         while not self._stop.is_set():
-            ok, image = capture.read()
+            ok, image = self._blocking("read", capture.read)
+            if self._stop.is_set():
+                break  # stopped (or abandoned as hung) while inside read(): this frame goes nowhere
             if not ok or image is None:
                 if self.kind == "file":
                     if self.config.loop and index > 0:
@@ -202,6 +230,13 @@ class CameraSource:
                 return False
             self._publish(Frame(self.config.id, self._seq, wall, mono, image))
         return True
+
+    def _blocking(self, what: str, call, *args):
+        self._blocked_in, self.blocked_since = what, self.clock.monotonic()
+        try:
+            return call(*args)
+        finally:
+            self.blocked_since = None
 
     def _timeline_start(self) -> tuple[float, float]:
         last = self._latest

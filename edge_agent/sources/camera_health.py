@@ -61,6 +61,16 @@ class OnlineState:
             details={"silent_s": round(silent, 3)},
         )
 
+    def hung(self, wall: float, monotonic: float, reason: str) -> CameraHealthEvent | None:
+        """The reader is stuck inside OpenCV: offline now, without waiting for the grace period."""
+        if self.offline_since is not None:
+            return None
+        self.offline_since = self.last_frame
+        silent = round(monotonic - self.last_frame, 3)
+        return CameraHealthEvent(
+            self.camera_id, "offline", wall, monotonic, reason=reason, details={"silent_s": silent}
+        )
+
     @property
     def is_offline(self) -> bool:
         return self.offline_since is not None

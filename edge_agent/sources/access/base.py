@@ -120,6 +120,9 @@ class AccessAdapter(abc.ABC):
         self._last_error: str | None = None
         self._burst = BurstLog(logging.getLogger(type(self).__module__), self.id, clock)
         self.on_link: Callable[[AccessAdapter, bool], None] | None = None  # link state changes, for health
+        # Turns of the adapter's own loop, for the hang check (AccessService.alive); None: the loop
+        # is not ours to count (libosdp's), so only liveness is watched.
+        self.loops: int | None = None
 
     @abc.abstractmethod
     def start(self) -> None: ...

@@ -62,6 +62,7 @@ _BUSY_REPLY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
     b"Retry-After: 1\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
 )
+ACCEPT_POLL_S = 0.2  # the accept loop turns at least this often (a hung one is noticed)
 
 
 @dataclass
@@ -95,28 +96,38 @@ class HttpPushAdapter(AccessAdapter):
         self.port: int | None = None
         self._unacknowledged: OrderedDict[tuple, None] = OrderedDict()  # stored, but the request got a 503
         self._unacknowledged_lock = threading.Lock()
+        self.loops = 0
+        self._stopping = threading.Event()
 
     # -- lifecycle -------------------------------------------------------
 
     def start(self) -> None:
         server = _BoundedServer((self.config.bind, self.config.port), _handler_for(self), self)
+        server.timeout = ACCEPT_POLL_S
         self._server = server
         self.port = server.server_address[1]
+        self._stopping = threading.Event()
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.2}, name=f"http-push-{self.id}", daemon=True
+            target=self._serve, args=(server, self._stopping), name=f"http-push-{self.id}", daemon=True
         )
         self._thread.start()
         self.set_online(True)
         log.info("adapter %s listening on %s:%d", self.id, self.config.bind, self.port, extra={"adapter": self.id})
 
     def stop(self, timeout: float = 5.0) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        """Ends the accept loop; one that hangs is abandoned after `timeout` and the port released anyway."""
+        self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        server, self._server = self._server, None
+        if server is not None:
+            server.server_close()
         self.set_online(False)
+
+    def _serve(self, server: _BoundedServer, stopping: threading.Event) -> None:
+        while not stopping.is_set():
+            server.handle_request()  # one connection (handled on its own thread), or none within ACCEPT_POLL_S
+            self.loops += 1
 
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()

@@ -17,6 +17,7 @@ import select
 import socket
 import termios
 import threading
+import time
 import tty
 
 from edge_agent.config.access import LineStreamAdapterConfig
@@ -119,6 +120,7 @@ class LineStreamAdapter(AccessAdapter):
         self._splitter = LineSplitter(config.max_line_bytes)
         self._line_no = 0
         self.store_retry = StoreRetryQueue(self)
+        self.loops = 0
 
     @property
     def endpoint(self) -> str:
@@ -126,9 +128,12 @@ class LineStreamAdapter(AccessAdapter):
         return config.serial_device or f"{config.tcp_host}:{config.tcp_port}"
 
     def start(self) -> None:
-        self._stopping.clear()
         self.store_retry.start()
-        self._thread = threading.Thread(target=self._run, name=f"line-stream-{self.id}", daemon=True)
+        # a fresh event per thread: one abandoned by a restart (hung) still sees its own stop
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(self._stopping,), name=f"line-stream-{self.id}", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -163,26 +168,35 @@ class LineStreamAdapter(AccessAdapter):
             else:
                 self.handle_line(item)
 
-    def _run(self) -> None:
+    def _run(self, stopping: threading.Event) -> None:
         delay = self.config.reconnect_min_delay
-        while not self._stopping.is_set():
+        while not stopping.is_set():
             try:
                 stream = self._connect()
             except (OSError, ValueError) as exc:
                 self.count("connect_failures")
                 self._burst.rejected("connect_failed", f"{self.endpoint}: {exc}")
             else:
-                received = self._pump(stream)
+                received = self._pump(stream, stopping)
                 stream.close()
                 if received:
                     delay = self.config.reconnect_min_delay
-            if self.set_online(False) and not self._stopping.is_set():
+            if self.set_online(False) and not stopping.is_set():
                 log.warning(
                     "adapter %s lost %s; reconnecting with back-off", self.id, self.endpoint, extra={"adapter": self.id}
                 )
-            if self._stopping.wait(delay):
+            if self._pause(delay, stopping):
                 break
             delay = min(delay * 2, self.config.reconnect_max_delay)
+
+    def _pause(self, delay: float, stopping: threading.Event) -> bool:
+        """Back-off in _POLL_S slices, each a loop turn (a long back-off is not a hang); True when stopping."""
+        until = time.monotonic() + delay
+        while time.monotonic() < until:
+            if stopping.wait(min(_POLL_S, until - time.monotonic())):
+                return True
+            self.loops += 1
+        return stopping.is_set()
 
     def _connect(self) -> _Stream:
         config = self.config
@@ -196,12 +210,13 @@ class LineStreamAdapter(AccessAdapter):
             log.info("adapter %s connected to %s", self.id, self.endpoint, extra={"adapter": self.id})
         return stream
 
-    def _pump(self, stream: _Stream) -> bool:
+    def _pump(self, stream: _Stream, stopping: threading.Event) -> bool:
         """Read until the stream ends, fails, idles out or we stop; True when any data came."""
         received = False
         idle_limit = self.config.idle_timeout or None
         idle = 0.0
-        while not self._stopping.is_set():
+        while not stopping.is_set():
+            self.loops += 1
             ready, _, _ = select.select([stream.fd], [], [], _POLL_S)
             if not ready:
                 idle += _POLL_S
