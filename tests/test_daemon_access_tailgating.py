@@ -20,6 +20,7 @@ from edge_agent.daemon.health import Health
 from edge_agent.daemon.pipeline import build_pipeline
 from edge_agent.daemon.supervisor import Supervisor
 from edge_agent.events import AlertFactory, FrameDetections, ListSink
+from edge_agent.store.state import StateStore
 from edge_agent.vision.models import fetch_model
 from tests.support.assets import assets_dir, footage, model_path
 from tests.support.wait import wait_for
@@ -80,9 +81,10 @@ def test_pipeline_feeds_camera_crossings_and_adapter_grants_to_the_fusion(tmp_pa
         sink=sink,
         factory=factory,
         device_id="dev-1",
-        topics=SimpleNamespace(telemetry="t"),
+        topics=SimpleNamespace(telemetry="t", counts="c"),
         publisher=None,
         health=Health(factory, sink),
+        state=StateStore(tmp_path / "state.db"),
     )
     parts = build_pipeline(config, delivery, clock, dict, environ={})
     supervisor = Supervisor(30.0, 3, 60.0, clock)

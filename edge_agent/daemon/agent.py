@@ -370,14 +370,7 @@ class Agent:
     # -- what commands and telemetry see -------------------------------------------------------
     def status_report(self) -> dict:
         with self.lock:
-            report = status_report(self)
-            adapters = self.pipeline.adapters if self.pipeline is not None else None
-            if adapters is not None:  # link state of each access adapter, as in telemetry
-                report["adapter_health"] = {
-                    adapter_id: "online" if figures.get("online") else "offline"
-                    for adapter_id, figures in adapters().items()
-                }
-            return report
+            return status_report(self)
 
     def counters(self) -> dict:
         """The agent's own counters for telemetry `system.agent`."""

@@ -47,6 +47,11 @@ def status_report(agent) -> dict:
         "cameras": [camera.id for camera in agent.config.cameras if camera.enabled],
         "adapters": [adapter.id for adapter in agent.config.access.adapters],
     }
+    adapters = agent.pipeline.adapters if agent.pipeline is not None else None
+    if adapters is not None:  # link state of each access adapter, as in telemetry
+        report["adapter_health"] = {
+            adapter_id: "online" if figures.get("online") else "offline" for adapter_id, figures in adapters().items()
+        }
     if delivery is not None:
         report["mqtt_connected"] = delivery.publisher.connected
         report["outbox"] = delivery.outbox.stats().to_dict()
