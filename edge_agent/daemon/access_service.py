@@ -36,9 +36,12 @@ from edge_agent.rules.door import DoorRules
 from edge_agent.rules.fusion import TailgatingFusion
 from edge_agent.sources.access.base import AccessAdapter
 from edge_agent.sources.access.registry import build_adapters, describe_start_error, endpoint_of
+from edge_agent.store.state import StateStore
 
 log = logging.getLogger(__name__)
 
+WELFARE_SCOPE = "welfare_silence"
+WELFARE_SAVE_S = 60.0
 RETRY_POLL_S = 0.5  # longest wait between looks at the clock, so a stepped (fake) clock is seen soon
 STOP_AFTER_FAILED_START_S = 1.0
 
@@ -65,7 +68,9 @@ class AccessService:
         tick_interval: float = 1.0,
         health: Health | None = None,
         hang_timeout: float = 30.0,
+        state: StateStore | None = None,
     ):
+        """`state`: where welfare silence is kept so a restart does not reset a 24-48 h watch to zero."""
         tokenizer = tokenizer_for(access)
         staged = StagedSink(sink)
         self.rules = DoorRules(access, factory, staged, clock, timezone, tokenizer=tokenizer)
@@ -73,6 +78,10 @@ class AccessService:
         self.committer = EventCommitter(staged, self._decide)
         self.adapters = build_adapters(access, self.on_event, clock, tokenizer=tokenizer)
         self.health = health
+        self.state = state
+        if state is not None:
+            self.rules.restore_welfare_silence(state.facts(WELFARE_SCOPE))
+        self._keep_pending = False  # set when a reload hands the fusion's waiting crossings to the next service
         for adapter in self.adapters:
             adapter.on_link = self._link_changed
         if crossing_source is not None and self.fusion.active:
@@ -108,6 +117,7 @@ class AccessService:
         Call before `start()` and before `old.stop()`; returns the ids of the adapters taken over."""
         self.rules.adopt(old.rules)
         self.fusion.adopt(old.fusion)
+        old._keep_pending = True  # its waiting crossings are judged here now, not flushed by its stop
         kept = []
         running = {adapter.id: adapter for adapter in old.adapters if adapter.id not in old.retrying()}
         for index, adapter in enumerate(self.adapters):
@@ -152,7 +162,9 @@ class AccessService:
             self._pending.clear()
         if self._thread is not None:
             self._thread.join(timeout)
-        self.fusion.flush()
+        self._save_welfare()
+        if not self._keep_pending:
+            self.fusion.flush()
 
     def alive(self) -> bool:
         """The tick and retry threads run and every started adapter's threads run (a retried one is not dead)."""
@@ -211,6 +223,19 @@ class AccessService:
                 self.tick_errors += 1
                 log.exception("door rule tick failed")
             self._ticks += 1
+            if self._ticks % max(1, round(WELFARE_SAVE_S / self._interval)) == 0:
+                self._save_welfare()
+
+    def _save_welfare(self) -> None:
+        """Welfare silence to the state store (a restart loses at most WELFARE_SAVE_S of it)."""
+        if self.state is None:
+            return
+        try:
+            now = self._clock.wall()
+            for name, silence in self.rules.welfare_silence().items():
+                self.state.put(WELFARE_SCOPE, name, round(silence, 1), now)
+        except Exception:  # a full disk must not stop the door feeds; the next save tries again
+            log.exception("could not save welfare silence")
 
     def _try_start(self, adapter: AccessAdapter) -> bool:
         try:

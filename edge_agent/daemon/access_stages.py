@@ -26,6 +26,7 @@ from edge_agent.daemon.parts import PipelineParts
 from edge_agent.daemon.stages import ComponentStage
 from edge_agent.daemon.supervisor import StageSpec
 from edge_agent.events import AlertFactory, AlertSink
+from edge_agent.store.state import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,13 @@ class AccessNotAvailable(RuntimeError):
 
 
 def access_stages(
-    config: AgentConfig, sink: AlertSink, factory: AlertFactory, clock: Clock, health: Health, crossing_source=None
+    config: AgentConfig,
+    sink: AlertSink,
+    factory: AlertFactory,
+    clock: Clock,
+    health: Health,
+    crossing_source=None,
+    state: StateStore | None = None,
 ) -> PipelineParts:
     """Builds the service (reading its key and secret files) and its stage spec; starts nothing."""
     try:
@@ -50,6 +57,7 @@ def access_stages(
             crossing_source=crossing_source,
             health=health,
             hang_timeout=config.supervisor.stall_timeout,
+            state=state,
         )
     except (ValueError, OSError) as exc:
         raise AccessNotAvailable(f"access control cannot start: {exc}") from None

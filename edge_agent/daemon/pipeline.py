@@ -49,7 +49,13 @@ def build_pipeline(
 
             parts.add(
                 access_stages(
-                    config, delivery.sink, delivery.factory, clock, delivery.health, crossing_source=parts.rule_engine
+                    config,
+                    delivery.sink,
+                    delivery.factory,
+                    clock,
+                    delivery.health,
+                    crossing_source=parts.rule_engine,
+                    state=delivery.state,
                 )
             )
         _add_telemetry(parts, config, delivery, clock, stages_snapshot, agent_figures)
