@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge_agent.cli.common import load_config_or_exit
+from edge_agent.config import read_config_text
 from edge_agent.logs import setup_logging
 
 
@@ -12,6 +13,11 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("run", help="run the agent: cameras, doors, rules, outbox and MQTT")
     parser.add_argument("--config", required=True, help="config YAML (SIGHUP re-reads it)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="override logging.level")
+    parser.add_argument(
+        "--no-revert",
+        action="store_true",
+        help="on site: a SIGHUP reload stays even if the broker cannot be reached (remote set-config still reverts)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -20,5 +26,5 @@ def run(args) -> int:
     setup_logging(args.log_level or config.logging.level, config.logging.format)
     from edge_agent.daemon.agent import Agent  # heavy imports only for this command
 
-    text = Path(args.config).read_text(encoding="utf-8")
-    return Agent(Path(args.config), text, config).run()
+    text = read_config_text(args.config)
+    return Agent(Path(args.config), text, config, no_revert=args.no_revert).run()

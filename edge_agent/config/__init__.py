@@ -2,7 +2,7 @@
 
 from edge_agent.config.base import read_secret, read_secret_bytes
 from edge_agent.config.errors import ConfigError, ConfigIssue, ConfigNotFound
-from edge_agent.config.loader import load_config, parse_config
+from edge_agent.config.loader import load_config, parse_config, read_config_text
 from edge_agent.config.model import AgentConfig
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "ConfigNotFound",
     "load_config",
     "parse_config",
+    "read_config_text",
     "read_secret",
     "read_secret_bytes",
 ]

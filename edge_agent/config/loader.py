@@ -20,17 +20,20 @@ _SECRET_KEY = re.compile(r"password|secret|token|key|scbk|card", re.I)
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> AgentConfig:
     """Read and validate a config file; raises ConfigNotFound or ConfigError."""
+    return parse_config(read_config_text(path), source=str(path), environ=environ)
+
+
+def read_config_text(path: str | Path) -> str:
+    """A config file's text, at most one character past the size limit (which the parser then refuses):
+    a multi-gigabyte file, or /dev/zero, is never held in memory. Raises ConfigNotFound or ConfigError."""
     path = Path(path)
     try:
-        # Read no more than one character past the size limit: LocatedYaml refuses the rest
-        # without a multi-gigabyte file (or /dev/zero) ever being held in memory.
         with path.open(encoding="utf-8") as file:
-            text = file.read(MAX_CONFIG_BYTES + 1)
+            return file.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigNotFound(str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [ConfigIssue("", None, f"cannot read the file: {exc}")]) from None
-    return parse_config(text, source=str(path), environ=environ)
 
 
 def parse_config(text: str, source: str = "<config>", environ: Mapping[str, str] | None = None) -> AgentConfig:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from edge_agent import __version__
 from edge_agent.clock import Clock, SystemClock, iso_utc
-from edge_agent.config import AgentConfig
+from edge_agent.config import AgentConfig, ConfigError, read_config_text
 from edge_agent.daemon import config_change
 from edge_agent.daemon.core_watch import CoreWatch
 from edge_agent.daemon.delivery import Delivery, store_sections
@@ -237,10 +237,10 @@ class Agent:
     def reload_from_file(self) -> None:
         origin = f"SIGHUP {self.config_path}"
         try:
-            text = self.config_path.read_text(encoding="utf-8")
+            text = read_config_text(self.config_path)  # bounded: a huge file is refused, not read whole
             config_change.apply(self, config_change.Request(text, origin, persist=False, confirm=not self.no_revert))
-        except OSError as exc:
-            self.report_rejected(origin, f"cannot read the file: {exc}")
+        except ConfigError as exc:
+            self.report_rejected(origin, exc.report())
         except CommandError:
             pass  # already logged and reported
 
