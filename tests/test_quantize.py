@@ -16,7 +16,8 @@ from edge_agent.config.detector import DetectorConfig
 from edge_agent.events.vision_types import Box, Detection
 from edge_agent.vision.detector import Detector
 from edge_agent.vision.models import ModelNotInstalled, fetch_model, read_record, record_int8, resolve_variant
-from edge_agent.vision.quantize import agreement, head_nodes, silu_nodes, split_samples
+from edge_agent.vision.quant_eval import agreement
+from edge_agent.vision.quantize import head_nodes, silu_nodes, split_samples
 from tests.support.assets import assets_dir, footage, model_path
 
 pytestmark = pytest.mark.assets

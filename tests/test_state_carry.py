@@ -3,7 +3,7 @@
 The real daemon's reloads and restarts are in tests/test_lifecycle.py; here each piece that
 carries state is checked on its own with a fake clock: line counters and episodes across a
 rule engine reload, a removed rule's episode left for the ledger to end, a held-open door
-and its episode across a door rules reload, and welfare silence across a restart.
+and its episode across a door rules reload, and welfare silence across a reload and a restart.
 """
 
 from __future__ import annotations
@@ -117,3 +117,21 @@ def test_welfare_silence_survives_a_restart(tmp_path):
     second.rules.sink = sink
     run_hours(second.rules, clock, 13)  # the rest of the 24 h: the watch fires, as it would have without the restart
     assert sink.of_type("welfare.check")  # 05:00 -> 18:00 adds 11 h: without the restored 13 h, no alert
+
+
+def test_a_reload_keeps_the_silence_of_an_unchanged_welfare_watch_and_resets_a_changed_one(tmp_path):
+    clock = FakeClock(wall=NINE_AM)
+    factory = AlertFactory("d", "s", clock)
+
+    def rules_with(*watches: dict) -> DoorRules:
+        access = access_config(tmp_path, doors=[{"id": "main-gate"}], welfare=list(watches))
+        return DoorRules(access, factory, ListSink(), clock, TZ)
+
+    old = rules_with(welfare_watch(), welfare_watch(name="block-d-resident"))
+    run_hours(old, clock, 10)  # 09:00 -> 19:00, all outside quiet hours
+    counted = old.welfare_silence()
+    assert counted == {"block-c-resident": 10 * 3600, "block-d-resident": 10 * 3600}
+
+    new = rules_with(welfare_watch(), welfare_watch(name="block-d-resident", max_silence_hours=12))
+    new.adopt(old)
+    assert new.welfare_silence() == {"block-c-resident": 10 * 3600, "block-d-resident": 0.0}

@@ -2,7 +2,8 @@
 
 At most `window` rows are handed to paho at once; a row becomes delivered only
 when its PUBACK arrives. When a session ends, rows still in flight go back to
-pending and are re-sent on the next connection with the same event_id.
+pending and are re-sent on the next connection with the same event_id (that
+bookkeeping is publish/inflight.py).
 
 All paho calls happen on the publisher's own thread. Other threads reach it
 through `publish_now`/`subscribe`, which queue work and wake the thread; the
@@ -36,6 +37,7 @@ from edge_agent.publish.connection import (
     is_v5,
     warn_insecure,
 )
+from edge_agent.publish.inflight import InflightRows
 from edge_agent.publish.state import PublisherStats, SessionState
 from edge_agent.publish.subscriptions import MessageCallback, Subscriptions
 from edge_agent.publish.waker import Waker
@@ -45,7 +47,6 @@ from edge_agent.store import Outbox, OutboxRow
 log = logging.getLogger(__name__)
 
 RESERVED_SLOTS = 2  # paho in-flight slots kept for status and command replies
-PREFETCH_WINDOWS = 4  # rows claimed ahead of the paho window, in windows (bounded, in memory)
 MAINTAIN_EVERY_S = 60.0
 IDLE_WAIT_S = 0.5
 
@@ -79,13 +80,8 @@ class Publisher:
         self._thread: threading.Thread | None = None
         self.loops = 0  # network-loop turns: the watchdog's progress token (an idle loop still turns)
         self._client: paho.Client | None = None
-        self._window: dict[int, int] = {}  # paho mid -> outbox seq
-        self._acked: list[int] = []
-        self._refused: list[int] = []
-        self._ready: deque[OutboxRow] = deque()  # claimed, not yet handed to paho
-        self._rows_waiting = True
+        self._inflight = InflightRows(outbox, self._state, self._clock, self._backoff)
         self._just_connected = False
-        self._feed_paused_until = 0.0
         self._maintain_due = 0.0
         self._awaited_mid: int | None = None
         self._awaited_acked = False
@@ -123,7 +119,7 @@ class Publisher:
     )
 
     def stats(self) -> PublisherStats:
-        return self._state.snapshot(inflight=len(self._window))
+        return self._state.snapshot(inflight=len(self._inflight.window))
 
     def subscribe(self, topic_filter: str, callback: MessageCallback) -> None:
         """Receive messages on `topic_filter` (QoS 1); renewed on every connect."""
@@ -246,83 +242,44 @@ class Publisher:
             self._begin_session()
         while self._requests:
             self._requests.popleft()()
-        if self._refused:
-            self._settle()
-        self._feed()
+        if self._inflight.has_refusals:
+            self._inflight.settle()
+        self._inflight.feed(self._send_row)
         self._maintain_if_due()
 
     def _begin_session(self) -> None:
         self._just_connected = False
         self._outbox.requeue_inflight()
-        self._rows_waiting = True
+        self._inflight.rows_waiting = True
         # Subscribe before announcing "online": the broker handles one connection's
         # packets in order, so whoever sees "online" can rely on the subscriptions.
         for topic_filter in self._subscriptions.filters():
             self._client.subscribe(topic_filter, qos=1)
         self._client.publish(self.topics.status, self._status_json("online"), qos=1, retain=True)
 
-    def _feed(self) -> None:
-        """Keep the paho window full from a small claimed batch; one outbox commit per batch.
-
-        Rows are claimed (and PUBACKs recorded) PREFETCH_WINDOWS windows at a
-        time, so SQLite costs one transaction per few dozen messages while every
-        PUBACK immediately frees a slot for the next row.
-        """
-        if self._clock.monotonic() < self._feed_paused_until:
-            return
-        window = self._state.window_size
-        if self._rows_waiting and len(self._ready) <= window:
-            acked, self._acked = self._acked, []
-            want = window * PREFETCH_WINDOWS - len(self._ready)
-            self._rows_waiting = False  # before claiming, so a concurrent enqueue's wake-up is not lost
-            rows = self._outbox.claim(want, delivered=acked)
-            self._state.delivered += len(acked)
-            self._rows_waiting = len(rows) == want
-            self._ready.extend(rows)
-        elif len(self._acked) >= window or (self._acked and not self._ready):
-            self._settle()
-        while self._ready and len(self._window) < window:
-            self._send_row(self._ready.popleft())
-
-    def _send_row(self, row: OutboxRow) -> None:
+    def _send_row(self, row: OutboxRow) -> int:
         properties = row_properties(row, self._clock.wall()) if is_v5(self._config) else None
-        info = self._client.publish(row.topic, row.payload, qos=1, retain=False, properties=properties)
-        self._window[info.mid] = row.seq
-        self._state.published += 1
-        self._state.peak_inflight = max(self._state.peak_inflight, len(self._window))
-
-    def _settle(self) -> None:
-        """Record PUBACKs (and refusals) in the outbox, one transaction for all that arrived."""
-        if self._acked:
-            acked, self._acked = self._acked, []
-            self._outbox.mark_delivered(acked)
-            self._state.delivered += len(acked)
-        if self._refused:
-            refused, self._refused = self._refused, []
-            self._outbox.release(refused)
-            self._state.refused += len(refused)
-            self._feed_paused_until = self._clock.monotonic() + self._backoff.next_delay()
+        return self._client.publish(row.topic, row.payload, qos=1, retain=False, properties=properties).mid
 
     def _close_gracefully(self) -> None:
         client = self._client
-        while self._window and self._clock.monotonic() < self._stop_deadline:
+        while self._inflight.window and self._clock.monotonic() < self._stop_deadline:
             if self._io(0.05) != paho.MQTT_ERR_SUCCESS:
                 return
-            self._settle()
+            self._inflight.settle()
         info = client.publish(self.topics.status, self._status_json("offline"), qos=1, retain=True)
         self._awaited_mid, self._awaited_acked = info.mid, False
         while not self._awaited_acked and self._clock.monotonic() < self._stop_deadline:
             if self._io(0.05) != paho.MQTT_ERR_SUCCESS:
                 return
-        self._settle()
+        self._inflight.settle()
         client.disconnect()  # normal DISCONNECT: the broker discards the Will
 
     def _end_session(self) -> None:
         self._state.connected = False
         self._just_connected = False
-        self._settle()
-        self._window.clear()
-        self._ready.clear()  # still in flight in the outbox: requeued below
+        self._inflight.settle()
+        self._inflight.forget_session()  # still in flight in the outbox: requeued below
         if self._client is not None:
             self._client.drop_out_messages()
             sock = self._client.socket()
@@ -369,16 +326,13 @@ class Publisher:
         self._state.connected = False
 
     def _on_publish(self, client, userdata, mid: int, reason_code: ReasonCode, properties) -> None:
-        seq = self._window.pop(mid, None)
-        if seq is None:
+        refused = reason_code is not None and reason_code.is_failure
+        if not self._inflight.answer(mid, refused):
             if mid == self._awaited_mid:
                 self._awaited_acked = True
             return
-        if reason_code is not None and reason_code.is_failure:
-            self._refused.append(seq)
+        if refused:
             self._fail(f"broker refused a message on {self._config.host}:{self._config.port}: {reason_code.getName()}")
-        else:
-            self._acked.append(seq)
 
     def _on_message(self, client, userdata, message: paho.MQTTMessage) -> None:
         self._subscriptions.dispatch(message.topic, bytes(message.payload), message.properties)
@@ -420,14 +374,14 @@ class Publisher:
         if now < self._maintain_due:
             return
         self._maintain_due = now + MAINTAIN_EVERY_S
-        self._rows_waiting = True
+        self._inflight.rows_waiting = True
         try:
             self._outbox.maintain()
         except Exception:
             log.exception("outbox maintenance failed")
 
     def _on_rows_pending(self) -> None:
-        self._rows_waiting = True
+        self._inflight.rows_waiting = True
         self._waker.wake()
 
     def _call_soon(self, action: Callable[[], None]) -> None:

@@ -109,10 +109,7 @@ def replay_clip(
     """
     camera = choose_camera(config, camera_id)
     scripted = load_door_events(door_events, config) if door_events is not None else None
-    if detector is None:
-        from edge_agent.vision.detector import Detector  # loads onnxruntime: only when not handed one
-
-        detector = Detector.from_config(config.detector, config.models_dir)
+    detector = detector if detector is not None else _default_detector(config)
     kept, overlay = ListSink(), AlertOverlay()
     alerts_to = TeeSink(*([kept, overlay] + ([sink] if sink is not None else [])))
     clock = ClipClock.starting_at(clock or SystemClock())
@@ -135,11 +132,7 @@ def replay_clip(
             lambda done_s: on_progress(done_s, total_s) if on_progress else None,
         )
     finally:
-        chain.finish()
-        if doors is not None:
-            doors.finish()
-        if annotator is not None:
-            annotator.close()
+        _finish(chain, doors, annotator)
     return ReplayResult(
         camera_id=camera.id,
         alerts=list(kept.alerts),
@@ -150,6 +143,20 @@ def replay_clip(
         wall_s=time.perf_counter() - started,
         doors=doors.summary() if doors is not None else None,
     )
+
+
+def _default_detector(config: AgentConfig):
+    from edge_agent.vision.detector import Detector  # loads onnxruntime: only when not handed one
+
+    return Detector.from_config(config.detector, config.models_dir)
+
+
+def _finish(chain: CameraChain, doors: DoorScript | None, annotator: VideoAnnotator | None) -> None:
+    chain.finish()
+    if doors is not None:
+        doors.finish()
+    if annotator is not None:
+        annotator.close()
 
 
 def _drive(

@@ -4,7 +4,8 @@
 thread); `tick()` runs periodically for what depends on time passing (a door
 held open, a resident not seen). Durations use the monotonic clock; alert
 times are our wall clock at arrival, the controller's own stamp is kept in
-`details.extra.device_time`.
+`details.extra.device_time`. The welfare watches themselves (what they
+count, their alert) are in rules/welfare.py.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from edge_agent.clock import Clock, iso_utc
-from edge_agent.config.access import AccessConfig, DoorConfig, WelfareWatch
-from edge_agent.credentials import CredentialTokenizer, tokenizer_for
+from edge_agent.config.access import AccessConfig, DoorConfig
+from edge_agent.credentials import CredentialTokenizer
 from edge_agent.events import AlertDetails, AlertFactory, AlertSink, DoorEvent, Severity
 from edge_agent.rules.forced import ForcedInference
 from edge_agent.rules.schedule import ArmingSchedule
+from edge_agent.rules.welfare import carry_welfare, welfare_alert, welfare_states
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +34,12 @@ PASS_THROUGH = {
 HELD_OPEN_SEVERITY = Severity.minor
 OFF_SCHEDULE_SEVERITY = Severity.minor
 READER_OFFLINE_SEVERITY = Severity.major
-# Events that show a person at the door (not device health), for the welfare check.
-PRESENCE_EVENTS = frozenset(
-    {"access.granted", "access.denied", "credential.read", "door.opened", "door.closed", "exit_request", "keypad"}
-)
 # Types that keep no door state: forwarded, passed through as alarms or only seen by welfare.
 STATELESS_EVENTS = frozenset(
     {"credential.read", "exit_request", "keypad", "tamper", "tamper.cleared", "duress", "power.fault", "power.restored"}
     | {"door.released"}  # seen only by the forced inference, as covering an opening
 )
 INFERRED_FORCED_REASON = "opened_without_grant"
-_WELFARE_STEP_S = 60.0
 _UNKNOWN_DOORS_NAMED = 32  # doors named in the log; beyond that only counted, so a noisy feed cannot flood it
 
 
@@ -76,37 +73,6 @@ class OfflineReader:
 
 
 @dataclass
-class WelfareState:
-    """Silence counted outside quiet hours since the watch last saw its resident."""
-
-    watch: WelfareWatch
-    tokens: frozenset[str]
-    quiet: ArmingSchedule | None
-    last_tick: float
-    silence_s: float = 0.0
-    alerted: bool = False
-
-    def sees(self, event: DoorEvent) -> bool:
-        if event.type not in PRESENCE_EVENTS:
-            return False
-        return (
-            event.credential_token is not None and event.credential_token in self.tokens
-        ) or event.door in self.watch.doors
-
-    def advance(self, mono: float, wall: float) -> None:
-        """Add the non-quiet part of the time since the last tick, in steps of at most a minute."""
-        elapsed = max(0.0, mono - self.last_tick)
-        self.last_tick = mono
-        start = wall - elapsed
-        while elapsed > 0:
-            step = min(elapsed, _WELFARE_STEP_S)
-            if self.quiet is None or not self.quiet.armed(start + step / 2):
-                self.silence_s += step
-            start += step
-            elapsed -= step
-
-
-@dataclass
 class DenialWindow:
     times: deque = field(default_factory=deque)
 
@@ -132,7 +98,7 @@ class DoorRules:
         self._open: dict[str, OpenDoor] = {}
         self._offline: dict[tuple[str, str], OfflineReader] = {}
         self._denials: dict[tuple[str, str], DenialWindow] = {}
-        self._welfare = self._welfare_states(access_cfg, timezone, tokenizer)
+        self._welfare = welfare_states(access_cfg, timezone, tokenizer, clock)
         self.forced = ForcedInference(self.doors, clock)
         self.unknown_doors = 0  # events for a door not in access.doors; telemetry system.agent
         self._unknown_door_ids: set[str] = set()
@@ -147,19 +113,6 @@ class DoorRules:
             "reader.offline": self._on_reader_offline,
             "reader.online": self._on_reader_online,
         }
-
-    def _welfare_states(self, access_cfg: AccessConfig, timezone: str, tokenizer) -> list[WelfareState]:
-        if any(watch.card_numbers for watch in access_cfg.welfare):
-            tokenizer = tokenizer or tokenizer_for(access_cfg)
-            if tokenizer is None:
-                raise ValueError("welfare watches list card numbers but access.site_key_file is not set")
-        states = []
-        for watch in access_cfg.welfare:
-            tokens = set(watch.credential_tokens)
-            tokens.update(tokenizer.card(card.get_secret_value()) for card in watch.card_numbers)
-            quiet = ArmingSchedule(watch.quiet_hours, timezone) if watch.quiet_hours else None
-            states.append(WelfareState(watch, frozenset(tokens), quiet, self.clock.monotonic()))
-        return states
 
     # -- events ---------------------------------------------------------------
 
@@ -309,7 +262,7 @@ class DoorRules:
                 state.advance(now, wall)
                 if not state.alerted and state.silence_s >= state.watch.max_silence_hours * 3600:
                     state.alerted = True
-                    self._welfare_alert(state)
+                    self.sink.emit(welfare_alert(state, self.factory))
 
     def _inferred_forced(self, opening: DoorEvent) -> None:
         door = self.doors[opening.door]
@@ -321,20 +274,6 @@ class DoorRules:
         details.reason = INFERRED_FORCED_REASON  # a door.opened carries no reason of its own
         details.extra["inferred"] = True
         self._emit("door.forced", PASS_THROUGH["door.forced"], opening, details)
-
-    def _welfare_alert(self, state: WelfareState) -> None:
-        watch = state.watch
-        token = next(iter(state.tokens)) if len(state.tokens) == 1 else None
-        details = AlertDetails(
-            credential_token=token,
-            door=watch.doors[0] if len(watch.doors) == 1 else None,
-            duration_s=round(state.silence_s, 1),
-            message=f"no door event for {watch.name} for {watch.max_silence_hours:g} h (quiet hours not counted)",
-            extra={"watch": watch.name},
-        )
-        source = ("door", watch.doors[0]) if watch.doors else ("device", self.factory.device_id)
-        alert = self.factory.make("welfare.check", watch.severity, source, rule=watch.name, details=details)
-        self.sink.emit(alert)
 
     # -- reloads ----------------------------------------------------------------
 
@@ -348,11 +287,7 @@ class DoorRules:
                     self._open[door_id] = door
             self._offline.update(old._offline)
             self._denials.update(old._denials)
-            previous = {state.watch.name: state for state in old._welfare}
-            for state in self._welfare:
-                kept = previous.get(state.watch.name)
-                if kept is not None and kept.watch == state.watch:
-                    state.silence_s, state.alerted, state.last_tick = kept.silence_s, kept.alerted, kept.last_tick
+            carry_welfare(self._welfare, old._welfare)
             self.unknown_doors, self.unknown_types = old.unknown_doors, old.unknown_types
 
     def open_episode_ids(self) -> set[str]:
