@@ -292,9 +292,13 @@ class Agent:
         try:
             self._await_start(incoming.supervisor, new.supervisor.start_grace)
         except StartFailed as exc:
-            back = self._new_running(outgoing.config)
-            hand_over(incoming, back, self.delivery)
-            self.supervisor, self.pipeline = back.supervisor, back.parts
+            try:  # the state goes back the way it came
+                back = self._new_running(outgoing.config)
+                hand_over(incoming, back, self.delivery)
+                self.supervisor, self.pipeline = back.supervisor, back.parts
+            except Exception:
+                self.supervisor = self.pipeline = None
+                self._roll_back(Running(outgoing.config, incoming.parts, incoming.supervisor), origin, exc)
             self._report_rolled_back(origin, exc)
 
     def _roll_back(self, previous: Running, origin: str, error: Exception) -> None:

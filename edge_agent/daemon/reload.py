@@ -55,18 +55,23 @@ def hand_over(old: Running, new: Running, delivery: Delivery) -> None:
     """Stop `old` and start `new` with `old`'s state (steps 2-4 above). On failure `new` is torn down and the
     exception raised; `old` is then already stopped (the caller starts a config again)."""
     handed = _hand_over_video(old, new)
+    old_stopped = False
     try:
         video = [spec for spec in new.parts.specs if is_video_stage(spec.name)]
         new.supervisor.start(video)
         kept_adapters = new.parts.access.adopt(old.parts.access) if new.parts.access and old.parts.access else []
         old.supervisor.stop()
         old.parts.close()
+        old_stopped = True
         new.supervisor.start([spec for spec in new.parts.specs if not is_video_stage(spec.name)])
     except BaseException:
         new.supervisor.stop()
         new.parts.close()
         for source in new.parts.inherited_sources.values():  # handed over but never taken up
             source.stop(2.0)
+        if not old_stopped:  # its access, telemetry and metrics stages still hold ports
+            old.supervisor.stop()
+            old.parts.close()
         raise
     log.info(
         "reload: cameras kept running %s, adapters kept running %s",
