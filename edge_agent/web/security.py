@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from edge_agent.clock import Clock
 
 COOKIE = "edge_agent_session"
+MAX_ADDRESSES = 10_000  # failed-login histories kept before stale ones are dropped
 
 
 @dataclass
@@ -98,7 +99,10 @@ class LoginLimiter:
                 self._failures.pop(address, None)
             else:
                 self.counts["failed"] += 1
-                self._failures.setdefault(address, deque()).append(self.clock.monotonic())
+                now = self.clock.monotonic()
+                if len(self._failures) >= MAX_ADDRESSES:  # many addresses guessing: forget the ones whose window passed
+                    self._failures = {a: f for a, f in self._failures.items() if self._recent(a, now)}
+                self._failures.setdefault(address, deque()).append(now)
 
     def _recent(self, address: str, now: float) -> deque[float]:
         failures = self._failures.get(address, deque())
