@@ -133,6 +133,23 @@ def test_with_the_live_view_disabled_the_image_endpoint_refuses(page):
     assert reply.status_code == 403 and "disabled" in reply.json()["error"]
 
 
+def test_the_alerts_page_filters_the_outbox_and_shows_delivery(page):
+    client, _ = logged_in(page)
+    page.agent.delivery.health.emit("web_test", "a health alert for the filters")
+
+    def mine(query: str) -> list[dict]:
+        found = client.get(f"/api/alerts?{query}").json()["alerts"]
+        return [a for a in found if a["message"] == "a health alert for the filters"]
+
+    alert = wait_for(lambda: mine("type=agent.health&phase=instant"), timeout=10, message="the alert")[0]
+    assert alert["source"] == "device:dev-1" and alert["state"] in ("pending", "inflight", "delivered")
+    assert wait_for(lambda: mine("type=agent.health")[0]["state"] == "delivered", timeout=10, message="delivered")
+    assert mine("type=intrusion") == [] and mine("phase=start") == [] and mine("camera=entrance") == []
+    assert mine("door=front") == []
+    overview = client.get("/api/overview").json()
+    assert overview["mqtt_connected"] is True and any(a["type"] == "agent.health" for a in overview["last_alerts"])
+
+
 def test_wrong_passwords_are_rate_limited_and_counted(page):
     client = httpx.Client(base_url=page.url)
     statuses = [client.post("/api/login", json={"password": f"wrong {i}"}).status_code for i in range(4)]

@@ -23,7 +23,9 @@ EA.pages.overview = {
     EA.table(
       document.getElementById("ov-adapters"),
       ["adapter", "online"],
-      Object.entries(data.adapters).map(([id, a]) => [id, a.online ? "yes" : "NO"])
+      Object.keys(data.adapters).length
+        ? Object.entries(data.adapters).map(([id, a]) => [id, a.online ? "yes" : "NO"])
+        : [["none configured", ""]]
     );
     const byState = data.outbox.by_state || {};
     const drops = Object.values(data.outbox.drops || {}).reduce((a, b) => a + b, 0);
