@@ -30,6 +30,7 @@ from tests.support.wait import wait_for
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 
 PASSWORD = "correct horse battery"
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver")
@@ -146,6 +147,18 @@ def text_of(driver, element_id: str) -> str:
     return driver.find_element(By.ID, element_id).text
 
 
+def table_rows(driver, table_id: str) -> list[str]:
+    """Text of each data row (header left out), read in one step: the pages redraw their tables as they refresh."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(`#${arguments[0]} tr`)].slice(1).map((r) => r.innerText)", table_id
+    )
+
+
+def text_at(driver, selector: str) -> str | None:
+    """Text of the first element matching `selector`, read in one step (the page re-renders its lists)."""
+    return driver.execute_script("const n = document.querySelector(arguments[0]); return n && n.textContent", selector)
+
+
 def log_in(driver, url: str, password: str = PASSWORD) -> None:
     driver.get(url)
     wait_for(lambda: driver.find_element(By.ID, "page-login").is_displayed(), timeout=10, message="the login form")
@@ -173,9 +186,7 @@ def test_log_in_and_see_the_overview(site, browser, shots):
     log_in(browser, page_url(daemon))
 
     def camera_row():
-        rows = browser.find_elements(By.CSS_SELECTOR, "#ov-cameras tr")
-        cells = [row.text for row in rows[1:]]
-        return next((c for c in cells if c.startswith("entrance yes")), None)
+        return next((row for row in table_rows(browser, "ov-cameras") if row.startswith("entrance\tyes")), None)
 
     wait_for(camera_row, timeout=30, message="the camera online in the overview")
     assert "MQTT connected" in text_of(browser, "ov-summary")
@@ -202,8 +213,8 @@ def test_the_live_image_is_not_blank(site, browser):
     assert wait_for(lambda: canvas_spread(browser, "live-canvas") > 20, timeout=10, message="pixels that vary")
     size = browser.execute_script("const c = document.getElementById('live-canvas'); return [c.width, c.height];")
     assert size == [768, 432]  # the clip's own frame, drawn as it came
-    rows = lambda: [row.text for row in browser.find_elements(By.CSS_SELECTOR, "#line-counts tr")[1:]]  # noqa: E731
-    assert wait_for(lambda: any(row.startswith("entry ") for row in rows()), timeout=10, message="live line counts")
+    rows = lambda: table_rows(browser, "line-counts")  # noqa: E731
+    assert wait_for(lambda: any(row.startswith("entry\t") for row in rows()), timeout=10, message="live line counts")
 
 
 def drag(driver, canvas, start: list[float], end: list[float]) -> None:
@@ -251,8 +262,8 @@ def test_drag_a_zone_corner_and_apply_then_an_intrusion_follows(site, browser, s
     assert alert["details"]["zone"] == "door" and alert["details"]["object_class"] == "person"
     assert alert["created_at"] >= time.strftime("%Y-%m-%dT%H:%M", time.gmtime(applied_at - 60))
     browser.get(browser.current_url.split("#")[0] + "#overview")
-    rows = lambda: browser.find_elements(By.CSS_SELECTOR, "#ov-alerts tr")  # noqa: E731
-    wait_for(lambda: any("intrusion" in row.text for row in rows()), timeout=10, message="the alert in the overview")
+    rows = lambda: table_rows(browser, "ov-alerts")  # noqa: E731
+    wait_for(lambda: any("intrusion" in row for row in rows()), timeout=10, message="the alert in the overview")
     screenshot(browser, shots, "overview")  # the docs' overview: with an alert in it
 
 
@@ -273,6 +284,31 @@ def test_a_bad_value_shows_its_error_next_to_the_field_and_applies_nothing(site,
     wait_for(lambda: "nothing was applied" in text_of(browser, "edit-result"), timeout=10, message="refused")
     assert watcher.command("get-config")["result"]["config"] == before
     assert "min_dwell: soon" not in daemon.config_path.read_text()
+
+
+def test_add_rename_flip_and_remove_lines_and_zones_then_validate(site, browser):
+    browser.find_element(By.ID, "reload-config").click()  # discard the bad value of the test before
+    wait_for(lambda: text_at(browser, "[data-error-for='rules[0].min_dwell']") == "", timeout=5, message="discarded")
+    browser.find_element(By.ID, "add-line").click()
+    name = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".lines-name[data-name='line-1']"), timeout=5)[0]
+    name.send_keys(Keys.CONTROL, "a")  # (clear() would fire a change event of its own)
+    name.send_keys("exit\t")  # the change event renames it
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".lines-name[data-name='exit']"), timeout=5)
+    lines = "return EA.pages.edit.camera().lines"
+    before = browser.execute_script(lines)["exit"]["in_side"]
+    browser.find_element(By.CSS_SELECTOR, "[data-path$='.lines.exit'] .flip-line").click()
+    after = browser.execute_script(lines)["exit"]["in_side"]
+    assert after[1] < 0.5 < before[1]  # mirrored across the horizontal line at y = 0.5
+    browser.find_element(By.ID, "add-zone").click()
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".zones-name[data-name='zone-1']"), timeout=5)
+    browser.find_element(By.CSS_SELECTOR, "[data-path$='.zones.door'] .remove-zones").click()
+    browser.find_element(By.ID, "validate").click()
+    wait_for(lambda: "not valid" in text_of(browser, "edit-result"), timeout=10, message="the rule lost its zone")
+    assert "no zone 'door'" in text_at(browser, "[data-error-for='rules[0].zone']")
+    diff = text_of(browser, "diff")
+    assert "+    exit:" in diff and "+    zone-1:" in diff and "-    door:" in diff
+    browser.find_element(By.ID, "reload-config").click()
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".zones-name[data-name='door']"), timeout=5)
 
 
 def test_a_post_without_the_csrf_token_is_refused(site, browser):

@@ -190,9 +190,8 @@ EA.pages.edit = {
       result.textContent = data.ok ? "valid" + (data.diff ? "" : " (no change)") : data.error || `HTTP ${status}`;
       result.className = data.ok ? "ok" : "error";
     } else if (data.ok) {
-      result.textContent = `applied (${data.result.switch || "no change"})`;
-      result.className = "ok";
-      await this.load();
+      await this.load(); // the running config now: the next edit starts from it
+      document.getElementById("diff").textContent = data.diff || "";
       result.textContent = `applied (${data.result.switch || "no change"})`;
       result.className = "ok";
     } else {
