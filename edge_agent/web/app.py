@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -49,6 +50,7 @@ class WebContext:
     audit: AuditLog
     live: LiveImages
     password_path: Path
+    applying: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def secure(self) -> bool:

@@ -152,10 +152,15 @@ async def apply(request: Request) -> Response:
 
 
 def _apply_text(context: WebContext, text: str, user: str) -> dict:
+    # one Apply at a time from the page: a second one (another tab, a double click) would race the digest check
+    if not context.applying.acquire(blocking=False):
+        return {"outcome": "refused", "error": "another Apply is in progress; wait for its outcome"}
     try:
         return context.agent.apply_config_text(text, origin=f"web {user}", persist=True)
     except CommandError as exc:
         return {"outcome": "refused", "error": str(exc), **(getattr(exc, "result", None) or {})}
+    finally:
+        context.applying.release()
 
 
 async def alerts(request: Request) -> Response:
