@@ -251,6 +251,7 @@ def test_drag_a_zone_corner_and_apply_then_an_intrusion_follows(site, browser, s
     wait_for(lambda: text_of(browser, "edit-result").startswith("applied"), timeout=90, message="applied")
     assert f"+      - [{edited[2][0]}, {edited[2][1]}]" in text_of(browser, "diff")  # what was shown before applying
 
+    assert fetch_status(browser, "GET", "/api/session") == 200  # the reload kept the page and its session
     zone = watcher.command("get-config")["result"]["config"]["cameras"][0]["zones"]["door"]["points"]
     assert zone == [pytest.approx(point, abs=0.015) for point in edited]
 
