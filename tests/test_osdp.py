@@ -161,7 +161,9 @@ def test_card_reads_keypad_and_tamper_reach_the_store_then_offline(bench):
     peripheral.stop()  # the reader goes away: libosdp gives up after its poll retries (~8 s)
     wait_for(lambda: events.of_type("reader.offline"), timeout=20, message="reader.offline after the PD stopped")
     assert not adapter.online
-    offline = [a for a in stored(outbox) if a["type"] == "reader.offline"]
+    offline = wait_for(  # the door event is seen before its alert's commit returns
+        lambda: [a for a in stored(outbox) if a["type"] == "reader.offline"], timeout=10, message="stored"
+    )
     assert [(a["phase"], a["severity"], a["details"]["reader"]) for a in offline] == [("start", "major", "rs485-a-1")]
 
 

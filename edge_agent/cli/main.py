@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "edge_agent.cli.probe",
     "edge_agent.cli.models",
     "edge_agent.cli.demo",
+    "edge_agent.cli.web",
 )
 
 

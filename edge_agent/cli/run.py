@@ -25,6 +25,12 @@ def run(args) -> int:
     config = load_config_or_exit(args.config)
     setup_logging(args.log_level or config.logging.level, config.logging.format)
     from edge_agent.daemon.agent import Agent  # heavy imports only for this command
+    from edge_agent.web.server import WebService
 
     text = read_config_text(args.config)
-    return Agent(Path(args.config), text, config, no_revert=args.no_revert).run()
+    agent = Agent(Path(args.config), text, config, no_revert=args.no_revert)
+    web = WebService(agent).start()  # the technician's page, when `web.enabled`: it outlives reloads
+    try:
+        return agent.run()
+    finally:
+        web.stop()

@@ -17,6 +17,7 @@ from edge_agent.config.device import DeviceConfig
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.config.outbox import OutboxConfig
 from edge_agent.config.rules import VideoRuleConfig
+from edge_agent.config.web import WebConfig
 
 
 class AgentConfig(Section):
@@ -34,6 +35,7 @@ class AgentConfig(Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
 
     @property
     def outbox_path(self) -> Path:

@@ -385,6 +385,9 @@ class Agent:
             "sd_notify_failures": self.notifier.failures,
         }
 
+    def latest_frame(self, camera_id: str):  # read-only, for the technician's page: the pipeline still gets it
+        return self.pipeline.latest_frame(camera_id) if self.pipeline is not None else None
+
     def redacted_config(self) -> dict:
         return redact(self.config.model_dump(mode="json"))
 

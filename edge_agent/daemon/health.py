@@ -68,6 +68,10 @@ class Health:
         with self._lock:
             return ("camera", camera_id, "offline") in self._open
 
+    def camera_tampered(self, camera_id: str) -> bool:
+        with self._lock:
+            return ("camera", camera_id, "tamper") in self._open
+
     # -- access adapters --------------------------------------------------------------------
     def adapter_offline(self, adapter_id: str, adapter_type: str, what: str, error: str | None = None) -> None:
         """Start an adapter outage (once: a second report while it is open is ignored)."""

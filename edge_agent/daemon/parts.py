@@ -44,6 +44,11 @@ class PipelineParts:
         self.counters.update(other.counters)
         self.closers.extend(other.closers)
 
+    def latest_frame(self, camera_id: str):
+        """The camera's newest decoded Frame (not consumed), or None when it has none or is not running."""
+        pump = self.pumps.get(camera_id)
+        return pump.source.peek() if pump is not None else None
+
     def close(self) -> None:
         for close in reversed(self.closers):
             try:

@@ -143,6 +143,11 @@ class CameraSource:
                     return None
                 self._cond.wait(remaining if remaining is not None else 1.0)
 
+    def peek(self) -> Frame | None:
+        """The newest decoded frame without handing it out: the pump still gets it (the technician's live view)."""
+        with self._cond:
+            return self._latest
+
     def _is_due(self, frame: Frame) -> bool:
         return self._next_due is None or frame.monotonic >= self._next_due - EARLY_TOLERANCE * self.period
 

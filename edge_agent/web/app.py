@@ -1,0 +1,133 @@
+"""The Starlette app: routes, the login wall and the CSRF check. Handlers live in handlers.py.
+
+Every /api route but login needs a live session; every POST also needs the session's CSRF
+token in the X-CSRF-Token header (403 without it) and, when the browser sends an Origin, the
+page's own origin. JSON bodies only: a cross-site form cannot send one without a CORS preflight.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from edge_agent.clock import Clock
+from edge_agent.config.web import WebConfig
+from edge_agent.web.audit import AuditLog
+from edge_agent.web.live import LiveImages
+from edge_agent.web.security import COOKIE, LoginLimiter, Sessions, csrf_ok
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; frame-ancestors 'none'",
+}
+
+
+@dataclass
+class WebContext:
+    """What the handlers share; built once per server, so sessions outlive the agent's reloads."""
+
+    agent: object  # edge_agent.daemon.agent.Agent (this layer sits below daemon and only reads it)
+    config: WebConfig
+    clock: Clock
+    sessions: Sessions
+    limiter: LoginLimiter
+    audit: AuditLog
+    live: LiveImages
+    password_path: Path
+    applying: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def secure(self) -> bool:
+        return self.config.tls.enabled
+
+
+def build_context(agent, config: WebConfig, clock: Clock) -> WebContext:
+    state_dir = agent.config.device.state_dir
+    return WebContext(
+        agent=agent,
+        config=config,
+        clock=clock,
+        sessions=Sessions(clock, config.session_idle_timeout),
+        limiter=LoginLimiter(clock, config.login_max_failures, config.login_window),
+        audit=AuditLog(config.audit_path(state_dir), clock),
+        live=LiveImages(agent.latest_frame, clock, config.live_fps),
+        password_path=config.password_path(state_dir),
+    )
+
+
+def error(status: int, message: str, **extra) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status, headers=SECURITY_HEADERS)
+
+
+def logged_in(handler):
+    """The request's session as `request.state.session`; POSTs must carry its CSRF token."""
+
+    @functools.wraps(handler)
+    async def guarded(request: Request) -> Response:
+        context: WebContext = request.app.state.context
+        token = request.cookies.get(COOKIE)
+        session = context.sessions.get(token)
+        if session is None:
+            return error(401, "log in first")
+        if request.method == "POST":
+            if not csrf_ok(session, request.headers.get("x-csrf-token")) or not same_origin(request):
+                log.warning(
+                    "web: %s %s refused: no valid CSRF token or foreign origin", request.method, request.url.path
+                )
+                return error(403, "missing or wrong CSRF token")
+        request.state.session = session
+        request.state.token = token
+        response = await handler(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    return guarded
+
+
+def same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None  # an opaque origin (sandboxed frame, file://) is never ours
+    return urlsplit(origin).netloc == request.headers.get("host")
+
+
+async def index(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html", headers=SECURITY_HEADERS)
+
+
+def create_app(context: WebContext) -> Starlette:
+    from edge_agent.web import handlers
+
+    routes = [
+        Route("/", index),
+        Route("/api/login", handlers.login, methods=["POST"]),
+        Route("/api/logout", logged_in(handlers.logout), methods=["POST"]),
+        Route("/api/session", logged_in(handlers.session), methods=["GET"]),
+        Route("/api/overview", logged_in(handlers.overview), methods=["GET"]),
+        Route("/api/lines", logged_in(handlers.lines), methods=["GET"]),
+        Route("/api/live/{camera_id}", logged_in(handlers.live_image), methods=["GET"]),
+        Route("/api/config", logged_in(handlers.editable_config), methods=["GET"]),
+        Route("/api/validate", logged_in(handlers.validate), methods=["POST"]),
+        Route("/api/apply", logged_in(handlers.apply), methods=["POST"]),
+        Route("/api/alerts", logged_in(handlers.alerts), methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(routes=routes)
+    app.state.context = context
+    return app

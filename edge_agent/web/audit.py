@@ -1,0 +1,45 @@
+"""The audit log: one JSON line per login and per config change (who, when, from where, what diff)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+
+from edge_agent.clock import Clock, iso_utc
+
+log = logging.getLogger(__name__)
+
+
+class AuditLog:
+    def __init__(self, path: Path, clock: Clock):
+        self.path = Path(path)
+        self.clock = clock
+        self.failures = 0
+        self._lock = threading.Lock()
+
+    def record(self, user: str | None, action: str, **facts) -> None:
+        """Appends and fsyncs; a full disk is logged and counted, never raised into the request."""
+        entry = {"at": iso_utc(self.clock.wall()), "user": user, "action": action, **facts}
+        line = json.dumps(entry, sort_keys=False, default=str) + "\n"
+        try:
+            with self._lock:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:
+                    os.write(fd, line.encode("utf-8"))
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        except OSError as exc:
+            self.failures += 1
+            log.error("audit log %s not written: %s", self.path, exc)
+
+    def tail(self, count: int) -> list[dict]:
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()[-count:]
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in lines if line.strip()]

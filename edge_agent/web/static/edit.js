@@ -1,0 +1,202 @@
+// Edit: drag zone corners and line ends, add/remove/rename zones and lines, flip in-sides, edit rule fields;
+// Validate shows each problem next to its field, Apply shows the diff and applies (with automatic revert).
+"use strict";
+const RULE_FIELDS = ["name", "type", "camera", "zone", "line", "classes", "min_dwell", "cooldown", "severity", "enabled"];
+
+EA.pages.edit = {
+  edit: null,
+  digest: null,
+  image: null,
+  drag: null,
+  open() {
+    const select = document.getElementById("edit-camera");
+    EA.fillCameraSelect(select, () => this.render());
+    if (!this.bound) this.bind();
+    if (!this.edit) this.load();
+    const period = Math.max(500, 1000 / (EA.session.live_fps || 1));
+    EA.every(period, () => this.refreshImage());
+  },
+  bind() {
+    this.bound = true;
+    const canvas = document.getElementById("edit-canvas");
+    canvas.addEventListener("mousedown", (e) => this.startDrag(e));
+    canvas.addEventListener("mousemove", (e) => this.moveDrag(e));
+    window.addEventListener("mouseup", () => { this.drag = null; });
+    document.getElementById("add-zone").addEventListener("click", () => this.addZone());
+    document.getElementById("add-line").addEventListener("click", () => this.addLine());
+    document.getElementById("validate").addEventListener("click", () => this.send("/api/validate"));
+    document.getElementById("apply").addEventListener("click", () => this.send("/api/apply"));
+    document.getElementById("reload-config").addEventListener("click", () => this.load());
+  },
+  async load() {
+    const { ok, data } = await EA.json("GET", "/api/config");
+    if (!ok) return;
+    this.edit = data.edit;
+    this.digest = data.digest;
+    this.clearErrors();
+    this.render();
+  },
+  camera() {
+    const id = document.getElementById("edit-camera").value;
+    return this.edit ? this.edit.cameras.find((c) => c.id === id) : null;
+  },
+  cameraIndex() {
+    return this.edit.cameras.indexOf(this.camera());
+  },
+  async refreshImage() {
+    if (!EA.session.live_view) return this.redraw();
+    const camera = this.camera();
+    if (!camera) return;
+    const result = await EA.draw.fetchImage(camera.id);
+    if (result.image) this.image = result.image;
+    this.redraw();
+  },
+  redraw() {
+    const camera = this.camera();
+    if (camera) EA.draw.scene(document.getElementById("edit-canvas"), this.image, camera, { handles: true });
+  },
+  // -- dragging -----------------------------------------------------------------------------------------
+  startDrag(event) {
+    const camera = this.camera();
+    const canvas = document.getElementById("edit-canvas");
+    const [x, y] = EA.draw.normalized(canvas, event);
+    const box = canvas.getBoundingClientRect();
+    let best = null;
+    const consider = (points, index) => {
+      const [px, py] = points[index];
+      const d = Math.hypot((px - x) * box.width, (py - y) * box.height); // CSS pixels
+      if (d <= 16 && (!best || d < best.d)) best = { points, index, d };
+    };
+    for (const zone of Object.values(camera.zones)) zone.points.forEach((_, i) => consider(zone.points, i));
+    for (const line of Object.values(camera.lines)) line.points.forEach((_, i) => consider(line.points, i));
+    if (best) {
+      this.drag = best;
+      event.preventDefault();
+    }
+  },
+  moveDrag(event) {
+    if (!this.drag) return;
+    this.drag.points[this.drag.index] = EA.draw.normalized(document.getElementById("edit-canvas"), event);
+    this.redraw();
+  },
+  // -- zones and lines --------------------------------------------------------------------------------------
+  freeName(existing, stem) {
+    let n = 1;
+    while (`${stem}-${n}` in existing) n += 1;
+    return `${stem}-${n}`;
+  },
+  addZone() {
+    const camera = this.camera();
+    camera.zones[this.freeName(camera.zones, "zone")] = { points: [[0.4, 0.4], [0.6, 0.4], [0.6, 0.6], [0.4, 0.6]] };
+    this.render();
+  },
+  addLine() {
+    const camera = this.camera();
+    camera.lines[this.freeName(camera.lines, "line")] = { points: [[0.3, 0.5], [0.7, 0.5]], in_side: [0.5, 0.6] };
+    this.render();
+  },
+  rename(kind, oldName, newName) {
+    const camera = this.camera();
+    if (!newName || newName === oldName || newName in camera[kind]) return this.render();
+    camera[kind] = Object.fromEntries(Object.entries(camera[kind]).map(([k, v]) => [k === oldName ? newName : k, v]));
+    for (const rule of this.edit.rules) {
+      const key = kind === "zones" ? "zone" : "line";
+      if (rule.camera === camera.id && rule[key] === oldName) rule[key] = newName;
+    }
+    this.render();
+  },
+  remove(kind, name) {
+    delete this.camera()[kind][name];
+    this.render();
+  },
+  flip(name) {
+    const line = this.camera().lines[name];
+    const [[ax, ay], [bx, by]] = line.points;
+    const [mx, my] = [(ax + bx) / 2, (ay + by) / 2];
+    const clamp = (v) => Math.round(Math.min(1, Math.max(0, v)) * 10000) / 10000;
+    line.in_side = [clamp(2 * mx - line.in_side[0]), clamp(2 * my - line.in_side[1])];
+    this.redraw();
+  },
+  // -- the lists beside the canvas ------------------------------------------------------------------------------
+  render() {
+    const camera = this.camera();
+    if (!camera) return;
+    const base = `cameras[${this.cameraIndex()}]`;
+    const item = (kind, name, extra) =>
+      EA.el("div", { class: "item", "data-path": `${base}.${kind}.${name}` },
+        EA.el("input", { value: name, class: `${kind}-name`, "data-name": name,
+          onchange: (e) => this.rename(kind, name, e.target.value.trim()) }),
+        ...extra,
+        EA.el("button", { type: "button", class: `remove-${kind}`, onclick: () => this.remove(kind, name) }, "Remove"),
+        EA.el("span", { class: "field-error", "data-error-for": `${base}.${kind}.${name}` }));
+    document.getElementById("zones").replaceChildren(...Object.keys(camera.zones).map((n) => item("zones", n, [])));
+    document.getElementById("lines").replaceChildren(...Object.keys(camera.lines).map((n) =>
+      item("lines", n, [EA.el("button", { type: "button", class: "flip-line", onclick: () => this.flip(n) }, "Flip in-side")])));
+    document.getElementById("rules").replaceChildren(...this.edit.rules.map((rule, i) => this.ruleForm(rule, i)));
+    this.redraw();
+  },
+  ruleForm(rule, index) {
+    const fields = RULE_FIELDS.filter((key) => key in rule || ["name", "type", "camera"].includes(key));
+    return EA.el("div", { class: "rule", "data-path": `rules[${index}]` },
+      ...fields.map((key) => {
+        const path = `rules[${index}].${key}`;
+        const value = Array.isArray(rule[key]) ? rule[key].join(", ") : rule[key];
+        return EA.el("label", {}, key + " ",
+          EA.el("input", { value: value === undefined ? "" : String(value), "data-path": path,
+            onchange: (e) => { rule[key] = this.parseField(rule[key], e.target.value); } }),
+          EA.el("span", { class: "field-error", "data-error-for": path }));
+      }),
+      EA.el("span", { class: "field-error", "data-error-for": `rules[${index}]` }));
+  },
+  // Keep the type the file had: numbers stay numbers when they parse, lists stay lists; anything else goes to the
+  // validator as typed, so a bad value gets the same error check-config would print.
+  parseField(previous, text) {
+    const trimmed = text.trim();
+    if (Array.isArray(previous)) return trimmed ? trimmed.split(",").map((s) => s.trim()).filter(Boolean) : [];
+    if (typeof previous === "boolean") return trimmed === "true" ? true : trimmed === "false" ? false : trimmed;
+    if (typeof previous === "number" && trimmed !== "" && !Number.isNaN(Number(trimmed))) return Number(trimmed);
+    return trimmed;
+  },
+  // -- validate and apply --------------------------------------------------------------------------------------
+  clearErrors() {
+    document.querySelectorAll("[data-error-for]").forEach((n) => { n.textContent = ""; });
+    document.getElementById("edit-errors").replaceChildren();
+    document.getElementById("edit-result").textContent = "";
+    document.getElementById("diff").textContent = "";
+  },
+  showErrors(errors) {
+    const targets = [...document.querySelectorAll("[data-error-for]")];
+    for (const error of errors) {
+      // the field whose path is the longest prefix of the error's path
+      const target = targets
+        .filter((n) => error.path === n.dataset.errorFor || error.path.startsWith(n.dataset.errorFor + ".") ||
+          error.path.startsWith(n.dataset.errorFor + "["))
+        .sort((a, b) => b.dataset.errorFor.length - a.dataset.errorFor.length)[0];
+      if (target) target.textContent = (target.textContent ? target.textContent + "; " : "") + error.message;
+      document.getElementById("edit-errors").append(EA.el("li", {}, `${error.path || "config"}: ${error.message}`));
+    }
+  },
+  async send(path) {
+    this.clearErrors();
+    const result = document.getElementById("edit-result");
+    result.textContent = path.endsWith("apply") ? "applying… (the new config must prove itself)" : "validating…";
+    const { status, data } = await EA.json("POST", path, { edit: this.edit, digest: this.digest });
+    document.getElementById("diff").textContent = data.diff || "";
+    if (data.errors && data.errors.length) {
+      this.showErrors(data.errors);
+      result.textContent = `not valid: ${data.errors.length} problem(s); nothing was applied`;
+      result.className = "error";
+    } else if (path.endsWith("validate")) {
+      result.textContent = data.ok ? "valid" + (data.diff ? "" : " (no change)") : data.error || `HTTP ${status}`;
+      result.className = data.ok ? "ok" : "error";
+    } else if (data.ok) {
+      await this.load(); // the running config now: the next edit starts from it
+      document.getElementById("diff").textContent = data.diff || "";
+      result.textContent = `applied (${data.result.switch || "no change"})`;
+      result.className = "ok";
+    } else {
+      result.textContent = `not applied: ${(data.result && (data.result.error || data.result.reason)) || data.error}`;
+      result.className = "error";
+    }
+  },
+};

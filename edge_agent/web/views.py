@@ -1,0 +1,100 @@
+"""What the Overview and Alerts pages show, read from the agent's public accessors (never written)."""
+
+from __future__ import annotations
+
+import json
+
+from edge_agent.clock import iso_utc
+
+ALERT_FILTERS = ("type", "camera", "door", "phase")
+TAIL_SCAN = 2000  # rows looked at to fill one filtered page; the outbox holds more, the page wants the recent ones
+
+
+def overview(agent) -> dict:
+    status = agent.status_report()
+    telemetry = _telemetry(agent)
+    delivery = agent.delivery
+    cameras = {}
+    for camera_id in status.get("cameras", []):
+        figures = dict(telemetry.get("cameras", {}).get(camera_id, {}))
+        figures["tamper"] = bool(delivery and delivery.health.camera_tampered(camera_id))
+        cameras[camera_id] = figures
+    outbox = status.get("outbox", {})
+    return {
+        "device_id": status["device_id"],
+        "site": status["site"],
+        "agent_version": status["agent_version"],
+        "uptime_s": status["uptime_s"],
+        "healthy": status["healthy"],
+        "last_reload": status["last_reload"],
+        "mqtt_connected": status.get("mqtt_connected", False),
+        "cameras": cameras,
+        "lines": telemetry.get("lines", {}),
+        "detector": telemetry.get("detector", {}),
+        "adapters": {
+            adapter_id: {"online": bool(figures.get("online")), **_scalars(figures)}
+            for adapter_id, figures in telemetry.get("adapters", {}).items()
+        },
+        "outbox": {"by_state": outbox.get("by_state", {}), "drops": outbox.get("drops", {})},
+        "stages": {name: stage.get("status") for name, stage in status.get("stages", {}).items()},
+        "last_alerts": alerts(agent, {}, limit=10),
+    }
+
+
+def line_counts(agent) -> dict:
+    pipeline = agent.pipeline
+    lines = getattr(pipeline, "lines", None) if pipeline is not None else None
+    return lines() if lines is not None else {}
+
+
+def alerts(agent, filters: dict, limit: int = 100) -> list[dict]:
+    """The newest alerts first, matching every given filter, with their delivery state."""
+    delivery = agent.delivery
+    if delivery is None:
+        return []
+    wanted = {key: value for key, value in filters.items() if key in ALERT_FILTERS and value}
+    found = []
+    for row in reversed(delivery.outbox.tail(TAIL_SCAN)):
+        entry = _alert_entry(row)
+        if entry is not None and all(entry.get(key) == value for key, value in wanted.items()):
+            found.append(entry)
+            if len(found) >= limit:
+                break
+    return found
+
+
+def _alert_entry(row) -> dict | None:
+    try:
+        alert = json.loads(row.payload)
+    except ValueError:
+        return None
+    if not isinstance(alert, dict) or "type" not in alert:
+        return None  # counts and other non-alert messages
+    source = alert.get("source") or {}
+    details = alert.get("details") or {}
+    kind = source.get("kind")
+    return {
+        "seq": row.seq,
+        "event_id": row.event_id,
+        "type": alert.get("type"),
+        "phase": alert.get("phase"),
+        "severity": alert.get("severity"),
+        "rule": alert.get("rule"),
+        "camera": source.get("id") if kind == "camera" else None,
+        "door": details.get("door") or (source.get("id") if kind == "door" else None),
+        "source": f"{kind}:{source.get('id')}",
+        "message": details.get("message") or details.get("reason"),
+        "created_at": alert.get("created_at"),
+        "state": row.state,
+        "attempts": row.attempts,
+        "delivered_at": iso_utc(row.delivered_at) if row.delivered_at else None,
+    }
+
+
+def _telemetry(agent) -> dict:
+    collector = getattr(agent.pipeline, "collector", None) if agent.pipeline is not None else None
+    return collector.current().model_dump(mode="json") if collector is not None else {}
+
+
+def _scalars(figures: dict) -> dict:
+    return {key: value for key, value in figures.items() if isinstance(value, (int, float, str, bool))}
