@@ -34,7 +34,7 @@ from edge_agent.daemon.reload import (
     settle_previous_run,
     start_pipeline,
 )
-from edge_agent.daemon.reporting import redact, status_report
+from edge_agent.daemon.reporting import agent_counters, redact, status_report
 from edge_agent.daemon.supervisor import Supervisor, SupervisorGaveUp
 from edge_agent.events import Severity
 from edge_agent.identity import device_id_for
@@ -378,12 +378,7 @@ class Agent:
 
     def counters(self) -> dict:
         """The agent's own counters for telemetry `system.agent`."""
-        return {
-            "commands_handled": self.commands.handled,
-            "commands_refused_busy": self.commands.dropped,
-            "commands": dict(self.commands.dispatcher.counts),
-            "sd_notify_failures": self.notifier.failures,
-        }
+        return agent_counters(self)
 
     def latest_frame(self, camera_id: str):  # read-only, for the technician's page: the pipeline still gets it
         return self.pipeline.latest_frame(camera_id) if self.pipeline is not None else None

@@ -58,6 +58,16 @@ def status_report(agent) -> dict:
     return report
 
 
+def agent_counters(agent) -> dict:
+    """The agent's own counters for telemetry `system.agent`."""
+    return {
+        "commands_handled": agent.commands.handled,
+        "commands_refused_busy": agent.commands.dropped,
+        "commands": dict(agent.commands.dispatcher.counts),
+        "sd_notify_failures": agent.notifier.failures,
+    }
+
+
 def persist_config(path: Path, text: str) -> dict:
     """Write the applied config atomically (keeping the old one as FILE.previous); never raises."""
     path = Path(path)
