@@ -3,11 +3,16 @@
 
     .venv/bin/python bench/bench_daemon.py                 # 5 minutes per run (the issue's figure)
     .venv/bin/python bench/bench_daemon.py --duration 30   # a quick look
+    .venv/bin/python bench/bench_daemon.py --duration 1800 --cameras 4 --no-motion-gate --samples-every 30  # soak
 
 Each run starts a private mosquitto and the real daemon as a subprocess, samples its
 /proc/<pid> every second, and reads the per-camera processed fps from its telemetry.
 The 1-camera run is the baseline: the 4-camera run is printed as a ratio against it.
 Memory growth is RSS at the end minus RSS after the warm-up (first 20 % of the run).
+
+Soak (`--samples-every S`): also prints the RSS curve, one line per S seconds (minute, RSS MB),
+and the verdict against the memory target: RSS at minute 10 <= 250 MB, and growth over the last
+20 minutes <= 5 % of the RSS at minute 10 (needs --duration 1800 for the full window).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from edge_agent.vision.models import fetch_model
 from tests.support.broker import Mosquitto
 
 TICKS = os.sysconf("SC_CLK_TCK")
+UNIT = ROOT / "systemd" / "edge-agent.service"
 
 
 def assets() -> Path:
@@ -41,7 +47,22 @@ def assets() -> Path:
         sys.exit(f"{Path(__file__).name}: {exc}")
 
 
-def config_for(cameras: int, workdir: Path, port: int, models: Path) -> dict:
+SOAK_RSS_LIMIT_MB = 250.0
+SOAK_GROWTH_LIMIT = 0.05  # of the RSS at minute 10, over the last 20 minutes
+SOAK_REFERENCE_S = 600.0
+SOAK_WINDOW_S = 1200.0
+
+
+def unit_environment() -> dict[str, str]:
+    """The `Environment=` settings of the systemd unit, so the bench runs the daemon as installed.
+
+    MALLOC_ARENA_MAX among them decides the RSS curve (see bench/README.md, daemon footprint).
+    """
+    pairs = [line.split("=", 1)[1] for line in UNIT.read_text().splitlines() if line.startswith("Environment=")]
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def config_for(cameras: int, workdir: Path, port: int, models: Path, motion_gate: bool = True) -> dict:
     clip = assets() / "footage" / "entrance-one-by-one.mp4"
     return {
         "device": {"id": "bench", "site": "bench", "state_dir": str(workdir / "state")},
@@ -55,6 +76,7 @@ def config_for(cameras: int, workdir: Path, port: int, models: Path) -> dict:
                 "loop": True,
                 "realtime": True,
                 "detect_fps": 5,
+                "motion": {"enabled": motion_gate},
                 "zones": {"room": {"points": [[0, 0], [1, 0], [1, 1], [0, 1]]}},
                 "lines": {"door": {"points": [[0.0, 0.7], [1.0, 0.7]], "in_side": [0.5, 0.3]}},
             }
@@ -94,28 +116,38 @@ def telemetry_listener(port: int) -> tuple[paho.Client, list[dict]]:
     return client, samples
 
 
-def run_once(cameras: int, duration: float, models: Path) -> dict:
+def run_once(
+    cameras: int, duration: float, models: Path, motion_gate: bool = True, samples_every: float = 0, env=None
+) -> dict:
+    """One daemon run; with `samples_every` it also prints the RSS curve as it goes (soak)."""
     with tempfile.TemporaryDirectory(prefix=f"bench-daemon-{cameras}-") as tmp:
         workdir = Path(tmp)
         broker = Mosquitto(workdir / "broker").start()
         client, samples = telemetry_listener(broker.port)
         config_path = workdir / "config.yaml"
-        config_path.write_text(yaml.safe_dump(config_for(cameras, workdir, broker.port, models)))
+        config_path.write_text(yaml.safe_dump(config_for(cameras, workdir, broker.port, models, motion_gate)))
         log = open(workdir / "agent.log", "wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "edge_agent", "run", "--config", str(config_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=workdir,
+            env={**os.environ, **(env or {})},
         )
         points: list[tuple[float, float, float]] = []  # (t, cpu s, rss MB)
         started = time.monotonic()
+        next_print = 0.0
+        if samples_every:
+            print(f"RSS curve, {cameras} camera(s):\n{'minute':>7} {'RSS MB':>8}", flush=True)
         try:
             while time.monotonic() - started < duration:
                 if process.poll() is not None:
                     raise RuntimeError(f"daemon exited early:\n{(workdir / 'agent.log').read_text()[-2000:]}")
                 cpu, rss = proc_sample(process.pid)
                 points.append((time.monotonic() - started, cpu, rss))
+                if samples_every and points[-1][0] >= next_print:
+                    print(f"{points[-1][0] / 60:>7.1f} {rss:>8.1f}", flush=True)
+                    next_print += samples_every
                 time.sleep(1.0)
         finally:
             process.terminate()
@@ -140,7 +172,35 @@ def summarize(cameras: int, points: list, samples: list[dict]) -> dict:
         "rss_end_mb": rss_end,
         "rss_growth_mb_per_min": (rss_end - rss_warm) / ((t1 - t0) / 60.0),
         "processed_fps": fps,
+        "points": points,
     }
+
+
+def rss_at(points: list, t: float) -> tuple[float, float]:
+    """(time, RSS MB) of the first sample at or after t seconds (the last one if none is)."""
+    t_found, _, rss = next((p for p in points if p[0] >= t), points[-1])
+    return t_found, rss
+
+
+def soak_verdict(points: list) -> str:
+    """RSS at minute 10 and growth over the last 20 minutes against the memory target."""
+    end_t, end_rss = points[-1][0], points[-1][2]
+    ref_t, ref_rss = rss_at(points, min(SOAK_REFERENCE_S, end_t / 3))  # a short run: its first third
+    window_start, window_rss = rss_at(points, max(ref_t, end_t - SOAK_WINDOW_S))
+    growth = end_rss - window_rss
+    share = growth / ref_rss
+    rss_ok, growth_ok = ref_rss <= SOAK_RSS_LIMIT_MB, share <= SOAK_GROWTH_LIMIT
+    full = end_t >= 0.99 * (SOAK_REFERENCE_S + SOAK_WINDOW_S)  # the sampling loop stops a second short
+    lines = [
+        f"RSS at minute {ref_t / 60:.1f}: {ref_rss:.1f} MB (target <= {SOAK_RSS_LIMIT_MB:.0f}): "
+        + ("ok" if rss_ok else "OVER"),
+        f"growth minute {window_start / 60:.1f} -> {end_t / 60:.1f}: {growth:+.1f} MB = {100 * share:+.1f} % of the "
+        f"minute-{ref_t / 60:.0f} RSS (target <= {100 * SOAK_GROWTH_LIMIT:.0f} %): " + ("ok" if growth_ok else "OVER"),
+        f"peak {max(p[2] for p in points):.1f} MB; verdict: "
+        + ("PASS" if rss_ok and growth_ok else "FAIL")
+        + ("" if full else " (run shorter than 30 minutes: window incomplete, indicative only)"),
+    ]
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -149,14 +209,29 @@ def main() -> int:
     parser.add_argument(
         "--cameras", type=int, nargs="+", default=[1, 4], help="camera counts; the first is the baseline"
     )
+    parser.add_argument("--no-motion-gate", action="store_true", help="detect on every due frame (worst case)")
+    parser.add_argument(
+        "--samples-every", type=float, default=0.0, help="soak: print RSS every S seconds and the memory verdict"
+    )
+    parser.add_argument(
+        "--no-unit-env",
+        action="store_true",
+        help="do not apply the systemd unit's Environment= (e.g. MALLOC_ARENA_MAX) to the daemon",
+    )
     args = parser.parse_args()
+    env = {} if args.no_unit_env else unit_environment()
     with tempfile.TemporaryDirectory(prefix="bench-models-") as models:
         fetch_model("yolox_nano", Path(models), mirror_dir=assets())
-        results = [run_once(n, args.duration, Path(models)) for n in args.cameras]
+        results = []
+        for n in args.cameras:
+            results.append(run_once(n, args.duration, Path(models), not args.no_motion_gate, args.samples_every, env))
+            if args.samples_every:
+                print(soak_verdict(results[-1]["points"]), flush=True)
     base = results[0]
     print(
         f"daemon footprint, {args.duration:.0f} s per run, clip entrance-one-by-one.mp4 at real-time pace, detect_fps "
-        f"5, {os.cpu_count()} cores"
+        f"5, motion gate {'off' if args.no_motion_gate else 'on'}, {os.cpu_count()} cores, "
+        f"load {os.getloadavg()[0]:.2f}, daemon environment {env or 'as inherited'}"
     )
     print(
         f"{'cameras':>7} {'cpu%':>7} {'x base':>7} {'rss MB':>8} {'x base':>7} {'peak MB':>8} {'growth MB/min':>14}  "

@@ -42,6 +42,11 @@ def test_unit_has_the_required_service_settings_and_hardening():
     assert unit["ExecStart"][0].endswith("edge-agent run --config /etc/edge-agent/config.yaml")
 
 
+def test_unit_caps_glibc_malloc_arenas():
+    """Without the cap, RSS of a 4-camera agent climbs for hours (arena fragmentation; bench/README.md)."""
+    assert "MALLOC_ARENA_MAX=2" in directives()["Environment"]
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_measured_exposure_is_at_most_2_5():
     result = subprocess.run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edge_agent.config.tracking import TrackerConfig
 from edge_agent.events import Box, Detection, FrameDetections
+from edge_agent.rules.geometry import DirectedLine, LineCounter
 from edge_agent.tracking import Tracker
 
 
@@ -112,3 +113,27 @@ def test_skipped_frames_still_associate_a_moving_object():
     # the motion gate or a slow detector skipped 1 s; the object moved 0.2 (more than its width)
     tracks = feed(det(0.1 + 0.04 * 5 + 0.2, 0.5, w=0.08), gap=1.0)
     assert [t.track_id for t in tracks] == [1]
+
+
+def test_a_long_stream_of_people_leaves_bounded_state_behind():
+    """Thousands of tracks come and go (a day at a door): the per-track memories do not grow with them."""
+    tracker = Tracker(TrackerConfig(min_hits=2, max_lost=1.0))
+    counter = LineCounter(DirectedLine("door", (0.0, 0.55), (1.0, 0.55), in_side=(0.5, 0.9)), ["person"])
+    feed = Feed(tracker)
+    biggest_tracker = biggest_counter = crossings = 0
+    people, frames_each, arrive_every = 2000, 10, 5
+    for frame in range(people * arrive_every + frames_each):
+        walking = [
+            k
+            for k in range(max(0, frame // arrive_every - 2), min(people, frame // arrive_every + 1))
+            if 0 <= frame - k * arrive_every < 10
+        ]
+        # Two lanes, so the person before is never mistaken for the next one; each walks across the line.
+        tracks = feed(*(det(0.3 if k % 2 else 0.7, 0.3 + 0.05 * (frame - k * arrive_every)) for k in walking))
+        crossings += len(counter.update(tracks, feed.t))
+        biggest_tracker = max(biggest_tracker, len(tracker._states))
+        biggest_counter = max(biggest_counter, len(counter._memory))
+    assert crossings == people  # every person was followed and counted once
+    assert tracker._next_id == people + 1
+    assert biggest_tracker <= 2 + 3  # the two walking plus those lost for less than max_lost
+    assert biggest_counter <= 64  # pruned once it reaches 64 (forget_after 60 s)
