@@ -8,9 +8,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from edge_agent.events import DOOR_EVENT_TYPES, Alert, AlertFactory, Severity
+from edge_agent.daemon.health import Health
+from edge_agent.events import DOOR_EVENT_TYPES, Alert, AlertFactory, ListSink, Severity
 from edge_agent.events.alert_types import ALERT_TYPES
-from edge_agent.events.schemas import schema_documents
+from edge_agent.events.schemas import alert_details_table, schema_documents
 from tests.support.alert_contract import contract_problems
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +28,12 @@ def test_committed_schema_is_current(file_name):
     assert committed.exists(), f"docs/schemas/{file_name} missing: run `make schemas`"
     assert committed.read_text() == schema_documents()[file_name], (
         f"docs/schemas/{file_name} is stale: run `make schemas` and commit the result"
+    )
+
+
+def test_the_alert_details_table_in_the_api_doc_is_current():
+    assert alert_details_table() in (ROOT / "docs" / "mqtt-api.md").read_text(), (
+        "docs/mqtt-api.md's alert details table is stale: run `make schemas` and commit the result"
     )
 
 
@@ -119,3 +126,15 @@ def test_schema_rejects_unknown_severity():
     document["severity"] = "apocalyptic"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(document, schema)
+
+
+@pytest.mark.parametrize("sink_kind", ["list", "outbox"])
+def test_the_agents_alerts_are_checked_whichever_sink_takes_them(alert_contract, sink_kind, outbox):
+    sink = ListSink() if sink_kind == "list" else outbox
+    health = Health(AlertFactory("dev-1", "site-1"), sink)
+    health.stage_event("detector", "stage_stalled", "no progress", 1, Severity.major)
+    health.stage_event("detector", "stage_melted", "no such reason", 2, Severity.major)
+    assert len(alert_contract.alerts) == 2
+    problems = alert_contract.violations()
+    assert len(problems) == 1 and "'stage_melted' is not one of" in problems[0], problems
+    alert_contract.alerts.clear()  # the bad one was made on purpose; this test's teardown must not fail on it

@@ -153,9 +153,6 @@ class DoorEventExtra(_Extra):
         description="The controller's own event codes (e.g. Hikvision major/minor, OSDP event and card format), "
         "passed through for diagnosis. Open because each vendor has its own; never card data.",
     )
-    inferred: bool | None = Field(
-        default=None, description="door.forced only: true when inferred from a door contact, not the controller."
-    )
 
 
 class DoorEventDetails(_Details):
@@ -165,12 +162,23 @@ class DoorEventDetails(_Details):
     credential_token: str | None = Field(
         default=None, description="Keyed HMAC token of the credential, never the card number."
     )
-    reason: Literal[DENY_REASONS + EPISODE_END_REASONS + ("opened_without_grant",)] | None = Field(
+    reason: Literal[DENY_REASONS + EPISODE_END_REASONS] | None = Field(
         default=None,
-        description="access.denied: the controller's deny reason; door.forced: `opened_without_grant` when "
-        "inferred; end alerts: `config_changed` or `agent_restarted` when the agent ended them.",
+        description="access.denied (and a burst of them): the controller's deny reason; end alerts: "
+        "`config_changed` or `agent_restarted` when the agent ended them.",
     )
     extra: DoorEventExtra | None = None
+
+
+class DoorForcedExtra(DoorEventExtra):
+    inferred: bool | None = Field(default=None, description="True when inferred from a door contact.")
+
+
+class DoorForcedDetails(DoorEventDetails):
+    reason: Literal["opened_without_grant"] | None = Field(
+        default=None, description="`opened_without_grant` when inferred from a door contact, not the controller."
+    )
+    extra: DoorForcedExtra | None = None
 
 
 class DeniedBurstDetails(DoorEventDetails):
@@ -268,7 +276,7 @@ ALERT_TYPES: dict[str, AlertType] = {
         AlertType("camera.offline", CameraOfflineDetails, _EPISODE, ("camera",), "No frames, then frames again."),
         AlertType("camera.tamper", CameraTamperDetails, _EPISODE, ("camera",), "View covered, blurred or moved."),
         AlertType(
-            "door.forced", DoorEventDetails, ("instant",), ("door",), "Door opened without grant or exit request."
+            "door.forced", DoorForcedDetails, ("instant",), ("door",), "Door opened without grant or exit request."
         ),
         AlertType(
             "door.held_open", DoorEpisodeDetails, _EPISODE + ("instant",), ("door",), "Door open too long" + _FORWARDED
