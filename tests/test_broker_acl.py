@@ -139,3 +139,9 @@ def test_a_device_acts_only_as_itself_and_the_platform_reads_all(mode, tmp_path,
     assert forged.encode() not in [payload for _, payload, *_ in platform.snapshot()]
     assert topics_received(device_b) == [B.command("ping")], "B received a command A forged"
     assert [t for t in topics_received(spy) if t.startswith(B.base)] == [], "A read B's commands or alerts"
+
+
+def test_the_api_doc_shows_the_shipped_acl():
+    rules = [line for line in (SHIPPED / "edge-agent.acl").read_text().splitlines() if line and line[0] != "#"]
+    doc = (ROOT / "docs" / "mqtt-api.md").read_text()
+    assert [rule for rule in rules if rule not in doc] == []
