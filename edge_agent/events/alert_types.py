@@ -16,10 +16,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from edge_agent.events.alert import Alert, BoxOut, Source
+from edge_agent.events.door_event import DENY_REASONS as DOOR_DENY_REASONS
 
 EPISODE_END_REASONS = ("config_changed", "agent_restarted")  # ends decided by the agent, not by the rule
 VIDEO_END_REASONS = ("disarmed", "camera_stopped", "source_ended")
-DENY_REASONS = ("unknown_card", "expired", "no_permission", "schedule", "anti_passback", "other")
+DENY_REASONS = tuple(sorted(DOOR_DENY_REASONS))
 TAMPER_REASONS = ("covered", "blurred", "moved")
 HEALTH_REASONS = (
     "stage_crashed",
@@ -248,7 +249,7 @@ class AlertType:
 
 
 _EPISODE = ("start", "end")
-_FORWARDED = "; also forwarded as an info instant when listed in `access.forward_events`."
+_FORWARDED = "forwarded as an info instant when listed in `access.forward_events`"
 _FORWARDABLE = (  # door event types `access.forward_events` may publish that raise no alert of their own
     "access.granted",
     "access.denied",
@@ -279,7 +280,11 @@ ALERT_TYPES: dict[str, AlertType] = {
             "door.forced", DoorForcedDetails, ("instant",), ("door",), "Door opened without grant or exit request."
         ),
         AlertType(
-            "door.held_open", DoorEpisodeDetails, _EPISODE + ("instant",), ("door",), "Door open too long" + _FORWARDED
+            "door.held_open",
+            DoorEpisodeDetails,
+            _EPISODE + ("instant",),
+            ("door",),
+            f"Door open too long; also {_FORWARDED}.",
         ),
         AlertType("access.denied_burst", DeniedBurstDetails, ("instant",), ("door",), "Denials in a burst."),
         AlertType("access.off_schedule", DoorEventDetails, ("instant",), ("door",), "A grant outside allowed hours."),
@@ -287,7 +292,11 @@ ALERT_TYPES: dict[str, AlertType] = {
         AlertType("tamper", DoorEventDetails, ("instant",), ("door",), "Reader or controller tamper, passed through."),
         AlertType("power.fault", DoorEventDetails, ("instant",), ("door",), "Mains power lost, passed through."),
         AlertType(
-            "reader.offline", DoorEpisodeDetails, _EPISODE + ("instant",), ("door",), "A reader feed away" + _FORWARDED
+            "reader.offline",
+            DoorEpisodeDetails,
+            _EPISODE + ("instant",),
+            ("door",),
+            f"A reader feed away; also {_FORWARDED}.",
         ),
         AlertType("welfare.check", WelfareDetails, ("instant",), ("door", "device"), "A watched resident not seen."),
         AlertType("tailgating", TailgatingDetails, ("instant",), ("door",), "More inward crossings than grants."),
@@ -300,7 +309,7 @@ ALERT_TYPES: dict[str, AlertType] = {
         ),
     ]
     + [
-        AlertType(name, DoorEventDetails, ("instant",), ("door",), f"Door event `{name}`, forwarded" + _FORWARDED[16:])
+        AlertType(name, DoorEventDetails, ("instant",), ("door",), f"Door event `{name}`, {_FORWARDED}.")
         for name in _FORWARDABLE
     ]
 }
