@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Regenerate the generated docs: JSON Schemas of published messages (docs/schemas/).
+"""Regenerate the generated docs: JSON Schemas of published messages (docs/schemas/), the per-type alert
+details table in docs/mqtt-api.md and docs/configuration.md.
 
 Tests fail when the committed files differ from what this writes; run `make schemas`.
 """
@@ -12,12 +13,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge_agent.events.schemas import write_schemas
+from edge_agent.events.schemas import with_details_table, write_schemas
 
 
 def main() -> int:
     for path in write_schemas(ROOT / "docs" / "schemas"):
         print(f"wrote {path.relative_to(ROOT)}")
+    api = ROOT / "docs" / "mqtt-api.md"
+    api.write_text(with_details_table(api.read_text()))
+    print(f"wrote {api.relative_to(ROOT)} (the alert details table)")
     try:
         from edge_agent.config.docs import write_configuration_doc  # written with the daemon docs
     except ImportError:

@@ -5,8 +5,19 @@ import pytest
 from edge_agent.config.outbox import OutboxConfig
 from edge_agent.store import Outbox
 from edge_agent.vision.models import fetch_model
+from tests.support.alert_contract import EmittedAlerts
 from tests.support.assets import assets_dir, model_path
 from tests.support.broker import Mosquitto
+
+
+@pytest.fixture(autouse=True)
+def alert_contract(monkeypatch):
+    """Every alert the agent emits in this test must match its type's published schema (the test errors)."""
+    emitted = EmittedAlerts()
+    emitted.install(monkeypatch)
+    yield emitted
+    problems = emitted.violations()
+    assert not problems, "alerts outside docs/schemas/alert.schema.json:\n" + "\n".join(problems[:20])
 
 
 @pytest.fixture
