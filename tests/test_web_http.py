@@ -135,7 +135,7 @@ def test_with_the_live_view_disabled_the_image_endpoint_refuses(page):
 
 def test_the_alerts_page_filters_the_outbox_and_shows_delivery(page):
     client, _ = logged_in(page)
-    page.agent.delivery.health.emit("web_test", "a health alert for the filters")
+    page.agent.delivery.health.emit("config_rejected", "a health alert for the filters")
 
     def mine(query: str) -> list[dict]:
         found = client.get(f"/api/alerts?{query}").json()["alerts"]
