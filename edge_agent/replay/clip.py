@@ -105,11 +105,10 @@ def replay_clip(
 ) -> ReplayResult:
     """Run one camera's chain over `clip`; alerts go to `sink` as they fire (and are kept in the result).
 
-    Frame times start at `clock`'s readings and follow the clip's timeline; so does the clock
-    the alert factory and the door rules read. `door_events`: a JSON-lines file or a list of
-    dicts, each a generic door event plus `at_clip_s` (checked before the clip is decoded).
-    `on_progress(done_s, total_s)` is called after every frame. `tracks_out` / `detections_out`:
-    MOTChallenge text files of the reported tracks / the raw detections (replay/motchallenge.py).
+    Frame times start at `clock`'s readings and follow the clip's timeline; so does the clock the alert factory
+    and the door rules read. `door_events`: a JSON-lines file or a list of dicts, each a generic door event plus
+    `at_clip_s` (checked before the clip is decoded). `on_progress(done_s, total_s)` is called after every
+    frame. `tracks_out`, `detections_out`: MOTChallenge text files (replay/motchallenge.py).
     """
     camera = choose_camera(config, camera_id)
     scripted = load_door_events(door_events, config) if door_events is not None else None
@@ -123,8 +122,7 @@ def replay_clip(
     doors = DoorScript(config, scripted, factory, alerts_to, clock, engine) if scripted is not None else None
     annotator = VideoAnnotator(annotate, camera, camera.detect_fps, overlay) if annotate else None
     total_s = min(clip_length_s(clip), max_seconds or float("inf")) if on_progress else 0.0
-    export = MotExport(tracks_out, detections_out)
-    started = time.perf_counter()
+    export, started = MotExport(tracks_out, detections_out), time.perf_counter()
     try:
         _drive(
             chain,
@@ -138,8 +136,7 @@ def replay_clip(
             lambda done_s: on_progress(done_s, total_s) if on_progress else None,
         )
     finally:
-        _finish(chain, doors, annotator)
-        export.close()
+        _finish(chain, doors, annotator, export)
     return ReplayResult(
         camera_id=camera.id,
         alerts=list(kept.alerts),
@@ -158,7 +155,8 @@ def _default_detector(config: AgentConfig):
     return Detector.from_config(config.detector, config.models_dir)
 
 
-def _finish(chain: CameraChain, doors: DoorScript | None, annotator: VideoAnnotator | None) -> None:
+def _finish(chain: CameraChain, doors: DoorScript | None, annotator: VideoAnnotator | None, export: MotExport) -> None:
+    export.close()
     chain.finish()
     if doors is not None:
         doors.finish()
