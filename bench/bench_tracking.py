@@ -5,11 +5,11 @@ For both shared MOT15 sequences (footage/mot15/*: the video and gt/gt.txt) the s
 runs once on every frame (person class, score >= 0.1, boxes at source resolution) and the
 detections are cached. Each tracker is then fed every frame (25 detector runs/s) and every
 5th frame (5/s); tracks are scored with py-motmetrics (edge_agent.replay.evaluate: CLEAR MOT and
-IDF1 at IoU >= 0.5) on the frames the detector ran on. Optionally the tracker as of a git
+IDF1 at IoU >= 0.5; TrackEval's HOTA) on the frames the detector ran on. Optionally the tracker as of a git
 revision (`--baseline REV`, e.g. the commit before a tracker change) runs beside them.
 
 Needs the `bench` extra (supervision 0.25.1, the last release with `sv.ByteTrack` taking these
-arguments; motmetrics):
+arguments; motmetrics; trackeval):
     .venv/bin/pip install -e '.[bench]'
     .venv/bin/python bench/bench_tracking.py [--baseline 09df910] [--cache DIR]
 """
@@ -161,11 +161,12 @@ def main() -> int:
             for name, (hyp, ms) in runs.items():
                 gt = {frame: boxes for frame, boxes in gt_all.items() if frame in hyp}
                 rows.append((sequence, f"{SOURCE_FPS / step:g}/s", name, score(motmetrics, hyp, gt), ms))
-    print("| sequence | detector runs | tracker | MOTA | IDF1 | ID sw | precision | recall | ms/frame |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| sequence | detector runs | tracker | MOTA | IDF1 | HOTA | ID sw | precision | recall | ms/frame |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for sequence, rate, name, s, ms in rows:
         print(
-            f"| {sequence} | {rate} | {name} | {s.mota:.3f} | {s.idf1:.3f} | {s.id_switches} | {s.precision:.3f}"
+            f"| {sequence} | {rate} | {name} | {s.mota:.3f} | {s.idf1:.3f} | {s.hota or float('nan'):.3f}"
+            f" | {s.id_switches} | {s.precision:.3f}"
             f" | {s.recall:.3f} | {ms:.3f} |"
         )
     print(

@@ -20,7 +20,18 @@ def test_scores_a_track_file_against_ground_truth(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "precision 1.000" in out and "recall 0.750" in out and "ID switches 1" in out
     assert "MOTA 0.500" in out  # 1 miss + 1 switch over 4 objects
-    assert "HOTA n/a" in out
+    hota = float(out.split("HOTA ")[1].split()[0])
+    assert 0.5 < hota < 1.0  # a quarter of the boxes lost or switched, the rest exact
+
+
+def test_without_trackeval_there_is_no_hota_but_the_rest_is_scored(tmp_path, capsys, monkeypatch):
+    gt = tmp_path / "gt.txt"
+    gt.write_text(GT)
+    monkeypatch.setitem(sys.modules, "trackeval.metrics", None)
+    monkeypatch.setitem(sys.modules, "trackeval", None)
+    assert main(["eval-tracks", str(gt), str(gt)]) == 0
+    out = capsys.readouterr().out
+    assert "MOTA 1.000" in out and "HOTA n/a (pip install trackeval)" in out
 
 
 def test_says_how_to_install_the_library_when_it_is_missing(tmp_path, capsys, monkeypatch):

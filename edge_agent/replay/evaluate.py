@@ -1,11 +1,12 @@
-"""Score MOTChallenge tracks against ground truth with py-motmetrics (the optional `.[eval]` extra).
+"""Score MOTChallenge tracks against ground truth with py-motmetrics and TrackEval (the optional `.[eval]` extra).
 
 motmetrics 1.4.0 (the last release) calls `np.asfarray`, gone in NumPy 2, inside its IoU
 helpers; so the per-frame distance matrices are built here and only the accumulator and the
 metrics (CLEAR MOT, IDF1) come from the library. Matching is at IoU >= 0.5 as in MOTChallenge.
 Ground-truth rows with conf 0 (MOTChallenge's "ignore") are dropped; MOT15's columns 8-10 are
 world coordinates, not classes, so no class filter is applied.
-motmetrics has no HOTA; `hota` is None.
+motmetrics has no HOTA: it comes from TrackEval's HOTA (mean over its IoU thresholds 0.05-0.95)
+fed the same boxes, and is None when trackeval is not installed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-INSTALL_HINT = "pip install 'edge-agent[eval]'  (or: pip install motmetrics)"
+INSTALL_HINT = "pip install 'edge-agent[eval]'  (or: pip install motmetrics trackeval)"
 MATCH_IOU = 0.5
 
 
@@ -35,7 +36,7 @@ class TrackScores:
     frames: int
 
     def report(self) -> str:
-        hota = "n/a (motmetrics has no HOTA)" if self.hota is None else f"{self.hota:.3f}"
+        hota = "n/a (pip install trackeval)" if self.hota is None else f"{self.hota:.3f}"
         return (
             f"MOTA {self.mota:.3f}  IDF1 {self.idf1:.3f}  HOTA {hota}\n"
             f"ID switches {self.id_switches}  precision {self.precision:.3f}  recall {self.recall:.3f}"
@@ -57,10 +58,10 @@ def read_mot(path: str | Path, ground_truth: bool = False) -> dict[int, list[tup
     return rows
 
 
-def _distances(gt: list[tuple[int, np.ndarray]], hyp: list[tuple[int, np.ndarray]]) -> np.ndarray:
-    """1 - IoU, NaN where the IoU is below MATCH_IOU (motmetrics' "cannot match")."""
+def _iou(gt: list[tuple[int, np.ndarray]], hyp: list[tuple[int, np.ndarray]]) -> np.ndarray:
+    """IoU of every ground-truth box (rows) with every hypothesis box (columns), both xywh."""
     if not gt or not hyp:
-        return np.empty((len(gt), len(hyp)))
+        return np.zeros((len(gt), len(hyp)))
     a = np.array([box for _, box in gt])
     b = np.array([box for _, box in hyp])
     ax2, ay2, bx2, by2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
@@ -68,7 +69,12 @@ def _distances(gt: list[tuple[int, np.ndarray]], hyp: list[tuple[int, np.ndarray
     ih = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
     inter = iw * ih
     union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
-    iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def _distances(gt: list[tuple[int, np.ndarray]], hyp: list[tuple[int, np.ndarray]]) -> np.ndarray:
+    """1 - IoU, NaN where the IoU is below MATCH_IOU (motmetrics' "cannot match")."""
+    iou = _iou(gt, hyp)
     return np.where(iou >= MATCH_IOU, 1.0 - iou, np.nan)
 
 
@@ -92,9 +98,29 @@ def score(motmetrics, hyp_rows: dict, gt_rows: dict) -> TrackScores:
     return TrackScores(
         mota=float(row["mota"]),
         idf1=float(row["idf1"]),
-        hota=None,
+        hota=hota(hyp_rows, gt_rows, frames),
         id_switches=int(row["num_switches"]),
         precision=float(row["precision"]),
         recall=float(row["recall"]),
         frames=len(frames),
     )
+
+
+def hota(hyp_rows: dict, gt_rows: dict, frames: list[int]) -> float | None:
+    """TrackEval's HOTA over `frames`, or None without trackeval."""
+    try:
+        from trackeval.metrics import HOTA
+    except ImportError:
+        return None
+    gt_ids = {i: n for n, i in enumerate(sorted({i for rows in gt_rows.values() for i, _ in rows}))}
+    hyp_ids = {i: n for n, i in enumerate(sorted({i for rows in hyp_rows.values() for i, _ in rows}))}
+    data = {
+        "num_gt_ids": len(gt_ids),
+        "num_tracker_ids": len(hyp_ids),
+        "num_gt_dets": sum(len(gt_rows.get(f, [])) for f in frames),
+        "num_tracker_dets": sum(len(hyp_rows.get(f, [])) for f in frames),
+        "gt_ids": [np.array([gt_ids[i] for i, _ in gt_rows.get(f, [])], dtype=int) for f in frames],
+        "tracker_ids": [np.array([hyp_ids[i] for i, _ in hyp_rows.get(f, [])], dtype=int) for f in frames],
+        "similarity_scores": [_iou(gt_rows.get(f, []), hyp_rows.get(f, [])) for f in frames],
+    }
+    return float(np.mean(HOTA().eval_sequence(data)["HOTA"]))
