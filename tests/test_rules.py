@@ -286,3 +286,58 @@ def test_payload_has_no_image_and_serialises():
     scene.step(person(1, 0.5, 0.5), seconds=1)
     text = scene.alerts()[0].to_json()
     assert '"objects"' in text and "image" not in text and len(text) < 2000
+
+
+def van(track_id: int, x: float = 0.5, jitter: float = 0.0) -> Track:
+    return person(track_id, x + jitter, 0.6, cls="vehicle", w=0.2, h=0.15)
+
+
+def stationary(**extra) -> dict:
+    rule = {"name": "fire-lane", "type": "stationary_vehicle", "zone": "z", "max_stationary": 60, "cooldown": 0}
+    return {**rule, **extra}
+
+
+def test_stationary_vehicle_keeps_its_time_across_an_occlusion_that_breaks_the_track():
+    scene = Scene(stationary())
+    scene.step(van(1), seconds=40)
+    scene.step(seconds=8)  # a lorry passes in front: no track at all, longer than the tracker's max_lost
+    scene.step(van(2, jitter=0.01), seconds=10)  # the tracker starts a new id where the van stood
+    assert scene.alerts() == []  # 58 s since the van stopped
+    scene.step(van(2, jitter=0.01), seconds=3)  # on its own, track 2 has stood 13 s
+    start = scene.alerts("start")[0]
+    assert start.details.extra["stationary_s"] >= 60
+
+
+def test_stationary_vehicle_hands_nothing_over_elsewhere_or_too_late_or_to_another_class():
+    scene = Scene(stationary(handover_window=30))
+    scene.step(van(1), seconds=50)
+    scene.step(seconds=4)
+    scene.step(van(2, x=0.3), seconds=20)  # a different van, somewhere else in the zone
+    scene.step(person(3, 0.5, 0.6, cls="motorcycle", w=0.2, h=0.15), seconds=20)  # a motorbike where the van stood
+    scene.step(van(4), seconds=20)  # the same place, but 44 s after the van vanished
+    assert scene.alerts() == []
+
+
+def loitering(**extra) -> dict:
+    return {"name": "loit", "type": "loitering", "zone": "z", "max_dwell": 30, "cooldown": 0, **extra}
+
+
+def test_loitering_keeps_the_dwell_of_someone_whose_track_broke_behind_a_pillar():
+    scene = Scene(loitering())
+    scene.step(person(1, 0.5, 0.5), seconds=20)
+    scene.step(seconds=5)  # hidden: the track is dropped
+    scene.step(person(7, 0.52, 0.5), seconds=4)  # the same person, a new id, a step to the side
+    assert scene.alerts() == []
+    scene.step(person(7, 0.52, 0.5), seconds=2)  # 31 s since they arrived; track 7 alone: 6 s
+    start = scene.alerts("start")[0]
+    assert start.details.extra["dwell_s"] >= 30 and start.details.track_ids == [7]
+
+
+def test_loitering_hands_nothing_over_once_the_window_has_passed_or_to_someone_arriving_elsewhere():
+    scene = Scene(loitering(handover_window=10))
+    scene.step(person(1, 0.5, 0.5), seconds=20)
+    scene.step(seconds=5)
+    scene.step(person(2, 0.3, 0.7), seconds=20)  # someone else, elsewhere in the zone
+    scene.step(seconds=6)
+    scene.step(person(3, 0.5, 0.5), seconds=20)  # where person 1 stood, but 31 s after they vanished
+    assert scene.alerts() == []

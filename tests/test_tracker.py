@@ -137,3 +137,28 @@ def test_a_long_stream_of_people_leaves_bounded_state_behind():
     assert tracker._next_id == people + 1
     assert biggest_tracker <= 2 + 3  # the two walking plus those lost for less than max_lost
     assert biggest_counter <= 64  # pruned once it reaches 64 (forget_after 60 s)
+
+
+def test_a_doubtful_box_extends_a_track_but_does_not_start_one():
+    feed = Feed(Tracker(TrackerConfig(high_score=0.5, start_score=0.6)))
+    for i in range(5):  # scored 0.55: matched first-stage if a track were there, but none may start from it
+        assert feed(det(0.2 + 0.01 * i, 0.5, score=0.55)) == []
+    assert not feed.tracker.has_live_tracks
+    feed(det(0.5, 0.5, score=0.9))
+    for i in range(5):
+        tracks = feed(det(0.5 + 0.01 * i, 0.5, score=0.55))
+        assert [t.track_id for t in tracks] == [1]
+
+
+def test_coasting_is_never_reported_and_low_scores_do_not_bridge_a_gap():
+    feed = Feed(Tracker(TrackerConfig(low_score=0.1, max_lost=2.0)))
+    for i in range(5):
+        tracks = feed(det(0.3 + 0.01 * i, 0.5))
+    assert [t.track_id for t in tracks] == [1]
+    assert feed() == []  # missed one run: alive (has_live_tracks) but not reported where it is predicted
+    assert feed.tracker.has_live_tracks
+    for _ in range(3):  # a low-score box where it was: not enough to claim the person is back
+        assert feed(det(0.35, 0.5, score=0.3)) == []
+    tracks = feed(det(0.35, 0.5, score=0.8))
+    assert [t.track_id for t in tracks] == [1]
+    assert feed(det(0.35, 0.5, score=0.3))[0].track_id == 1  # once seen again, a low score extends it

@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "edge_agent.cli.outbox",
     "edge_agent.cli.run",
     "edge_agent.cli.replay",
+    "edge_agent.cli.eval_tracks",
     "edge_agent.cli.probe",
     "edge_agent.cli.models",
     "edge_agent.cli.demo",

@@ -3,7 +3,8 @@
 Alerts are printed as JSON lines on stdout; `--report` prints per-rule and per-line counts
 on stderr (so stdout stays JSON lines); `--annotate OUT.mp4` writes the clip with zones,
 lines, tracks and alerts drawn; `--door-events EVENTS.jsonl` adds scripted door events
-(see edge_agent/replay/doors.py). When stderr is a terminal a one-line progress counter
+(see edge_agent/replay/doors.py); `--tracks-out` / `--detections-out FILE` write MOTChallenge
+text for `edge-agent eval-tracks`. When stderr is a terminal a one-line progress counter
 runs there. The work is `edge_agent.replay.replay_clip`; this module parses and prints.
 """
 
@@ -33,6 +34,12 @@ def register(subparsers) -> None:
         metavar="EVENTS.jsonl",
         help="door events to feed at clip times: one generic JSON door event per line plus at_clip_s",
     )
+    parser.add_argument(
+        "--tracks-out",
+        metavar="FILE",
+        help="write the reported tracks as MOTChallenge text (source frame numbers, pixels)",
+    )
+    parser.add_argument("--detections-out", metavar="FILE", help="write the raw detections as MOTChallenge text")
     parser.set_defaults(handler=run)
 
 
@@ -55,6 +62,8 @@ def run(args) -> int:
             max_seconds=args.max_seconds,
             door_events=args.door_events,
             on_progress=progress.update if progress else None,
+            tracks_out=args.tracks_out,
+            detections_out=args.detections_out,
         )
     except ValueError as exc:  # unknown camera, undecodable clip, a bad door events line
         print(f"error: {exc}", file=sys.stderr)

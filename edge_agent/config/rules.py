@@ -47,6 +47,12 @@ class LoiteringRule(_VideoRule):
     type: Literal["loitering"]
     zone: str = Field(description="Zone name on the camera.")
     max_dwell: float = Field(default=60.0, gt=0, description="Seconds a track may stay before it is loitering.")
+    handover_window: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds a person's dwell time is kept after their track vanishes inside the zone, for a new "
+        "track starting at the same place (an occlusion that broke the track); 0 = off.",
+    )
 
 
 class CrowdRule(_VideoRule):
@@ -88,6 +94,12 @@ class StationaryVehicleRule(_VideoRule):
     max_stationary: float = Field(default=180.0, gt=0, description="Seconds a vehicle may stand before the alert.")
     max_movement: float = Field(
         default=0.02, ge=0, description="Foot-point movement (normalized) still counted as standing."
+    )
+    handover_window: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds a vehicle's standing time is kept after its track vanishes (hidden by passing traffic), "
+        "for a new track of the same class starting at the same place; 0 = off.",
     )
 
 

@@ -6,10 +6,17 @@ from edge_agent.config.base import Section
 
 
 class TrackerConfig(Section):
-    """ByteTrack-style tracker settings (per camera; the defaults suit 2-10 detector runs per second)."""
+    """ByteTrack-style tracker settings (per camera; the defaults suit 5-25 detector runs per second)."""
 
     high_score: float = Field(
         default=0.5, ge=0, le=1, description="Detections at or above this score are matched first and may start tracks."
+    )
+    start_score: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="Unmatched detections at or above this (and high_score) start a new track; above high_score so a "
+        "doubtful box can extend a track but not invent one.",
     )
     low_score: float = Field(
         default=0.1,

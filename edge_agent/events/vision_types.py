@@ -59,6 +59,7 @@ class Frame:
     captured_at: float
     monotonic: float
     image: np.ndarray
+    source_index: int | None = None  # 1-based frame number in the source clip (files only: track export)
 
     @property
     def size(self) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from edge_agent.events import Alert, AlertFactory, AlertSink, ListSink, TeeSink
 from edge_agent.identity import device_id_for
 from edge_agent.replay.clock import ClipClock
 from edge_agent.replay.doors import DoorEventsSource, DoorScript, load_door_events
+from edge_agent.replay.motchallenge import MotExport
 from edge_agent.rules.annotate import AlertOverlay, VideoAnnotator
 from edge_agent.rules.engine import RuleEngine
 from edge_agent.sources.camera import iter_file_frames
@@ -99,13 +100,15 @@ def replay_clip(
     clock: Clock | None = None,
     door_events: DoorEventsSource | None = None,
     on_progress: Progress | None = None,
+    tracks_out: str | Path | None = None,
+    detections_out: str | Path | None = None,
 ) -> ReplayResult:
     """Run one camera's chain over `clip`; alerts go to `sink` as they fire (and are kept in the result).
 
-    Frame times start at `clock`'s readings and follow the clip's timeline; so does the clock
-    the alert factory and the door rules read. `door_events`: a JSON-lines file or a list of
-    dicts, each a generic door event plus `at_clip_s` (checked before the clip is decoded).
-    `on_progress(done_s, total_s)` is called after every frame.
+    Frame times start at `clock`'s readings and follow the clip's timeline; so does the clock the alert factory
+    and the door rules read. `door_events`: a JSON-lines file or a list of dicts, each a generic door event plus
+    `at_clip_s` (checked before the clip is decoded). `on_progress(done_s, total_s)` is called after every
+    frame. `tracks_out`, `detections_out`: MOTChallenge text files (replay/motchallenge.py).
     """
     camera = choose_camera(config, camera_id)
     scripted = load_door_events(door_events, config) if door_events is not None else None
@@ -119,12 +122,13 @@ def replay_clip(
     doors = DoorScript(config, scripted, factory, alerts_to, clock, engine) if scripted is not None else None
     annotator = VideoAnnotator(annotate, camera, camera.detect_fps, overlay) if annotate else None
     total_s = min(clip_length_s(clip), max_seconds or float("inf")) if on_progress else 0.0
-    started = time.perf_counter()
+    export, started = MotExport(tracks_out, detections_out), time.perf_counter()
     try:
         _drive(
             chain,
             iter_file_frames(str(clip), camera.detect_fps, clock=clock, camera_id=camera.id, max_seconds=max_seconds),
-            detector,
+            export.wrap(detector.detect_frame),
+            export,
             clock,
             doors,
             annotator,
@@ -132,7 +136,7 @@ def replay_clip(
             lambda done_s: on_progress(done_s, total_s) if on_progress else None,
         )
     finally:
-        _finish(chain, doors, annotator)
+        _finish(chain, doors, annotator, export)
     return ReplayResult(
         camera_id=camera.id,
         alerts=list(kept.alerts),
@@ -151,7 +155,8 @@ def _default_detector(config: AgentConfig):
     return Detector.from_config(config.detector, config.models_dir)
 
 
-def _finish(chain: CameraChain, doors: DoorScript | None, annotator: VideoAnnotator | None) -> None:
+def _finish(chain: CameraChain, doors: DoorScript | None, annotator: VideoAnnotator | None, export: MotExport) -> None:
+    export.close()
     chain.finish()
     if doors is not None:
         doors.finish()
@@ -162,7 +167,8 @@ def _finish(chain: CameraChain, doors: DoorScript | None, annotator: VideoAnnota
 def _drive(
     chain: CameraChain,
     frames,
-    detector,
+    detect,
+    export: MotExport,
     clock: ClipClock,
     doors: DoorScript | None,
     annotator: VideoAnnotator | None,
@@ -178,7 +184,8 @@ def _drive(
         if doors is not None:
             doors.advance_to(frame.captured_at)
         clock.move_to(frame.captured_at)
-        tracks = chain.process(frame, detector.detect_frame)
+        tracks = chain.process(frame, detect)
+        export.write_tracks(frame, tracks)
         if tracks is not None:
             last_tracks = tracks
         if annotator is not None:

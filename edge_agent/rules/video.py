@@ -3,7 +3,9 @@
 Each rule turns the frame's tracks into two facts for its `Lifecycle`:
 `starts` (the condition is met: dwell reached, count held) and `holds` (an
 episode already running still stands). Per-track memories are keyed by track
-id and forgotten once the track has been gone longer than `clear_after`.
+id and forgotten once the track has been gone longer than `clear_after`; the
+loitering and stationary-vehicle timers of a track that vanishes are handed to
+a new track starting at the same place (rules/handover.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from edge_agent.events import Track
 from edge_agent.rules.episode import FrameContext, Lifecycle, RuleEmitter
 from edge_agent.rules.geometry import Polygon
+from edge_agent.rules.handover import Handover, present_ids
 from edge_agent.rules.schedule import ArmingSchedule
 
 
@@ -21,22 +24,37 @@ from edge_agent.rules.schedule import ArmingSchedule
 class _Presence:
     entered: float
     last_inside: float
+    track: Track
+    offered: bool = False  # handed to the Handover as vanished
 
 
 class DwellClock:
-    """Continuous time each track has spent inside; a gap longer than `grace` restarts it."""
+    """Continuous time each track has spent inside; a gap longer than `grace` restarts it.
 
-    def __init__(self, grace: float):
+    With a `handover`, a track that vanishes while inside offers its start, and a new
+    track appearing inside claims it (pass every track of the frame as `present`).
+    """
+
+    def __init__(self, grace: float, handover: Handover | None = None):
         self.grace = grace
+        self.handover = handover
         self._presence: dict[int, _Presence] = {}
+        self._previous_now = float("-inf")
 
-    def update(self, inside: Sequence[Track], now: float) -> None:
+    def update(self, inside: Sequence[Track], now: float, present: Sequence[Track] = ()) -> None:
         for track in inside:
             presence = self._presence.get(track.track_id)
             if presence is None or now - presence.last_inside > self.grace:
-                self._presence[track.track_id] = _Presence(now, now)
+                inherited = self.handover.claim(track, now) if self.handover is not None else None
+                self._presence[track.track_id] = _Presence(now if inherited is None else inherited, now, track)
             else:
-                presence.last_inside = now
+                presence.last_inside, presence.track = now, track
+                if presence.offered and self.handover is not None:
+                    self.handover.returned(track.track_id)
+                    presence.offered = False
+        if self.handover is not None:
+            self._offer_vanished(present_ids(present))
+        self._previous_now = now
         gone = [tid for tid, p in self._presence.items() if now - p.last_inside > self.grace]
         for track_id in gone:
             del self._presence[track_id]
@@ -44,6 +62,14 @@ class DwellClock:
     def dwell(self, track: Track, now: float) -> float:
         presence = self._presence.get(track.track_id)
         return 0.0 if presence is None else now - presence.entered
+
+    def _offer_vanished(self, present: set[int]) -> None:
+        """Tracks inside on the previous frame and gone from this one altogether (not just out of the zone)."""
+        for track_id, presence in self._presence.items():
+            if not presence.offered and track_id not in present and presence.last_inside == self._previous_now:
+                track = presence.track
+                self.handover.vanished(track_id, track.class_name, track.box, presence.entered, presence.last_inside)
+                presence.offered = True
 
 
 class ZoneRule:
@@ -105,11 +131,11 @@ class LoiteringRule(ZoneRule):
 
     def __init__(self, *args):
         super().__init__(*args)
-        self.clock = DwellClock(self.config.clear_after)
+        self.clock = DwellClock(self.config.clear_after, Handover(self.config.handover_window))
 
     def update(self, ctx: FrameContext, tracks: Sequence[Track]) -> None:
         inside = self.inside(tracks)
-        self.clock.update(inside, ctx.now)
+        self.clock.update(inside, ctx.now, tracks)
         loiterers = [t for t in inside if self.clock.dwell(t, ctx.now) >= self.config.max_dwell]
         longest = max((self.clock.dwell(t, ctx.now) for t in loiterers), default=0.0)
         self.lifecycle.update(
@@ -190,18 +216,27 @@ class _Anchor:
     y: float
     since: float
     seen: float
+    track: Track
+    offered: bool = False  # handed to the Handover as vanished
 
 
 class StationaryVehicleRule(ZoneRule):
-    """A vehicle whose foot point stays within `max_movement` for `max_stationary` s."""
+    """A vehicle whose foot point stays within `max_movement` for `max_stationary` s.
+
+    A vehicle hidden long enough to lose its track keeps its time: see rules/handover.py.
+    """
 
     def __init__(self, *args):
         super().__init__(*args)
         self._anchors: dict[int, _Anchor] = {}
+        self._handover = Handover(self.config.handover_window)
+        self._previous_now = float("-inf")
 
     def update(self, ctx: FrameContext, tracks: Sequence[Track]) -> None:
         inside = self.inside(tracks)
         standing = [t for t in inside if self._standing_for(t, ctx.now) >= self.config.max_stationary]
+        self._offer_vanished(present_ids(tracks))
+        self._previous_now = ctx.now
         stale = [tid for tid, a in self._anchors.items() if ctx.now - a.seen > self.config.clear_after]
         for track_id in stale:
             del self._anchors[track_id]
@@ -219,10 +254,23 @@ class StationaryVehicleRule(ZoneRule):
     def _standing_for(self, track: Track, now: float) -> float:
         x, y = track.box.foot
         anchor = self._anchors.get(track.track_id)
-        if anchor is None or max(abs(x - anchor.x), abs(y - anchor.y)) > self.config.max_movement:
-            anchor = self._anchors[track.track_id] = _Anchor(x, y, now, now)
-        anchor.seen = now
+        if anchor is not None and anchor.offered:  # the track itself is back: its own time goes on
+            self._handover.returned(track.track_id)
+            anchor.offered = False
+        if anchor is None:
+            inherited = self._handover.claim(track, now)
+            anchor = self._anchors[track.track_id] = _Anchor(x, y, now if inherited is None else inherited, now, track)
+        elif max(abs(x - anchor.x), abs(y - anchor.y)) > self.config.max_movement:
+            anchor = self._anchors[track.track_id] = _Anchor(x, y, now, now, track)
+        anchor.seen, anchor.track = now, track
         return now - anchor.since
+
+    def _offer_vanished(self, present: set[int]) -> None:
+        for track_id, anchor in self._anchors.items():
+            if not anchor.offered and track_id not in present and anchor.seen == self._previous_now:
+                box = anchor.track.box
+                self._handover.vanished(track_id, anchor.track.class_name, box, anchor.since, anchor.seen)
+                anchor.offered = True
 
 
 class EbikeInLiftRule(ZoneRule):

@@ -344,7 +344,7 @@ def iter_file_frames(
             if not ok:
                 continue
             next_due = (next_due + period) if position - next_due <= period else position + period
-            yield Frame(camera_id, seq, wall0 + position, mono0 + position, image)
+            yield Frame(camera_id, seq, wall0 + position, mono0 + position, image, source_index=index)
             seq += 1
     finally:
         capture.release()
