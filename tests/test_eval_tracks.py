@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from edge_agent.cli.main import main
 
 GT = (
@@ -20,7 +22,17 @@ def test_scores_a_track_file_against_ground_truth(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "precision 1.000" in out and "recall 0.750" in out and "ID switches 1" in out
     assert "MOTA 0.500" in out  # 1 miss + 1 switch over 4 objects
-    hota = float(out.split("HOTA ")[1].split()[0])
+
+
+def test_hota_comes_from_trackeval_when_it_is_installed(tmp_path, capsys):
+    # trackeval is the `eval` extra, not the CI venv's: it drags in the GUI build of OpenCV
+    # (libGL) beside the headless one the box runs. The no-trackeval path is tested below.
+    pytest.importorskip("trackeval", reason="the eval extra (pip install '.[eval]') is not installed")
+    gt, tracks = tmp_path / "gt.txt", tmp_path / "tracks.txt"
+    gt.write_text(GT)
+    tracks.write_text("1,7,10,10,20,40,0.9,-1,-1,-1\n1,8,100,10,20,40,0.9,-1,-1,-1\n2,7,102,10,20,40,0.9,-1,-1,-1\n")
+    assert main(["eval-tracks", str(tracks), str(gt)]) == 0
+    hota = float(capsys.readouterr().out.split("HOTA ")[1].split()[0])
     assert 0.5 < hota < 1.0  # a quarter of the boxes lost or switched, the rest exact
 
 

@@ -97,9 +97,8 @@ def test_eval_tracks_scores_the_export_against_the_truth(replayed, capsys):
     gt = sequence_dir() / "gt" / "gt.txt"
     assert main(["eval-tracks", str(gt), str(gt)]) == 0
     perfect = capsys.readouterr().out
-    assert (
-        "MOTA 1.000" in perfect and "IDF1 1.000" in perfect and "HOTA 1.000" in perfect and "ID switches 0" in perfect
-    )
+    assert "MOTA 1.000" in perfect and "IDF1 1.000" in perfect and "ID switches 0" in perfect
+    assert "HOTA 1.000" in perfect or "HOTA n/a" in perfect  # HOTA needs the eval extra's trackeval
 
     assert main(["eval-tracks", str(tracks), str(gt)]) == 0
     scored = capsys.readouterr().out
