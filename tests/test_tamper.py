@@ -90,6 +90,7 @@ def test_people_moving_through_every_shared_clip_is_not_tamper(name):
 
 
 CHANGE_AT, RESTORE_AT, CLIP_END = 8.0, 14.0, 18.0
+DRIFT_S = 40.0
 SIZE = (384, 216)
 
 
@@ -114,16 +115,18 @@ def moved_view(kind: str, image: np.ndarray, since_change: float) -> np.ndarray:
         return _zoomed(image, 1.3)
     if kind == "pan":  # turning over 2 s to half a frame, then staying there
         return _warp(image, [[1, 0, -w / 2 * min(1.0, since_change / 2.0)], [0, 1, 0]])
+    if kind == "drift":  # a loose mount sliding a quarter frame over DRIFT_S
+        return _warp(image, [[1, 0, w / 4 * min(1.0, since_change / DRIFT_S)], [0, 1, 0]])
     raise ValueError(kind)
 
 
-def make_moved_clip(path, kind: str, restore: bool) -> None:
+def make_moved_clip(path, kind: str, restore: bool, end: float = CLIP_END) -> None:
     """Entrance footage at 10 fps: normal until CHANGE_AT, then moved; back to normal at RESTORE_AT if `restore`."""
     source = cv2.VideoCapture(str(footage("entrance-one-by-one.mp4")))
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, SIZE)
     assert writer.isOpened()
     try:
-        for index in range(int(CLIP_END * FPS)):
+        for index in range(int(end * FPS)):
             ok, image = source.read()
             assert ok
             image = cv2.resize(image, SIZE, interpolation=cv2.INTER_AREA)
@@ -136,8 +139,8 @@ def make_moved_clip(path, kind: str, restore: bool) -> None:
         source.release()
 
 
-def moved_events(clip) -> list[tuple[str, str, float]]:
-    detector = TamperDetector("lobby", TamperConfig(baseline_seconds=4.0, hold_seconds=HOLD))
+def moved_events(clip, **settings) -> list[tuple[str, str, float]]:
+    detector = TamperDetector("lobby", TamperConfig(baseline_seconds=4.0, hold_seconds=HOLD, **settings))
     events, first = [], None
     for frame in iter_file_frames(clip, 5):
         first = first or frame
@@ -161,6 +164,17 @@ def test_a_camera_put_back_clears_moved(tmp_path):
     events = moved_events(clip)
     assert [(k, r) for k, r, _ in events] == [("tamper", "moved"), ("tamper_cleared", "moved")], events
     assert RESTORE_AT + HOLD <= events[1][2] <= RESTORE_AT + HOLD + 0.6, events
+
+
+def test_a_slow_drift_is_caught_by_the_reference_view_not_learned(tmp_path):
+    clip = tmp_path / "drift.mp4"
+    make_moved_clip(clip, "drift", restore=False, end=CHANGE_AT + DRIFT_S + 4.0)
+    events = moved_events(clip)
+    assert [(k, r) for k, r, _ in events] == [("tamper", "moved")], events
+    assert events[0][2] <= CHANGE_AT + DRIFT_S + HOLD + 0.6, events
+    # A reference re-taken from the running baseline every sample is the old behaviour: the
+    # baseline follows the drift and nothing fires.
+    assert moved_events(clip, reference_refresh_seconds=0.25) == []
 
 
 def test_moved_threshold_comes_from_config(tmp_path):

@@ -52,9 +52,9 @@ class TamperConfig(Section):
         default=0.6,
         gt=-1,
         lt=1,
-        description="Moved when the edge layout's correlation with the reference view falls below this. On the shared "
-        "footage people passing kept it at 0.69 or above; a quarter-frame shift, a flip, a pan or a 1.3x zoom "
-        "brought it to 0.53 or below.",
+        description="Moved when the edge layout's correlation with the reference view (best within 1/32 of the frame) "
+        "falls below this. On the shared footage people passing kept it at 0.70 or above; a quarter-frame shift, a "
+        "flip, a half-frame pan or a 1.3x zoom of the entrance brought it to 0.50 or below.",
     )
     reference_refresh_seconds: float = Field(
         default=600.0,

@@ -45,12 +45,27 @@ class ViewMeasure:
         grey = cv2.cvtColor(cv2.resize(image_bgr, ANALYSIS_SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
         sharpness = float(cv2.Laplacian(grey, cv2.CV_32F).var())
         edges = cv2.Canny(grey, 50, 150)
-        layout = cv2.resize(edges.astype(np.float32), LAYOUT_GRID, interpolation=cv2.INTER_AREA).ravel()
+        layout = cv2.resize(edges.astype(np.float32), LAYOUT_GRID, interpolation=cv2.INTER_AREA)
         return cls(float(grey.mean()), float(grey.std()), sharpness, layout)
 
 
 def layout_similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Zero-mean correlation of two edge layouts, -1..1; 0 when either is featureless."""
+    """Zero-mean correlation of two edge layouts, -1..1 (0 when featureless), best over +-1 cell offsets.
+
+    The offsets forgive a mount swaying by up to 1/32 of the frame, which alone moved edges into
+    neighbouring cells; a quarter-frame shift is 8 cells.
+    """
+    rows, cols = a.shape
+    best = -1.0
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            part_a = a[max(0, dy) : rows + min(0, dy), max(0, dx) : cols + min(0, dx)]
+            part_b = b[max(0, -dy) : rows + min(0, -dy), max(0, -dx) : cols + min(0, -dx)]
+            best = max(best, _correlation(part_a.ravel(), part_b.ravel()))
+    return best
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a - a.mean(), b - b.mean()
     scale = float(np.linalg.norm(a) * np.linalg.norm(b))
     return float(a @ b) / scale if scale > 0 else 0.0
