@@ -6,7 +6,9 @@
         [--variations]
 
 --variations also tries the settings the quantizer exposes (calibration method and percentile,
-which convs stay float, activation type, reduce_range) and prints one line each.
+which convs stay float, activation type, reduce_range) and prints one line each; --speed tries the
+ones aimed at INT8 speed on VNNI CPUs (QOperator vs QDQ, per-tensor weights, every conv int8,
+SiLU quantized too). bench/profile_int8.py shows where the time of a saved model goes (--keep DIR).
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import onnxruntime as ort
+
 from edge_agent.assets import MIRROR_HINT, AssetUnavailable, require_mirror
+from edge_agent.vision.cpu_features import describe_cpu
 from edge_agent.vision.manifest import load_manifest
 from edge_agent.vision.quantize import QuantizeOptions, quantize_and_report
 
@@ -48,6 +53,30 @@ VARIATIONS = {
     "reduce_range (7-bit weights)": {"reduce_range": True},
 }
 
+SPEED_VARIATIONS = {
+    "default (QDQ, dw + 12 sensitive convs float)": {},
+    "QOperator, default convs float": {"quant_format": "qoperator"},
+    "QDQ, every conv int8 (depthwise too)": {"float_depthwise": False, "float_sensitive_convs": 0},
+    "QOperator, every conv int8": {"quant_format": "qoperator", "float_depthwise": False, "float_sensitive_convs": 0},
+    "QDQ, per-tensor weights, every conv int8": {
+        "per_channel": False,
+        "float_depthwise": False,
+        "float_sensitive_convs": 0,
+    },
+    "QDQ, convs + SiLU (Sigmoid, Mul) int8": {
+        "quantize_ops": ("Conv", "Sigmoid", "Mul"),
+        "float_depthwise": False,
+        "float_sensitive_convs": 0,
+    },
+    "QOperator, convs + SiLU int8": {
+        "quant_format": "qoperator",
+        "quantize_ops": ("Conv", "Sigmoid", "Mul"),
+        "float_depthwise": False,
+        "float_sensitive_convs": 0,
+    },
+    "QDQ, convs + SiLU int8, dw + 12 sensitive float": {"quantize_ops": ("Conv", "Sigmoid", "Mul")},
+}
+
 
 def line(label: str, report) -> str:
     a, m = report.agreement, report.agreement_with_margin
@@ -65,20 +94,23 @@ def main() -> int:
     parser.add_argument("--eval-frames", type=int, default=200)
     parser.add_argument("--timing-runs", type=int, default=40)
     parser.add_argument("--variations", action="store_true")
+    parser.add_argument("--speed", action="store_true", help="the speed-oriented variations")
+    parser.add_argument("--keep", type=Path, help="save each INT8 model here (for bench/profile_int8.py)")
     args = parser.parse_args()
     if not MODEL.exists():
         print(f"missing {MODEL}; {MIRROR_HINT}", file=sys.stderr)
         return os.EX_NOINPUT
     manifest = load_manifest("yolox_nano")
     base = QuantizeOptions(calib_frames=args.calib_frames, eval_frames=args.eval_frames)
-    chosen = VARIATIONS if args.variations else dict(list(VARIATIONS.items())[:1])
+    chosen = SPEED_VARIATIONS if args.speed else VARIATIONS if args.variations else dict(list(VARIATIONS.items())[:1])
+    print(f"{describe_cpu()}; onnxruntime {ort.__version__}; load {os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for label, change in chosen.items():
+        for index, (label, change) in enumerate(chosen.items()):
             options = dataclasses.replace(base, **change)
-            report = quantize_and_report(
-                MODEL, Path(tmp) / "int8.onnx", manifest, args.calib, options, timing_runs=args.timing_runs
-            )
-            print(line(label, report), flush=True)
+            out = (args.keep or Path(tmp)) / f"int8-{index}.onnx"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            report = quantize_and_report(MODEL, out, manifest, args.calib, options, timing_runs=args.timing_runs)
+            print(line(label, report) + (f" -> {out}" if args.keep else ""), flush=True)
     print(
         f"calibration {report.calib_frames} frames, evaluation {report.eval_frames} other frames from {args.calib}; "
         f"fp32 {report.fp32_bytes:,} bytes"

@@ -18,11 +18,13 @@ ENABLE=1
 PYTHON="${PYTHON:-python3}"
 MODEL="yolox_nano"
 NO_DEPS=0
+BENCH=1
 SERVICE_USER="edge-agent"
 
 usage() {
   cat <<EOF
 usage: $0 [--offline DIR] [--prefix DIR] [--no-enable] [--python PY] [--model NAME|none] [--no-deps]
+          [--no-bench]
 
   --offline DIR   install from DIR only: wheels (DIR/*.whl or DIR/wheels/*.whl) and the model
                   (DIR/models/<file> or DIR/<file>); nothing is downloaded
@@ -33,6 +35,8 @@ usage: $0 [--offline DIR] [--prefix DIR] [--no-enable] [--python PY] [--model NA
   --model NAME    model to install (default: yolox_nano); 'none' skips it
   --no-deps       install only the edge-agent package, not its dependencies (they must already be
                   importable, e.g. a venv made with --system-site-packages; used by the test suite)
+  --no-bench      do not time the model's variants on this device (by default \`models bench\` runs
+                  once, and again after a new variant is installed, so \`variant: auto\` fits this CPU)
 EOF
 }
 
@@ -47,6 +51,7 @@ while [ $# -gt 0 ]; do
     --python) PYTHON="${2:?--python needs an interpreter}"; shift 2 ;;
     --model) MODEL="${2:?--model needs a name}"; shift 2 ;;
     --no-deps) NO_DEPS=1; shift ;;
+    --no-bench) BENCH=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown option $1" ;;
   esac
@@ -159,6 +164,20 @@ install_model() {
   [ -n "$PREFIX" ] || chown -R "$SERVICE_USER:$SERVICE_USER" "$MODELS_DIR"
 }
 
+bench_model() {
+  [ "$MODEL" = "none" ] && return
+  [ "$BENCH" -eq 1 ] || { say "not benching $MODEL (--no-bench)"; return; }
+  # `models bench` records its verdict in the model record; fetch/quantize clear it, so this runs
+  # once per installed set of variants, not on every upgrade.
+  if ! grep -q '^bench: null' "$MODELS_DIR/$MODEL.model.yaml" 2>/dev/null; then
+    say "model $MODEL already benched on this device (models bench $MODEL to run it again)"
+    return
+  fi
+  "$VENV/bin/edge-agent" models bench "$MODEL" --models-dir "$MODELS_DIR" --runs 15 \
+    || die "models bench $MODEL failed (skip it with --no-bench)"
+  [ -n "$PREFIX" ] || chown -R "$SERVICE_USER:$SERVICE_USER" "$MODELS_DIR"
+}
+
 install_unit() {
   sed -e "s#/opt/edge-agent#$APP_DIR#g" -e "s#/etc/edge-agent#$CONF_DIR#g" -e "s#/var/lib/edge-agent#$STATE_DIR#g" \
     "$ROOT/systemd/edge-agent.service" > "$UNIT.new"
@@ -187,6 +206,7 @@ make_dirs
 install_package
 install_config
 install_model
+bench_model
 install_unit
 "$VENV/bin/edge-agent" check-config "$CONFIG" >/dev/null 2>&1 \
   && say "config $CONFIG is valid" \

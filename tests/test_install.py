@@ -82,6 +82,9 @@ def test_offline_install_into_a_prefix_is_complete_and_idempotent(tmp_path, offl
 
     record = yaml.safe_load((prefix / "var/lib/edge-agent/models/yolox_nano.model.yaml").read_text())
     assert record["variants"]["fp32"]["sha256"] == "d39bee73564e338080378b0ad567fbb40e818b55bbfaf971de82a0267ed16b8a"
+    # the device timed its variants once, so `variant: auto` is this CPU's choice
+    assert set(record["bench"]) == {"fp32"} and record["preferred_variant"] == "fp32"
+    assert "yolox_nano: preferred variant fp32" in first.stdout
 
     unit = (prefix / "etc/systemd/system/edge-agent.service").read_text()
     assert (
@@ -96,6 +99,7 @@ def test_offline_install_into_a_prefix_is_complete_and_idempotent(tmp_path, offl
     second = run_install(*common)
     assert "keeping existing" in second.stdout
     assert "already installed" in second.stdout
+    assert "already benched" in second.stdout and "preferred variant" not in second.stdout
     assert "site: edited-site" in config.read_text()
 
 

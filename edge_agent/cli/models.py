@@ -71,12 +71,23 @@ def register(subparsers) -> None:
         help="leading convolutions kept in float (default: 0; the most sensitive ones are kept float anyway)",
     )
     quantize.add_argument("--all-ops", action="store_true", help="quantize every supported op, not only Conv")
+    quantize.add_argument(
+        "--min-agreement",
+        type=float,
+        default=None,
+        help="refuse to install an INT8 whose detection F1 against FP32 is below this (default: 0.95)",
+    )
     quantize.set_defaults(handler=run_quantize)
 
-    bench = commands.add_parser("bench", parents=[common], help="time fp32 and int8 here and record the faster")
+    bench = commands.add_parser(
+        "bench", parents=[common], help="time fp32 and int8 here; prefer int8 only when faster and faithful"
+    )
     bench.add_argument("name")
     bench.add_argument("--runs", type=int, default=30, help="timed runs per variant")
     bench.add_argument("--frames", type=Path, help="clip or images to time on (default: synthetic frames)")
+    bench.add_argument(
+        "--min-agreement", type=float, default=None, help="INT8 agreement F1 needed to prefer it (default: 0.95)"
+    )
     bench.set_defaults(handler=run_bench)
 
 
@@ -178,8 +189,9 @@ def quantize_unavailable() -> str | None:
 
 
 def run_quantize(args) -> int:
-    from edge_agent.vision.models import ModelIntegrityError, ModelNotInstalled, record_int8, resolve_variant
-    from edge_agent.vision.quantize import QuantizeOptions, quantize_and_report
+    from edge_agent.vision.cpu_features import describe_cpu
+    from edge_agent.vision.models import MIN_AGREEMENT, ModelIntegrityError, ModelNotInstalled, resolve_variant
+    from edge_agent.vision.quantize import quantize_and_report
 
     if (unavailable := quantize_unavailable()) is not None:
         return _fail(unavailable, os.EX_SOFTWARE)
@@ -188,6 +200,42 @@ def run_quantize(args) -> int:
         fp32_path, record, _ = resolve_variant(directory, args.name, "fp32")
     except (ModelNotInstalled, ModelIntegrityError) as exc:
         return _fail(str(exc), os.EX_DATAERR)
+    min_agreement = MIN_AGREEMENT if args.min_agreement is None else args.min_agreement
+    # Quantized beside, not over, the installed INT8: a refused candidate must not replace it.
+    candidate = directory / f".{args.name}.int8.candidate.onnx"
+    try:
+        report = quantize_and_report(fp32_path, candidate, record.manifest, args.calib, _quantize_options(args))
+    except (FileNotFoundError, ValueError) as exc:
+        candidate.unlink(missing_ok=True)
+        return _fail(str(exc), os.EX_NOINPUT)
+    f1 = report.agreement["f1"]
+    accepted = f1 >= min_agreement
+    report.notes.append(describe_cpu())
+    # A refused attempt is kept under its own name: NAME.int8.* always describes the installed INT8.
+    stem = f"{args.name}.int8" if accepted else f"{args.name}.int8.rejected"
+    report_path = directory / f"{stem}.report.json"
+    report_path.write_text(
+        json.dumps({**report.as_dict(), "min_agreement": min_agreement, "installed": accepted}, indent=2) + "\n"
+    )
+    _print_quant_report(args.name, report, report_path)
+    os.replace(candidate, directory / f"{stem}.onnx")
+    if not accepted:
+        return _fail(
+            f"not installing the INT8 variant: its agreement with FP32 (F1 {f1:.3f}) is below --min-agreement "
+            f"{min_agreement:.2f}; report {report_path}, refused model {directory / f'{stem}.onnx'} (never loaded)",
+            os.EX_DATAERR,
+        )
+    from edge_agent.vision.models import record_int8
+
+    int8_path = directory / f"{stem}.onnx"
+    record_int8(directory, args.name, int8_path, f"quantized from {fp32_path.name} on {args.calib}", agreement_f1=f1)
+    print(f"{args.name}: installed {int8_path} (agreement F1 {f1:.3f} >= {min_agreement:.2f})")
+    return 0
+
+
+def _quantize_options(args):
+    from edge_agent.vision.quantize import QuantizeOptions
+
     chosen = {
         "method": args.method,
         "quant_format": args.quant_format,
@@ -196,18 +244,13 @@ def run_quantize(args) -> int:
         "float_first_convs": args.float_first_convs,
     }
     options = QuantizeOptions(**{key: value for key, value in chosen.items() if value is not None})
-    if args.all_ops:
-        options = dataclasses.replace(options, quantize_ops=None)
-    int8_path = directory / f"{args.name}.int8.onnx"
-    try:
-        report = quantize_and_report(fp32_path, int8_path, record.manifest, args.calib, options)
-    except (FileNotFoundError, ValueError) as exc:
-        return _fail(str(exc), os.EX_NOINPUT)
-    report_path = directory / f"{args.name}.int8.report.json"
-    report_path.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
-    record_int8(directory, args.name, int8_path, f"quantized from {fp32_path.name} on {args.calib}")
+    return dataclasses.replace(options, quantize_ops=None) if args.all_ops else options
+
+
+def _print_quant_report(name: str, report, report_path: Path) -> None:
     a, m = report.agreement, report.agreement_with_margin
-    print(f"{args.name}: wrote {int8_path} and {report_path}")
+    print(f"{name}: wrote report {report_path}")
+    print(f"  {report.notes[-1]}")
     print(f"  size {report.int8_bytes:,} / {report.fp32_bytes:,} bytes = {report.size_ratio:.2f}")
     print(
         f"  agreement with FP32 on {report.eval_frames} held-out frames (IoU 0.5): "
@@ -216,18 +259,23 @@ def run_quantize(args) -> int:
     print(
         f"  latency here: fp32 {report.fp32_ms:.1f} ms, int8 {report.int8_ms:.1f} ms (ratio {report.latency_ratio:.2f})"
     )
-    return 0
 
 
 def run_bench(args) -> int:
-    from edge_agent.vision.models import ModelIntegrityError, ModelNotInstalled
+    from edge_agent.vision.cpu_features import describe_cpu
+    from edge_agent.vision.models import MIN_AGREEMENT, ModelIntegrityError, ModelNotInstalled
     from edge_agent.vision.variant_bench import bench_variants
 
+    min_agreement = MIN_AGREEMENT if args.min_agreement is None else args.min_agreement
     try:
-        record = bench_variants(models_dir(args), args.name, runs=args.runs, frames=args.frames)
+        record, why = bench_variants(
+            models_dir(args), args.name, runs=args.runs, frames=args.frames, min_agreement=min_agreement
+        )
     except (ModelNotInstalled, ModelIntegrityError) as exc:
         return _fail(str(exc), os.EX_DATAERR)
+    print(describe_cpu())
     for variant, ms in sorted(record.bench.items()):
-        print(f"{args.name} {variant}: median {ms:.1f} ms")
-    print(f"{args.name}: preferred variant {record.preferred_variant} (used when detector.variant is auto)")
+        f1 = record.variants[variant].agreement_f1
+        print(f"{args.name} {variant}: median {ms:.1f} ms" + (f", agreement F1 {f1:.3f}" if f1 is not None else ""))
+    print(f"{args.name}: preferred variant {record.preferred_variant} (used when detector.variant is auto): {why}")
     return 0

@@ -36,6 +36,32 @@ class TamperConfig(Section):
         default=30.0, gt=0, description="Seconds of footage that form the running baseline."
     )
     hold_seconds: float = Field(default=3.0, ge=0, description="How long a change must persist before tamper fires.")
+    covered_contrast_ratio: float = Field(
+        default=0.3, gt=0, lt=1, description="Covered when contrast falls below this fraction of the baseline's."
+    )
+    covered_brightness_ratio: float = Field(
+        default=0.25, gt=0, lt=1, description="Covered when brightness falls below this fraction of the baseline's."
+    )
+    blurred_sharpness_ratio: float = Field(
+        default=0.2,
+        gt=0,
+        lt=1,
+        description="Blurred when sharpness (variance of the Laplacian) falls below this fraction of the baseline's.",
+    )
+    moved_similarity: float = Field(
+        default=0.6,
+        gt=-1,
+        lt=1,
+        description="Moved when the edge layout's correlation with the reference view (best within 1/32 of the frame) "
+        "falls below this. On the shared footage people passing kept it at 0.70 or above; a quarter-frame shift, a "
+        "flip, a half-frame pan or a 1.3x zoom of the entrance brought it to 0.50 or below.",
+    )
+    reference_refresh_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="Seconds of an unchanged view after which the reference view that `moved` compares against is "
+        "re-taken from the running baseline (follows slow lighting changes; a moved view is never adopted).",
+    )
 
 
 class CameraHealthConfig(Section):

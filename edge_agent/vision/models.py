@@ -21,6 +21,10 @@ from edge_agent.assets import AssetIntegrityError, MirrorCopy, PinnedAsset, atom
 from edge_agent.vision.manifest import ModelManifest, load_manifest
 
 Variant = Literal["fp32", "int8"]
+# An INT8 variant whose detections agree with FP32's below this F1 (IoU 0.5, held-out frames) is
+# a different detector, not a faster one: `models quantize` will not install it and `models
+# bench` will not prefer it.
+MIN_AGREEMENT = 0.95
 
 
 class ModelIntegrityError(AssetIntegrityError):
@@ -38,6 +42,9 @@ class InstalledFile(BaseModel):
     sha256: str = Field(description="Digest of the file as installed.")
     source: str = Field(description="Where it came from: a URL, a mirror path or 'quantized from ...'.")
     installed_at: float = Field(description="Epoch seconds.")
+    agreement_f1: float | None = Field(
+        default=None, description="INT8 only: detection agreement F1 with FP32 measured when it was quantized."
+    )
 
 
 class InstalledModel(BaseModel):
@@ -164,15 +171,42 @@ def install_model(file: Path, name: str, dest_dir: Path, manifest: ModelManifest
     return target
 
 
-def record_int8(models_dir: Path, name: str, int8_path: Path, source: str) -> InstalledModel:
+def record_int8(
+    models_dir: Path, name: str, int8_path: Path, source: str, agreement_f1: float | None = None
+) -> InstalledModel:
     """Record a freshly quantized file; a new INT8 file invalidates an older bench verdict."""
     record = read_record(models_dir, name)
     record.variants["int8"] = InstalledFile(
-        file=Path(int8_path).name, sha256=sha256_file(int8_path), source=source, installed_at=time.time()
+        file=Path(int8_path).name,
+        sha256=sha256_file(int8_path),
+        source=source,
+        installed_at=time.time(),
+        agreement_f1=agreement_f1,
     )
     record.preferred_variant, record.bench = None, None
     write_record(models_dir, record)
     return record
+
+
+def choose_variant(
+    record: InstalledModel, bench_ms: dict[str, float], min_agreement: float = MIN_AGREEMENT
+) -> tuple[str, str]:
+    """(variant, why): INT8 only when it is faster here *and* agrees with FP32 at min_agreement or above.
+
+    An INT8 recorded without an agreement figure (installed by hand) is never preferred: its
+    fidelity is unknown.
+    """
+    if "int8" not in bench_ms or "fp32" not in bench_ms:
+        only = next(iter(bench_ms), "fp32")
+        return only, f"only {only} is installed"
+    f1 = record.variants["int8"].agreement_f1
+    if f1 is None:
+        return "fp32", "int8 has no recorded agreement with fp32 (run `models quantize`)"
+    if f1 < min_agreement:
+        return "fp32", f"int8 agreement F1 {f1:.3f} is below {min_agreement:.2f}"
+    if bench_ms["int8"] >= bench_ms["fp32"]:
+        return "fp32", f"int8 is not faster here ({bench_ms['int8']:.1f} vs {bench_ms['fp32']:.1f} ms)"
+    return "int8", f"int8 is faster here and agrees with fp32 at F1 {f1:.3f}"
 
 
 def verify_models(models_dir: Path) -> list[tuple[str, str, str | None]]:

@@ -1,7 +1,8 @@
-"""`models bench`: time each installed variant here and record the faster one.
+"""`models bench`: time each installed variant here and record the one `variant: auto` should use.
 
 INT8 is not always faster: on small x86 CPUs without VNNI it can be slower than FP32, while
-on ARM it usually wins. So the agent measures on the device instead of assuming.
+on ARM it usually wins. So the agent measures on the device instead of assuming, and prefers
+INT8 only when it is also faithful to FP32 (models.choose_variant).
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ import numpy as np
 
 from edge_agent.config.detector import DetectorConfig
 from edge_agent.vision.detector import Detector
-from edge_agent.vision.models import InstalledModel, read_record, resolve_variant, write_record
+from edge_agent.vision.models import (
+    MIN_AGREEMENT,
+    InstalledModel,
+    choose_variant,
+    read_record,
+    resolve_variant,
+    write_record,
+)
 
 ROUNDS = 3
 
@@ -34,9 +42,14 @@ def load_frames(frames: Path | None) -> list[np.ndarray]:
 
 
 def bench_variants(
-    models_dir: Path, name: str, runs: int = 30, frames: Path | None = None, settings: DetectorConfig | None = None
-) -> InstalledModel:
-    """Median detect() latency per installed variant, in alternating rounds; records the faster."""
+    models_dir: Path,
+    name: str,
+    runs: int = 30,
+    frames: Path | None = None,
+    settings: DetectorConfig | None = None,
+    min_agreement: float = MIN_AGREEMENT,
+) -> tuple[InstalledModel, str]:
+    """Median detect() latency per installed variant, in alternating rounds; (record, why that variant)."""
     record = read_record(models_dir, name)
     settings = settings or DetectorConfig(model=name)
     images = load_frames(frames)
@@ -55,6 +68,6 @@ def bench_variants(
                 detector.detect(images[index % len(images)])
                 timings[variant].append((time.perf_counter() - started) * 1000.0)
     record.bench = {variant: round(statistics.median(values), 2) for variant, values in timings.items()}
-    record.preferred_variant = min(record.bench, key=record.bench.get)
+    record.preferred_variant, why = choose_variant(record, record.bench, min_agreement)
     write_record(models_dir, record)
-    return record
+    return record, why
