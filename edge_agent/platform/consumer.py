@@ -39,8 +39,10 @@ class ConsumerOptions:
     group: str = "platform"
     client_id: str = "platform-consumer-1"
     session_expiry_s: int = 3600
-    reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 10.0
+    # A few instances, not a fleet: come back fast, so the window in which a restarted broker
+    # has no subscriber for the group (and drops what devices send) stays short; see docs/platform.md.
+    reconnect_min_s: float = 0.1
+    reconnect_max_s: float = 1.0
 
 
 def subscription_filters(prefix: str, group: str) -> list[str]:
