@@ -82,7 +82,9 @@ def run_worker(index: int, device_ids: list[str], port: int, rate: float, workdi
     _settle(devices, events, restarted_at, reconnected, drained)
     emitted = [event_id for device in devices for event_id in device.emitted]
     (root / f"emitted-{index}.json").write_text(json.dumps(emitted))
-    results.put(("done", index, {"emitted": len(emitted), "reconnected": reconnected, "drained": drained}))
+    pending = sum(_unsent(device) for device in devices)
+    report = {"emitted": len(emitted), "pending": pending, "reconnected": reconnected, "drained": drained}
+    results.put(("done", index, report))
     for device in devices:
         device.publisher.stop(timeout=2.0)
         device.outbox.close()
@@ -99,6 +101,11 @@ def _emit_loop(devices: list[SimDevice], rate: float, stop: threading.Event) -> 
                 device.emit()
                 due[device.device_id] += period
         stop.wait(max(0.005, min(due.values()) - time.monotonic()))
+
+
+def _unsent(device: SimDevice) -> int:
+    stats = device.outbox.stats()
+    return sum(stats.pending.values()) + sum(stats.inflight.values())
 
 
 def _poll(events):
@@ -123,7 +130,7 @@ def _settle(devices, events, restarted_at, reconnected: dict, drained: dict) -> 
     while True:
         if restarted_at is not None:
             _watch(devices, restarted_at, reconnected, drained)
-        if all(sum(d.outbox.stats().pending.values()) + sum(d.outbox.stats().inflight.values()) == 0 for d in devices):
+        if all(_unsent(device) == 0 for device in devices):
             return
         command = _poll(events)
         if command is not None and command[0] == "give_up":
