@@ -129,7 +129,9 @@ def run(args) -> dict:
     queues = [context.Queue() for _ in slices]
     workers = [
         context.Process(
-            target=run_worker, args=(i, chunk, broker.port, args.rate, str(workdir), queues[i], results), daemon=True
+            target=run_worker,
+            args=(i, chunk, broker.port, args.rate, str(workdir), queues[i], results, args.retry_unrouted),
+            daemon=True,
         )
         for i, chunk in enumerate(slices)
     ]
@@ -205,6 +207,7 @@ def summarise(args, workdir, broker, reports, emitted, unique, deliveries, resta
     cpu = {role: (steady_end[role][0] - steady_start[role][0]) / steady_s for role in steady_end}
     return {
         "devices": n,
+        "retry_unrouted": args.retry_unrouted,
         "processes": len(reports),
         "rate_per_device": args.rate,
         "emitted": len(emitted),
@@ -252,6 +255,11 @@ def main() -> int:
     parser.add_argument("--down", type=float, default=10.0, help="seconds the broker stays down")
     parser.add_argument("--after", type=float, default=60.0, help="seconds of emitting after the restart")
     parser.add_argument("--settle", type=float, default=240.0, help="longest wait for outboxes to empty")
+    parser.add_argument(
+        "--retry-unrouted",
+        action="store_true",
+        help="devices re-send a message PUBACKed 'No matching subscribers' (the proposed agent change)",
+    )
     parser.add_argument("--workdir", default=None, help="where the outboxes go (default: the temp dir)")
     args = parser.parse_args()
     if args.per_process > FD_SETSIZE_DEVICES:

@@ -15,6 +15,9 @@ import threading
 import time
 from pathlib import Path
 
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.config.outbox import OutboxConfig
 from edge_agent.events import AlertFactory, Topics
@@ -23,15 +26,30 @@ from edge_agent.store import Outbox
 
 SITE = "fleet"
 POLL_S = 0.1
+NO_MATCHING_SUBSCRIBERS = 0x10
+
+
+class RetryUnroutedPublisher(Publisher):
+    """`--retry-unrouted`: the agent change docs/platform.md proposes, tried here without changing the agent.
+
+    A PUBACK `No matching subscribers` (a success in MQTT v5) is taken as a refusal: the row goes
+    back to pending and is re-sent after a back-off, instead of being marked delivered.
+    """
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        if reason_code is not None and reason_code.value == NO_MATCHING_SUBSCRIBERS:
+            reason_code = ReasonCode(PacketTypes.PUBACK, identifier=0x80)
+        super()._on_publish(client, userdata, mid, reason_code, properties)
 
 
 class SimDevice:
-    def __init__(self, workdir: Path, device_id: str, port: int, seed: int):
+    def __init__(self, workdir: Path, device_id: str, port: int, seed: int, retry_unrouted: bool = False):
         self.device_id = device_id
         self.outbox = Outbox(workdir / f"{device_id}.db", OutboxConfig(), topic_prefix="edge")
         config = MqttConfig(port=port)  # the agent's defaults: 1-120 s full-jitter back-off, will_delay 10 s
         topics = Topics("edge", SITE, device_id)
-        self.publisher = Publisher(config, self.outbox, topics, device_id, "fleet-bench", rng=random.Random(seed))
+        kind = RetryUnroutedPublisher if retry_unrouted else Publisher
+        self.publisher = kind(config, self.outbox, topics, device_id, "fleet-bench", rng=random.Random(seed))
         self.factory = AlertFactory(device_id, SITE)
         self.open_start: str | None = None
         self.emitted: list[str] = []
@@ -55,11 +73,11 @@ class SimDevice:
         return age is not None and time.time() - age < wall
 
 
-def run_worker(index: int, device_ids: list[str], port: int, rate: float, workdir: str, events, results) -> None:
+def run_worker(index, device_ids, port, rate, workdir, events, results, retry_unrouted=False) -> None:
     """Start the devices, emit until told to stop, watch reconnects and the drain; report to `results`."""
     logging.getLogger("edge_agent").setLevel(logging.ERROR)  # a thousand "connection lost" lines say nothing
     root = Path(workdir)
-    devices = [SimDevice(root, device_id, port, seed=hash(device_id) & 0xFFFF) for device_id in device_ids]
+    devices = [SimDevice(root, device_id, port, hash(device_id) & 0xFFFF, retry_unrouted) for device_id in device_ids]
     for device in devices:
         device.publisher.start()
     stop_emitting = threading.Event()
