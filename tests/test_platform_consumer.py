@@ -186,3 +186,26 @@ def publish_raw(port: int, topic: str, payload: bytes) -> None:
     wait_for(acked.is_set, message="PUBACK")
     client.disconnect()
     client.loop_stop()
+
+
+def test_the_command_consumes_until_sigterm_and_prints_the_summary(tmp_path, mosquitto):
+    db = tmp_path / "platform.db"
+    command = [sys.executable, "-m", "edge_agent", "platform", "consume", "--db", str(db)]
+    command += ["--port", str(mosquitto.port), "--client-id", "cli-1"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        store = PlatformStore(db) if wait_for(db.exists, timeout=20, message="the store created") else None
+        device = Device(tmp_path, mosquitto.port, "dev-c").start()
+        wait_for(lambda: store.device_state("dev-c") == "online", timeout=20, message="dev-c online via the command")
+        device.emit()
+        wait_for(lambda: store.summary().alerts == 1, message="the alert stored by the command")
+        device.stop()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert "alerts: 1 unique, 0 duplicate deliveries (intrusion=1)" in output
+    assert "devices: 0 online, 1 offline (dev-c)" in output
