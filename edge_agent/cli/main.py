@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "edge_agent.cli.models",
     "edge_agent.cli.demo",
     "edge_agent.cli.web",
+    "edge_agent.cli.platform",
 )
 
 

@@ -1,0 +1,158 @@
+"""The reference platform consumer: the fleet's alerts, counts and status into a PlatformStore.
+
+Alerts and counts arrive on MQTT v5 shared subscriptions (`$share/{group}/...`): the broker
+hands each message to one instance of the group, so instances split the load and any of them
+may die. Status comes on a plain subscription: every instance sees every device's status,
+including the retained one on subscribe (whether a broker sends retained messages to a
+*shared* subscription varies, and status is a handful of messages per device per day).
+
+A message is acknowledged only after it is stored: paho sends the PUBACK when `on_message`
+returns. The session is persistent (`clean_start=False` and a session expiry), so what is
+published while an instance or the broker restarts waits in the session instead of being
+dropped for want of a subscriber; the price is that a QoS 1 message can come twice, which the
+store absorbs on `event_id`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge_agent.config.base import read_secret
+from edge_agent.config.mqtt import MqttConfig
+from edge_agent.platform.store import PlatformStore, parse_json
+from edge_agent.publish.connection import tls_context
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumerOptions:
+    group: str = "platform"
+    client_id: str = "platform-consumer-1"
+    session_expiry_s: int = 3600
+    # A few instances, not a fleet: come back fast, so the window in which a restarted broker
+    # has no subscriber for the group (and drops what devices send) stays short; see docs/platform.md.
+    reconnect_min_s: float = 0.1
+    reconnect_max_s: float = 1.0
+
+
+def subscription_filters(prefix: str, group: str) -> list[str]:
+    """Alerts and counts shared within the group; status on a plain subscription (see module doc)."""
+    return [
+        f"$share/{group}/{prefix}/+/+/alerts/#",
+        f"$share/{group}/{prefix}/+/+/counts",
+        f"{prefix}/+/+/status",
+    ]
+
+
+class PlatformConsumer:
+    def __init__(self, mqtt: MqttConfig, store: PlatformStore, options: ConsumerOptions | None = None):
+        self._mqtt = mqtt
+        self._store = store
+        self.options = options or ConsumerOptions()
+        self.filters = subscription_filters(mqtt.topic_prefix, self.options.group)
+        self.received: Counter[str] = Counter()  # message kind -> messages handled by this instance
+        self.alert_ids: Counter[str] = Counter()  # event_id -> deliveries to this instance
+        self.rejected = 0
+        self.subscribed = threading.Event()
+        self._lock = threading.Lock()
+        self._client = self._build_client()
+
+    def _build_client(self) -> paho.Client:
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.options.client_id, protocol=paho.MQTTv5)
+        client.reconnect_delay_set(self.options.reconnect_min_s, self.options.reconnect_max_s)
+        password = read_secret(self._mqtt.password_file, self._mqtt.password)
+        if self._mqtt.username is not None:
+            client.username_pw_set(self._mqtt.username, password.get_secret_value() if password else None)
+        if self._mqtt.tls.enabled:
+            client.tls_set_context(tls_context(self._mqtt.tls))
+            client.tls_insecure_set(self._mqtt.tls.insecure)
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def start(self) -> PlatformConsumer:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = self.options.session_expiry_s
+        self._client.connect_async(
+            self._mqtt.host, self._mqtt.port, self._mqtt.keepalive, clean_start=False, properties=properties
+        )
+        self._client.loop_start()
+        return self
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def kill(self) -> None:
+        """Drop the connection without DISCONNECT, as a crashed instance would (tests)."""
+        self._client.loop_stop()
+        sock = self._client.socket()
+        if sock is not None:
+            sock.close()
+
+    # -- paho callbacks (paho's network thread) ---------------------------------------
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("platform consumer: broker refused the connection: %s", reason_code.getName())
+            return
+        # Resubscribe even on a resumed session: cheap, and right if the broker lost the session.
+        client.subscribe([(topic_filter, 1) for topic_filter in self.filters])
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        refused = [code.getName() for code in reason_codes if code.is_failure]
+        if refused:
+            log.warning("platform consumer: subscriptions refused: %s", ", ".join(refused))
+            return
+        self.subscribed.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.subscribed.clear()
+
+    def _on_message(self, client, userdata, message: paho.MQTTMessage) -> None:
+        try:
+            self.handle(message.topic, bytes(message.payload))
+        except Exception:  # one bad message must not stop consumption; it is counted
+            log.exception("platform consumer: cannot store a message on %s", message.topic)
+            self.rejected += 1
+
+    def handle(self, topic: str, payload: bytes) -> None:
+        """Store one message by its topic: {prefix}/{site}/{device}/(alerts/{type} | counts | status)."""
+        levels = topic.split("/")
+        body = parse_json(payload)
+        kind = _kind(levels)
+        if body is None or kind is None:
+            self.rejected += 1
+            return
+        now = time.time()
+        text = payload.decode("utf-8")
+        if kind == "alert":
+            self._store.add_alert(body, text, now)
+            with self._lock:
+                self.alert_ids[body["event_id"]] += 1
+        elif kind == "counts":
+            self._store.add_counts(body, text, now)
+        else:
+            self._store.set_status(body, site=levels[-3], received_at=now)
+        with self._lock:
+            self.received[kind] += 1
+
+
+def _kind(levels: list[str]) -> str | None:
+    if len(levels) >= 5 and levels[-2] == "alerts":
+        return "alert"
+    if len(levels) >= 4 and levels[-1] in ("counts", "status"):
+        return levels[-1]
+    return None

@@ -1,0 +1,112 @@
+"""The platform store's tables, in one place, in SQL that PostgreSQL also runs as written.
+
+Plain types only (TEXT, INTEGER, BIGINT, DOUBLE PRECISION), explicit primary keys, no
+AUTOINCREMENT, no rowid, no SQLite-only pragmas here (the SQLite connection's own settings
+live in store.py). Times are RFC 3339 UTC text as the agent publishes them, plus the
+consumer's receive time as epoch seconds. Upserts use `INSERT ... ON CONFLICT (key) DO ...`,
+which both SQLite (3.24+) and PostgreSQL (9.5+) accept.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+DDL = (
+    """
+    CREATE TABLE IF NOT EXISTS alerts (
+        event_id TEXT NOT NULL PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        site TEXT NOT NULL,
+        type TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        related_event_id TEXT,
+        started_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        received_at DOUBLE PRECISION NOT NULL,
+        deliveries INTEGER NOT NULL,
+        payload TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS alerts_device ON alerts (device_id, created_at)",
+    """
+    CREATE TABLE IF NOT EXISTS episodes (
+        start_event_id TEXT NOT NULL PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        started_at TEXT,
+        end_event_id TEXT,
+        ended_at TEXT
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS devices (
+        device_id TEXT NOT NULL PRIMARY KEY,
+        site TEXT NOT NULL,
+        state TEXT NOT NULL,
+        agent_version TEXT,
+        agent_started_at TEXT,
+        status_at TEXT,
+        received_at DOUBLE PRECISION NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS counts (
+        event_id TEXT NOT NULL PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        site TEXT NOT NULL,
+        interval_start TEXT NOT NULL,
+        interval_end TEXT NOT NULL,
+        complete INTEGER NOT NULL,
+        received_at DOUBLE PRECISION NOT NULL,
+        payload TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS platform_schema (
+        name TEXT NOT NULL PRIMARY KEY,
+        version INTEGER NOT NULL
+    )
+    """,
+)
+
+# An alert seen again (same event_id) only counts the extra delivery: the first copy wins.
+INSERT_ALERT = """
+    INSERT INTO alerts (event_id, device_id, site, type, severity, phase, related_event_id,
+                        started_at, created_at, received_at, deliveries, payload)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
+    ON CONFLICT (event_id) DO UPDATE SET deliveries = alerts.deliveries + 1
+"""
+
+# Start and end may reach different consumer instances in either order: each side upserts its half.
+UPSERT_EPISODE_START = """
+    INSERT INTO episodes (start_event_id, device_id, type, started_at) VALUES (?, ?, ?, ?)
+    ON CONFLICT (start_event_id) DO UPDATE SET started_at = excluded.started_at
+"""
+UPSERT_EPISODE_END = """
+    INSERT INTO episodes (start_event_id, device_id, type, end_event_id, ended_at) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (start_event_id) DO UPDATE SET end_event_id = excluded.end_event_id, ended_at = excluded.ended_at
+"""
+
+# Several instances may apply the same status messages; a message received earlier never
+# overwrites one received later, so a lagging instance cannot turn an offline device back online.
+UPSERT_DEVICE = """
+    INSERT INTO devices (device_id, site, state, agent_version, agent_started_at, status_at, received_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (device_id) DO UPDATE SET
+        site = excluded.site, state = excluded.state, agent_version = excluded.agent_version,
+        agent_started_at = excluded.agent_started_at, status_at = excluded.status_at,
+        received_at = excluded.received_at
+    WHERE devices.received_at <= excluded.received_at
+"""
+
+INSERT_COUNTS = """
+    INSERT INTO counts (event_id, device_id, site, interval_start, interval_end, complete, received_at, payload)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (event_id) DO NOTHING
+"""
+
+RECORD_SCHEMA = """
+    INSERT INTO platform_schema (name, version) VALUES ('platform', ?)
+    ON CONFLICT (name) DO UPDATE SET version = excluded.version
+"""
