@@ -258,7 +258,7 @@ def main() -> int:
     parser.add_argument(
         "--retry-unrouted",
         action="store_true",
-        help="devices re-send a message PUBACKed 'No matching subscribers' (the proposed agent change)",
+        help="devices re-send a message PUBACKed 'No matching subscribers' (the agent's mqtt.retry_unrouted)",
     )
     parser.add_argument("--workdir", default=None, help="where the outboxes go (default: the temp dir)")
     args = parser.parse_args()

@@ -15,9 +15,6 @@ import threading
 import time
 from pathlib import Path
 
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.reasoncodes import ReasonCode
-
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.config.outbox import OutboxConfig
 from edge_agent.events import AlertFactory, Topics
@@ -26,30 +23,16 @@ from edge_agent.store import Outbox
 
 SITE = "fleet"
 POLL_S = 0.1
-NO_MATCHING_SUBSCRIBERS = 0x10
-
-
-class RetryUnroutedPublisher(Publisher):
-    """`--retry-unrouted`: the agent change docs/platform.md proposes, tried here without changing the agent.
-
-    A PUBACK `No matching subscribers` (a success in MQTT v5) is taken as a refusal: the row goes
-    back to pending and is re-sent after a back-off, instead of being marked delivered.
-    """
-
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        if reason_code is not None and reason_code.value == NO_MATCHING_SUBSCRIBERS:
-            reason_code = ReasonCode(PacketTypes.PUBACK, identifier=0x80)
-        super()._on_publish(client, userdata, mid, reason_code, properties)
 
 
 class SimDevice:
     def __init__(self, workdir: Path, device_id: str, port: int, seed: int, retry_unrouted: bool = False):
         self.device_id = device_id
         self.outbox = Outbox(workdir / f"{device_id}.db", OutboxConfig(), topic_prefix="edge")
-        config = MqttConfig(port=port)  # the agent's defaults: 1-120 s full-jitter back-off, will_delay 10 s
+        # the agent's defaults (1-120 s full-jitter back-off, will_delay 10 s); --retry-unrouted: mqtt.retry_unrouted
+        config = MqttConfig(port=port, retry_unrouted=retry_unrouted)
         topics = Topics("edge", SITE, device_id)
-        kind = RetryUnroutedPublisher if retry_unrouted else Publisher
-        self.publisher = kind(config, self.outbox, topics, device_id, "fleet-bench", rng=random.Random(seed))
+        self.publisher = Publisher(config, self.outbox, topics, device_id, "fleet-bench", rng=random.Random(seed))
         self.factory = AlertFactory(device_id, SITE)
         self.open_start: str | None = None
         self.emitted: list[str] = []

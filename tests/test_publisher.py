@@ -309,3 +309,33 @@ def test_topics_layout_and_validation():
             topics.alert(bad)
     with pytest.raises(ValueError):
         Topics("edge", "site/a", "dev")
+
+
+def test_unrouted_alarms_and_events_wait_for_a_subscriber_when_configured(mosquitto, outbox, factory, running):
+    """A PUBACK 'No matching subscribers' (v5) is not delivery with mqtt.retry_unrouted: alerts stay pending and are
+    sent again until someone listens; telemetry is taken as delivered; without the setting all are delivered."""
+    publisher = make_publisher(outbox, mqtt_config(mosquitto.port, retry_unrouted=True))
+    running(publisher)
+    publisher.start()
+    alerts = alerts_of(factory, 3)
+    for alert in alerts:
+        outbox.emit(alert)
+    outbox.enqueue(TOPICS.telemetry, b'{"t": 1}', "telemetry")
+    wait_for(lambda: publisher.stats().unrouted >= 3, timeout=15, message="unrouted alerts taken back")
+    stats = outbox.stats()
+    assert stats.delivered["telemetry"] == 1 and stats.delivered["alarm"] == 0 and stats.undelivered == 3
+
+    recorder = Recorder(mosquitto.port, "edge/#").start()
+    running(recorder)
+    wait_for(lambda: set(recorder.event_ids()) >= {a.event_id for a in alerts}, timeout=20, message="retried alerts")
+    wait_for(lambda: outbox.stats().undelivered == 0, timeout=10, message="delivered once someone listened")
+
+
+def test_without_retry_unrouted_the_broker_answer_counts_as_delivered(mosquitto, outbox, factory, running):
+    publisher = make_publisher(outbox, mqtt_config(mosquitto.port))
+    running(publisher)
+    publisher.start()
+    for alert in alerts_of(factory, 3):
+        outbox.emit(alert)
+    wait_for(lambda: outbox.stats().undelivered == 0, timeout=15, message="delivered with nobody subscribed")
+    assert publisher.stats().unrouted == 0

@@ -60,6 +60,13 @@ class MqttConfig(Section):
     max_inflight: int = Field(
         default=20, ge=1, le=1000, description="Messages handed to the MQTT client before their PUBACK."
     )
+    retry_unrouted: bool = Field(
+        default=False,
+        description="MQTT v5: treat a PUBACK 'No matching subscribers' for an alarm or event as not delivered and "
+        "send it again after a back-off (telemetry is never retried). Nobody received such a message: e.g. a broker "
+        "that does not keep shared subscriptions across its restart (mosquitto) answers so until the platform's "
+        "consumers have subscribed again. Off: the broker's answer is taken as delivered.",
+    )
     will_delay: int = Field(
         default=10,
         ge=0,

@@ -86,6 +86,7 @@ _MQTT_COUNTERS = {
         "published": "Messages handed to the broker.",
         "delivered": "Messages the broker acknowledged.",
         "refused": "Messages the broker refused.",
+        "unrouted": "Alarms and events the broker had no subscriber for, sent again (mqtt.retry_unrouted).",
         "errors": "Publisher errors.",
     }.items()
 }

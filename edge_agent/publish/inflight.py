@@ -27,6 +27,7 @@ class InflightRows:
         self._clock = clock
         self._backoff = backoff  # the publisher's: a refusal pauses feeding like a failed connect
         self.window: dict[int, int] = {}  # paho mid -> outbox seq
+        self._worth_retrying: set[int] = set()  # mids of alarm and event rows (not telemetry)
         self._acked: list[int] = []
         self._refused: list[int] = []
         self._ready: deque[OutboxRow] = deque()  # claimed, not yet handed to paho
@@ -60,15 +61,26 @@ class InflightRows:
             self.settle()
         while self._ready and len(self.window) < window:
             row = self._ready.popleft()
-            self.window[send(row)] = row.seq
+            mid = send(row)
+            self.window[mid] = row.seq
+            if row.cls != "telemetry":
+                self._worth_retrying.add(mid)
             self._state.published += 1
             self._state.peak_inflight = max(self._state.peak_inflight, len(self.window))
 
-    def answer(self, mid: int, refused: bool) -> bool:
-        """A PUBACK for `mid`; False when `mid` is not one of our rows (a status or command reply)."""
+    def answer(self, mid: int, refused: bool, unrouted: bool = False) -> bool:
+        """A PUBACK for `mid`; False when `mid` is not one of our rows (a status or command reply).
+
+        `unrouted`: the broker had no subscriber for it and the config retries those; an alarm or an
+        event is then taken back like a refusal, telemetry is taken as delivered."""
         seq = self.window.pop(mid, None)
+        retry = mid in self._worth_retrying
+        self._worth_retrying.discard(mid)
         if seq is None:
             return False
+        if unrouted and retry:
+            self._state.unrouted += 1
+            refused = True
         (self._refused if refused else self._acked).append(seq)
         return True
 
@@ -87,4 +99,5 @@ class InflightRows:
     def forget_session(self) -> None:
         """The connection ended: what paho held or we had claimed is still in flight in the outbox (requeued)."""
         self.window.clear()
+        self._worth_retrying.clear()
         self._ready.clear()

@@ -46,6 +46,8 @@ from edge_agent.store import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 
+NO_SUBSCRIBERS = 0x10  # MQTT v5 PUBACK reason: accepted, but no subscriber matched
+
 RESERVED_SLOTS = 2  # paho in-flight slots kept for status and command replies
 MAINTAIN_EVERY_S = 60.0
 IDLE_WAIT_S = 0.5
@@ -327,7 +329,8 @@ class Publisher:
 
     def _on_publish(self, client, userdata, mid: int, reason_code: ReasonCode, properties) -> None:
         refused = reason_code is not None and reason_code.is_failure
-        if not self._inflight.answer(mid, refused):
+        unrouted = self._config.retry_unrouted and reason_code is not None and reason_code.value == NO_SUBSCRIBERS
+        if not self._inflight.answer(mid, refused, unrouted):
             if mid == self._awaited_mid:
                 self._awaited_acked = True
             return

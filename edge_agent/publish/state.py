@@ -15,6 +15,7 @@ class PublisherStats:
     published: int
     delivered: int
     refused: int
+    unrouted: int  # alarms and events the broker had no subscriber for, sent again (mqtt.retry_unrouted)
     inflight: int
     peak_inflight: int
     window_size: int
@@ -40,6 +41,7 @@ class SessionState:
         self.published = 0
         self.delivered = 0
         self.refused = 0
+        self.unrouted = 0
         self.window_size = window_size
         self.peak_inflight = 0
         self.errors = 0
@@ -72,6 +74,7 @@ class SessionState:
                 published=self.published,
                 delivered=self.delivered,
                 refused=self.refused,
+                unrouted=self.unrouted,
                 inflight=inflight,
                 peak_inflight=self.peak_inflight,
                 window_size=self.window_size,
