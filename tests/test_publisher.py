@@ -321,9 +321,12 @@ def test_unrouted_alarms_and_events_wait_for_a_subscriber_when_configured(mosqui
     for alert in alerts:
         outbox.emit(alert)
     outbox.enqueue(TOPICS.telemetry, b'{"t": 1}', "telemetry")
-    wait_for(lambda: publisher.stats().unrouted >= 3, timeout=15, message="unrouted alerts taken back")
-    stats = outbox.stats()
-    assert stats.delivered["telemetry"] == 1 and stats.delivered["alarm"] == 0 and stats.undelivered == 3
+    wait_for(
+        lambda: publisher.stats().unrouted >= 3 and outbox.stats().delivered["telemetry"] == 1,
+        timeout=15,
+        message="unrouted alerts taken back, the telemetry taken as delivered",
+    )
+    assert outbox.stats().delivered["alarm"] == 0  # PUBACKed more than once each, never recorded as delivered
 
     recorder = Recorder(mosquitto.port, "edge/#").start()
     running(recorder)
