@@ -225,7 +225,9 @@ def test_tls_serves_the_page_with_a_secure_cookie(tmp_path):
 def test_a_dead_server_is_started_again_by_the_keeper(page):
     first = page.web.server
     first.server.should_exit = True  # uvicorn returns from run(): the server thread ends
-    wait_for(lambda: page.web.restarts == 1 and page.web.server is not first, timeout=10, message="a new server")
+    wait_for(  # between the old server's stop and the new one's start `server` is briefly None
+        lambda: page.web.restarts == 1 and page.web.server not in (None, first), timeout=10, message="a new server"
+    )
     assert not first.alive() and page.web.server.alive()
     client, _ = logged_in(page)  # sessions were the old server's; a new login works
     assert client.get("/api/overview").status_code == 200
