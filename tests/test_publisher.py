@@ -226,8 +226,13 @@ def test_graceful_stop_sends_offline_and_leaves_the_outbox_consistent(mosquitto,
         outbox.emit(alert)
     wait_for(lambda: publisher.connected and publisher.stats().delivered > 0)
     publisher.stop(timeout=5)
-    states = [json.loads(p)["state"] for _, p, *_ in recorder.snapshot()]
-    assert states == ["online", "offline"]
+
+    def states() -> list[str]:
+        return [json.loads(p)["state"] for _, p, *_ in recorder.snapshot()]
+
+    # the broker acknowledged "offline" before stop() returned; its copy to the recorder may still be on the way
+    wait_for(lambda: len(states()) >= 2, timeout=10, message="the offline status at the recorder")
+    assert states() == ["online", "offline"]
     stats = outbox.stats()
     assert stats.by_state["inflight"] == 0 and stats.by_state["pending"] + stats.by_state["delivered"] == 300
     late = Recorder(mosquitto.port, TOPICS.status, client_id="late").start()  # retained for newcomers
