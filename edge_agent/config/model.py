@@ -8,6 +8,7 @@ from pydantic import Field, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
 from edge_agent.config.access import AccessConfig, access_reference_problems
+from edge_agent.config.actions import ActionConfig, action_reference_problems
 from edge_agent.config.base import Section
 from edge_agent.config.cameras import CameraConfig
 from edge_agent.config.counts import CountsConfig
@@ -30,6 +31,9 @@ class AgentConfig(Section):
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras to read.")
     rules: list[VideoRuleConfig] = Field(default_factory=list, description="Video rules.")
     access: AccessConfig = Field(default_factory=AccessConfig)
+    actions: list[ActionConfig] = Field(
+        default_factory=list, description="Local actions run when alerts fire (docs/actions.md)."
+    )
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     counts: CountsConfig = Field(default_factory=CountsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
@@ -53,7 +57,13 @@ class AgentConfig(Section):
 
     def reference_problems(self) -> list[tuple[tuple, str]]:
         """(key path, message) for every id that is used twice or names nothing."""
-        return [*_unique_ids(self), *_rule_references(self), *_class_references(self), *_door_references(self)]
+        return [
+            *_unique_ids(self),
+            *_rule_references(self),
+            *_class_references(self),
+            *_door_references(self),
+            *action_reference_problems(self),
+        ]
 
     @model_validator(mode="after")
     def _references_resolve(self, info: ValidationInfo) -> AgentConfig:

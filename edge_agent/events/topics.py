@@ -1,7 +1,7 @@
 """Every topic the agent publishes to or listens on, built in one place.
 
 Layout: ``{prefix}/{site}/{device_id}/...`` with ``alerts/{type}``, ``status``,
-``telemetry``, ``counts``, ``cmd/{name}`` (requests) and ``cmd/{name}/reply``. The command
+``telemetry``, ``counts``, ``actions/{action}``, ``cmd/{name}`` (requests) and ``cmd/{name}/reply``. The command
 filter ``cmd/+`` matches requests only, never replies.
 """
 
@@ -41,6 +41,9 @@ class Topics:
     @property
     def counts(self) -> str:
         return f"{self.base}/counts"
+
+    def action(self, name: str) -> str:
+        return f"{self.base}/actions/{_check_level('action name', name)}"
 
     def command(self, name: str) -> str:
         return f"{self.base}/cmd/{_check_level('command name', name)}"
