@@ -196,9 +196,9 @@ class OsdpOutputSetting(Section):
     duration: float = Field(
         default=5.0,
         ge=0,
-        le=6553.5,
+        le=25.5,
         description="on: seconds before the reader turns it off by itself (0 = stay on until an `off`); "
-        "sent in the reader's 100 ms units.",
+        "sent in the reader's 100 ms units, at most 25.5 s (libosdp's Python binding sends 8 bits of the timer).",
     )
 
 
@@ -223,7 +223,11 @@ class OsdpOutputAction(_Action):
     led: OsdpLedSetting | None = Field(default=None, description="Light one of the reader's LEDs.")
     buzzer: OsdpBuzzerSetting | None = Field(default=None, description="Sound the reader's buzzer.")
     timeout: float = Field(
-        default=2.0, gt=0, le=60, description="Seconds to wait for the reader to acknowledge a command."
+        default=2.0,
+        gt=0,
+        le=60,
+        description="Seconds one try may take: the reader must acknowledge each of its commands (output, LED, "
+        "buzzer, sent in that order) within it.",
     )
 
     @model_validator(mode="after")

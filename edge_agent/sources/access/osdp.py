@@ -9,6 +9,10 @@ libosdp callback and never logged; libosdp's own logging stays at warnings,
 where it prints no packet contents. An event whose alerts could not be stored
 waits in a `StoreRetryQueue` (a PD cannot be asked to resend), so libosdp's
 thread blocks on a failing store at most once, not once per event.
+
+`send_command` is the other direction, for local actions (actions/osdp_output.py): an
+output, LED or buzzer command to one reader, waited for until the reader acknowledges it
+(osdp_commands.py says what is refused before sending, and why).
 """
 
 from __future__ import annotations
@@ -27,6 +31,13 @@ from edge_agent.credentials import wiegand_card_number
 from edge_agent.events import DoorEvent
 from edge_agent.sources.access.base import AccessAdapter, Rejected
 from edge_agent.sources.access.line_stream import open_serial
+from edge_agent.sources.access.osdp_commands import (
+    CommandWaiters,
+    capability_problem,
+    completion_problem,
+    describe,
+    shape_problem,
+)
 from edge_agent.sources.access.store_retry import StoreRetryQueue
 
 log = logging.getLogger(__name__)
@@ -94,6 +105,9 @@ class OsdpAdapter(AccessAdapter):
         self._fd: int | None = None
         self._cp: osdp.ControlPanel | None = None
         self._state_lock = threading.Lock()
+        self._submit_lock = threading.Lock()  # waiters are registered in libosdp's queue order
+        self._waiters = CommandWaiters()
+        self._tracks_completion = False
         self.store_retry = StoreRetryQueue(self)
 
     def start(self) -> None:
@@ -108,7 +122,14 @@ class OsdpAdapter(AccessAdapter):
                 flags.append(osdp.LibFlag.EnforceSecure)
             infos.append(osdp.PDInfo(reader.config.address, channel, scbk=scbk, name=reader.reader_id, flags=flags))
         try:
-            self._cp = osdp.ControlPanel(infos, log_level=osdp.LogLevel.Warning, event_handler=self._on_osdp_event)
+            self._cp = osdp.ControlPanel(
+                infos,
+                log_level=osdp.LogLevel.Warning,
+                event_handler=self._on_osdp_event,
+                command_completion_handler=self._on_command_done,
+            )
+            # an older libosdp has no completion callback: a command then counts as sent once queued
+            self._tracks_completion = hasattr(self._cp.ctx, "set_command_completion_callback")
             self._cp.start()
         except BaseException:
             self.stop()
@@ -125,6 +146,7 @@ class OsdpAdapter(AccessAdapter):
         cp, self._cp = self._cp, None
         if cp is not None and cp.thread is not None:
             cp.stop()
+        self._waiters.fail_all("the control panel stopped")
         if self._fd is not None:
             try:
                 os.close(self._fd)
@@ -144,6 +166,76 @@ class OsdpAdapter(AccessAdapter):
             figures["readers_online"] = {r.reader_id: bool(r.online) for r in self.readers}
         figures["store_queue_depth"] = self.store_retry.depth
         return figures
+
+    # -- commands to readers (any thread) ---------------------------------------
+
+    def send_command(self, address: int, command: dict, timeout: float) -> None:
+        """Send one libosdp command dict to the reader at `address` and wait (up to `timeout` s) until it
+        acknowledges it. Raises RuntimeError (refused, NAKed, flushed) or TimeoutError, naming what and where."""
+        what = f"adapter {self.id}: {describe(command)} to reader {address}"
+        cp = self._cp
+        if cp is None or cp.thread is None or not cp.thread.is_alive():
+            raise RuntimeError(f"{what}: the OSDP control panel is not running")
+        addresses = [reader.config.address for reader in self.readers]
+        if address not in addresses:
+            raise RuntimeError(f"{what}: no such reader on this adapter (readers: {addresses})")
+        problem = shape_problem(command)
+        if problem is None and not cp.is_online(address):
+            raise RuntimeError(f"{what}: the reader is offline")
+        if problem is None:
+            problem = capability_problem(command, lambda function: cp.check_capability(address, function)[1])
+        if problem is not None:
+            self.count("commands_refused")
+            raise RuntimeError(f"{what}: not sent: {problem}")
+        waiter = self._submit(cp, address, command, what)
+        if waiter is None:
+            self.count("commands_sent")
+            return
+        if not waiter.done.wait(timeout) and self._waiters.abandon(waiter):
+            self._flush_late(cp, address)
+            self.count("commands_timed_out")
+            raise TimeoutError(
+                f"{what}: no acknowledgement within {timeout:.3g} s; commands still queued for the reader were "
+                "flushed (libosdp retries one already on the wire until it declares the reader offline, ~8 s)"
+            )
+        problem = waiter.error or completion_problem(waiter.status)
+        if problem is not None:
+            self.count("commands_failed")
+            raise RuntimeError(f"{what}: {problem}")
+        self.count("commands_sent")
+
+    def _submit(self, cp: osdp.ControlPanel, address: int, command: dict, what: str):
+        with self._submit_lock:
+            waiter = self._waiters.add(address, command) if self._tracks_completion else None
+            try:
+                accepted = cp.submit_command(address, command)
+            except Exception as exc:  # the binding raises SystemError/ValueError on a malformed dict
+                accepted, detail = False, f"libosdp rejected it: {exc}"
+            else:
+                detail = "libosdp did not queue it (the reader went offline, or its command queue is full)"
+            if not accepted:
+                if waiter is not None:
+                    self._waiters.remove(waiter)
+                self.count("commands_failed")
+                raise RuntimeError(f"{what}: {detail}")
+        return waiter
+
+    def _flush_late(self, cp: osdp.ControlPanel, address: int) -> None:
+        """A reader that did not answer in time may come back minutes later: its queued commands must not run then.
+        (libosdp cannot withdraw the one on the wire: it retries it, then reports it failed when it gives up.)"""
+        try:
+            cp.flush_commands(address)
+        except Exception:
+            log.warning(
+                "adapter %s: flushing reader %s's commands failed", self.id, address, extra={"adapter": self.id}
+            )
+
+    def _on_command_done(self, address: int, command: dict, status: int) -> None:
+        try:
+            self._waiters.complete(address, command, status)
+        except Exception:  # never let bookkeeping unwind into libosdp
+            self.count("internal_errors")
+            log.exception("adapter %s: OSDP command completion failed", self.id, extra={"adapter": self.id})
 
     # -- libosdp callback (runs on the control panel's thread) ------------------
 
