@@ -202,6 +202,21 @@ def test_a_reader_that_stopped_answering_fails_within_the_timeout(bench):
     assert adapters["rs485-a"].counters["commands_timed_out"] == 1
 
 
+def test_stopping_the_adapter_releases_a_run_waiting_on_it(bench):
+    adapters, env, peripheral, _ = bench
+    peripheral.stop()
+    attempts = []
+    sender = threading.Thread(target=lambda: attempts.append(OsdpOutputKind(action(buzzer={}), env).run({}, 30)))
+    sender.start()
+    wait_for(lambda: len(adapters["rs485-a"]._waiters) == 1, timeout=5, message="the buzzer command in flight")
+    adapters["rs485-a"].stop()  # a reload or restart rebuilds adapters; a run on the old one must not hang
+    sender.join(timeout=10)
+    assert not sender.is_alive()
+    [attempt] = attempts
+    assert not attempt.ok and not attempt.timed_out
+    assert attempt.error.endswith("to reader 1: the control panel stopped")
+
+
 def test_an_offline_reader_an_unknown_reader_and_an_unknown_adapter_are_refused_at_once(bench):
     adapters, env, _, _ = bench
     offline = OsdpOutputKind(action(adapter="rs485-b", output={"number": 0}), env).run({}, timeout=3)
