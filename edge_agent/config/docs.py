@@ -101,16 +101,29 @@ def _nested_models(annotation, suffix: str = "") -> list[tuple[str, type[BaseMod
         for member in members:
             for sub_suffix, model in _nested_models(member, suffix):
                 tag = _type_tag(model)
-                found.append((sub_suffix + (f" (type: {tag})" if tag and len(members) > 1 else ""), model))
+                label = f" ({_tag_key(model)}: {tag})" if tag and len(members) > 1 else ""
+                found.append((sub_suffix + label, model))
         return found
     return []
 
 
+_TAG_KEYS = ("type", "kind")  # the discriminators of config unions (rules by type, actions by kind)
+
+
+def _tag_key(model: type[BaseModel]) -> str | None:
+    return next((key for key in _TAG_KEYS if typing.get_origin(_field_annotation(model, key)) is typing.Literal), None)
+
+
+def _field_annotation(model: type[BaseModel], key: str):
+    field = model.model_fields.get(key)
+    return None if field is None else field.annotation
+
+
 def _type_tag(model: type[BaseModel]) -> str | None:
-    field = model.model_fields.get("type")
-    if field is None:
+    key = _tag_key(model)
+    if key is None:
         return None
-    values = typing.get_args(field.annotation)
+    values = typing.get_args(_field_annotation(model, key))
     return values[0] if values else None
 
 
