@@ -199,6 +199,74 @@ class DenialBurstConfig(Section):
     severity: Severity = Field(default=Severity.major)
 
 
+class DeniedRisingConfig(Section):
+    """door.denied_rising: denials at a door rising against the door's own rate (rules/denials.py explains the test
+    and the false-alarm rates the defaults give)."""
+
+    enabled: bool = Field(default=True, description="Watch every configured door's denial rate.")
+    window: float = Field(
+        default=600.0,
+        ge=10,
+        le=21600,
+        description="Seconds of recent denials counted and compared with what the door's usual rate predicts.",
+    )
+    baseline: float = Field(
+        default=86400.0,
+        ge=3600,
+        le=7 * 86400,
+        description="Seconds of the door's own history (before the window) its usual rate is learned from. A door "
+        "whose denials follow the time of day is judged more fairly with a few hours than with a day.",
+    )
+    prior_rate: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="Denials per hour assumed at least, whatever the history says: a new or quiet door needs several "
+        "denials within the window to warn (with the defaults, 4 within 10 minutes).",
+    )
+    p_value: float = Field(
+        default=1e-4,
+        gt=0,
+        le=0.05,
+        description="Warn when the window's count is this unlikely (Poisson at the usual rate). Smaller: fewer "
+        "false warnings at busy doors, more denials needed at quiet ones.",
+    )
+    min_count: int = Field(
+        default=3, ge=2, le=10000, description="Never warn on fewer denials than this within the window."
+    )
+    retry_within: float = Field(
+        default=30.0,
+        ge=0,
+        le=300,
+        description="A denial of the same credential at the same door within this many seconds of its previous "
+        "denial is a retry of one attempt and not counted again (someone trying an expired card twice); 0 counts "
+        "every denial.",
+    )
+    clear_after: float = Field(
+        default=120.0,
+        ge=0,
+        description="Seconds the window's count must stay unremarkable before the end alert.",
+    )
+    cooldown: float = Field(
+        default=600.0, ge=0, description="Seconds after an end before the same door may start another warning."
+    )
+    schedule: list[TimeRange] = Field(
+        default_factory=list,
+        description="When the warning is armed (site time); empty = always. Denials are learned from at all hours; "
+        "a warning open when the schedule disarms ends (`disarmed`).",
+    )
+    severity: Severity = Field(default=Severity.minor, description="Severity of the warning (start and end).")
+
+    @model_validator(mode="after")
+    def _baseline_longer_than_window(self) -> DeniedRisingConfig:
+        if self.baseline <= self.window:
+            raise ValueError(
+                f"baseline ({self.baseline:g} s) must be longer than window ({self.window:g} s): the usual rate is "
+                "learned from the history before the window"
+            )
+        return self
+
+
 class TailgatingConfig(Section):
     enabled: bool = Field(default=True, description="Join door grants with camera crossings.")
     window: float = Field(default=8.0, gt=0, description="Seconds after a grant in which its crossing counts.")
@@ -231,6 +299,7 @@ class AccessConfig(Section):
     adapters: list[AdapterConfig] = Field(default_factory=list, description="Door controller and reader feeds.")
     doors: list[DoorConfig] = Field(default_factory=list, description="Doors.")
     denials: DenialBurstConfig = Field(default_factory=DenialBurstConfig)
+    denied_rising: DeniedRisingConfig = Field(default_factory=DeniedRisingConfig)
     tailgating: TailgatingConfig = Field(default_factory=TailgatingConfig)
     welfare: list[WelfareWatch] = Field(default_factory=list, description="Welfare checks.")
     retry_min_delay: float = Field(

@@ -41,7 +41,9 @@ from edge_agent.store.state import StateStore
 log = logging.getLogger(__name__)
 
 WELFARE_SCOPE = "welfare_silence"
-WELFARE_SAVE_S = 60.0
+DENIALS_SCOPE = "denial_history"  # door id -> its door.denied_rising history (rules/denials.py)
+DENIALS_SAVED_SCOPE, SAVED_AT = "denial_history_saved", "at"  # when it was last saved: a restart's downtime starts
+WELFARE_SAVE_S = 60.0  # welfare silence and denial histories
 RETRY_POLL_S = 0.5  # longest wait between looks at the clock, so a stepped (fake) clock is seen soon
 STOP_AFTER_FAILED_START_S = 1.0
 
@@ -70,7 +72,8 @@ class AccessService:
         hang_timeout: float = 30.0,
         state: StateStore | None = None,
     ):
-        """`state`: where welfare silence is kept so a restart does not reset a 24-48 h watch to zero."""
+        """`state`: where welfare silence and the doors' denial histories are kept, so a restart does not reset a
+        24-48 h watch to zero nor forget what is usual at a door."""
         tokenizer = tokenizer_for(access)
         staged = StagedSink(sink)
         self.rules = DoorRules(access, factory, staged, clock, timezone, tokenizer=tokenizer)
@@ -81,6 +84,8 @@ class AccessService:
         self.state = state
         if state is not None:
             self.rules.restore_welfare_silence(state.facts(WELFARE_SCOPE))
+            self._restore_denials(state)
+        self._stale_dropped = False
         self._keep_pending = False  # set when a reload hands the fusion's waiting crossings to the next service
         for adapter in self.adapters:
             adapter.on_link = self._link_changed
@@ -162,7 +167,7 @@ class AccessService:
             self._pending.clear()
         if self._thread is not None:
             self._thread.join(timeout)
-        self._save_welfare()
+        self._save_state()
         if not self._keep_pending:
             self.fusion.flush()
 
@@ -224,18 +229,37 @@ class AccessService:
                 log.exception("door rule tick failed")
             self._ticks += 1
             if self._ticks % max(1, round(WELFARE_SAVE_S / self._interval)) == 0:
-                self._save_welfare()
+                self._save_state()
 
-    def _save_welfare(self) -> None:
-        """Welfare silence to the state store (a restart loses at most WELFARE_SAVE_S of it)."""
+    def _save_state(self) -> None:
+        """Welfare silence and the denial histories that changed to the state store (a restart loses at most
+        WELFARE_SAVE_S of either)."""
         if self.state is None:
             return
         try:
             now = self._clock.wall()
             for name, silence in self.rules.welfare_silence().items():
                 self.state.put(WELFARE_SCOPE, name, round(silence, 1), now)
+            rising = self.rules.denied_rising
+            if not self._stale_dropped:  # by the running service, not at build: a reload may still be rolled back
+                for door_id in set(self.state.facts(DENIALS_SCOPE)) - rising.watched_doors():
+                    self.state.drop(DENIALS_SCOPE, door_id)
+                self._stale_dropped = True
+            for door_id, (version, fact) in rising.snapshot().items():
+                self.state.put(DENIALS_SCOPE, door_id, fact, now)
+                rising.mark_saved(door_id, version)
+            self.state.put(DENIALS_SAVED_SCOPE, SAVED_AT, now, now)
         except Exception:  # a full disk must not stop the door feeds; the next save tries again
-            log.exception("could not save welfare silence")
+            log.exception("could not save welfare silence or denial histories")
+
+    def _restore_denials(self, state: StateStore) -> None:
+        """The doors' denial histories from the last run (a reload's `adopt` then replaces them with the running
+        ones); those of doors no longer watched are dropped by the first save."""
+        try:
+            saved_at = state.facts(DENIALS_SAVED_SCOPE).get(SAVED_AT)
+            self.rules.denied_rising.restore(state.facts(DENIALS_SCOPE), saved_at)
+        except Exception:  # unreadable state must not keep the doors from being watched: they learn afresh
+            log.exception("could not restore the doors' denial histories")
 
     def _try_start(self, adapter: AccessAdapter) -> bool:
         try:

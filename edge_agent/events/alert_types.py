@@ -192,6 +192,44 @@ class DoorEpisodeDetails(DoorEventDetails):
     )
 
 
+class DeniedRisingExtra(_Extra):
+    window_s: float | None = Field(default=None, gt=0, description="Configured window the denials are counted over.")
+    expected: float | None = Field(
+        default=None,
+        ge=0,
+        description="Denials the door's usual rate predicts in the window (its learned rate, or "
+        "`access.denied_rising.prior_rate` when that is higher).",
+    )
+    baseline_per_hour: float | None = Field(
+        default=None, ge=0, description="The door's own denial rate, learned from its history before the window."
+    )
+    p_value: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Probability of at least `count` denials in the window at the expected rate (Poisson); "
+        "below `access.denied_rising.p_value` at the start.",
+    )
+    reasons: dict[str, int] | None = Field(
+        default=None, description="Deny reasons of the window's denials, counted (`unspecified` when none was given)."
+    )
+
+
+class DeniedRisingDetails(_Details):
+    door: str = Field(description="Door id.")
+    count: int | None = Field(
+        default=None, ge=0, description="Denials counted in the window: when it started, or when it cleared (end)."
+    )
+    peak_count: int | None = Field(default=None, ge=0, description="End: the most denials the window held.")
+    duration_s: float | None = Field(default=None, ge=0, description="End: seconds the count stayed significant.")
+    reason: Literal[EPISODE_END_REASONS + ("disarmed",)] | None = Field(
+        default=None,
+        description="End alerts ended before the count was back to usual: the rule's schedule disarmed, a reload "
+        "changed the rule, or the agent restarted.",
+    )
+    extra: DeniedRisingExtra | None = None
+
+
 class WelfareExtra(_Extra):
     watch: str = Field(description="Name of the welfare watch.")
 
@@ -287,6 +325,13 @@ ALERT_TYPES: dict[str, AlertType] = {
             f"Door open too long; also {_FORWARDED}.",
         ),
         AlertType("access.denied_burst", DeniedBurstDetails, ("instant",), ("door",), "Denials in a burst."),
+        AlertType(
+            "door.denied_rising",
+            DeniedRisingDetails,
+            _EPISODE,
+            ("door",),
+            "Denials at a door rising against its own usual rate (early warning, before a burst).",
+        ),
         AlertType("access.off_schedule", DoorEventDetails, ("instant",), ("door",), "A grant outside allowed hours."),
         AlertType("duress", DoorEventDetails, ("instant",), ("door",), "Duress code, passed through."),
         AlertType("tamper", DoorEventDetails, ("instant",), ("door",), "Reader or controller tamper, passed through."),

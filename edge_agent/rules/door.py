@@ -1,11 +1,13 @@
-"""Door rules: forced and held doors, denial bursts, off-schedule access, alarms, reader health, welfare.
+"""Door rules: forced and held doors, denial bursts and rising denials, off-schedule access, alarms, reader health,
+welfare.
 
 `DoorRules.on_event` takes every normalized door event (from any adapter
 thread); `tick()` runs periodically for what depends on time passing (a door
 held open, a resident not seen). Durations use the monotonic clock; alert
 times are our wall clock at arrival, the controller's own stamp is kept in
 `details.extra.device_time`. The welfare watches themselves (what they
-count, their alert) are in rules/welfare.py.
+count, their alert) are in rules/welfare.py; denials rising against a door's own rate
+(door.denied_rising) in rules/denials.py.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from dataclasses import dataclass, field
 from edge_agent.clock import Clock, iso_utc
 from edge_agent.config.access import AccessConfig, DoorConfig
 from edge_agent.credentials import CredentialTokenizer
-from edge_agent.events import AlertDetails, AlertFactory, AlertSink, DoorEvent, Severity
+from edge_agent.events import Alert, AlertDetails, AlertFactory, AlertSink, DoorEvent, Severity
+from edge_agent.rules.denials import DenialRising
 from edge_agent.rules.forced import ForcedInference
 from edge_agent.rules.schedule import ArmingSchedule
 from edge_agent.rules.welfare import carry_welfare, welfare_alert, welfare_states
@@ -100,6 +103,9 @@ class DoorRules:
         self._denials: dict[tuple[str, str], DenialWindow] = {}
         self._welfare = welfare_states(access_cfg, timezone, tokenizer, clock)
         self.forced = ForcedInference(self.doors, clock)
+        self.denied_rising = DenialRising(
+            access_cfg.denied_rising, self.doors, alert_factory, self._emit_alert, clock, timezone
+        )
         self.unknown_doors = 0  # events for a door not in access.doors; telemetry system.agent
         self._unknown_door_ids: set[str] = set()
         self.unknown_types = 0
@@ -185,6 +191,7 @@ class DoorRules:
             )
 
     def _on_access_denied(self, event: DoorEvent) -> None:
+        self.denied_rising.observe(event)  # first: its warning is meant to come before the burst
         burst = self.config.denials
         key = (event.adapter, event.reader or event.door)
         window = self._denials.setdefault(key, DenialWindow())
@@ -263,6 +270,7 @@ class DoorRules:
                 if not state.alerted and state.silence_s >= state.watch.max_silence_hours * 3600:
                     state.alerted = True
                     self.sink.emit(welfare_alert(state, self.factory))
+            self.denied_rising.tick()
 
     def _inferred_forced(self, opening: DoorEvent) -> None:
         door = self.doors[opening.door]
@@ -279,7 +287,7 @@ class DoorRules:
 
     def adopt(self, old: DoorRules) -> None:
         """Carry `old`'s state over a reload: open doors and held-open episodes of doors still configured the
-        same, offline readers, denial windows, and the silence of welfare watches that did not change.
+        same, offline readers, denial windows and histories, and the silence of welfare watches that did not change.
         Episodes of what is dropped stay open in `old`; the daemon ends them (`config_changed`)."""
         with self._lock, old._lock:
             for door_id, door in old._open.items():
@@ -288,12 +296,14 @@ class DoorRules:
             self._offline.update(old._offline)
             self._denials.update(old._denials)
             carry_welfare(self._welfare, old._welfare)
+            self.denied_rising.adopt(old.denied_rising)
             self.unknown_doors, self.unknown_types = old.unknown_doors, old.unknown_types
 
     def open_episode_ids(self) -> set[str]:
         with self._lock:
             held = {door.alert_id for door in self._open.values() if door.alert_id}
-            return held | {reader.alert_id for reader in self._offline.values()}
+            offline = {reader.alert_id for reader in self._offline.values()}
+            return held | offline | self.denied_rising.open_episode_ids()
 
     def welfare_silence(self) -> dict[str, float]:
         """{watch name: seconds of silence counted}, for the state store (survives restarts)."""
@@ -308,6 +318,9 @@ class DoorRules:
                     state.silence_s = max(state.silence_s, float(silence[state.watch.name]))
 
     # -- emission ---------------------------------------------------------------
+
+    def _emit_alert(self, alert: Alert) -> None:
+        self.sink.emit(alert)  # looked up on each alert: a test may swap the sink
 
     def _emit(
         self,
