@@ -59,15 +59,6 @@ class EpisodeSink:
             self._listener = None
 
     def emit(self, alert: Alert) -> None:
-        self._store(alert)
-        listener = self._listener
-        if listener is not None:
-            try:
-                listener(alert)
-            except Exception:  # stored is stored: a listener's fault never reaches the rule that raised the alert
-                log.exception("the after-store listener failed on alert %s", alert.event_id)
-
-    def _store(self, alert: Alert) -> None:
         with self._lock:
             if alert.phase == "start":
                 self.state.episode_opening(alert, self.clock.wall())
@@ -79,6 +70,12 @@ class EpisodeSink:
                 self.state.episode_ended(alert.related_event_id)
             else:
                 self.sink.emit(alert)
+        listener = self._listener  # after the commit, outside the ledger lock
+        if listener is not None:
+            try:
+                listener(alert)
+            except Exception:  # stored is stored: a listener's fault never reaches the rule that raised the alert
+                log.exception("the after-store listener failed on alert %s", alert.event_id)
 
     def recover(self) -> list[OpenEpisode]:
         """Settle what a previous process left; returns the episodes still open (confirmed, no end yet)."""
