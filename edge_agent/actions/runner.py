@@ -82,6 +82,8 @@ class ActionRunner:
         """Runs in progress finish their current try; queued runs are recorded as `stopped`."""
         self._accepting = False
         for worker in self.workers.values():
+            worker.request_stop()  # all at once: each then finishes only its run in progress
+        for worker in self.workers.values():
             for job in worker.stop(timeout):
                 self._finish(worker.action, job, self._refusal(worker.action, job, "stopped"))
         self.recorder.stop(timeout)

@@ -100,6 +100,10 @@ class ActionWorker:
         except queue.Full:
             return False
 
+    def request_stop(self) -> None:
+        """No further tries or runs; `stop` then waits for the run in progress."""
+        self._stopping.set()
+
     def stop(self, timeout: float) -> list[Job]:
         """Stop after the run in progress (no further tries); returns the jobs still queued, not run."""
         self._stopping.set()
