@@ -3,6 +3,7 @@ timeout that kills its whole process group, and a clear error when the program i
 
 from __future__ import annotations
 
+import json
 import re
 import stat
 from pathlib import Path
@@ -12,7 +13,11 @@ from pydantic import ValidationError
 
 from edge_agent.actions.base import ActionBuildError
 from edge_agent.actions.command import CommandKind
+from edge_agent.config import parse_config
+from edge_agent.daemon import config_change
 from edge_agent.events.action import alert_fields
+from edge_agent.identity import device_id_for
+from edge_agent.publish.commands import CommandError
 from tests.support.actions import action_configs, make_alert, records_of, schema_problems, start_runner
 from tests.support.wait import wait_for
 
@@ -120,3 +125,44 @@ def test_a_missing_or_unexecutable_program_is_a_clear_build_error(tmp_path):
 def test_unsafe_argv_is_refused_by_the_config(argv, complaint):
     with pytest.raises(ValidationError, match=re.escape(complaint)):
         action_configs({"name": "run", "kind": "command", "argv": argv, "on": [{"rule": "anyone"}]})
+
+
+class RunningAgent:
+    """What daemon/config_change.py reads of the running agent before it switches."""
+
+    def __init__(self, config):
+        self.config = config
+        self.device_id = device_id_for(config)
+        self.environ = {}
+        self.rejected = []
+
+    def report_rejected(self, origin, reason):
+        self.rejected.append((origin, reason))
+
+
+def config_text(*argvs: list[str]) -> str:
+    actions = [
+        {"name": f"c{index}", "kind": "command", "argv": argv, "remote": True} for index, argv in enumerate(argvs)
+    ]
+    return json.dumps({"device": {"id": "dev-1", "site": "site-1"}, "actions": actions})
+
+
+@pytest.mark.parametrize(
+    "new, refused",
+    [
+        (config_text(["/bin/true"], ["/bin/false"]), "['c1']"),  # added
+        (config_text(["/bin/false"]), "['c0']"),  # changed
+        (config_text(), None),  # removed: allowed
+        (config_text(["/bin/true"]), None),  # unchanged
+    ],
+)
+@pytest.mark.parametrize("origin", ["remote set-config", "web alice", "SIGHUP /etc/edge-agent/config.yaml"])
+def test_only_the_config_file_on_the_box_may_add_or_change_a_command_action(new, refused, origin):
+    agent = RunningAgent(parse_config(config_text(["/bin/true"]), source="running"))
+    request = config_change.Request(new, origin, persist=False)
+    if refused is None or origin.startswith("SIGHUP"):
+        assert config_change._validated(agent, request).actions is not None and agent.rejected == []
+        return
+    with pytest.raises(CommandError, match=re.escape(f"command actions {refused} would be added or changed")):
+        config_change._validated(agent, request)
+    assert agent.rejected and "config file on the device" in agent.rejected[0][1]

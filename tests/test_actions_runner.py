@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 
 from edge_agent.actions.runner import ActionRefused
-from edge_agent.clock import FakeClock
+from edge_agent.clock import FakeClock, SystemClock
+from edge_agent.daemon.prometheus import MetricsServer
+from edge_agent.daemon.telemetry import SystemStats, TelemetryCollector, TelemetrySources
 from edge_agent.store.episodes import EpisodeSink
 from edge_agent.store.state import StateStore
 from tests.support.actions import make_alert, records_of, schema_problems, start_runner, stored_records
 from tests.support.wait import wait_for
+from tests.test_metrics import scrape, value
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -236,3 +239,34 @@ def test_the_documented_example_record_validates():
     assert examples, "docs/examples lacks an action record"
     for path in examples:
         assert schema_problems(json.loads(path.read_text())) == [], path.name
+
+
+def test_figures_reach_telemetry_and_metrics(gate, tmp_path, outbox):
+    program, release = gate
+    release.touch()
+    runner = start_runner(outbox, command_action(program, rate_limit={"count": 1, "per": 60}))
+    try:
+        runner.offer(make_alert())
+        runner.offer(make_alert())
+        wait_for(lambda: len(outcomes(outbox)) == 2, message="two records")
+    finally:
+        runner.stop()
+    clock = SystemClock()
+    sources = TelemetrySources(extra_system={"actions": runner.snapshot})
+    collector = TelemetryCollector("dev-1", clock, SystemStats(tmp_path, clock), sources)
+    figures = collector.sample().system["actions"]
+    assert figures["by_action"]["act"] == {
+        "kind": "command",
+        "queued": 0,
+        "off_schedule": 0,
+        "outcomes": {"ok": 1, "rate_limited": 1},
+    }
+    assert figures["records_stored"] == 2 and figures["records_lost"] == 0
+    server = MetricsServer("127.0.0.1", 0, collector.current)
+    server.start()
+    try:
+        metrics = scrape(server.port)
+    finally:
+        server.stop()
+    assert value(metrics, "edge_agent_action_runs_total", action="act", outcome="rate_limited") == 1
+    assert value(metrics, "edge_agent_action_queued", action="act") == 0

@@ -12,6 +12,7 @@ stores the records in the outbox (records.py). `run_remote` is the `run-action` 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 
 from edge_agent.actions.base import ActionEnv
@@ -70,6 +71,7 @@ class ActionRunner:
         }
         self.offer_errors = 0
         self._accepting = False
+        self._count_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -83,8 +85,9 @@ class ActionRunner:
         self._accepting = False
         for worker in self.workers.values():
             worker.request_stop()  # all at once: each then finishes only its run in progress
+        deadline = self.clock.monotonic() + timeout  # one wait for all: a stuck run is abandoned, not waited for
         for worker in self.workers.values():
-            for job in worker.stop(timeout):
+            for job in worker.stop(max(0.0, deadline - self.clock.monotonic())):
                 self._finish(worker.action, job, self._refusal(worker.action, job, "stopped"))
         self.recorder.stop(timeout)
 
@@ -119,7 +122,8 @@ class ActionRunner:
 
     def _offer_to(self, action: Action, alert: Alert) -> None:
         if not action.limits.armed(self.clock.wall()):
-            action.off_schedule += 1
+            with self._count_lock:
+                action.off_schedule += 1
             return
         job = Job(new_event_id(), "alert", alert, alert_fields(alert, action.name), self.clock.monotonic())
         self._admit(action, job, cooldown=True)
@@ -174,10 +178,15 @@ class ActionRunner:
         return self.records.make(action.name, action.config.kind, job, outcome)
 
     def _finish(self, action: Action, job: Job, record: ActionRecord) -> None:
-        action.outcomes[record.outcome] += 1
+        with self._count_lock:  # workers, the recorder's callers and offering threads all count
+            action.outcomes[record.outcome] += 1
         job.record = record
         self.recorder.put(record)
         job.done.set()
+
+    def _outcomes(self, action: Action) -> dict[str, int]:
+        with self._count_lock:
+            return dict(action.outcomes)
 
     def snapshot(self) -> dict:
         """Telemetry `system.actions`: per action its outcome counts, queue depth and off-schedule triggers."""
@@ -187,7 +196,7 @@ class ActionRunner:
                     "kind": action.config.kind,
                     "queued": self.workers[name].queue.qsize(),
                     "off_schedule": action.off_schedule,
-                    "outcomes": dict(action.outcomes),
+                    "outcomes": self._outcomes(action),
                 }
                 for name, action in self.actions.items()
             },
