@@ -25,7 +25,8 @@ class ActionLimits:
         self._lock = threading.Lock()
 
     def armed(self, wall: float) -> bool:
-        return self._schedule.armed(wall)
+        with self._lock:  # the schedule caches per minute; offers come from several threads
+            return self._schedule.armed(wall)
 
     def admit(self, now: float, cooldown: bool = True) -> str | None:
         """None when a run may start now (and counts it); else the refusal: `cooldown` or `rate_limited`.

@@ -91,10 +91,6 @@ class ActionRunner:
                 self._finish(worker.action, job, self._refusal(worker.action, job, "stopped"))
         self.recorder.stop(timeout)
 
-    def close(self) -> None:
-        for action in self.actions.values():
-            action.kind.close()
-
     def alive(self) -> bool:
         return self.why_dead() is None
 
@@ -112,13 +108,13 @@ class ActionRunner:
     # -- the way in ----------------------------------------------------------------------------
     def offer(self, alert: Alert) -> None:
         """Queue a run of every action `alert` triggers (or record why not). Never blocks, never raises."""
-        try:
-            for action in self.actions.values():
+        for action in self.actions.values():
+            try:
                 if action.config.on and action.matches(alert):
                     self._offer_to(action, alert)
-        except Exception:  # the alert is stored; an action's trouble must not reach the rule that raised it
-            self.offer_errors += 1
-            log.exception("offering alert %s to the actions failed", alert.event_id)
+            except Exception:  # the alert is stored; an action's trouble must not reach the rule that raised it
+                self.offer_errors += 1
+                log.exception("offering alert %s to action %s failed", alert.event_id, action.name)
 
     def _offer_to(self, action: Action, alert: Alert) -> None:
         if not action.limits.armed(self.clock.wall()):

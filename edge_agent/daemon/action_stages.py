@@ -82,7 +82,8 @@ def run_action(runner: ActionRunner | None, name: str, event_id: str | None, req
         raise CommandError(str(exc)) from None
     except ValueError as exc:  # the stored alert did not parse
         raise CommandError(f"alert {event_id} cannot be read back: {exc}"[:500]) from None
-    wait = min(runner.actions[name].run_bound + 1.0, MAX_REMOTE_WAIT_S)
+    runs_ahead = runner.workers[name].queue.qsize() + 1  # those queued before it, and the one in progress
+    wait = min(runs_ahead * runner.actions[name].run_bound + 1.0, MAX_REMOTE_WAIT_S)
     if not job.done.wait(wait):
         raise CommandError(
             f"action {name!r} gave no outcome within {wait:g} s; its record will be published on actions/{name}",
