@@ -100,7 +100,7 @@ class _Action(Section):
 
 
 class HttpAction(_Action):
-    kind: Literal["http"]
+    kind: Literal["http"] = Field(description="An HTTP request to a device on the LAN.")
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(default="POST", description="HTTP method.")
     url: str = Field(
         description="http:// or https:// URL of the LAN device; `{field}` templates only in the path and query "
@@ -186,7 +186,7 @@ class HttpAction(_Action):
 
 
 class CommandAction(_Action):
-    kind: Literal["command"]
+    kind: Literal["command"] = Field(description="Run a program on the box (no shell); file-only (see set-config).")
     argv: list[str] = Field(
         min_length=1,
         description="Executable (absolute path, no template) and its arguments, each one argv entry: no shell, so "
@@ -236,7 +236,7 @@ class OsdpBuzzerSetting(Section):
 
 
 class OsdpOutputAction(_Action):
-    kind: Literal["osdp_output"]
+    kind: Literal["osdp_output"] = Field(description="Drive a reader's output, LED or buzzer over OSDP.")
     adapter: str = Field(description="Id of the `osdp` access adapter whose control panel sends the command.")
     reader: int = Field(ge=0, le=126, description="OSDP address of the reader (PD) on that adapter.")
     output: OsdpOutputSetting | None = Field(default=None, description="Drive one of the reader's outputs.")

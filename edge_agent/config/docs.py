@@ -101,17 +101,19 @@ def _nested_models(annotation, suffix: str = "") -> list[tuple[str, type[BaseMod
         for member in members:
             for sub_suffix, model in _nested_models(member, suffix):
                 tag = _type_tag(model)
-                found.append((sub_suffix + (f" (type: {tag})" if tag and len(members) > 1 else ""), model))
+                found.append((sub_suffix + (f" ({tag[0]}: {tag[1]})" if tag and len(members) > 1 else ""), model))
         return found
     return []
 
 
-def _type_tag(model: type[BaseModel]) -> str | None:
-    field = model.model_fields.get("type")
-    if field is None:
-        return None
-    values = typing.get_args(field.annotation)
-    return values[0] if values else None
+def _type_tag(model: type[BaseModel]) -> tuple[str, str] | None:
+    """(key, value) of the literal that tells a union's members apart: rules' `type`, actions' `kind`."""
+    for key in ("type", "kind"):
+        field = model.model_fields.get(key)
+        values = typing.get_args(field.annotation) if field is not None else ()
+        if values:
+            return key, values[0]
+    return None
 
 
 def _strip_annotated(annotation):
@@ -129,7 +131,7 @@ def _type_text(annotation) -> str:
         members = [a for a in args if a is not type(None)]
         tags = [_type_tag(m) for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
         if tags and all(tags):
-            return "one of: " + ", ".join(f"`{t}`" for t in tags)
+            return "one of: " + ", ".join(f"`{tag[1]}`" for tag in tags)
         text = " or ".join(_type_text(m) for m in members)
         return text + (" or null" if type(None) in args else "")
     if origin is list:
