@@ -119,12 +119,15 @@ def test_a_device_acts_only_as_itself_and_the_platform_reads_all(mode, tmp_path,
         (B.status, True),
         (B.telemetry, False),
         (B.counts, False),
+        (B.action("siren"), False),
         (B.command("set-config"), False),
         (B.command_reply("ping"), False),
     ]:
         publish(spy.client, topic, forged, retain)
     publish(spy.client, A.alert("intrusion"), json.dumps({"event_id": "a-marker"}))  # A may write its own
     wait_for(lambda: "a-marker" in platform.event_ids(), message="A's own marker at the platform")
+    publish(spy.client, A.action("siren"), json.dumps({"event_id": "a-action"}))  # and its own action records
+    wait_for(lambda: A.action("siren") in topics_received(platform), message="A's own action record at the platform")
 
     # B's real traffic: B publishes an alert, the platform sends B a command; then A's marker command.
     publish(device_b.client, B.alert("intrusion"), json.dumps({"event_id": "b-alert"}))

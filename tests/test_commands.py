@@ -14,6 +14,7 @@ class RecordingAgent:
     def __init__(self):
         self.applied = []
         self.resent = []
+        self.ran = []
         self.block = threading.Event()
         self.block.set()
 
@@ -33,6 +34,10 @@ class RecordingAgent:
     def resend_since(self, wall):
         self.resent.append(wall)
         return 7
+
+    def run_action(self, name, event_id, request_id):
+        self.ran.append((name, event_id, request_id))
+        return {"action": name, "outcome": "ok"}
 
 
 @pytest.fixture
@@ -58,7 +63,7 @@ def test_ping_status_and_get_config(dispatcher):
         (
             "reboot",
             request("r9"),
-            "unknown command 'reboot'; known: get-config, ping, resend-alerts, set-config, status",
+            "unknown command 'reboot'; known: get-config, ping, resend-alerts, run-action, set-config, status",
         ),
         ("ping", b"{not json", "malformed payload: not JSON"),
         ("ping", b"\xff\xfe", "malformed payload: not JSON"),
@@ -67,6 +72,8 @@ def test_ping_status_and_get_config(dispatcher):
         ("ping", b'{"request_id": "x", "argz": {}}', "malformed request: argz: unknown key"),
         ("ping", request(force=True), "bad args: args.force: unknown key"),
         ("set-config", request(), "bad args: args.config: Field required"),
+        ("run-action", request(), "bad args: args.action: Field required"),
+        ("run-action", request(action="a", shell="rm -rf /"), "bad args: args.shell: unknown key"),
         ("resend-alerts", request(since="yesterday"), "args.since: expected an RFC 3339 time"),
         ("resend-alerts", request(since="2026-01-01T00:00:00"), "has no time zone"),
         ("resend-alerts", request(since="2027-01-01T00:00:00Z"), "args.since is in the future"),
@@ -138,3 +145,9 @@ def test_server_answers_on_the_reply_topic_and_refuses_when_busy(dispatcher):
     finally:
         agent.block.set()
         server.stop()
+
+
+def test_run_action_passes_the_action_the_alert_and_the_request_id(dispatcher):
+    reply = dispatcher.dispatch("run-action", request("r7", action="lift-warning", event_id="0190-e"))
+    assert reply.ok and reply.result == {"action": "lift-warning", "outcome": "ok"}
+    assert dispatcher.agent.ran == [("lift-warning", "0190-e", "r7")]

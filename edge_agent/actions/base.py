@@ -15,6 +15,11 @@ from typing import Any, Protocol
 Fields = Mapping[str, Any]  # alert_fields(): the only values templates may use
 
 
+class ActionBuildError(ValueError):
+    """An action cannot be built from its config (a missing program, an unreadable secret or CA file); the message
+    names the action and what to fix. Raised while a pipeline is built, so a bad config is refused whole."""
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """One try: ok, or what went wrong (for people: no secrets, at most a few hundred characters)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -16,6 +17,8 @@ from edge_agent.events.alert_types import ALERT_TYPES
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Phase = Literal["start", "end", "instant"]
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110)
+_SET_BY_THE_AGENT = {"host", "content-length", "transfer-encoding", "connection"}
 
 
 def _check_template(text: str) -> str:
@@ -97,7 +100,7 @@ class _Action(Section):
 
 
 class HttpAction(_Action):
-    kind: Literal["http"]
+    kind: Literal["http"] = Field(description="An HTTP request to a device on the LAN.")
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(default="POST", description="HTTP method.")
     url: str = Field(
         description="http:// or https:// URL of the LAN device; `{field}` templates only in the path and query "
@@ -139,9 +142,17 @@ class HttpAction(_Action):
     @classmethod
     def _plain_headers(cls, value: dict[str, str]) -> dict[str, str]:
         for name, text in value.items():
-            if any(c in name + text for c in "\r\n\0") or not name.strip():
-                raise ValueError(f"header {name!r}: names and values may not hold line breaks or be empty")
+            if not _HEADER_NAME.match(name) or any(c in text for c in "\r\n\0"):
+                raise ValueError(f"header {name!r}: not an HTTP header name, or its value holds a line break")
             _check_template(text)
+        return value
+
+    @field_validator("secret_headers")
+    @classmethod
+    def _secret_names(cls, value: dict) -> dict:
+        for name in value:
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"secret header name {name!r} is not an HTTP header name")
         return value
 
     @field_validator("body")
@@ -162,11 +173,20 @@ class HttpAction(_Action):
     def _one_body(self) -> HttpAction:
         if self.body is not None and self.body_text is not None:
             raise ValueError("give `body` or `body_text`, not both")
+        names = [name.lower() for name in [*self.headers, *self.secret_headers]]
+        reserved = sorted(set(names) & _SET_BY_THE_AGENT)
+        if reserved:
+            raise ValueError(f"headers {reserved} are set by the agent; leave them out")
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"headers {twice} are given more than once (headers and secret_headers)")
+        if self.ca_file is not None and not self.url.startswith("https://"):
+            raise ValueError("ca_file is for an https:// url")
         return self
 
 
 class CommandAction(_Action):
-    kind: Literal["command"]
+    kind: Literal["command"] = Field(description="Run a program on the box (no shell); file-only (see set-config).")
     argv: list[str] = Field(
         min_length=1,
         description="Executable (absolute path, no template) and its arguments, each one argv entry: no shell, so "
@@ -216,7 +236,7 @@ class OsdpBuzzerSetting(Section):
 
 
 class OsdpOutputAction(_Action):
-    kind: Literal["osdp_output"]
+    kind: Literal["osdp_output"] = Field(description="Drive a reader's output, LED or buzzer over OSDP.")
     adapter: str = Field(description="Id of the `osdp` access adapter whose control panel sends the command.")
     reader: int = Field(ge=0, le=126, description="OSDP address of the reader (PD) on that adapter.")
     output: OsdpOutputSetting | None = Field(default=None, description="Drive one of the reader's outputs.")
@@ -266,3 +286,12 @@ def action_reference_problems(config) -> list[tuple[tuple, str]]:
                     ((*where, "reader"), f"adapter {action.adapter!r} has no reader {action.reader} (known: {known})")
                 )
     return problems
+
+
+def command_actions_changed(old, new) -> list[str]:
+    """Names of `command` actions that `new` adds or changes against `old` (removing one is not a change here).
+
+    A program the box runs is chosen only in the config file on the box: a remote `set-config` or the web page
+    may not add or alter one (daemon/config_change.py refuses such a config)."""
+    before = {action.name: action for action in old.actions if action.kind == "command"}
+    return [action.name for action in new.actions if action.kind == "command" and before.get(action.name) != action]

@@ -101,30 +101,19 @@ def _nested_models(annotation, suffix: str = "") -> list[tuple[str, type[BaseMod
         for member in members:
             for sub_suffix, model in _nested_models(member, suffix):
                 tag = _type_tag(model)
-                label = f" ({_tag_key(model)}: {tag})" if tag and len(members) > 1 else ""
-                found.append((sub_suffix + label, model))
+                found.append((sub_suffix + (f" ({tag[0]}: {tag[1]})" if tag and len(members) > 1 else ""), model))
         return found
     return []
 
 
-_TAG_KEYS = ("type", "kind")  # the discriminators of config unions (rules by type, actions by kind)
-
-
-def _tag_key(model: type[BaseModel]) -> str | None:
-    return next((key for key in _TAG_KEYS if typing.get_origin(_field_annotation(model, key)) is typing.Literal), None)
-
-
-def _field_annotation(model: type[BaseModel], key: str):
-    field = model.model_fields.get(key)
-    return None if field is None else field.annotation
-
-
-def _type_tag(model: type[BaseModel]) -> str | None:
-    key = _tag_key(model)
-    if key is None:
-        return None
-    values = typing.get_args(_field_annotation(model, key))
-    return values[0] if values else None
+def _type_tag(model: type[BaseModel]) -> tuple[str, str] | None:
+    """(key, value) of the literal that tells a union's members apart: rules' `type`, actions' `kind`."""
+    for key in ("type", "kind"):
+        field = model.model_fields.get(key)
+        values = typing.get_args(field.annotation) if field is not None else ()
+        if values:
+            return key, values[0]
+    return None
 
 
 def _strip_annotated(annotation):
@@ -142,7 +131,7 @@ def _type_text(annotation) -> str:
         members = [a for a in args if a is not type(None)]
         tags = [_type_tag(m) for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
         if tags and all(tags):
-            return "one of: " + ", ".join(f"`{t}`" for t in tags)
+            return "one of: " + ", ".join(f"`{tag[1]}`" for tag in tags)
         text = " or ".join(_type_text(m) for m in members)
         return text + (" or null" if type(None) in args else "")
     if origin is list:

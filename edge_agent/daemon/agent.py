@@ -21,6 +21,7 @@ from edge_agent import __version__
 from edge_agent.clock import Clock, SystemClock, iso_utc
 from edge_agent.config import AgentConfig, ConfigError, read_config_text
 from edge_agent.daemon import config_change
+from edge_agent.daemon.action_stages import run_action
 from edge_agent.daemon.core_watch import CoreWatch
 from edge_agent.daemon.delivery import Delivery, store_sections
 from edge_agent.daemon.notify import SystemdNotifier
@@ -157,9 +158,6 @@ class Agent:
             self.core = CoreWatch(self.delivery, self.commands, self.config.supervisor, self.clock)
         return self.core.check()
 
-    def _core_snapshot(self) -> dict:
-        return self.core.snapshot() if self.core is not None else {}
-
     def _shutdown(self) -> None:
         self.notifier.stopping("stopping")
         log.info("stopping")
@@ -197,7 +195,7 @@ class Agent:
             config,
             self.delivery,
             self.clock,
-            lambda: {**supervisor.snapshot(), **self._core_snapshot()},
+            lambda: {**supervisor.snapshot(), **(self.core.snapshot() if self.core is not None else {})},
             self.environ,
             self.counters,
         )
@@ -388,6 +386,10 @@ class Agent:
 
     def resend_since(self, wall: float) -> int:
         return self.delivery.outbox.requeue_since(wall)
+
+    def run_action(self, name: str, event_id: str | None, request_id: str | None) -> dict:
+        pipeline = self.pipeline  # not under the lock: the reply may wait for the run's outcome
+        return run_action(pipeline.actions() if pipeline and pipeline.actions else None, name, event_id, request_id)
 
     def config_digest(self) -> str:
         return hashlib.sha256(self.config_text.encode()).hexdigest()

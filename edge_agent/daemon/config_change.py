@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from edge_agent.config import AgentConfig, ConfigError, parse_config
+from edge_agent.config.actions import command_actions_changed
 from edge_agent.daemon.reporting import persist_config
 from edge_agent.events import Severity
 from edge_agent.identity import device_id_for
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONFIRM_POLL_S = 0.2
+REMOTE_ORIGINS = ("remote", "web")  # set-config over MQTT, the technician's page: not the file on the box
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,14 @@ def _validated(agent: Agent, request: Request) -> AgentConfig:
     identity_changed = device_id_for(new) != agent.device_id or new.device.site != agent.config.device.site
     if request.origin.startswith("remote") and identity_changed:
         message = "device.id and device.site cannot be changed remotely (edit the file on the device)"
+        agent.report_rejected(request.origin, message)
+        raise CommandError(message)
+    commands = command_actions_changed(agent.config, new) if request.origin.startswith(REMOTE_ORIGINS) else []
+    if commands:
+        message = (
+            f"command actions {commands} would be added or changed: a program the box runs can only be set in the "
+            "config file on the device (then SIGHUP or restart), not remotely or from the web page"
+        )
         agent.report_rejected(request.origin, message)
         raise CommandError(message)
     return new

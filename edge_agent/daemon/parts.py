@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from edge_agent.daemon.supervisor import StageSpec
 
 if TYPE_CHECKING:
+    from edge_agent.actions.runner import ActionRunner
     from edge_agent.daemon.access_service import AccessService
     from edge_agent.rules.engine import RuleEngine
 
@@ -27,6 +28,7 @@ class PipelineParts:
     adapters: Section | None = None
     rule_engine: RuleEngine | None = None  # the video rules; tailgating fusion hears their line crossings
     access: AccessService | None = None
+    actions: Callable[[], ActionRunner | None] | None = None  # the current action runner (the supervisor may renew it)
     chains: dict = field(default_factory=dict)  # camera id -> CameraChain
     pumps: dict = field(default_factory=dict)  # camera id -> the current CameraPump (the supervisor may renew it)
     inherited_sources: dict = field(default_factory=dict)  # camera id -> a reader handed over by a reload
@@ -36,7 +38,7 @@ class PipelineParts:
     def add(self, other: PipelineParts) -> None:
         """Take in the stages and sections another builder made (video, access, telemetry)."""
         self.specs.extend(other.specs)
-        for name in ("cameras", "lines", "detector", "adapters", "rule_engine", "access"):
+        for name in ("cameras", "lines", "detector", "adapters", "rule_engine", "access", "actions"):
             if getattr(other, name) is not None:
                 setattr(self, name, getattr(other, name))
         if other.chains:

@@ -1,4 +1,4 @@
-"""Builds the reloadable part of the agent from a config: video, access, telemetry, metrics.
+"""Builds the reloadable part of the agent from a config: video, access, actions, telemetry, metrics.
 
 Everything here is rebuilt on a reload; the outbox and publisher (daemon/delivery.py) are not.
 Building only constructs objects (loading and verifying the model, checking files);
@@ -58,6 +58,12 @@ def build_pipeline(
                     state=delivery.state,
                 )
             )
+        if config.actions:
+            from edge_agent.daemon.action_stages import ACTIONS_STAGE, action_stages
+
+            parts.add(action_stages(config, delivery, clock, lambda: parts.access))
+            # first to start, last to stop: the runner hears every alert the other stages raise
+            parts.specs.sort(key=lambda spec: spec.name != ACTIONS_STAGE)
         _add_telemetry(parts, config, delivery, clock, stages_snapshot, agent_figures)
         fault = fault_from_env(environ.get("EDGE_AGENT_FAULT"))
         if fault is not None:
@@ -94,6 +100,8 @@ def _add_telemetry(
         detector=parts.detector,
         extra_system={"mqtt": lambda: _publisher_figures(delivery), "agent": agent_counters},
     )
+    if parts.actions is not None:
+        sources.extra_system["actions"] = lambda: runner.snapshot() if (runner := parts.actions()) else {}
     collector = TelemetryCollector(delivery.device_id, clock, SystemStats(config.device.state_dir, clock), sources)
     parts.collector = collector
     topic = delivery.topics.telemetry

@@ -246,6 +246,22 @@ def _system(out: _Families, system: dict) -> None:
         out.counter(
             "commands_total", "Remote commands by name and outcome.", {"command": command, "outcome": outcome}, count
         )
+    _actions(out, system.get("actions") or {})
+
+
+def _actions(out: _Families, figures: dict) -> None:
+    """Telemetry system.actions (actions/runner.py `snapshot`)."""
+    for action, item in _dicts(figures.get("by_action") or {}):
+        labels = {"action": action}
+        out.gauge("action_queued", "Runs waiting in the action's queue.", labels, item.get("queued"))
+        out.counter(
+            "action_off_schedule_total", "Triggers outside the action's schedule.", labels, item.get("off_schedule")
+        )
+        for outcome, count in sorted((item.get("outcomes") or {}).items()):
+            out.counter(
+                "action_runs_total", "Action runs and refusals by outcome.", {**labels, "outcome": outcome}, count
+            )
+    out.counter("action_records_lost_total", "Action records not stored.", {}, figures.get("records_lost"))
 
 
 class TelemetryMetrics:

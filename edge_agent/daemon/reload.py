@@ -5,7 +5,8 @@
 2. Video: every old camera pump hands over its open episodes, and its running reader when the
    camera's config is unchanged (no reopen: a kept camera misses only the frames in flight);
    the old detector and pumps stop; the new chains take the trackers, the new rule engine the
-   rules, counters and episodes whose config is unchanged; the new video stages start.
+   rules, counters and episodes whose config is unchanged; the new action runner starts and takes
+   over the after-store listener; the new video stages start.
 3. Access: the new service takes the door rules' state, the fusion's recent grants and every
    adapter whose config is unchanged, still running (its listening port, serial device and
    connection are handed over, never held twice); the old service stops the rest, releasing
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge_agent.config import AgentConfig
+from edge_agent.daemon.action_stages import ACTIONS_STAGE
 from edge_agent.daemon.delivery import Delivery
 from edge_agent.daemon.parts import PipelineParts
 from edge_agent.daemon.supervisor import Supervisor
@@ -41,6 +43,12 @@ def is_video_stage(name: str) -> bool:
     return name == "detector" or name.startswith("camera-")
 
 
+def starts_early(name: str) -> bool:
+    """Started before the old pipeline stops: the video stages, and the action runner, which takes over the
+    after-store listener then, so the alerts the new video stages raise are heard (daemon/action_stages.py)."""
+    return is_video_stage(name) or name == ACTIONS_STAGE
+
+
 def start_pipeline(running: Running) -> None:
     """Start every stage of a freshly built pipeline; on failure stop what started and raise."""
     try:
@@ -57,13 +65,12 @@ def hand_over(old: Running, new: Running, delivery: Delivery) -> None:
     handed = _hand_over_video(old, new)
     old_stopped = False
     try:
-        video = [spec for spec in new.parts.specs if is_video_stage(spec.name)]
-        new.supervisor.start(video)
+        new.supervisor.start([spec for spec in new.parts.specs if starts_early(spec.name)])
         kept_adapters = new.parts.access.adopt(old.parts.access) if new.parts.access and old.parts.access else []
         old.supervisor.stop()
         old.parts.close()
         old_stopped = True
-        new.supervisor.start([spec for spec in new.parts.specs if not is_video_stage(spec.name)])
+        new.supervisor.start([spec for spec in new.parts.specs if not starts_early(spec.name)])
     except BaseException:
         new.supervisor.stop()
         new.parts.close()

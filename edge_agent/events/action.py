@@ -50,20 +50,34 @@ class TemplateError(ValueError):
     pass
 
 
-def template_fields(text: str) -> list[str]:
-    """The field names a template uses, in order; raises TemplateError naming what is wrong."""
-    names = []
+def template_parts(text: str) -> list[tuple[str, str]]:
+    """The template as pieces in order: ("text", literal) and ("field", name); raises TemplateError naming what is
+    wrong. Renderers (actions/templates.py) join these; nothing else reads a template."""
+    parts: list[tuple[str, str]] = []
+    position = 0
     for match in _PLACEHOLDER.finditer(text):
         token = match.group(0)
+        literal = text[position : match.start()]
+        position = match.end()
         if token in ("{{", "}}"):
+            parts.append(("text", literal + token[0]))
             continue
         name = match.group(1)
         if name is None:
             raise TemplateError(f"unbalanced {token!r} at character {match.start()} (write {token * 2} for a brace)")
         if name not in TEMPLATE_FIELDS:
             raise TemplateError(f"unknown field {{{name}}} (known: {', '.join(sorted(TEMPLATE_FIELDS))})")
-        names.append(name)
-    return names
+        if literal:
+            parts.append(("text", literal))
+        parts.append(("field", name))
+    if position < len(text):
+        parts.append(("text", text[position:]))
+    return parts
+
+
+def template_fields(text: str) -> list[str]:
+    """The field names a template uses, in order; raises TemplateError naming what is wrong."""
+    return [value for kind, value in template_parts(text) if kind == "field"]
 
 
 def alert_fields(alert: Alert, action: str) -> dict[str, str | int | float | None]:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Union, get_args
 
 from pydantic import BaseModel, Field, TypeAdapter
 
+from edge_agent.events.action import ActionRecord
 from edge_agent.events.alert import Alert
 from edge_agent.events.alert_types import ALERT_TYPES, TYPED_ALERTS
 from edge_agent.events.messages import CommandReply, CommandRequest, Counts, Status, Telemetry
@@ -17,6 +18,7 @@ PUBLISHED_MESSAGES: dict[str, type[BaseModel]] = {
     "status": Status,
     "telemetry": Telemetry,
     "counts": Counts,
+    "action": ActionRecord,
     "command-request": CommandRequest,
     "command-reply": CommandReply,
 }

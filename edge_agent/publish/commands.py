@@ -49,6 +49,8 @@ class AgentControl(Protocol):
 
     def resend_since(self, wall: float) -> int: ...
 
+    def run_action(self, name: str, event_id: str | None, request_id: str | None) -> dict[str, Any]: ...
+
 
 class _NoArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -65,6 +67,19 @@ class ResendArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     since: str | float = Field(description="RFC 3339 time or epoch seconds; alerts created since then are sent again.")
+
+
+class RunActionArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: str = Field(min_length=1, max_length=64, description="Name of an action configured with `remote: true`.")
+    event_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="A stored alert whose fields fill the action's templates; without it only action, site and "
+        "device_id have values.",
+    )
 
 
 def _wall_time(value: str | float) -> float:
@@ -88,12 +103,14 @@ class CommandDispatcher:
         self.agent = agent
         self.clock = clock
         self.counts: Counter = Counter()
-        self._handlers: dict[str, tuple[type[BaseModel], Callable[[Any], dict]]] = {
-            "ping": (_NoArgs, lambda args: {"pong": True}),
-            "status": (_NoArgs, lambda args: self.agent.status_report()),
-            "get-config": (_NoArgs, lambda args: {"config": self.agent.redacted_config()}),
+        # handler(args, request_id) -> result
+        self._handlers: dict[str, tuple[type[BaseModel], Callable[[Any, str | None], dict]]] = {
+            "ping": (_NoArgs, lambda args, _: {"pong": True}),
+            "status": (_NoArgs, lambda args, _: self.agent.status_report()),
+            "get-config": (_NoArgs, lambda args, _: {"config": self.agent.redacted_config()}),
             "set-config": (SetConfigArgs, self._set_config),
             "resend-alerts": (ResendArgs, self._resend),
+            "run-action": (RunActionArgs, self._run_action),
         }
 
     @property
@@ -109,7 +126,7 @@ class CommandDispatcher:
                 raise CommandError(f"unknown command {name!r}; known: {', '.join(self.names)}")
             model, handler = self._handlers[name]
             args = self._args(model, request.args)
-            result = handler(args)
+            result = handler(args, request_id)
             self.counts[f"{name}:ok"] += 1
             return self._reply(name, request_id, ok=True, result=result)
         except CommandError as exc:
@@ -143,15 +160,18 @@ class CommandDispatcher:
         except ValidationError as exc:
             raise CommandError("bad args: " + _describe(exc, prefix="args")) from None
 
-    def _set_config(self, args: SetConfigArgs) -> dict:
+    def _set_config(self, args: SetConfigArgs, request_id: str | None) -> dict:
         text = args.config if isinstance(args.config, str) else json.dumps(args.config)
         return self.agent.apply_config_text(text, origin="remote set-config", persist=args.persist)
 
-    def _resend(self, args: ResendArgs) -> dict:
+    def _resend(self, args: ResendArgs, request_id: str | None) -> dict:
         since = _wall_time(args.since)
         if since > self.clock.wall() + 60:
             raise CommandError(f"args.since is in the future ({iso_utc(since)})")
         return {"since": iso_utc(since), "requeued": self.agent.resend_since(since)}
+
+    def _run_action(self, args: RunActionArgs, request_id: str | None) -> dict:
+        return self.agent.run_action(args.action, args.event_id, request_id)
 
     def _reply(self, name: str, request_id, ok: bool, result=None, error=None) -> CommandReply:
         return CommandReply(

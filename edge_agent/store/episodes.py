@@ -13,12 +13,16 @@ is stored again under its own event id (the outbox ignores an id it already has)
 row goes; what stays is the confirmed open episodes, which the daemon either continues
 (a camera or adapter outage: the reader or adapter ends it when it is back) or ends with
 `details.reason` `agent_restarted`.
+
+One listener (`listen`) hears every alert once it is committed: the pipeline's action runner
+(actions/runner.py). It is called on the storing thread outside the ledger lock, and must not block.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
 from edge_agent.clock import Clock, SystemClock, iso_utc, parse_utc
@@ -42,6 +46,17 @@ class EpisodeSink:
         self.state = state
         self.clock = clock or SystemClock()
         self._lock = threading.Lock()  # one ledger step sequence at a time keeps start/end order per episode
+        self._listener: Callable[[Alert], None] | None = None
+
+    def listen(self, listener: Callable[[Alert], None]) -> None:
+        """Hand every alert stored from now on to `listener` (instead of the previous one: a reload swaps runners
+        in one step, so no alert reaches two runners or none)."""
+        self._listener = listener
+
+    def unlisten(self, listener: Callable[[Alert], None]) -> None:
+        """Stop handing alerts to `listener`, if it is still the one listening."""
+        if self._listener == listener:
+            self._listener = None
 
     def emit(self, alert: Alert) -> None:
         with self._lock:
@@ -55,6 +70,12 @@ class EpisodeSink:
                 self.state.episode_ended(alert.related_event_id)
             else:
                 self.sink.emit(alert)
+        listener = self._listener  # after the commit, outside the ledger lock
+        if listener is not None:
+            try:
+                listener(alert)
+            except Exception:  # stored is stored: a listener's fault never reaches the rule that raised the alert
+                log.exception("the after-store listener failed on alert %s", alert.event_id)
 
     def recover(self) -> list[OpenEpisode]:
         """Settle what a previous process left; returns the episodes still open (confirmed, no end yet)."""

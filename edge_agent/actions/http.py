@@ -1,0 +1,163 @@
+"""The `http` action: one request to a LAN device, with the standard library only (http.client).
+
+The host and port are fixed in the config; templates fill only the path and query (percent-encoded),
+header values (control characters removed) and the body (JSON values or text), so alert content is
+data wherever it lands. One try has a hard deadline: a timer shuts the socket when `timeout` runs
+out, however slowly the target drips its answer. Secret headers are read from their files once,
+when the action is built, and never appear in a log line or an error.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+import threading
+import time
+from urllib.parse import urlsplit
+
+from edge_agent import __version__
+from edge_agent.actions.base import ActionBuildError, ActionEnv, Attempt, Fields
+from edge_agent.actions.templates import render_header, render_json, render_text, render_url
+from edge_agent.config.actions import HttpAction
+from edge_agent.config.base import read_secret
+
+MAX_RESPONSE_BYTES = 64 * 1024  # read and discarded: the answer's status is what counts
+_BODYLESS = ("GET", "DELETE")
+
+
+class HttpKind:
+    def __init__(self, config: HttpAction, env: ActionEnv | None = None):
+        self.config = config
+        scheme, rest = config.url.split("://", 1)
+        cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+        self._target_template = rest[cut:]
+        address = urlsplit(f"{scheme}://{rest[:cut]}")
+        self._host = address.hostname
+        self._port = address.port or (443 if scheme == "https" else 80)
+        self._context = _tls_context(config) if scheme == "https" else None
+        self._secrets = _read_secret_headers(config)
+        self._own_content_type = any(name.lower() == "content-type" for name in config.headers)
+
+    def run(self, fields: Fields, timeout: float) -> Attempt:
+        deadline = time.monotonic() + timeout
+        expired = threading.Event()
+        connection = self._connection(timeout)
+        timer: threading.Timer | None = None
+        try:
+            connection.connect()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            connection.sock.settimeout(remaining)
+            timer = threading.Timer(remaining, _abort, (connection, expired))
+            timer.daemon = True
+            timer.start()
+            status, reason = self._exchange(connection, fields)
+        except Exception as exc:
+            if expired.is_set() or isinstance(exc, TimeoutError):
+                return Attempt(ok=False, timed_out=True, error=f"no answer within {timeout:g} s")
+            return Attempt(ok=False, error=self._describe(exc))
+        finally:
+            if timer is not None:
+                timer.cancel()
+            connection.close()
+        if 200 <= status < 300:
+            return Attempt(ok=True, status_code=status)
+        return Attempt(ok=False, status_code=status, error=f"HTTP {status} {_printable(reason)[:100]}".rstrip())
+
+    def close(self) -> None:
+        pass
+
+    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        if self._context is not None:
+            return http.client.HTTPSConnection(self._host, self._port, timeout=timeout, context=self._context)
+        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+
+    def _exchange(self, connection: http.client.HTTPConnection, fields: Fields) -> tuple[int, str]:
+        config = self.config
+        target = render_url(self._target_template, fields)
+        if not target.startswith("/"):
+            target = "/" + target
+        body, content_type = self._body(fields)
+        connection.putrequest(config.method, target, skip_accept_encoding=True)
+        connection.putheader("User-Agent", f"edge-agent/{__version__}")
+        if content_type is not None and not self._own_content_type:
+            connection.putheader("Content-Type", content_type)
+        if body is not None or config.method not in _BODYLESS:
+            connection.putheader("Content-Length", str(len(body or b"")))
+        for name, template in config.headers.items():
+            connection.putheader(name, render_header(template, fields))
+        for name, value in self._secrets.items():
+            connection.putheader(name, value)
+        connection.endheaders(body)
+        response = connection.getresponse()
+        response.read(MAX_RESPONSE_BYTES)
+        return response.status, response.reason or ""
+
+    def _body(self, fields: Fields) -> tuple[bytes | None, str | None]:
+        if self.config.body is not None:
+            document = render_json(self.config.body, fields)
+            return json.dumps(document, ensure_ascii=False).encode("utf-8"), "application/json"
+        if self.config.body_text is not None:
+            return render_text(self.config.body_text, fields).encode("utf-8"), "text/plain; charset=utf-8"
+        return None, None
+
+    def _describe(self, exc: Exception) -> str:
+        where = f"{self._host}:{self._port}"
+        if isinstance(exc, ConnectionRefusedError):
+            return f"connection refused by {where}"
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return f"TLS: {where}'s certificate was not accepted: {exc.verify_message or exc.reason}"
+        if isinstance(exc, ssl.SSLError):
+            return f"TLS with {where} failed: {exc.reason or exc}"
+        if isinstance(exc, socket.gaierror):
+            return f"cannot resolve {self._host}: {exc.strerror}"
+        if isinstance(exc, OSError):
+            return f"{where}: {exc.strerror or exc}"
+        if isinstance(exc, http.client.HTTPException):
+            return f"{where} answered badly: {type(exc).__name__}: {exc}"[:300]
+        return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _abort(connection: http.client.HTTPConnection, expired: threading.Event) -> None:
+    """The deadline passed: shut the socket, so a read or write blocked in the action's worker returns now."""
+    expired.set()
+    sock = connection.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
+def _tls_context(config: HttpAction) -> ssl.SSLContext:
+    try:
+        context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ActionBuildError(f"action {config.name!r}: ca_file {config.ca_file} cannot be used: {exc}") from None
+    if not config.verify_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _read_secret_headers(config: HttpAction) -> dict[str, bytes]:
+    """The secret header values, read now; the error names the header and file, never the value."""
+    secrets = {}
+    for name, path in config.secret_headers.items():
+        try:
+            value = read_secret(path).get_secret_value()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ActionBuildError(f"action {config.name!r}: secret header {name} ({path}): {exc}") from None
+        if not value or any(c in value for c in "\r\n\0"):
+            raise ActionBuildError(
+                f"action {config.name!r}: secret header {name} ({path}) is empty or holds a line break"
+            )
+        secrets[name] = value.encode("utf-8")
+    return secrets

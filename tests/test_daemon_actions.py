@@ -1,0 +1,168 @@
+"""Actions in the real daemon: an intrusion on a shared clip calls a local HTTP server while the broker is down;
+`run-action` over a real broker runs only `remote: true` actions; a remote set-config may not add a command."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from edge_agent.vision.models import fetch_model
+from tests.support.actions import schema_problems
+from tests.support.assets import assets_dir, footage, model_path
+from tests.support.broker import free_port
+from tests.support.daemon import Daemon, Watcher, base_config
+from tests.support.http_target import HttpTarget
+from tests.support.wait import wait_for
+
+
+@pytest.fixture
+def target():
+    server = HttpTarget()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def models_dir(tmp_path):
+    model_path()  # fails in CI, skips elsewhere, when the shared model is missing
+    directory = tmp_path / "models"
+    fetch_model("yolox_nano", directory, mirror_dir=assets_dir())
+    return directory
+
+
+def outbox_rows(state_dir) -> list[tuple[str, dict, str]]:
+    """(topic, payload, state) of every row, oldest first (the daemon has stopped)."""
+    with sqlite3.connect(state_dir / "outbox.db") as connection:
+        rows = connection.execute("SELECT topic, payload, state FROM outbox ORDER BY seq").fetchall()
+    return [(topic, json.loads(payload), state) for topic, payload, state in rows]
+
+
+def test_an_intrusion_calls_the_local_device_while_the_broker_is_down(tmp_path, models_dir, target):
+    config = base_config(
+        tmp_path / "state",
+        free_port(),  # nothing listens there: the uplink is down for the whole run
+        detector={"models_dir": str(models_dir), "threads": 1},
+        cameras=[
+            {
+                "id": "entrance",
+                "url": str(footage("entrance-one-by-one.mp4")),
+                "kind": "file",
+                "loop": True,
+                "realtime": True,
+                "detect_fps": 5,
+                "zones": {"room": {"points": [[0, 0], [1, 0], [1, 1], [0, 1]]}},
+            }
+        ],
+        rules=[{"name": "anyone", "type": "intrusion", "camera": "entrance", "zone": "room", "min_dwell": 0.2}],
+        actions=[
+            {
+                "name": "siren",
+                "kind": "http",
+                "url": f"{target.url}/ok/{{rule}}?zone={{zone}}",
+                "body": {"alert": "{event_id}", "count": "{count}"},
+                "on": [{"rule": "anyone"}],
+            }
+        ],
+    )
+    daemon = Daemon(tmp_path / "agent", config).start()
+    try:
+        request = wait_for(lambda: target.of_kind("ok"), timeout=90, message="the siren's request")[0]
+        wait_for(lambda: "siren" in _action_topics(tmp_path / "state"), timeout=10, message="the siren's record")
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.log()[-3000:]
+    assert request.path == "/ok/anyone?zone=room"
+    body = json.loads(request.body)
+    rows = outbox_rows(tmp_path / "state")
+    alerts = {payload["event_id"]: payload for topic, payload, _ in rows if "/alerts/intrusion" in topic}
+    records = [(payload, state) for topic, payload, state in rows if topic == "edge/site-1/dev-1/actions/siren"]
+    assert body["alert"] in alerts and isinstance(body["count"], int) and body["count"] >= 1
+    record, state = records[0]
+    assert state == "pending"  # kept for the broker
+    assert record["outcome"] == "ok" and record["status_code"] == 200 and record["alert_event_id"] == body["alert"]
+    assert record["rule"] == "anyone" and record["phase"] == "start" and record["latency_ms"] > 0
+    assert all(schema_problems(payload) == [] for payload, _ in records)
+
+
+def _action_topics(state_dir) -> set[str]:
+    try:
+        with sqlite3.connect(f"file:{state_dir / 'outbox.db'}?mode=ro", uri=True) as connection:
+            topics = connection.execute("SELECT topic FROM outbox WHERE topic LIKE '%/actions/%'").fetchall()
+    except sqlite3.Error:
+        return set()
+    return {topic.rsplit("/", 1)[1] for (topic,) in topics}
+
+
+def actions_config(tmp_path, port: int, target: HttpTarget, health_path: str = "health") -> dict:
+    return base_config(
+        tmp_path / "state",
+        port,
+        actions=[
+            {
+                "name": "notify",
+                "kind": "http",
+                "url": f"{target.url}/ok/remote/{{type}}",
+                "body": {"alert": "{event_id}", "reason": "{reason}"},
+                "remote": True,
+            },
+            {
+                "name": "health-hook",
+                "kind": "http",
+                "url": f"{target.url}/ok/{health_path}/{{reason}}",
+                "on": [{"type": "agent.health"}],
+            },
+        ],
+    )
+
+
+def test_run_action_over_the_broker_and_the_command_guard(tmp_path, mosquitto, target):
+    config = actions_config(tmp_path, mosquitto.port, target)
+    watcher = Watcher(mosquitto.port)
+    daemon = Daemon(tmp_path / "agent", config).start()
+    try:
+        watcher.wait_ready()
+        reply = watcher.command("run-action", {"action": "notify"})
+        assert reply["ok"] and reply["result"]["outcome"] == "ok" and reply["result"]["status_code"] == 200
+        assert [request.path for request in target.requests] == ["/ok/remote/"]
+
+        refused = watcher.command("run-action", {"action": "health-hook"})
+        assert not refused["ok"] and "may not be run remotely" in refused["error"]
+        assert "no action named 'siren'" in watcher.command("run-action", {"action": "siren"})["error"]
+
+        with_command = json.loads(json.dumps(config))
+        with_command["actions"].append({"name": "x", "kind": "command", "argv": ["/bin/true"], "remote": True})
+        denied = watcher.command("set-config", {"config": with_command, "persist": False})
+        assert not denied["ok"] and "command actions ['x']" in denied["error"] and "config file" in denied["error"]
+
+        rejected = wait_for(lambda: watcher.health("config_rejected"), message="the config_rejected alert")[0]
+        hook = wait_for(lambda: watcher.payloads("actions/health-hook"), message="the hook's record")[0]
+        assert hook["alert_event_id"] == rejected["event_id"] and hook["outcome"] == "ok"
+        assert "/ok/health/config_rejected" in [request.path for request in target.requests]
+
+        about = watcher.command("run-action", {"action": "notify", "event_id": rejected["event_id"]})
+        assert about["ok"] and about["result"]["alert_event_id"] == rejected["event_id"]
+        assert target.requests[-1].path == "/ok/remote/agent.health"
+        assert json.loads(target.requests[-1].body) == {"alert": rejected["event_id"], "reason": "config_rejected"}
+        published = {about["result"]["record_event_id"], reply["result"]["record_event_id"]}
+        wait_for(
+            lambda: published <= {record["event_id"] for record in watcher.payloads("actions/notify")},
+            message="both remote runs' records on actions/notify",
+        )
+
+        # a reload hands the after-store listener to the new runner: the next alert reaches the new URL only
+        moved = actions_config(tmp_path, mosquitto.port, target, health_path="health2")
+        applied = watcher.command("set-config", {"config": moved, "persist": False}, timeout=60)
+        assert applied["ok"], applied
+        watcher.command("set-config", {"config": with_command, "persist": False})
+        wait_for(
+            lambda: "/ok/health2/config_rejected" in [request.path for request in target.requests],
+            message="the new runner's request",
+        )
+        paths = [request.path for request in target.requests]
+        assert paths.count("/ok/health/config_rejected") == 1
+    finally:
+        code = daemon.stop()
+        watcher.close()
+    assert code == 0, daemon.log()[-3000:]
