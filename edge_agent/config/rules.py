@@ -99,8 +99,9 @@ class CrowdForecastRule(_VideoRule):
         ge=FORECAST_SEGMENTS * FORECAST_MIN_SEGMENT_S,
         le=3600,
         description="Seconds of occupancy history fitted and judged (whole seconds). Nothing is judged until a "
-        "full window has been seen; a build-up is recognised only when it rises through the whole window, so "
-        "make it long enough to hold a few arrivals.",
+        "full window has been seen, and a build-up counts only once it has risen through about a whole window: "
+        "60 s sees a few arrivals a minute; a shorter window sees faster build-ups at the price of more false "
+        "starts on a wandering count, a longer one slower build-ups (bench/README.md).",
     )
     alpha: float = Field(
         default=0.1,
