@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from edge_agent.config.base import Section
 from edge_agent.config.schedule import TimeRange
@@ -77,6 +77,75 @@ class OccupancyRule(_VideoRule):
     hold: float = Field(default=2.0, ge=0, description="Seconds above capacity before the alert starts.")
 
 
+FORECAST_SEGMENTS = 4  # rules/forecast.py judges the window in this many equal parts
+FORECAST_MIN_SEGMENT_S = 2  # seconds (one-second buckets) each part needs for its mean to mean anything
+
+
+class CrowdForecastRule(_VideoRule):
+    """Early warning: the zone's count is building toward `capacity` (rules/forecast.py)."""
+
+    type: Literal["crowd.forecast"]
+    zone: str = Field(description="Zone name on the camera.")
+    capacity: int = Field(
+        ge=1,
+        description="Count the zone is full at. The warning starts when the forecast reaches it while the count is "
+        "still below it; an `occupancy` rule with the same capacity raises the alarm once it is exceeded.",
+    )
+    horizon: float = Field(
+        default=60.0, gt=0, le=3600, description="Seconds ahead the forecast looks: how early the warning may come."
+    )
+    window: int = Field(
+        default=60,
+        ge=FORECAST_SEGMENTS * FORECAST_MIN_SEGMENT_S,
+        le=3600,
+        description="Seconds of occupancy history fitted and judged (whole seconds). Nothing is judged until a "
+        "full window has been seen, and a build-up counts only once it has risen through about a whole window: "
+        "60 s sees a few arrivals a minute; a shorter window sees faster build-ups at the price of more false "
+        "starts on a wandering count, a longer one slower build-ups (bench/README.md).",
+    )
+    alpha: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="Holt level smoothing per one-second bucket: higher follows the count faster and noisier.",
+    )
+    beta: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="Holt trend smoothing per one-second bucket: higher reacts to a new trend sooner and noisier.",
+    )
+    hold: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds the warning condition (sustained rise, forecast at capacity, count below it) must hold "
+        "before the start: a real build-up persists, a chance run in the noise does not. Lapses shorter than "
+        "clear_after do not restart it.",
+    )
+    max_gap: float = Field(
+        default=10.0,
+        ge=1,
+        description="Seconds without a processed frame the history bridges by carrying the last count (the motion "
+        "gate pauses detection only while nothing moves and no track is live); a longer gap (camera outage) "
+        "starts the history and the warm-up again.",
+    )
+    clear_after: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds the forecast must stay below capacity before the end alert, so a forecast wavering "
+        "around capacity does not split one warning in two.",
+    )
+
+    @model_validator(mode="after")
+    def _gap_shorter_than_window(self) -> CrowdForecastRule:
+        if self.max_gap >= self.window:
+            raise ValueError(
+                f"max_gap ({self.max_gap} s) must be shorter than window ({self.window} s): a history mostly "
+                "carried over a gap is not a measured trend"
+            )
+        return self
+
+
 class LineCrossingRule(_VideoRule):
     type: Literal["line_crossing"]
     line: str = Field(description="Line name on the camera.")
@@ -118,6 +187,7 @@ VideoRuleConfig = Annotated[
     | LoiteringRule
     | CrowdRule
     | OccupancyRule
+    | CrowdForecastRule
     | LineCrossingRule
     | StationaryVehicleRule
     | EbikeInLiftRule,

@@ -90,6 +90,15 @@ CrowdDetails = _video_details(
     "Crowd", min_count=(int, "Configured count that starts a crowd."), hold_s=(float, "Seconds the count must hold.")
 )
 OccupancyDetails = _video_details("Occupancy", capacity=(int, "Configured capacity of the zone."))
+CrowdForecastDetails = _video_details(
+    "CrowdForecast",
+    capacity=(int, "Configured capacity of the zone."),
+    horizon_s=(float, "Configured seconds ahead the forecast looks."),
+    window_s=(int, "Configured seconds of occupancy history fitted."),
+    forecast_count=(float, "Count forecast `horizon_s` ahead (Holt's linear trend)."),
+    forecast_at=(str, "RFC 3339 UTC time the fitted trend reaches capacity."),
+    rate_per_min=(float, "Fitted rate of change of the count, objects per minute."),
+)
 StationaryVehicleDetails = _video_details(
     "StationaryVehicle",
     max_stationary_s=(float, "Configured seconds a vehicle may stand."),
@@ -309,6 +318,13 @@ ALERT_TYPES: dict[str, AlertType] = {
         AlertType("loitering", LoiteringDetails, _EPISODE, ("camera",), "A track stayed longer than `max_dwell` s."),
         AlertType("crowd", CrowdDetails, _EPISODE, ("camera",), "Count in the zone held at `min_count` or more."),
         AlertType("occupancy", OccupancyDetails, _EPISODE, ("camera",), "Count above the zone's `capacity`."),
+        AlertType(
+            "crowd.forecast",
+            CrowdForecastDetails,
+            _EPISODE,
+            ("camera",),
+            "The count is rising toward the zone's `capacity`, forecast to reach it within `horizon` s.",
+        ),
         AlertType("line_crossing", LineCrossingDetails, ("instant",), ("camera",), "A track crossed a line."),
         AlertType("stationary_vehicle", StationaryVehicleDetails, _EPISODE, ("camera",), "A vehicle stood too long."),
         AlertType("ebike_in_lift", EbikeInLiftDetails, _EPISODE, ("camera",), "A bicycle or motorcycle in the lift."),

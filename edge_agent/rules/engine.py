@@ -17,6 +17,7 @@ from edge_agent.config.cameras import CameraConfig
 from edge_agent.events import AlertFactory, AlertSink, FrameDetections, LineCrossing, Track
 from edge_agent.rules.crossing import LineCrossingRule
 from edge_agent.rules.episode import FrameContext, RuleEmitter
+from edge_agent.rules.forecast import CrowdForecastRule
 from edge_agent.rules.geometry import LineCounter, Polygon
 from edge_agent.rules.schedule import ArmingSchedule
 from edge_agent.rules.video import ZONE_RULES
@@ -24,6 +25,7 @@ from edge_agent.rules.video import ZONE_RULES
 log = logging.getLogger(__name__)
 
 CrossingListener = Callable[[LineCrossing], None]
+RULES_BY_TYPE = {**ZONE_RULES, "crowd.forecast": CrowdForecastRule}  # forecast.py builds on video.py's ZoneRule
 
 
 class CameraRules:
@@ -50,7 +52,7 @@ class CameraRules:
             if rule.type == "line_crossing":
                 self.line_rules[rule.line].append(LineCrossingRule(rule, emitter, schedule))
             else:
-                self.zone_rules.append(ZONE_RULES[rule.type](rule, self.zones[rule.zone], emitter, schedule))
+                self.zone_rules.append(RULES_BY_TYPE[rule.type](rule, self.zones[rule.zone], emitter, schedule))
         self.last_context: FrameContext | None = None
         self.last_tracks: Sequence[Track] = ()  # replaced, never mutated: read from other threads
 

@@ -140,8 +140,10 @@ class Lifecycle:
         count: int,
         armed: bool,
         facts: dict[str, Any] | None = None,
+        message: str | None = None,
     ) -> None:
-        """`starts`: the condition is met to begin an episode; `holds`: an active one still stands."""
+        """`starts`: the condition is met to begin an episode; `holds`: an active one still stands.
+        `message`: the start alert's summary, when the rule has a better one than the count."""
         if self.active:
             if not armed:
                 self.finish(ctx, reason="disarmed")
@@ -160,14 +162,17 @@ class Lifecycle:
                 self.emitter.stats.add("suppressed")
                 self._suppressing = True
             return
-        self._begin(ctx, objects, count, facts or {})
+        self._begin(ctx, objects, count, facts or {}, message)
 
-    def _begin(self, ctx: FrameContext, objects: Sequence[Track], count: int, facts: dict[str, Any]) -> None:
+    def _begin(
+        self, ctx: FrameContext, objects: Sequence[Track], count: int, facts: dict[str, Any], message: str | None
+    ) -> None:
         rule = self.emitter.rule
         details = AlertDetails(
             count=count,
             zone=self.zone,
-            message=f"{rule.type.replace('_', ' ')} in {self.zone or self.emitter.camera_id}: {count} object(s)",
+            message=message
+            or f"{rule.type.replace('_', ' ')} in {self.zone or self.emitter.camera_id}: {count} object(s)",
             extra=facts or None,
             **describe_objects(objects, rule.classes[0]),
         )

@@ -1,0 +1,104 @@
+"""crowd.forecast on the shared clips through the real chain (motion gate, YOLOX-Nano, tracker, rules).
+
+Neither clip builds toward a capacity, so the rule must stay silent on both, with the settings a
+site would use and with shorter ones that judge more of each clip:
+
+- hall-crowd-meva-g330.mp4 (75 s of clip time, ~4x time-compressed): between about 2 and 9
+  people in view (tests/test_replay.py describes it: a crowd disperses, a few walk back and
+  forth); whole-picture zone, capacity 12. Besides the defaults, a rule scaled to the clip's
+  compression (window 15 s, horizon 15 s, hold 2.5 s of clip time: a minute, a minute and 10 s
+  of real time).
+- entrance-one-by-one.mp4 (139 s): six visitors one at a time; whole-picture zone, capacity 2.
+  Besides the defaults, window 20 s, horizon 30 s, hold 5 s.
+
+Both run at detect_fps 5, the rate configs/replay-*.yaml use (half the entrance clip's 10 fps,
+a sixth of the hall clip's 30 fps), so the rules see what `edge-agent replay` with those configs
+sees. Each test also checks that the rule had something to judge: frames without a gap longer
+than `max_gap` (which would restart the history) and a clip longer than window + hold.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge_agent.clock import FakeClock
+from edge_agent.config import parse_config
+from edge_agent.replay import replay_clip
+from edge_agent.vision.detector import Detector
+from tests.support.assets import ROOT, footage
+
+pytestmark = [pytest.mark.assets, pytest.mark.slow]
+
+T0 = 1_767_225_600.0
+EVERYWHERE = {"points": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]}
+
+
+class TimedDetector:
+    """The real detector, noting the clip time of every frame it ran on (the frames the rules saw)."""
+
+    def __init__(self, detector: Detector):
+        self.detector = detector
+        self.times: list[float] = []
+
+    def detect_frame(self, frame):
+        self.times.append(frame.monotonic)
+        return self.detector.detect_frame(frame)
+
+
+def replay_with_forecasts(environ: dict, config_name: str, clip: str, capacity: int, *variants: dict, tmp_path: Path):
+    """Replay `clip` with `configs/<config_name>` plus a whole-picture zone and one forecast rule per variant."""
+    document = yaml.safe_load((ROOT / "configs" / config_name).read_text())
+    camera = document["cameras"][0]
+    camera["zones"]["everywhere"] = EVERYWHERE
+    document["rules"] = [
+        {"type": "crowd.forecast", "camera": camera["id"], "zone": "everywhere", "capacity": capacity, **variant}
+        for variant in variants
+    ]
+    config = parse_config(yaml.safe_dump(document), source=config_name, environ=environ)
+    assert config.camera(camera["id"]).detect_fps == 5
+    detector = TimedDetector(Detector.from_config(config.detector, config.models_dir))
+    tracks = tmp_path / "tracks.txt"
+    result = replay_clip(config, footage(clip), detector=detector, clock=FakeClock(wall=T0), tracks_out=tracks)
+    per_frame = Counter(line.split(",")[0] for line in tracks.read_text().splitlines())
+    return result, detector.times, per_frame
+
+
+def judged_seconds(times: list[float], window: float, hold: float, max_gap: float = 10.0) -> float:
+    """Seconds of the replay the rule spent judging: after a full window and its hold, with no gap restarting it."""
+    assert max(later - earlier for earlier, later in zip(times, times[1:])) <= max_gap
+    return times[-1] - times[0] - window - hold
+
+
+def test_the_hall_clip_raises_no_forecast_for_a_capacity_of_12(replay_environ, tmp_path):
+    result, times, per_frame = replay_with_forecasts(
+        replay_environ,
+        "replay-hall.yaml",
+        "hall-crowd-meva-g330.mp4",
+        12,
+        {"name": "hall-filling"},
+        {"name": "hall-filling-clip-time", "window": 15, "horizon": 15, "hold": 2.5},
+        tmp_path=tmp_path,
+    )
+    assert 5 <= max(per_frame.values()) <= 11  # people in view at the busiest frame: below capacity all along
+    assert judged_seconds(times, 60, 10) >= 4 and judged_seconds(times, 15, 2.5) >= 55
+    assert [a for a in result.alerts if a.type == "crowd.forecast"] == []
+    assert result.rule_counts["hall-filling-clip-time"] == {"start": 0, "end": 0, "instant": 0, "suppressed": 0}
+
+
+def test_the_entrance_clip_raises_no_forecast_for_a_capacity_of_2(replay_environ, tmp_path):
+    result, times, per_frame = replay_with_forecasts(
+        replay_environ,
+        "replay-entrance.yaml",
+        "entrance-one-by-one.mp4",
+        2,
+        {"name": "entrance-filling"},
+        {"name": "entrance-filling-short", "window": 20, "horizon": 30, "hold": 5},
+        tmp_path=tmp_path,
+    )
+    assert max(per_frame.values()) <= 2 and len(per_frame) > 400  # visitors one at a time, someone in most frames
+    assert judged_seconds(times, 60, 10) >= 60 and judged_seconds(times, 20, 5) >= 110
+    assert [a for a in result.alerts if a.type == "crowd.forecast"] == []
