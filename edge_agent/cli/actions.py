@@ -158,8 +158,8 @@ _FACT_KEYS = ("type", "rule", "phase", "source", "severity", *_DETAILS)
 def _confirmed(name: str) -> bool:
     if not sys.stdin.isatty():
         return False
-    answer = input(f"run {name} now, for real? [y/N] ")
-    return answer.strip().lower() in ("y", "yes")
+    print(f"run {name} now, for real? [y/N] ", end="", file=sys.stderr, flush=True)  # stdout is for the record
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def _fail(code: int, message: str) -> int:

@@ -114,15 +114,13 @@ def replay_clip(
     Frame times start at `clock`'s readings and follow the clip's timeline; so does the clock the alert factory
     and the door rules read. `door_events`: a JSON-lines file or a list of dicts, each a generic door event plus
     `at_clip_s` (checked before the clip is decoded). `on_progress(done_s, total_s)` is called after every
-    frame. `tracks_out`, `detections_out`: MOTChallenge text files (replay/motchallenge.py). The configured actions
-    are never run: `on_actions(alert, decisions)` hears, per alert that matches any, what the runner would do
-    (actions/triggers.py `ActionPlanner`, on the clip's clock); the result keeps every decision.
+    frame. `tracks_out`, `detections_out`: MOTChallenge text files (replay/motchallenge.py). Actions never run:
+    `on_actions(alert, decisions)` hears what the runner would do (actions/triggers.py, on the clip's clock).
     """
     camera = choose_camera(config, camera_id)
     scripted = load_door_events(door_events, config) if door_events is not None else None
     detector = detector if detector is not None else _default_detector(config)
-    kept, overlay = ListSink(), AlertOverlay()
-    clock = ClipClock.starting_at(clock or SystemClock())
+    kept, overlay, clock = ListSink(), AlertOverlay(), ClipClock.starting_at(clock or SystemClock())
     planner = ActionPlanner(config.actions, config.device.timezone, clock, on_actions)
     alerts_to = TeeSink(*([kept, overlay] + ([sink] if sink is not None else []) + [planner]))
     factory = AlertFactory(device_id_for(config), config.device.site, clock)
