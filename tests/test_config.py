@@ -170,6 +170,15 @@ def test_duplicate_key_is_an_error():
     assert "twice" in issue.message
 
 
+def test_an_unquoted_on_key_is_the_word_not_a_boolean():
+    """YAML 1.1 reads `on` as true; an action's `on:` (and any key) is the word the technician wrote."""
+    text = MINIMAL + "actions:\n  - name: a\n    kind: command\n    argv: [/bin/true]\n    on: [{rule: r1}]\n"
+    config = parse_config(text, environ={})
+    assert config.actions[0].on[0].rule == "r1"
+    issue = only_issue(text.replace("    on: [{rule: r1}]", "    on: [{rule: r1}]\n    yes: 1"))
+    assert issue.path == "actions[0].command.yes" and "unknown key 'yes'" in issue.message
+
+
 def test_missing_file():
     with pytest.raises(ConfigNotFound):
         load_config("/nonexistent/edge-agent.yaml")

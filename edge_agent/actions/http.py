@@ -15,6 +15,7 @@ import socket
 import ssl
 import threading
 import time
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from edge_agent import __version__
@@ -27,12 +28,30 @@ MAX_RESPONSE_BYTES = 64 * 1024  # read and discarded: the answer's status is wha
 _BODYLESS = ("GET", "DELETE")
 
 
+@dataclass(frozen=True)
+class HttpRequest:
+    """One request as sent: `origin` (scheme, host, port: fixed by the config) and the rendered target, headers
+    in the order they go out (http.client adds only `Host`), the body; `secret` names the secret headers."""
+
+    method: str
+    origin: str
+    target: str
+    headers: list[tuple[str, bytes]]
+    body: bytes | None
+    secret: frozenset[str]
+
+    @property
+    def url(self) -> str:
+        return self.origin + self.target
+
+
 class HttpKind:
     def __init__(self, config: HttpAction, env: ActionEnv | None = None):
         self.config = config
         scheme, rest = config.url.split("://", 1)
         cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
         self._target_template = rest[cut:]
+        self.origin = f"{scheme}://{rest[:cut]}"
         address = urlsplit(f"{scheme}://{rest[:cut]}")
         self._host = address.hostname
         self._port = address.port or (443 if scheme == "https" else 80)
@@ -75,23 +94,29 @@ class HttpKind:
             return http.client.HTTPSConnection(self._host, self._port, timeout=timeout, context=self._context)
         return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
 
-    def _exchange(self, connection: http.client.HTTPConnection, fields: Fields) -> tuple[int, str]:
+    def request(self, fields: Fields) -> HttpRequest:
+        """The request one try sends for these fields: what `run` puts on the wire, and what
+        `edge-agent actions render` shows (secret header values included: the caller masks them)."""
         config = self.config
         target = render_url(self._target_template, fields)
         if not target.startswith("/"):
             target = "/" + target
         body, content_type = self._body(fields)
-        connection.putrequest(config.method, target, skip_accept_encoding=True)
-        connection.putheader("User-Agent", f"edge-agent/{__version__}")
+        headers = [("User-Agent", f"edge-agent/{__version__}".encode())]
         if content_type is not None and not self._own_content_type:
-            connection.putheader("Content-Type", content_type)
+            headers.append(("Content-Type", content_type.encode()))
         if body is not None or config.method not in _BODYLESS:
-            connection.putheader("Content-Length", str(len(body or b"")))
-        for name, template in config.headers.items():
-            connection.putheader(name, render_header(template, fields))
-        for name, value in self._secrets.items():
+            headers.append(("Content-Length", str(len(body or b"")).encode()))
+        headers += [(name, render_header(template, fields)) for name, template in config.headers.items()]
+        headers += list(self._secrets.items())
+        return HttpRequest(config.method, self.origin, target, headers, body, frozenset(self._secrets))
+
+    def _exchange(self, connection: http.client.HTTPConnection, fields: Fields) -> tuple[int, str]:
+        request = self.request(fields)
+        connection.putrequest(request.method, request.target, skip_accept_encoding=True)
+        for name, value in request.headers:
             connection.putheader(name, value)
-        connection.endheaders(body)
+        connection.endheaders(request.body)
         response = connection.getresponse()
         response.read(MAX_RESPONSE_BYTES)
         return response.status, response.reason or ""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from edge_agent.actions.base import ActionKind, Attempt
 from edge_agent.actions.limits import ActionLimits
 from edge_agent.actions.records import Job, RecordMaker, Tries
+from edge_agent.actions.triggers import triggers_match
 from edge_agent.clock import Clock
 from edge_agent.events import Alert
 from edge_agent.events.action import ActionRecord
@@ -51,17 +52,7 @@ class Action:
         return self.tries * self.config.timeout + self.config.retries * self.config.retry_delay
 
     def matches(self, alert: Alert) -> bool:
-        for trigger in self.config.on:
-            if alert.phase not in trigger.phases:
-                continue
-            if trigger.rule is not None and alert.rule != trigger.rule:
-                continue
-            if trigger.type is not None and alert.type != trigger.type:
-                continue
-            if trigger.source is not None and alert.source.id != trigger.source:
-                continue
-            return True
-        return False
+        return triggers_match(self.config.on, alert)
 
 
 Finish = Callable[[Action, Job, ActionRecord], None]

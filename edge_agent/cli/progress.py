@@ -33,6 +33,10 @@ class ProgressLine:
         self._write(f"{self.label}: {done_s:.1f}{of_total} s of clip{share}")
 
     def close(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        """Blank the line (another line may be printed there); the next update draws it again."""
         if self._width:
             self._write("")
             self.stream.write("\r")

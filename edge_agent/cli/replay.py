@@ -4,7 +4,9 @@ Alerts are printed as JSON lines on stdout; `--report` prints per-rule and per-l
 on stderr (so stdout stays JSON lines); `--annotate OUT.mp4` writes the clip with zones,
 lines, tracks and alerts drawn; `--door-events EVENTS.jsonl` adds scripted door events
 (see edge_agent/replay/doors.py); `--tracks-out` / `--detections-out FILE` write MOTChallenge
-text for `edge-agent eval-tracks`. When stderr is a terminal a one-line progress counter
+text for `edge-agent eval-tracks`. Configured actions are never run: for each alert that matches one, a line on
+stderr says what the runner would do (would run, cooldown, rate limited, off schedule), and `--report` lists
+them again with counts per action. When stderr is a terminal a one-line progress counter
 runs there. The work is `edge_agent.replay.replay_clip`; this module parses and prints.
 """
 
@@ -64,6 +66,7 @@ def run(args) -> int:
             on_progress=progress.update if progress else None,
             tracks_out=args.tracks_out,
             detections_out=args.detections_out,
+            on_actions=_show_actions(progress),
         )
     except ValueError as exc:  # unknown camera, undecodable clip, a bad door events line
         print(f"error: {exc}", file=sys.stderr)
@@ -77,3 +80,14 @@ def run(args) -> int:
     if args.report:
         print(result.report(), file=sys.stderr)
     return os.EX_OK
+
+
+def _show_actions(progress: ProgressLine | None):
+    from edge_agent.actions.triggers import decisions_text
+
+    def show(alert, decisions) -> None:
+        if progress:
+            progress.clear()
+        print(f"actions: {decisions_text(alert, decisions)}", file=sys.stderr, flush=True)
+
+    return show

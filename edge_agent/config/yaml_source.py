@@ -168,6 +168,8 @@ class LocatedYaml:
             result, written = {}, set()
             for key_node, value_node in node.value:
                 key = loader.construct_object(key_node)
+                if isinstance(key, bool) and isinstance(key_node, yaml.ScalarNode):
+                    key = key_node.value  # YAML 1.1 reads `on:` (actions) or `yes:` as a boolean; a key is its word
                 if not isinstance(key, (str, int)):
                     self.issues.append(
                         ConfigIssue(dotted(path), key_node.start_mark.line + 1, f"keys must be text, found {key!r}")

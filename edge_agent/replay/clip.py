@@ -2,7 +2,8 @@
 
 Frames are stamped on the clip's timeline, so dwell times and holds follow clip time
 however fast the replay runs. Scripted door events (replay/doors.py) feed the door rules
-and the tailgating fusion at their clip times, between frames.
+and the tailgating fusion at their clip times, between frames. Configured actions are never run; an
+`ActionPlanner` (actions/triggers.py) says, per alert, what the runner would have done on the clip's clock.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import cv2
 
+from edge_agent.actions.triggers import ActionPlanner, Decision, OnActions, actions_report
 from edge_agent.chain import CameraChain, ChainStats, make_motion_gate
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import AgentConfig
@@ -40,6 +42,7 @@ class ReplayResult:
     detector_ms: float
     wall_s: float
     doors: dict[str, int] | None = None  # fed, not_reached, covered, tailgating (with door events)
+    actions: list[Decision] | None = None  # what the configured actions would have done (with actions)
 
     def report(self) -> str:
         rows = [
@@ -60,6 +63,8 @@ class ReplayResult:
                 f"door events: {d['fed']} fed, {d['not_reached']} after the end of the replay;"
                 f" tailgating: {d['covered']} crossing(s) covered by a grant, {d['tailgating']} alert(s)"
             )
+        if self.actions is not None:
+            rows += actions_report(self.actions, self.alerts)
         return "\n".join(rows)
 
 
@@ -102,20 +107,22 @@ def replay_clip(
     on_progress: Progress | None = None,
     tracks_out: str | Path | None = None,
     detections_out: str | Path | None = None,
+    on_actions: OnActions | None = None,
 ) -> ReplayResult:
     """Run one camera's chain over `clip`; alerts go to `sink` as they fire (and are kept in the result).
 
     Frame times start at `clock`'s readings and follow the clip's timeline; so does the clock the alert factory
     and the door rules read. `door_events`: a JSON-lines file or a list of dicts, each a generic door event plus
     `at_clip_s` (checked before the clip is decoded). `on_progress(done_s, total_s)` is called after every
-    frame. `tracks_out`, `detections_out`: MOTChallenge text files (replay/motchallenge.py).
+    frame. `tracks_out`, `detections_out`: MOTChallenge text files (replay/motchallenge.py). Actions never run:
+    `on_actions(alert, decisions)` hears what the runner would do (actions/triggers.py, on the clip's clock).
     """
     camera = choose_camera(config, camera_id)
     scripted = load_door_events(door_events, config) if door_events is not None else None
     detector = detector if detector is not None else _default_detector(config)
-    kept, overlay = ListSink(), AlertOverlay()
-    alerts_to = TeeSink(*([kept, overlay] + ([sink] if sink is not None else [])))
-    clock = ClipClock.starting_at(clock or SystemClock())
+    kept, overlay, clock = ListSink(), AlertOverlay(), ClipClock.starting_at(clock or SystemClock())
+    planner = ActionPlanner(config.actions, config.device.timezone, clock, on_actions)
+    alerts_to = TeeSink(*([kept, overlay] + ([sink] if sink is not None else []) + [planner]))
     factory = AlertFactory(device_id_for(config), config.device.site, clock)
     engine = RuleEngine.from_config(config, factory, alerts_to, camera_ids=[camera.id])
     chain = CameraChain(camera, engine, tracker_config=camera.tracker, motion_gate=make_motion_gate(camera))
@@ -146,6 +153,7 @@ def replay_clip(
         detector_ms=getattr(detector, "mean_ms", 0.0),
         wall_s=time.perf_counter() - started,
         doors=doors.summary() if doors is not None else None,
+        actions=planner.decisions if planner else None,
     )
 
 
