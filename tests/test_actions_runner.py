@@ -12,6 +12,9 @@ import pytest
 
 from edge_agent.actions.runner import ActionRefused
 from edge_agent.clock import FakeClock, SystemClock
+from edge_agent.config import AgentConfig
+from edge_agent.daemon.action_stages import action_stages
+from edge_agent.daemon.delivery import Delivery
 from edge_agent.daemon.prometheus import MetricsServer
 from edge_agent.daemon.telemetry import SystemStats, TelemetryCollector, TelemetrySources
 from edge_agent.store.episodes import EpisodeSink
@@ -270,3 +273,37 @@ def test_figures_reach_telemetry_and_metrics(gate, tmp_path, outbox):
         server.stop()
     assert value(metrics, "edge_agent_action_runs_total", action="act", outcome="rate_limited") == 1
     assert value(metrics, "edge_agent_action_queued", action="act") == 0
+
+
+def test_alerts_stored_while_the_actions_stage_stops_are_recorded_as_stopped(gate, tmp_path):
+    """Stopping the stage (shutdown, or the supervisor renewing a runner with a stuck run) waits for the runs in
+    progress; an alert stored meanwhile still reaches the runner and gets its `stopped` record, not silence."""
+    program, release = gate
+    config = AgentConfig.model_validate(
+        {
+            "device": {"id": "dev-1", "site": "site-1", "state_dir": str(tmp_path / "state")},
+            "actions": [command_action(program, on=[{"type": "intrusion"}])],
+        }
+    )
+    delivery = Delivery.build(config, "dev-1", SystemClock())
+    try:
+        stage = action_stages(config, delivery, SystemClock(), lambda: None).specs[0].factory()
+        stage.start()
+        delivery.sink.emit(make_alert(zone="running"))
+        wait_for(lambda: ran(tmp_path) == ["running"], message="the first run to start")
+        stopping = threading.Thread(target=stage.stop, args=(10,))
+        stopping.start()
+        wait_for(lambda: stage.component.workers["act"]._stopping.is_set(), message="the stop to begin")
+        during = make_alert(zone="during-the-stop")
+        delivery.sink.emit(during)
+        release.touch()
+        stopping.join(15)
+        assert not stopping.is_alive()
+        records = records_of(delivery.outbox, "act")
+    finally:
+        delivery.stop(5)
+    assert ran(tmp_path) == ["running"]
+    assert sorted((record["outcome"], record["alert_event_id"] == during.event_id) for record in records) == [
+        ("ok", False),
+        ("stopped", True),
+    ]
