@@ -6,8 +6,9 @@ the pipeline (and, in a reload, before the new video stages), and starting it ma
 the delivery's one after-store listener (`EpisodeSink.listen`): the swap is one assignment, so an
 alert reaches exactly one runner across a hand-over, and a rollback's rebuilt pipeline takes the
 listener back the same way. Stopping records what was queued as `stopped`, and so every alert
-stored until the runs in progress have finished, then detaches it (if still attached). The supervisor sees the stage dead when a worker thread died or a run hangs past
-all its timeouts, and renews the runner on the same actions (their limits and counts carry on).
+stored until the runs in progress have finished, then detaches it (if still attached). The
+supervisor sees the stage dead when a worker thread died or a run hangs past all its timeouts,
+and renews the runner on the same actions (their limits and counts carry on).
 """
 
 from __future__ import annotations
