@@ -4,12 +4,14 @@ stop, remote runs, the after-store hook, and records that match the published sc
 from __future__ import annotations
 
 import json
+import queue
 import stat
 import threading
 from pathlib import Path
 
 import pytest
 
+from edge_agent.actions.records import RECORD_QUEUE, Job, Recorder, RecordMaker
 from edge_agent.actions.runner import ActionRefused
 from edge_agent.clock import FakeClock, SystemClock
 from edge_agent.config import AgentConfig
@@ -17,6 +19,7 @@ from edge_agent.daemon.action_stages import action_stages
 from edge_agent.daemon.delivery import Delivery
 from edge_agent.daemon.prometheus import MetricsServer
 from edge_agent.daemon.telemetry import SystemStats, TelemetryCollector, TelemetrySources
+from edge_agent.events import Topics
 from edge_agent.store.episodes import EpisodeSink
 from edge_agent.store.state import StateStore
 from tests.support.actions import make_alert, records_of, schema_problems, start_runner, stored_records
@@ -307,3 +310,27 @@ def test_alerts_stored_while_the_actions_stage_stops_are_recorded_as_stopped(gat
         ("ok", False),
         ("stopped", True),
     ]
+
+
+def test_a_record_put_as_the_recorder_stops_is_stored(outbox):
+    """A worker abandoned by the stop deadline finishes just as the recorder stops: its record is stored (queued
+    before the final drain, or stored directly), never left in a queue nobody reads."""
+    recorder = Recorder(outbox, Topics("edge", "site-1", "dev-1"))
+    recorder.start()
+    stoppers: list[threading.Thread] = []
+
+    class StopRacesThePut(queue.Queue):
+        def put_nowait(self, item) -> None:
+            stopper = threading.Thread(target=recorder.stop, args=(5,))
+            stoppers.append(stopper)
+            stopper.start()
+            stopper.join(0.5)  # unguarded, the whole stop (its final drain too) runs before this put lands
+            super().put_nowait(item)
+
+    recorder._queue = StopRacesThePut(maxsize=RECORD_QUEUE)
+    job = Job("0190aaaa-0000-7000-8000-00000000000a", "remote", None, {}, 0.0)
+    recorder.put(RecordMaker("dev-1", "site-1", SystemClock()).make("act", "command", job, "stopped"))
+    stoppers[0].join(10)
+    assert not stoppers[0].is_alive()
+    assert [record["event_id"] for record in stored_records(outbox)] == [job.record_id]
+    assert recorder.stored == 1 and recorder.lost == 0
