@@ -87,6 +87,14 @@ def test_a_nonzero_exit_fails_with_its_status_and_output(tmp_path):
     assert not attempt.ok and attempt.exit_code == 3 and attempt.error == "exited with status 3: relay busy"
 
 
+def test_a_chatty_program_s_last_words_reach_the_error(tmp_path):
+    """The record shows the end of the output, where a program says why it failed, however much came before."""
+    program = script(tmp_path / "chatty.sh", "seq 1 5000\necho 'relay 2 jammed' >&2\nexit 4\n")
+    attempt = command([str(program)]).run({}, timeout=5)
+    assert attempt.exit_code == 4 and attempt.error.endswith("4999 5000 relay 2 jammed")
+    assert len(attempt.error) <= 250
+
+
 def test_the_timeout_kills_the_program_and_its_children(tmp_path):
     program = script(tmp_path / "hang.sh", f"sleep 60 &\necho $! > {tmp_path}/child\nwait\n")
     attempt = command([str(program)]).run({}, timeout=1.0)
