@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
+import threading
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
@@ -100,6 +102,39 @@ def test_a_silent_target_times_out_while_alerts_are_stored_and_other_actions_run
 def test_the_deadline_is_total_even_when_the_target_drips(target):
     attempt = kind(f"{target.url}/drip/x").run(fields(), timeout=1.0)
     assert attempt.timed_out and not attempt.ok and "within 1 s" in attempt.error
+
+
+@pytest.fixture
+def tls_dripper():
+    """A TCP server that answers a TLS ClientHello with the header of a 16 KiB handshake record, then one byte of it
+    every 0.1 s: each read returns in time, the handshake never ends."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.sendall(b"\x16\x03\x03\x40\x00")
+            while not stop.wait(0.1):
+                try:
+                    connection.sendall(b"\x00")
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    listener.close()
+
+
+def test_the_deadline_covers_a_tls_handshake_the_target_drips(tls_dripper):
+    action = kind(f"https://127.0.0.1:{tls_dripper}/x")
+    attempts = []
+    trying = threading.Thread(target=lambda: attempts.append(action.run(fields(), timeout=1.0)), daemon=True)
+    trying.start()
+    trying.join(20)  # unbounded, the handshake would take half an hour
+    assert attempts and attempts[0].timed_out and "within 1 s" in attempts[0].error
 
 
 def test_a_closed_port_fails_clearly():
