@@ -204,6 +204,7 @@ def test_tls_is_verified_by_default(tmp_path):
         ({"headers": {"X-A": "a\r\nX-B: b"}}, "line break"),
         ({"headers": {"Bad Name": "x"}}, "not an HTTP header name"),
         ({"body": {"a": "{zone"}}, "unbalanced"),
+        ({"rate_limit": {"count": 1_000_000, "per": 86_400}}, "less than or equal to 10000"),  # kept: 1 time per run
     ],
 )
 def test_unsafe_http_configs_are_refused(settings, complaint):
