@@ -15,6 +15,8 @@ from pydantic import ValidationError
 
 from edge_agent.actions.base import ActionBuildError
 from edge_agent.actions.http import HttpKind
+from edge_agent.config import AgentConfig
+from edge_agent.daemon.reporting import REDACTED, redact
 from edge_agent.events.action import alert_fields
 from edge_agent.store.episodes import EpisodeSink
 from edge_agent.store.state import StateStore
@@ -210,3 +212,29 @@ def test_tls_is_verified_by_default(tmp_path):
 def test_unsafe_http_configs_are_refused(settings, complaint):
     with pytest.raises(ValidationError, match=re.escape(complaint)):
         action_configs({**http_action("http://device/x"), **settings})
+
+
+def test_credentials_in_plain_headers_are_redacted_in_get_config(tmp_path):
+    """docs say tokens go in secret_headers; one put in `headers` anyway must not leave the box with get-config."""
+    (tmp_path / "key").write_text("k3y\n")
+    config = AgentConfig.model_validate(
+        {
+            "device": {"id": "dev-1", "site": "site-1"},
+            "actions": [
+                http_action(
+                    "http://10.0.0.9/x",
+                    headers={"Authorization": "Bearer abc", "Cookie": "s=1", "X-Api-Key": "k", "X-Zone": "{zone}"},
+                    secret_headers={"X-Device-Key": str(tmp_path / "key")},
+                    on=[{"type": "door.forced"}],
+                )
+            ],
+        }
+    )
+    action = redact(config.model_dump(mode="json"))["actions"][0]
+    assert action["headers"] == {
+        "Authorization": REDACTED,
+        "Cookie": REDACTED,
+        "X-Api-Key": REDACTED,
+        "X-Zone": "{zone}",
+    }
+    assert action["secret_headers"] == {"X-Device-Key": str(tmp_path / "key")}  # a path, not the secret
