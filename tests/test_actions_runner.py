@@ -334,3 +334,28 @@ def test_a_record_put_as_the_recorder_stops_is_stored(outbox):
     assert not stoppers[0].is_alive()
     assert [record["event_id"] for record in stored_records(outbox)] == [job.record_id]
     assert recorder.stored == 1 and recorder.lost == 0
+
+
+def test_a_run_offered_as_the_runner_stops_is_run_or_recorded(gate, outbox):
+    """An alert offered just as the runner stops is either queued before the workers' final drain (then run or
+    recorded `stopped`) or refused `stopped`: never left in a queue no worker reads, with no record."""
+    program, release = gate
+    release.touch()
+    runner = start_runner(outbox, command_action(program, remote=True))
+    stoppers: list[threading.Thread] = []
+
+    class StopRacesTheOffer(queue.Queue):
+        def put_nowait(self, item) -> None:
+            stopper = threading.Thread(target=runner.stop, args=(5,))
+            stoppers.append(stopper)
+            stopper.start()
+            stopper.join(1.0)  # unguarded, the whole stop (its final drain too) runs before this job lands
+            super().put_nowait(item)
+
+    worker = runner.workers["act"]
+    worker.queue = StopRacesTheOffer(maxsize=1)
+    job = runner.run_remote("act", None, "r1")
+    stoppers[0].join(10)
+    assert not stoppers[0].is_alive()
+    assert job.done.wait(10), "the run was neither run nor recorded"
+    assert [record["event_id"] for record in records_of(outbox, "act")] == [job.record_id]
