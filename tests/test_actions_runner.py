@@ -192,6 +192,23 @@ def test_every_stored_alert_is_offered_after_its_commit(gate, tmp_path, outbox):
     assert record["latency_ms"] >= record["run_ms"] >= 0 and record["queued_ms"] >= 0
 
 
+def test_alerts_kept_for_the_listener_are_heard_first_and_only_by_the_next_one(tmp_path, outbox):
+    state = StateStore.beside(tmp_path / "outbox.db")
+    sink = EpisodeSink(outbox, state)
+    heard: list[tuple[str, str]] = []
+    ended, later = make_alert(phase="end"), make_alert()
+    try:
+        sink.keep_for_listener([ended])
+        sink.listen(lambda alert: heard.append(("first", alert.event_id)))
+        sink.emit(later)
+        sink.keep_for_listener([ended])
+        sink.keep_for_listener(())  # the pipeline had no actions: forgotten, not heard by a later listener
+        sink.listen(lambda alert: heard.append(("second", alert.event_id)))
+    finally:
+        state.close()
+    assert heard == [("first", ended.event_id), ("first", later.event_id)]
+
+
 def test_a_failing_listener_never_reaches_the_emitter(tmp_path, outbox):
     state = StateStore.beside(tmp_path / "outbox.db")
     sink = EpisodeSink(outbox, state)

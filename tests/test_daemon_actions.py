@@ -202,8 +202,9 @@ def _post_held_open(config: dict) -> None:
 
 def test_an_end_the_agent_decides_at_start_up_runs_its_end_action(tmp_path, target):
     """A door held open when the box died: at start-up the agent ends it (`agent_restarted`), and the action bound
-    to `end` (releasing what the start held) runs for that end too, broker down."""
-    config = door_end_config(tmp_path, free_port(), target)
+    to `end` (releasing what the start held) runs for that end too, broker down. It is offered as the runner starts,
+    ahead of anything the new pipeline raises: not after the start grace, when a new `start` may already be held."""
+    config = door_end_config(tmp_path, free_port(), target, supervisor={"start_grace": 5})
     daemon = Daemon(tmp_path / "agent", config).start()
     try:
         _post_held_open(config)
@@ -215,6 +216,7 @@ def test_an_end_the_agent_decides_at_start_up_runs_its_end_action(tmp_path, targ
     daemon = Daemon(tmp_path / "agent", config).start()
     try:
         request = wait_for(lambda: target.of_kind("ok"), timeout=30, message="the release request")[0]
+        assert " running as " not in daemon.log()  # the pipeline is still in its 5 s start grace
         wait_for(lambda: "release" in _action_topics(tmp_path / "state"), timeout=10, message="the release record")
     finally:
         assert daemon.stop() == 0, daemon.log()[-3000:]

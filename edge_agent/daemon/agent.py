@@ -32,7 +32,6 @@ from edge_agent.daemon.reload import (
     end_orphans,
     hand_over,
     held_episodes,
-    offer_ends,
     settle_previous_run,
     start_pipeline,
 )
@@ -93,7 +92,8 @@ class Agent:
         self._install_signals()
         try:
             self._start_delivery(self.config)
-            self._start_pipeline(self.config, ended_without_a_pipeline=settle_previous_run(self.delivery, self.config))
+            ends = settle_previous_run(self.delivery, self.config)
+            self._start_pipeline(self.config, ends)
         except Exception as exc:
             log.error("the agent could not start: %s", exc)
             self._shutdown()
@@ -203,14 +203,13 @@ class Agent:
 
     def _start_pipeline(self, config: AgentConfig, ended_without_a_pipeline=()) -> None:
         running = self._new_running(config)
-        start_pipeline(running)
+        start_pipeline(running, self.delivery.sink, ended_without_a_pipeline)
         self.supervisor, self.pipeline = running.supervisor, running.parts
         try:
             self._await_start(running.supervisor, config.supervisor.start_grace)
         except BaseException:
             self._stop_pipeline()
             raise
-        offer_ends(self.pipeline, list(ended_without_a_pipeline))
 
     def _await_start(self, supervisor: Supervisor, grace: float) -> None:
         """A stage that dies within `grace` seconds of starting fails the start."""

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from edge_agent.config import AgentConfig
@@ -49,14 +49,21 @@ def starts_early(name: str) -> bool:
     return is_video_stage(name) or name == ACTIONS_STAGE
 
 
-def start_pipeline(running: Running) -> None:
-    """Start every stage of a freshly built pipeline; on failure stop what started and raise."""
+def start_pipeline(running: Running, sink: EpisodeSink, ended_without_a_pipeline: Sequence[Alert] = ()) -> None:
+    """Start every stage of a freshly built pipeline; on failure stop what started and raise.
+
+    `ended_without_a_pipeline`: ends stored while none ran (settled at start-up, decided in a restart with a new
+    store). The action runner, the first stage to start, hears them before any other stage can raise an alert,
+    so an action bound to `end` (releasing what its start held) runs for them, and ahead of a new start."""
+    sink.keep_for_listener(ended_without_a_pipeline)
     try:
         running.supervisor.start(running.parts.specs)
     except BaseException:
         running.supervisor.stop()
         running.parts.close()
         raise
+    finally:
+        sink.keep_for_listener(())  # no actions configured: no later runner hears them late
 
 
 def hand_over(old: Running, new: Running, delivery: Delivery) -> None:
@@ -141,7 +148,7 @@ def end_episodes(delivery: Delivery, start_ids: set[str], reason: str) -> list[A
 def settle_previous_run(delivery: Delivery, config: AgentConfig) -> list[Alert]:
     """At start-up: what the last process left open is continued where its condition can come back by itself
     (a camera or adapter outage of something still configured: the reader or adapter ends it) and ended
-    with `agent_restarted` otherwise. Returns the ends stored (for the action runner: `offer_ends`)."""
+    with `agent_restarted` otherwise. Returns the ends stored (for the action runner: `start_pipeline`)."""
     subjects = {camera.id for camera in config.cameras if camera.enabled} | {a.id for a in config.access.adapters}
 
     def adopt(start: Alert) -> bool:
@@ -164,12 +171,3 @@ def settle_ledger(sink: EpisodeSink, now: float, adopt: Callable[[Alert], bool])
         else:
             ends.append(sink.end(episode.start, "agent_restarted", now))
     return continued, ends
-
-
-def offer_ends(parts: PipelineParts | None, ends: list[Alert]) -> None:
-    """Ends stored while no pipeline ran (settled at start-up, decided in a restart with a new store) go to the
-    action runner once the pipeline has started, so an action bound to `end` (releasing what its start held)
-    runs for them as for any other end."""
-    runner = parts.actions() if parts is not None and parts.actions is not None else None
-    for end in ends if runner is not None else ():
-        runner.offer(end)
