@@ -87,6 +87,14 @@ def test_a_nonzero_exit_fails_with_its_status_and_output(tmp_path):
     assert not attempt.ok and attempt.exit_code == 3 and attempt.error == "exited with status 3: relay busy"
 
 
+def test_a_chatty_program_s_last_words_reach_the_error(tmp_path):
+    """The record shows the end of the output, where a program says why it failed, however much came before."""
+    program = script(tmp_path / "chatty.sh", "seq 1 5000\necho 'relay 2 jammed' >&2\nexit 4\n")
+    attempt = command([str(program)]).run({}, timeout=5)
+    assert attempt.exit_code == 4 and attempt.error.endswith("4999 5000 relay 2 jammed")
+    assert len(attempt.error) <= 250
+
+
 def test_the_timeout_kills_the_program_and_its_children(tmp_path):
     program = script(tmp_path / "hang.sh", f"sleep 60 &\necho $! > {tmp_path}/child\nwait\n")
     attempt = command([str(program)]).run({}, timeout=1.0)
@@ -166,3 +174,26 @@ def test_only_the_config_file_on_the_box_may_add_or_change_a_command_action(new,
     with pytest.raises(CommandError, match=re.escape(f"command actions {refused} would be added or changed")):
         config_change._validated(agent, request)
     assert agent.rejected and "config file on the device" in agent.rejected[0][1]
+
+
+def _one_action(**action) -> str:
+    return json.dumps({"device": {"id": "dev-1", "site": "site-1"}, "actions": [{"remote": True, **action}]})
+
+
+TRUE = {"name": "c0", "kind": "command", "argv": ["/bin/true"]}
+HOOK = {"name": "c0", "kind": "http", "url": "http://127.0.0.1:9/x"}
+
+
+@pytest.mark.parametrize(
+    "running, new",
+    [
+        (TRUE, {**TRUE, "name": "renamed"}),  # the same program under another name
+        (HOOK, {**TRUE}),  # an http action's name turned into a command
+        ({**TRUE, "enabled": False}, TRUE),  # a disabled command switched on
+        (TRUE, {**TRUE, "on": [{"type": "door.forced"}]}),  # the same program, other triggers
+    ],
+)
+def test_a_remote_config_cannot_smuggle_a_command_action_in(running, new):
+    agent = RunningAgent(parse_config(_one_action(**running), source="running"))
+    with pytest.raises(CommandError, match="would be added or changed"):
+        config_change._validated(agent, config_change.Request(_one_action(**new), "remote set-config", persist=False))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
+import threading
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
@@ -13,6 +15,8 @@ from pydantic import ValidationError
 
 from edge_agent.actions.base import ActionBuildError
 from edge_agent.actions.http import HttpKind
+from edge_agent.config import AgentConfig
+from edge_agent.daemon.reporting import REDACTED, redact
 from edge_agent.events.action import alert_fields
 from edge_agent.store.episodes import EpisodeSink
 from edge_agent.store.state import StateStore
@@ -102,6 +106,39 @@ def test_the_deadline_is_total_even_when_the_target_drips(target):
     assert attempt.timed_out and not attempt.ok and "within 1 s" in attempt.error
 
 
+@pytest.fixture
+def tls_dripper():
+    """A TCP server that answers a TLS ClientHello with the header of a 16 KiB handshake record, then one byte of it
+    every 0.1 s: each read returns in time, the handshake never ends."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.sendall(b"\x16\x03\x03\x40\x00")
+            while not stop.wait(0.1):
+                try:
+                    connection.sendall(b"\x00")
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    listener.close()
+
+
+def test_the_deadline_covers_a_tls_handshake_the_target_drips(tls_dripper):
+    action = kind(f"https://127.0.0.1:{tls_dripper}/x")
+    attempts = []
+    trying = threading.Thread(target=lambda: attempts.append(action.run(fields(), timeout=1.0)), daemon=True)
+    trying.start()
+    trying.join(20)  # unbounded, the handshake would take half an hour
+    assert attempts and attempts[0].timed_out and "within 1 s" in attempts[0].error
+
+
 def test_a_closed_port_fails_clearly():
     attempt = kind("http://127.0.0.1:9/ok").run(fields(), timeout=2)
     assert not attempt.ok and not attempt.timed_out and "refused" in attempt.error
@@ -169,8 +206,35 @@ def test_tls_is_verified_by_default(tmp_path):
         ({"headers": {"X-A": "a\r\nX-B: b"}}, "line break"),
         ({"headers": {"Bad Name": "x"}}, "not an HTTP header name"),
         ({"body": {"a": "{zone"}}, "unbalanced"),
+        ({"rate_limit": {"count": 1_000_000, "per": 86_400}}, "less than or equal to 10000"),  # kept: 1 time per run
     ],
 )
 def test_unsafe_http_configs_are_refused(settings, complaint):
     with pytest.raises(ValidationError, match=re.escape(complaint)):
         action_configs({**http_action("http://device/x"), **settings})
+
+
+def test_credentials_in_plain_headers_are_redacted_in_get_config(tmp_path):
+    """docs say tokens go in secret_headers; one put in `headers` anyway must not leave the box with get-config."""
+    (tmp_path / "key").write_text("k3y\n")
+    config = AgentConfig.model_validate(
+        {
+            "device": {"id": "dev-1", "site": "site-1"},
+            "actions": [
+                http_action(
+                    "http://10.0.0.9/x",
+                    headers={"Authorization": "Bearer abc", "Cookie": "s=1", "X-Api-Key": "k", "X-Zone": "{zone}"},
+                    secret_headers={"X-Device-Key": str(tmp_path / "key")},
+                    on=[{"type": "door.forced"}],
+                )
+            ],
+        }
+    )
+    action = redact(config.model_dump(mode="json"))["actions"][0]
+    assert action["headers"] == {
+        "Authorization": REDACTED,
+        "Cookie": REDACTED,
+        "X-Api-Key": REDACTED,
+        "X-Zone": "{zone}",
+    }
+    assert action["secret_headers"] == {"X-Device-Key": str(tmp_path / "key")}  # a path, not the secret

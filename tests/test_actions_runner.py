@@ -4,16 +4,22 @@ stop, remote runs, the after-store hook, and records that match the published sc
 from __future__ import annotations
 
 import json
+import queue
 import stat
 import threading
 from pathlib import Path
 
 import pytest
 
+from edge_agent.actions.records import RECORD_QUEUE, Job, Recorder, RecordMaker
 from edge_agent.actions.runner import ActionRefused
 from edge_agent.clock import FakeClock, SystemClock
+from edge_agent.config import AgentConfig
+from edge_agent.daemon.action_stages import action_stages
+from edge_agent.daemon.delivery import Delivery
 from edge_agent.daemon.prometheus import MetricsServer
 from edge_agent.daemon.telemetry import SystemStats, TelemetryCollector, TelemetrySources
+from edge_agent.events import Topics
 from edge_agent.store.episodes import EpisodeSink
 from edge_agent.store.state import StateStore
 from tests.support.actions import make_alert, records_of, schema_problems, start_runner, stored_records
@@ -186,6 +192,23 @@ def test_every_stored_alert_is_offered_after_its_commit(gate, tmp_path, outbox):
     assert record["latency_ms"] >= record["run_ms"] >= 0 and record["queued_ms"] >= 0
 
 
+def test_alerts_kept_for_the_listener_are_heard_first_and_only_by_the_next_one(tmp_path, outbox):
+    state = StateStore.beside(tmp_path / "outbox.db")
+    sink = EpisodeSink(outbox, state)
+    heard: list[tuple[str, str]] = []
+    ended, later = make_alert(phase="end"), make_alert()
+    try:
+        sink.keep_for_listener([ended])
+        sink.listen(lambda alert: heard.append(("first", alert.event_id)))
+        sink.emit(later)
+        sink.keep_for_listener([ended])
+        sink.keep_for_listener(())  # the pipeline had no actions: forgotten, not heard by a later listener
+        sink.listen(lambda alert: heard.append(("second", alert.event_id)))
+    finally:
+        state.close()
+    assert heard == [("first", ended.event_id), ("first", later.event_id)]
+
+
 def test_a_failing_listener_never_reaches_the_emitter(tmp_path, outbox):
     state = StateStore.beside(tmp_path / "outbox.db")
     sink = EpisodeSink(outbox, state)
@@ -270,3 +293,86 @@ def test_figures_reach_telemetry_and_metrics(gate, tmp_path, outbox):
         server.stop()
     assert value(metrics, "edge_agent_action_runs_total", action="act", outcome="rate_limited") == 1
     assert value(metrics, "edge_agent_action_queued", action="act") == 0
+
+
+def test_alerts_stored_while_the_actions_stage_stops_are_recorded_as_stopped(gate, tmp_path):
+    """Stopping the stage (shutdown, or the supervisor renewing a runner with a stuck run) waits for the runs in
+    progress; an alert stored meanwhile still reaches the runner and gets its `stopped` record, not silence."""
+    program, release = gate
+    config = AgentConfig.model_validate(
+        {
+            "device": {"id": "dev-1", "site": "site-1", "state_dir": str(tmp_path / "state")},
+            "actions": [command_action(program, on=[{"type": "intrusion"}])],
+        }
+    )
+    delivery = Delivery.build(config, "dev-1", SystemClock())
+    try:
+        stage = action_stages(config, delivery, SystemClock(), lambda: None).specs[0].factory()
+        stage.start()
+        delivery.sink.emit(make_alert(zone="running"))
+        wait_for(lambda: ran(tmp_path) == ["running"], message="the first run to start")
+        stopping = threading.Thread(target=stage.stop, args=(10,))
+        stopping.start()
+        wait_for(lambda: stage.component.workers["act"]._stopping.is_set(), message="the stop to begin")
+        during = make_alert(zone="during-the-stop")
+        delivery.sink.emit(during)
+        release.touch()
+        stopping.join(15)
+        assert not stopping.is_alive()
+        records = records_of(delivery.outbox, "act")
+    finally:
+        delivery.stop(5)
+    assert ran(tmp_path) == ["running"]
+    assert sorted((record["outcome"], record["alert_event_id"] == during.event_id) for record in records) == [
+        ("ok", False),
+        ("stopped", True),
+    ]
+
+
+def test_a_record_put_as_the_recorder_stops_is_stored(outbox):
+    """A worker abandoned by the stop deadline finishes just as the recorder stops: its record is stored (queued
+    before the final drain, or stored directly), never left in a queue nobody reads."""
+    recorder = Recorder(outbox, Topics("edge", "site-1", "dev-1"))
+    recorder.start()
+    stoppers: list[threading.Thread] = []
+
+    class StopRacesThePut(queue.Queue):
+        def put_nowait(self, item) -> None:
+            stopper = threading.Thread(target=recorder.stop, args=(5,))
+            stoppers.append(stopper)
+            stopper.start()
+            stopper.join(0.5)  # unguarded, the whole stop (its final drain too) runs before this put lands
+            super().put_nowait(item)
+
+    recorder._queue = StopRacesThePut(maxsize=RECORD_QUEUE)
+    job = Job("0190aaaa-0000-7000-8000-00000000000a", "remote", None, {}, 0.0)
+    recorder.put(RecordMaker("dev-1", "site-1", SystemClock()).make("act", "command", job, "stopped"))
+    stoppers[0].join(10)
+    assert not stoppers[0].is_alive()
+    assert [record["event_id"] for record in stored_records(outbox)] == [job.record_id]
+    assert recorder.stored == 1 and recorder.lost == 0
+
+
+def test_a_run_offered_as_the_runner_stops_is_run_or_recorded(gate, outbox):
+    """An alert offered just as the runner stops is either queued before the workers' final drain (then run or
+    recorded `stopped`) or refused `stopped`: never left in a queue no worker reads, with no record."""
+    program, release = gate
+    release.touch()
+    runner = start_runner(outbox, command_action(program, remote=True))
+    stoppers: list[threading.Thread] = []
+
+    class StopRacesTheOffer(queue.Queue):
+        def put_nowait(self, item) -> None:
+            stopper = threading.Thread(target=runner.stop, args=(5,))
+            stoppers.append(stopper)
+            stopper.start()
+            stopper.join(1.0)  # unguarded, the whole stop (its final drain too) runs before this job lands
+            super().put_nowait(item)
+
+    worker = runner.workers["act"]
+    worker.queue = StopRacesTheOffer(maxsize=1)
+    job = runner.run_remote("act", None, "r1")
+    stoppers[0].join(10)
+    assert not stoppers[0].is_alive()
+    assert job.done.wait(10), "the run was neither run nor recorded"
+    assert [record["event_id"] for record in records_of(outbox, "act")] == [job.record_id]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 
 import pytest
@@ -15,6 +16,7 @@ from tests.support.broker import free_port
 from tests.support.daemon import Daemon, Watcher, base_config
 from tests.support.http_target import HttpTarget
 from tests.support.wait import wait_for
+from tests.test_daemon_access import access_section, post
 
 
 @pytest.fixture
@@ -166,3 +168,89 @@ def test_run_action_over_the_broker_and_the_command_guard(tmp_path, mosquitto, t
         code = daemon.stop()
         watcher.close()
     assert code == 0, daemon.log()[-3000:]
+
+
+def door_end_config(tmp_path, port: int, target: HttpTarget, **sections) -> dict:
+    """An access-only agent whose `release` action runs on the end of a door held open (whoever decides it)."""
+    return base_config(
+        tmp_path / "state",
+        port,
+        access=access_section(tmp_path, free_port()),
+        actions=[
+            {
+                "name": "release",
+                "kind": "http",
+                "url": f"{target.url}/ok/release/{{reason}}",
+                "on": [{"type": "door.held_open", "phases": ["end"]}],
+            }
+        ],
+        **sections,
+    )
+
+
+def _post_held_open(config: dict) -> None:
+    port = config["access"]["adapters"][0]["port"]
+
+    def posted() -> bool:
+        try:
+            return post(port, {"type": "door.held_open"})[0] == 200
+        except OSError:  # the adapter is not listening yet
+            return False
+
+    wait_for(posted, timeout=30, message="held-open posted")
+
+
+def test_an_end_the_agent_decides_at_start_up_runs_its_end_action(tmp_path, target):
+    """A door held open when the box died: at start-up the agent ends it (`agent_restarted`), and the action bound
+    to `end` (releasing what the start held) runs for that end too, broker down. It is offered as the runner starts,
+    ahead of anything the new pipeline raises: not after the start grace, when a new `start` may already be held."""
+    config = door_end_config(tmp_path, free_port(), target, supervisor={"start_grace": 5})
+    daemon = Daemon(tmp_path / "agent", config).start()
+    try:
+        _post_held_open(config)
+        wait_for(lambda: _alert_topics(tmp_path / "state") == ["door.held_open"], message="the start stored")
+        daemon.process.send_signal(signal.SIGKILL)
+        daemon.process.wait(10)
+    finally:
+        daemon.stop()
+    daemon = Daemon(tmp_path / "agent", config).start()
+    try:
+        request = wait_for(lambda: target.of_kind("ok"), timeout=30, message="the release request")[0]
+        assert " running as " not in daemon.log()  # the pipeline is still in its 5 s start grace
+        wait_for(lambda: "release" in _action_topics(tmp_path / "state"), timeout=10, message="the release record")
+    finally:
+        assert daemon.stop() == 0, daemon.log()[-3000:]
+    assert request.path == "/ok/release/agent_restarted"
+    [(record, _)] = [(p, s) for topic, p, s in outbox_rows(tmp_path / "state") if topic.endswith("/actions/release")]
+    assert record["outcome"] == "ok" and record["phase"] == "end" and schema_problems(record) == []
+
+
+def test_ends_of_a_restart_with_a_new_store_run_their_end_action(tmp_path, mosquitto, target):
+    """A change of the outbox section rebuilds the store (break before make): the episodes ended `config_changed`
+    on the way reach the new pipeline's action runner."""
+    config = door_end_config(tmp_path, mosquitto.port, target)
+    watcher = Watcher(mosquitto.port)
+    daemon = Daemon(tmp_path / "agent", config).start()
+    try:
+        watcher.wait_ready()
+        _post_held_open(config)
+        wait_for(lambda: watcher.payloads("alerts/door.held_open"), timeout=15, message="the start published")
+        config["outbox"] = {"max_rows": 50_000}
+        reply = watcher.command("set-config", {"config": config, "persist": False}, timeout=60)
+        assert reply["ok"] and reply["result"]["switch"] == "restarted_all", reply
+        request = wait_for(lambda: target.of_kind("ok"), timeout=30, message="the release request")[0]
+        [record] = wait_for(lambda: watcher.payloads("actions/release"), timeout=15, message="the release record")
+    finally:
+        code = daemon.stop()
+        watcher.close()
+    assert code == 0, daemon.log()[-3000:]
+    assert request.path == "/ok/release/config_changed" and record["outcome"] == "ok"
+
+
+def _alert_topics(state_dir) -> list[str]:
+    try:
+        with sqlite3.connect(f"file:{state_dir / 'outbox.db'}?mode=ro", uri=True) as connection:
+            topics = connection.execute("SELECT topic FROM outbox WHERE topic LIKE '%/alerts/%'").fetchall()
+    except sqlite3.Error:
+        return []
+    return [topic.rsplit("/", 1)[1] for (topic,) in topics]

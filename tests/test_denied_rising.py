@@ -321,7 +321,7 @@ def test_disabling_the_rule_by_a_reload_ends_the_warning_with_config_changed(tmp
     orphans = old.open_episode_ids() - new.open_episode_ids()  # what daemon/reload.py's end_orphans ends
     assert orphans == {opened.start.event_id}
     delivery = SimpleNamespace(factory=factory, state=state, sink=episodes)
-    assert end_episodes(delivery, orphans, "config_changed") == 1
+    assert len(end_episodes(delivery, orphans, "config_changed")) == 1
     assert state.open_episodes() == []
     [end] = [alert for alert in map(json.loads, (row.payload for row in outbox.tail(10))) if alert["phase"] == "end"]
     assert (end["related_event_id"], end["details"]["reason"]) == (opened.start.event_id, "config_changed")

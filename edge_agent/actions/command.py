@@ -3,7 +3,8 @@
 Each configured argument becomes exactly one argv entry (templates filled as plain text), so a zone
 named `x; rm -rf /` is one argument holding those characters. The program gets a minimal
 environment, no stdin, its own process group (killed whole at the timeout) and `/` as its working
-directory; its output is captured up to a few KiB for the record's error and the rest discarded.
+directory; the last few KiB of its output are kept for the record's error (where a program says why
+it failed) and the rest discarded.
 Only the config file on the box may add or change a command action (daemon/config_change.py).
 """
 
@@ -20,7 +21,7 @@ from edge_agent.actions.templates import render_argv
 from edge_agent.config.actions import CommandAction
 
 ENVIRONMENT = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
-OUTPUT_LIMIT = 4096  # bytes of output kept; the record shows the last few hundred characters of it
+OUTPUT_LIMIT = 4096  # bytes kept of the end of the output; the record shows the last few hundred characters
 _REAP_S = 2.0  # after a kill: how long to wait for the process to be reaped and its output to close
 
 
@@ -68,7 +69,7 @@ class CommandKind:
 
 
 class _Output:
-    """Reads a program's output on a helper thread, keeping the first OUTPUT_LIMIT bytes and discarding the rest,
+    """Reads a program's output on a helper thread, keeping its last OUTPUT_LIMIT bytes and discarding the rest,
     so a chatty program neither fills memory nor blocks on a full pipe."""
 
     def __init__(self, pipe):
@@ -80,9 +81,8 @@ class _Output:
     def _read(self) -> None:
         try:
             while chunk := self._pipe.read1(65536):
-                room = OUTPUT_LIMIT - len(self._kept)
-                if room > 0:
-                    self._kept += chunk[:room]
+                self._kept += chunk
+                del self._kept[:-OUTPUT_LIMIT]
         except (OSError, ValueError):
             pass
 

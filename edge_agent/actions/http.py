@@ -3,7 +3,8 @@
 The host and port are fixed in the config; templates fill only the path and query (percent-encoded),
 header values (control characters removed) and the body (JSON values or text), so alert content is
 data wherever it lands. One try has a hard deadline: a timer shuts the socket when `timeout` runs
-out, however slowly the target drips its answer. Secret headers are read from their files once,
+out, however slowly the target drips its answer (the name lookup of a host given by name is not
+covered: use addresses for LAN devices). Secret headers are read from their files once,
 when the action is built, and never appear in a log line or an error.
 """
 

@@ -110,6 +110,7 @@ class Recorder:
         self.lost = 0
         self._queue: queue.Queue[ActionRecord] = queue.Queue(maxsize=RECORD_QUEUE)
         self._stopping = threading.Event()
+        self._put_lock = threading.Lock()  # a record is queued before stop's final drain, or stored by its caller
         self._thread = threading.Thread(target=self._run, name="action-records", daemon=True)
 
     def start(self) -> None:
@@ -119,9 +120,13 @@ class Recorder:
         return self._thread.is_alive()
 
     def put(self, record: ActionRecord) -> None:
-        if self._stopping.is_set():
-            self._store(record)
-            return
+        with self._put_lock:
+            if not self._stopping.is_set():
+                self._enqueue(record)
+                return
+        self._store(record)
+
+    def _enqueue(self, record: ActionRecord) -> None:
         try:
             self._queue.put_nowait(record)
         except queue.Full:
@@ -131,7 +136,8 @@ class Recorder:
 
     def stop(self, timeout: float) -> None:
         """Store what is queued, then stop."""
-        self._stopping.set()
+        with self._put_lock:
+            self._stopping.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
         self._drain()

@@ -71,6 +71,7 @@ class ActionRunner:
         }
         self.offer_errors = 0
         self._accepting = False
+        self._admit_lock = threading.Lock()  # a job is queued before stop's final drain, or refused `stopped`
         self._count_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -82,7 +83,8 @@ class ActionRunner:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Runs in progress finish their current try; queued runs are recorded as `stopped`."""
-        self._accepting = False
+        with self._admit_lock:
+            self._accepting = False
         for worker in self.workers.values():
             worker.request_stop()  # all at once: each then finishes only its run in progress
         deadline = self.clock.monotonic() + timeout  # one wait for all: a stuck run is abandoned, not waited for
@@ -135,13 +137,11 @@ class ActionRunner:
         return job
 
     def _admit(self, action: Action, job: Job, cooldown: bool) -> None:
-        if not self._accepting:
-            self._finish(action, job, self._refusal(action, job, "stopped"))
-            return
-        refusal = action.limits.admit(job.offered_at, cooldown=cooldown)
-        if refusal is None and not self.workers[action.name].offer(job):
-            action.limits.withdraw(job.offered_at)
-            refusal = "dropped"
+        with self._admit_lock:
+            refusal = action.limits.admit(job.offered_at, cooldown=cooldown) if self._accepting else "stopped"
+            if refusal is None and not self.workers[action.name].offer(job):
+                action.limits.withdraw(job.offered_at)
+                refusal = "dropped"
         if refusal is not None:
             self._finish(action, job, self._refusal(action, job, refusal))
 

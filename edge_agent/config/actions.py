@@ -64,7 +64,7 @@ class ActionTrigger(Section):
 
 
 class RateLimit(Section):
-    count: int = Field(default=30, ge=1, description="At most this many runs…")
+    count: int = Field(default=30, ge=1, le=10_000, description="At most this many runs…")
     per: float = Field(default=60.0, gt=0, description="…in any window of this many seconds; the rest are refused.")
 
 

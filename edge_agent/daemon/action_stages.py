@@ -5,9 +5,10 @@ secret files read: a bad action refuses the config whole). Its stage starts befo
 the pipeline (and, in a reload, before the new video stages), and starting it makes the runner
 the delivery's one after-store listener (`EpisodeSink.listen`): the swap is one assignment, so an
 alert reaches exactly one runner across a hand-over, and a rollback's rebuilt pipeline takes the
-listener back the same way. Stopping detaches it (if still attached) and records what was queued
-as `stopped`. The supervisor sees the stage dead when a worker thread died or a run hangs past
-all its timeouts, and renews the runner on the same actions (their limits and counts carry on).
+listener back the same way. Stopping records what was queued as `stopped`, and so every alert
+stored until the runs in progress have finished, then detaches it (if still attached). The
+supervisor sees the stage dead when a worker thread died or a run hangs past all its timeouts,
+and renews the runner on the same actions (their limits and counts carry on).
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ def action_stages(config: AgentConfig, delivery: Delivery, clock: Clock, access:
             sink.listen(runner.offer)
 
         def stop(timeout: float) -> None:
+            runner.stop(timeout)  # still listening: an alert stored while runs finish gets a `stopped` record
             sink.unlisten(runner.offer)
-            runner.stop(timeout)
 
         return ComponentStage(
             ACTIONS_STAGE, runner, alive=runner.alive, start=start, stop=stop, why_dead=runner.why_dead

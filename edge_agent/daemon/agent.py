@@ -92,8 +92,8 @@ class Agent:
         self._install_signals()
         try:
             self._start_delivery(self.config)
-            settle_previous_run(self.delivery, self.config)
-            self._start_pipeline(self.config)
+            ends = settle_previous_run(self.delivery, self.config)
+            self._start_pipeline(self.config, ends)
         except Exception as exc:
             log.error("the agent could not start: %s", exc)
             self._shutdown()
@@ -201,9 +201,9 @@ class Agent:
         )
         return Running(config, parts, supervisor)
 
-    def _start_pipeline(self, config: AgentConfig) -> None:
+    def _start_pipeline(self, config: AgentConfig, ended_without_a_pipeline=()) -> None:
         running = self._new_running(config)
-        start_pipeline(running)
+        start_pipeline(running, self.delivery.sink, ended_without_a_pipeline)
         self.supervisor, self.pipeline = running.supervisor, running.parts
         try:
             self._await_start(running.supervisor, config.supervisor.start_grace)
@@ -316,19 +316,18 @@ class Agent:
         """Identity, state directory, outbox or topic prefix changed: a new store, so break before make."""
         outgoing = self.pipeline
         self._stop_pipeline()
-        if outgoing is not None:
-            end_episodes(self.delivery, held_episodes(outgoing), "config_changed")
+        ends = end_episodes(self.delivery, held_episodes(outgoing), "config_changed") if outgoing else []
         health = self._stop_delivery()
         try:
             self._start_delivery(new, health)
-            self._start_pipeline(new)
+            self._start_pipeline(new, ends)
         except Exception as exc:
             log.error("config from %s failed to start (%s); starting the previous one again", origin, exc)
             self._stop_pipeline()
             self._stop_delivery()
             try:
                 self._start_delivery(self.config, health)
-                self._start_pipeline(self.config)
+                self._start_pipeline(self.config, ends)
             except Exception as again:
                 log.critical("the previous config failed to start again: %s", again)
                 self.exit_code = os.EX_SOFTWARE

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from edge_agent.config import AgentConfig
@@ -49,14 +49,21 @@ def starts_early(name: str) -> bool:
     return is_video_stage(name) or name == ACTIONS_STAGE
 
 
-def start_pipeline(running: Running) -> None:
-    """Start every stage of a freshly built pipeline; on failure stop what started and raise."""
+def start_pipeline(running: Running, sink: EpisodeSink, ended_without_a_pipeline: Sequence[Alert] = ()) -> None:
+    """Start every stage of a freshly built pipeline; on failure stop what started and raise.
+
+    `ended_without_a_pipeline`: ends stored while none ran (settled at start-up, decided in a restart with a new
+    store). The action runner, the first stage to start, hears them before any other stage can raise an alert,
+    so an action bound to `end` (releasing what its start held) runs for them, and ahead of a new start."""
+    sink.keep_for_listener(ended_without_a_pipeline)
     try:
         running.supervisor.start(running.parts.specs)
     except BaseException:
         running.supervisor.stop()
         running.parts.close()
         raise
+    finally:
+        sink.keep_for_listener(())  # no actions configured: no later runner hears them late
 
 
 def hand_over(old: Running, new: Running, delivery: Delivery) -> None:
@@ -120,47 +127,47 @@ def end_orphans(old: PipelineParts, new: PipelineParts, config: AgentConfig, del
     cameras = {camera.id for camera in config.cameras if camera.enabled}
     adapters = {adapter.id for adapter in config.access.adapters}
     gone = delivery.health.forget(keep_cameras=cameras, keep_adapters=adapters)
-    return end_episodes(delivery, orphans | {alert.event_id for alert in gone}, "config_changed")
+    return len(end_episodes(delivery, orphans | {alert.event_id for alert in gone}, "config_changed"))
 
 
-def end_episodes(delivery: Delivery, start_ids: set[str], reason: str) -> int:
-    """End the ledger's open episodes among `start_ids` with `details.reason` = reason."""
+def end_episodes(delivery: Delivery, start_ids: set[str], reason: str) -> list[Alert]:
+    """End the ledger's open episodes among `start_ids` with `details.reason` = reason; returns the ends stored."""
     if not start_ids:
-        return 0
+        return []
     now = delivery.factory.clock.wall()
-    ended = 0
-    for episode in delivery.state.open_episodes():
-        if episode.start.event_id in start_ids:
-            delivery.sink.end(episode.start, reason, now)
-            ended += 1
-    if ended:
-        log.info("ended %d open episode(s): %s", ended, reason)
-    return ended
+    ends = [
+        delivery.sink.end(episode.start, reason, now)
+        for episode in delivery.state.open_episodes()
+        if episode.start.event_id in start_ids
+    ]
+    if ends:
+        log.info("ended %d open episode(s): %s", len(ends), reason)
+    return ends
 
 
-def settle_previous_run(delivery: Delivery, config: AgentConfig) -> tuple[int, int]:
+def settle_previous_run(delivery: Delivery, config: AgentConfig) -> list[Alert]:
     """At start-up: what the last process left open is continued where its condition can come back by itself
     (a camera or adapter outage of something still configured: the reader or adapter ends it) and ended
-    with `agent_restarted` otherwise. Returns (continued, ended)."""
+    with `agent_restarted` otherwise. Returns the ends stored (for the action runner: `start_pipeline`)."""
     subjects = {camera.id for camera in config.cameras if camera.enabled} | {a.id for a in config.access.adapters}
 
     def adopt(start: Alert) -> bool:
         subject = (start.details.extra or {}).get("adapter") if start.type == "agent.health" else start.source.id
         return subject in subjects and delivery.health.adopt(start)
 
-    continued, ended = settle_ledger(delivery.sink, delivery.factory.clock.wall(), adopt)
-    if continued or ended:
-        log.info("episodes open at the last stop: %d continued, %d ended (agent_restarted)", continued, ended)
-    return continued, ended
+    continued, ends = settle_ledger(delivery.sink, delivery.factory.clock.wall(), adopt)
+    if continued or ends:
+        log.info("episodes open at the last stop: %d continued, %d ended (agent_restarted)", continued, len(ends))
+    return ends
 
 
-def settle_ledger(sink: EpisodeSink, now: float, adopt: Callable[[Alert], bool]) -> tuple[int, int]:
-    """Recover the ledger; every episode still open is adopted by its owner or ended with `agent_restarted`."""
-    continued = ended = 0
+def settle_ledger(sink: EpisodeSink, now: float, adopt: Callable[[Alert], bool]) -> tuple[int, list[Alert]]:
+    """Recover the ledger; every episode still open is adopted by its owner or ended with `agent_restarted`.
+    Returns (how many continued, the ends stored)."""
+    continued, ends = 0, []
     for episode in sink.recover():
         if adopt(episode.start):
             continued += 1
         else:
-            sink.end(episode.start, "agent_restarted", now)
-            ended += 1
-    return continued, ended
+            ends.append(sink.end(episode.start, "agent_restarted", now))
+    return continued, ends

@@ -14,13 +14,16 @@ from edge_agent.clock import iso_utc
 log = logging.getLogger(__name__)
 
 REDACTED = "**********"
-# inline secret values; *_file keys name a file and are kept (the path is not the secret)
-_SECRET_KEY = re.compile(r"password|secret|token|scbk|card_numbers|passphrase|api_key", re.I)
+# inline secret values (config keys, and the names of an http action's fixed headers); *_file keys name a file and
+# are kept (the path is not the secret)
+_SECRET_KEY = re.compile(r"password|secret|token|scbk|card_numbers|passphrase|api[_-]?key|authorization|cookie", re.I)
 
 
 def redact(value, key: str = ""):
     """A copy of a plain config dict with every inline secret replaced (SecretStr already dumps as stars)."""
     if isinstance(value, dict):
+        if key == "secret_headers":  # header name → the file its value is read from: paths, kept like *_file
+            return dict(value)
         return {k: redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(item, key) for item in value]

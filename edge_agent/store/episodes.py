@@ -16,13 +16,15 @@ row goes; what stays is the confirmed open episodes, which the daemon either con
 
 One listener (`listen`) hears every alert once it is committed: the pipeline's action runner
 (actions/runner.py). It is called on the storing thread outside the ledger lock, and must not block.
+Ends stored while no pipeline runs (settled at start-up, decided in a restart with a new store)
+are kept for the listener that attaches next (`keep_for_listener`), which hears them first.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from edge_agent.clock import Clock, SystemClock, iso_utc, parse_utc
@@ -47,11 +49,19 @@ class EpisodeSink:
         self.clock = clock or SystemClock()
         self._lock = threading.Lock()  # one ledger step sequence at a time keeps start/end order per episode
         self._listener: Callable[[Alert], None] | None = None
+        self._kept: list[Alert] = []
+
+    def keep_for_listener(self, alerts: Sequence[Alert]) -> None:
+        """The next listener to attach hears `alerts` first (none: forget those kept)."""
+        self._kept = list(alerts)
 
     def listen(self, listener: Callable[[Alert], None]) -> None:
         """Hand every alert stored from now on to `listener` (instead of the previous one: a reload swaps runners
-        in one step, so no alert reaches two runners or none)."""
+        in one step, so no alert reaches two runners or none), after the alerts kept for it."""
+        kept, self._kept = self._kept, []
         self._listener = listener
+        for alert in kept:
+            self._hand(listener, alert)
 
     def unlisten(self, listener: Callable[[Alert], None]) -> None:
         """Stop handing alerts to `listener`, if it is still the one listening."""
@@ -72,10 +82,14 @@ class EpisodeSink:
                 self.sink.emit(alert)
         listener = self._listener  # after the commit, outside the ledger lock
         if listener is not None:
-            try:
-                listener(alert)
-            except Exception:  # stored is stored: a listener's fault never reaches the rule that raised the alert
-                log.exception("the after-store listener failed on alert %s", alert.event_id)
+            self._hand(listener, alert)
+
+    @staticmethod
+    def _hand(listener: Callable[[Alert], None], alert: Alert) -> None:
+        try:
+            listener(alert)
+        except Exception:  # stored is stored: a listener's fault never reaches the rule that raised the alert
+            log.exception("the after-store listener failed on alert %s", alert.event_id)
 
     def recover(self) -> list[OpenEpisode]:
         """Settle what a previous process left; returns the episodes still open (confirmed, no end yet)."""
