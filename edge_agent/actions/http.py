@@ -3,14 +3,17 @@
 The host and port are fixed in the config; templates fill only the path and query (percent-encoded),
 header values (control characters removed) and the body (JSON values or text), so alert content is
 data wherever it lands. One try has a hard deadline: a timer shuts the socket when `timeout` runs
-out, however slowly the target drips its answer (the name lookup of a host given by name is not
-covered: use addresses for LAN devices). Secret headers are read from their files once,
+out, however slowly the target drips its answer; a host given by name is looked up on a helper
+thread bounded by the same deadline (the system resolver cannot be interrupted, and with the uplink
+down it may wait far longer than any action should: the lookup is abandoned, not waited for).
+Secret headers are read from their files once,
 when the action is built, and never appear in a log line or an error.
 """
 
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import socket
 import ssl
@@ -63,9 +66,10 @@ class HttpKind:
     def run(self, fields: Fields, timeout: float) -> Attempt:
         deadline = time.monotonic() + timeout
         expired = threading.Event()
-        connection = self._connection(timeout)
+        connection: http.client.HTTPConnection | None = None
         timer: threading.Timer | None = None
         try:
+            connection = self._connection(_resolve(self._host, self._port, timeout), timeout)
             connection.connect()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -82,7 +86,8 @@ class HttpKind:
         finally:
             if timer is not None:
                 timer.cancel()
-            connection.close()
+            if connection is not None:
+                connection.close()
         if 200 <= status < 300:
             return Attempt(ok=True, status_code=status)
         return Attempt(ok=False, status_code=status, error=f"HTTP {status} {_printable(reason)[:100]}".rstrip())
@@ -90,10 +95,12 @@ class HttpKind:
     def close(self) -> None:
         pass
 
-    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+    def _connection(self, address: str, timeout: float) -> http.client.HTTPConnection:
+        """A connection to the looked-up `address` that still names the configured host: in `Host` and, over TLS,
+        in SNI and the certificate check."""
         if self._context is not None:
-            return http.client.HTTPSConnection(self._host, self._port, timeout=timeout, context=self._context)
-        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+            return _TlsConnection(address, self._port, timeout, self._context, self._host)
+        return http.client.HTTPConnection(address, self._port, timeout=timeout)
 
     def request(self, fields: Fields) -> HttpRequest:
         """The request one try sends for these fields: what `run` puts on the wire, and what
@@ -114,13 +121,19 @@ class HttpKind:
 
     def _exchange(self, connection: http.client.HTTPConnection, fields: Fields) -> tuple[int, str]:
         request = self.request(fields)
-        connection.putrequest(request.method, request.target, skip_accept_encoding=True)
+        connection.putrequest(request.method, request.target, skip_host=True, skip_accept_encoding=True)
+        connection.putheader("Host", self._host_header())
         for name, value in request.headers:
             connection.putheader(name, value)
         connection.endheaders(request.body)
         response = connection.getresponse()
         response.read(MAX_RESPONSE_BYTES)
         return response.status, response.reason or ""
+
+    def _host_header(self) -> str:
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        default = 443 if self._context is not None else 80
+        return host if self._port == default else f"{host}:{self._port}"
 
     def _body(self, fields: Fields) -> tuple[bytes | None, str | None]:
         if self.config.body is not None:
@@ -145,6 +158,43 @@ class HttpKind:
         if isinstance(exc, http.client.HTTPException):
             return f"{where} answered badly: {type(exc).__name__}: {exc}"[:300]
         return f"{type(exc).__name__}: {exc}"[:300]
+
+
+class _TlsConnection(http.client.HTTPSConnection):
+    """HTTPS to an address looked up beforehand, verifying the certificate against the configured name."""
+
+    def __init__(self, address: str, port: int, timeout: float, context: ssl.SSLContext, name: str):
+        super().__init__(address, port, timeout=timeout, context=context)
+        self._name = name
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._name)
+
+
+def _resolve(host: str, port: int, timeout: float) -> str:
+    """`host` itself when it is an address; else its first address, looked up within `timeout` seconds."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    found: dict[str, object] = {}
+
+    def look_up() -> None:
+        try:
+            found["address"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
+        except OSError as exc:
+            found["error"] = exc
+
+    lookup = threading.Thread(target=look_up, name=f"resolve-{host}", daemon=True)
+    lookup.start()
+    lookup.join(timeout)
+    if lookup.is_alive():
+        raise TimeoutError(f"looking up {host} took longer than {timeout:g} s")
+    if "error" in found:
+        raise found["error"]
+    return str(found["address"])
 
 
 def _abort(connection: http.client.HTTPConnection, expired: threading.Event) -> None:
