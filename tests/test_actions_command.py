@@ -197,3 +197,25 @@ def test_a_remote_config_cannot_smuggle_a_command_action_in(running, new):
     agent = RunningAgent(parse_config(_one_action(**running), source="running"))
     with pytest.raises(CommandError, match="would be added or changed"):
         config_change._validated(agent, config_change.Request(_one_action(**new), "remote set-config", persist=False))
+
+
+def _hook(secret_file: Path, url: str = "http://127.0.0.1:9/x") -> str:
+    action = {"name": "h0", "kind": "http", "url": url, "secret_headers": {"Authorization": str(secret_file)}}
+    return _one_action(**action)
+
+
+@pytest.mark.parametrize("origin", ["remote set-config", "web alice", "SIGHUP /etc/edge-agent/config.yaml"])
+def test_only_the_config_file_on_the_box_may_choose_a_file_to_send_as_a_secret_header(tmp_path, origin):
+    token, other = tmp_path / "token", tmp_path / "other-secret"
+    token.write_text("Bearer t0k3n\n")
+    other.write_text("not for the network\n")
+    agent = RunningAgent(parse_config(_hook(token), source="running"))
+    moved = config_change.Request(_hook(token, url="http://127.0.0.1:10/y"), origin, persist=False)
+    assert config_change._validated(agent, moved).actions  # the same file to another target: allowed
+    request = config_change.Request(_hook(other), origin, persist=False)
+    if origin.startswith("SIGHUP"):
+        assert config_change._validated(agent, request).actions and agent.rejected == []
+        return
+    with pytest.raises(CommandError, match=re.escape(f"secret_headers would send files {[str(other)]}")):
+        config_change._validated(agent, request)
+    assert "config file on the device" in agent.rejected[0][1]

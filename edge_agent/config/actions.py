@@ -295,3 +295,11 @@ def command_actions_changed(old, new) -> list[str]:
     may not add or alter one (daemon/config_change.py refuses such a config)."""
     before = {action.name: action for action in old.actions if action.kind == "command"}
     return [action.name for action in new.actions if action.kind == "command" and before.get(action.name) != action]
+
+
+def secret_files_added(old, new) -> list[str]:
+    """Files `new`'s http actions send as `secret_headers` that `old`'s do not: a remote change may not choose a
+    file on the box to send to a LAN host (it could name any file the agent can read)."""
+    used = {str(path) for action in old.actions if action.kind == "http" for path in action.secret_headers.values()}
+    wanted = [str(path) for action in new.actions if action.kind == "http" for path in action.secret_headers.values()]
+    return sorted(set(wanted) - used)

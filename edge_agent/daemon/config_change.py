@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from edge_agent.config import AgentConfig, ConfigError, parse_config
-from edge_agent.config.actions import command_actions_changed
+from edge_agent.config.actions import command_actions_changed, secret_files_added
 from edge_agent.daemon.reporting import persist_config
 from edge_agent.events import Severity
 from edge_agent.identity import device_id_for
@@ -77,6 +77,14 @@ def _validated(agent: Agent, request: Request) -> AgentConfig:
         message = (
             f"command actions {commands} would be added or changed: a program the box runs can only be set in the "
             "config file on the device (then SIGHUP or restart), not remotely or from the web page"
+        )
+        agent.report_rejected(request.origin, message)
+        raise CommandError(message)
+    secrets = secret_files_added(agent.config, new) if request.origin.startswith(REMOTE_ORIGINS) else []
+    if secrets:
+        message = (
+            f"secret_headers would send files {secrets} that the running config does not: which files on the box "
+            "an action may send can only be set in the config file on the device"
         )
         agent.report_rejected(request.origin, message)
         raise CommandError(message)
