@@ -3,9 +3,10 @@
 One daemon (a looping file camera played in real time, a private mosquitto) and one headless
 browser serve every test here, in order: log in, see a live image, drag a zone onto the people
 and apply it (get-config shows it, an intrusion alert follows), a bad value shows its error and
-applies nothing, a POST without the CSRF token is refused, live view switched off refuses images,
+applies nothing, a POST without the CSRF token is refused, the Actions section's Test runs an
+action (a local HTTP server gets it, the record shows), live view switched off refuses images,
 logging out ends the session, wrong passwords are rate-limited. Screenshots are saved under the
-test's tmp dir; with EDGE_AGENT_DOCS_SCREENSHOTS=DIR the two in docs/ are written there too.
+test's tmp dir; with EDGE_AGENT_DOCS_SCREENSHOTS=DIR the three in docs/ are written there too.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from edge_agent.web.passwords import write_hash
 from tests.support.assets import assets_dir, footage, model_path
 from tests.support.broker import Mosquitto
 from tests.support.daemon import Daemon, Watcher, base_config
+from tests.support.http_target import HttpTarget
 from tests.support.wait import wait_for
 
 webdriver = pytest.importorskip("selenium.webdriver")
@@ -39,7 +41,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def chime():
+    """The LAN device the page's Actions section tests: a real local HTTP server."""
+    server = HttpTarget()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, chime):
     """A private broker, the daemon on a looping clip with its page on a free port, a watcher."""
     if CHROMEDRIVER is None or not Path(CHROMIUM).exists():
         message = "chromium and chromium-driver are not installed (.ci/run installs them)"
@@ -79,6 +89,7 @@ def site(tmp_path_factory):
                 "severity": "major",
             }
         ],
+        actions=[{"name": "door-chime", "kind": "http", "url": f"{chime.url}/ok/chime", "remote": True}],
         commands={"confirm_timeout": 30},
         web={"enabled": True, "port": 0, "live_fps": 4, "login_max_failures": 3},
     )
@@ -316,6 +327,33 @@ def test_a_post_without_the_csrf_token_is_refused(site, browser):
     assert fetch_status(browser, "POST", "/api/validate") == 403  # the browser's own session cookie, no token
     token = browser.execute_script("return EA.session.csrf")
     assert fetch_status(browser, "POST", "/api/validate", {"X-CSRF-Token": token}) == 400  # past the check
+
+
+def test_the_actions_section_lists_the_action_and_its_test_leaves_a_record(site, browser, chime, shots):
+    browser.execute_script("location.hash = '#actions'")
+    wait_for(lambda: text_at(browser, ".action[data-action='door-chime'] h2"), timeout=10, message="the action")
+    assert text_at(browser, ".action[data-action='door-chime'] h2") == "door-chime (http)"
+    browser.find_element(By.CSS_SELECTOR, ".action[data-action='door-chime'] button.test").click()
+    wait_for(lambda: _accept_confirmation(browser), timeout=5, message="the confirmation")
+    wait_for(lambda: chime.of_kind("ok"), timeout=20, message="the chime's request")
+    records = lambda: browser.execute_script(  # noqa: E731
+        "return [...document.querySelectorAll(`.action[data-action='door-chime'] .action-records tr`)]"
+        ".slice(1).map((r) => r.innerText)"
+    )
+    row = wait_for(lambda: [r for r in records() if "technician\tok" in r], timeout=15, message="the record")[0]
+    assert "pending" in row or "delivered" in row
+    assert "outcome: ok" in text_at(browser, ".action[data-action='door-chime'] .action-output")
+    screenshot(browser, shots, "actions")
+
+
+def _accept_confirmation(driver) -> bool:
+    from selenium.common.exceptions import NoAlertPresentException
+
+    try:
+        driver.switch_to.alert.accept()
+        return True
+    except NoAlertPresentException:
+        return False
 
 
 def test_with_the_live_view_switched_off_the_image_endpoint_refuses(site, browser):

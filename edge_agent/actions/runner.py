@@ -136,6 +136,17 @@ class ActionRunner:
         self._admit(action, job, cooldown=False)
         return job
 
+    def run_for_technician(self, name: str, alert: Alert | None, fields: dict) -> Job:
+        """Queue a run a logged-in technician asked for on the page (web/action_panel.py): any enabled action, remote
+        or not (the person is at the box, as with `edge-agent actions run`); schedule and cooldown do not apply, the
+        rate limit does. `alert`: a stored alert the record names, or None when `fields` come from a sample."""
+        action = self.actions.get(name)
+        if action is None:
+            raise ActionRefused(f"action {name!r} is not running (disabled, or not in the running config)")
+        job = Job(new_event_id(), "technician", alert, fields, self.clock.monotonic())
+        self._admit(action, job, cooldown=False)
+        return job
+
     def _admit(self, action: Action, job: Job, cooldown: bool) -> None:
         with self._admit_lock:
             refusal = action.limits.admit(job.offered_at, cooldown=cooldown) if self._accepting else "stopped"

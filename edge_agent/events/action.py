@@ -127,9 +127,12 @@ class ActionRecord(BaseModel):
     site: str
     action: str = Field(description="Name of the configured action.")
     kind: Literal["http", "command", "osdp_output"] = Field(description="What the action does.")
-    trigger: Literal["alert", "remote"] = Field(description="An alert matched the action, or a `run-action` command.")
+    trigger: Literal["alert", "remote", "technician"] = Field(
+        description="An alert matched the action, a `run-action` command, or a Test on the technician's page."
+    )
     alert_event_id: str | None = Field(
-        default=None, description="event_id of the alert that triggered it (remote runs: the alert named, if any)."
+        default=None,
+        description="event_id of the alert that triggered it (remote and technician runs: the alert named, if any).",
     )
     alert_type: str | None = Field(default=None, description="Type of that alert.")
     rule: str | None = Field(default=None, description="Rule that raised that alert, when a video rule did.")

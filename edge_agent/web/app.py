@@ -126,6 +126,9 @@ def create_app(context: WebContext) -> Starlette:
         Route("/api/validate", logged_in(handlers.validate), methods=["POST"]),
         Route("/api/apply", logged_in(handlers.apply), methods=["POST"]),
         Route("/api/alerts", logged_in(handlers.alerts), methods=["GET"]),
+        Route("/api/actions", logged_in(handlers.actions), methods=["GET"]),
+        Route("/api/actions/{name}/render", logged_in(handlers.action_render), methods=["POST"]),
+        Route("/api/actions/{name}/test", logged_in(handlers.action_test), methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes)

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from edge_agent.publish.commands import CommandError
-from edge_agent.web import editing, views
+from edge_agent.web import action_panel, editing, views
 from edge_agent.web.app import SECURITY_HEADERS, WebContext, error
 from edge_agent.web.passwords import PasswordUnset, read_hash, verify_password
 from edge_agent.web.security import COOKIE
@@ -182,3 +182,45 @@ def _proposed(context: WebContext, body) -> tuple[str, str]:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def actions(request: Request) -> Response:
+    return JSONResponse(await run_in_threadpool(action_panel.listing, _context(request).agent))
+
+
+async def action_render(request: Request) -> Response:
+    context = _context(request)
+    try:
+        body = await _json_body(request)
+        shown = await run_in_threadpool(action_panel.render, context.agent, request.path_params["name"], body)
+    except ValueError as exc:
+        return error(400, str(exc))
+    except action_panel.PanelError as exc:
+        return error(exc.status, str(exc))
+    return JSONResponse(shown)
+
+
+async def action_test(request: Request) -> Response:
+    """Run the action once now, for real; audited like Apply (who, which action, the outcome)."""
+    context = _context(request)
+    user, name = request.state.session.user, request.path_params["name"]
+    try:
+        body = await _json_body(request)
+        status, reply = await run_in_threadpool(action_panel.run_now, context.agent, name, body)
+    except ValueError as exc:
+        return error(400, str(exc))
+    except action_panel.PanelError as exc:
+        if exc.status != 404:  # an unknown name ran nothing and names nothing worth keeping
+            context.audit.record(user, "action_test", action_name=name, outcome="refused", error=str(exc))
+        return error(exc.status, str(exc))
+    log.info("web: %s tested action %s: %s", user, name, reply["outcome"])
+    context.audit.record(
+        user,
+        "action_test",
+        action_name=name,
+        outcome=reply["outcome"],
+        record_event_id=reply["record_event_id"],
+        alert=reply["alert"],
+        error=reply.get("record", {}).get("error"),
+    )
+    return JSONResponse(reply, status_code=status)
