@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.clock import iso_utc
 from edge_agent.config.mqtt import MqttConfig, TlsConfig
-from edge_agent.events import AlertFactory, Topics
+from edge_agent.events import AlertFactory, Topics, new_event_id
+from edge_agent.events.action import ActionRecord
+from edge_agent.platform import ConsumerOptions, PlatformConsumer, PlatformStore
 from tests.support.broker import Mosquitto, Recorder, free_port, issue_cert, make_ca, write_password_file
 from tests.support.wait import wait_for
 from tests.test_publisher import FAST_RETRY, SITE, make_publisher
@@ -61,15 +64,20 @@ def credentials(mode: str, name: str, pki) -> dict:
     return {"tls": tls, "username": name, "password": PASSWORDS[name]}
 
 
-def device_a_config(mode: str, port: int, pki, tmp_path: Path) -> MqttConfig:
+def account_config(mode: str, port: int, pki, tmp_path: Path, name: str = DEVICE_A) -> MqttConfig:
+    """How the agent (or the platform consumer) connects as account `name`: a password or a certificate."""
     if mode == "certificates":
-        tls = TlsConfig(enabled=True, ca_file=pki["ca"][0], cert_file=pki[DEVICE_A][0], key_file=pki[DEVICE_A][1])
+        tls = TlsConfig(enabled=True, ca_file=pki["ca"][0], cert_file=pki[name][0], key_file=pki[name][1])
         return MqttConfig(port=port, reconnect=FAST_RETRY, tls=tls)
-    password_file = tmp_path / "a.password"
-    password_file.write_text(PASSWORDS[DEVICE_A])
+    password_file = tmp_path / f"{name}.password"
+    password_file.write_text(PASSWORDS[name])
     password_file.chmod(0o600)
     tls = TlsConfig(enabled=True, ca_file=pki["ca"][0])
-    return MqttConfig(port=port, reconnect=FAST_RETRY, tls=tls, username=DEVICE_A, password_file=password_file)
+    return MqttConfig(port=port, reconnect=FAST_RETRY, tls=tls, username=name, password_file=password_file)
+
+
+def device_a_config(mode: str, port: int, pki, tmp_path: Path) -> MqttConfig:
+    return account_config(mode, port, pki, tmp_path, DEVICE_A)
 
 
 def topics_received(recorder: Recorder) -> list[str]:
@@ -142,6 +150,57 @@ def test_a_device_acts_only_as_itself_and_the_platform_reads_all(mode, tmp_path,
     assert forged.encode() not in [payload for _, payload, *_ in platform.snapshot()]
     assert topics_received(device_b) == [B.command("ping")], "B received a command A forged"
     assert [t for t in topics_received(spy) if t.startswith(B.base)] == [], "A read B's commands or alerts"
+
+
+def action_record(device_id: str, action: str = "siren") -> ActionRecord:
+    return ActionRecord(
+        event_id=new_event_id(),
+        device_id=device_id,
+        site=SITE,
+        action=action,
+        kind="http",
+        trigger="alert",
+        outcome="failed",
+        attempts=1,
+        finished_at=iso_utc(1_767_600_000.0),
+    )
+
+
+@pytest.mark.parametrize("mode", ["passwords", "certificates"])
+def test_the_platform_consumer_stores_action_records_only_as_their_device_sent_them(
+    mode, tmp_path, pki, outbox, running
+):
+    broker = start_shipped_broker(tmp_path, f"mosquitto-{mode}.conf", pki)
+    running(broker)
+    # The reference consumer on the platform account: its shared subscriptions must pass the ACL.
+    options = ConsumerOptions(client_id="platform-consumer-1", reconnect_min_s=0.05, reconnect_max_s=0.3)
+    store = PlatformStore(tmp_path / "platform.db")
+    platform = PlatformConsumer(account_config(mode, broker.port, pki, tmp_path, PLATFORM), store, options).start()
+    running(platform)
+    wait_for(platform.subscribed.is_set, message="the platform's subscriptions granted")
+
+    # Device A's record through its real outbox and publisher, as the agent's recorder stores it.
+    publisher = make_publisher(outbox, device_a_config(mode, broker.port, pki, tmp_path), device_id=DEVICE_A)
+    publisher.start()
+    running(publisher)
+    real = action_record(DEVICE_A)
+    outbox.enqueue(A.action("siren"), real.model_dump_json(exclude_none=True), "event", event_id=real.event_id)
+    wait_for(lambda: store.action(real.event_id), message="A's action record stored")
+
+    # With A's credentials: a record under B's topic (the ACL drops it), one under A's topic claiming to be
+    # B's (the consumer rejects it), then A's own marker record on the same connection.
+    spy = Recorder(
+        broker.port, A.command_filter, client_id="spy-with-a-credentials", **credentials(mode, DEVICE_A, pki)
+    )
+    running(spy.start())
+    as_b, claims_b, marker = action_record(DEVICE_B), action_record(DEVICE_B), action_record(DEVICE_A)
+    publish(spy.client, B.action("siren"), as_b.model_dump_json())
+    publish(spy.client, A.action("siren"), claims_b.model_dump_json())
+    publish(spy.client, A.action("siren"), marker.model_dump_json())
+    wait_for(lambda: store.action(marker.event_id), message="A's marker record stored")
+    assert store.action(as_b.event_id) is None and store.action(claims_b.event_id) is None
+    assert platform.rejected_by_kind == {"action": 1}, "the record claiming B's identity was not the one rejected"
+    assert store.summary().actions == 2
 
 
 def test_the_api_doc_shows_the_shipped_acl():

@@ -1,4 +1,4 @@
-"""`edge-agent platform consume|summary`: the reference platform consumer (docs/platform.md)."""
+"""`edge-agent platform consume|summary|actions`: the reference platform consumer (docs/platform.md)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import signal
 import threading
 
 from edge_agent.config.mqtt import MqttConfig, TlsConfig
-from edge_agent.platform import ConsumerOptions, PlatformConsumer, PlatformStore
+from edge_agent.platform import ATTENTION_OUTCOMES, ConsumerOptions, PlatformConsumer, PlatformStore
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("platform", help="the reference platform consumer: store the fleet's alerts")
     commands = parser.add_subparsers(dest="platform_command", metavar="COMMAND", required=True)
-    consume = commands.add_parser("consume", help="subscribe (shared) and store alerts, counts and status")
+    consume = commands.add_parser(
+        "consume", help="subscribe (shared) and store alerts, action records, counts and status"
+    )
     consume.add_argument("--db", required=True, metavar="FILE", help="SQLite file (created if missing)")
     consume.add_argument("--host", default="127.0.0.1", help="broker host")
     consume.add_argument("--port", type=int, default=1883, help="broker port")
@@ -30,6 +32,14 @@ def register(subparsers) -> None:
     summary.add_argument("--db", required=True, metavar="FILE", help="SQLite file written by `consume`")
     summary.add_argument("--json", action="store_true", help="print JSON instead of text")
     summary.set_defaults(handler=run_summary)
+    actions = commands.add_parser(
+        "actions", help=f"list the newest action records to check ({'/'.join(ATTENTION_OUTCOMES)}), with their alerts"
+    )
+    actions.add_argument("--db", required=True, metavar="FILE", help="SQLite file written by `consume`")
+    actions.add_argument("--all", action="store_true", help="every outcome, not only those to check")
+    actions.add_argument("--limit", type=int, default=50, metavar="N", help="at most N records, newest first")
+    actions.add_argument("--json", action="store_true", help="print JSON lines instead of text")
+    actions.set_defaults(handler=run_actions)
 
 
 def run_consume(args) -> int:
@@ -50,11 +60,16 @@ def run_consume(args) -> int:
         signal.signal(signum, lambda *_: stopping.set())
     print(f"consuming {', '.join(consumer.filters)} from {args.host}:{args.port} into {args.db}", flush=True)
     while not stopping.wait(args.summary or None):
-        print(store.summary().text(), flush=True)
+        print(_consumed(store, consumer), flush=True)
     consumer.stop()
-    print(store.summary().text(), flush=True)
+    print(_consumed(store, consumer), flush=True)
     store.close()
     return 0
+
+
+def _consumed(store: PlatformStore, consumer: PlatformConsumer) -> str:
+    rejected = ", ".join(f"{kind}={count}" for kind, count in sorted(consumer.rejected_by_kind.items())) or "none"
+    return f"{store.summary().text()}\nnot stored by this instance: {consumer.rejected} ({rejected})"
 
 
 def run_summary(args) -> int:
@@ -63,3 +78,23 @@ def run_summary(args) -> int:
     store.close()
     print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.text())
     return 0
+
+
+def run_actions(args) -> int:
+    store = PlatformStore(args.db)
+    rows = store.actions_to_check(args.limit, every_outcome=args.all)
+    store.close()
+    for row in rows:
+        print(json.dumps(row) if args.json else _action_line(row))
+    return 0
+
+
+def _action_line(row: dict) -> str:
+    alert = f"{row['alert_type'] or 'alert'} {row['alert_event_id']}" if row["alert_event_id"] else "no alert"
+    if row["alert_event_id"] and not row["alert_stored"]:
+        alert += " (not received yet)"
+    error = f": {row['error']}" if row["error"] else ""
+    return (
+        f"{row['finished_at']} {row['device_id']} {row['action']} ({row['kind']}) {row['outcome']}"
+        f" after {row['attempts']} tries{error} [{alert}; record {row['event_id']}]"
+    )

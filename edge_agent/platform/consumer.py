@@ -1,6 +1,6 @@
-"""The reference platform consumer: the fleet's alerts, counts and status into a PlatformStore.
+"""The reference platform consumer: the fleet's alerts, action records, counts and status into a PlatformStore.
 
-Alerts and counts arrive on MQTT v5 shared subscriptions (`$share/{group}/...`): the broker
+Alerts, action records and counts arrive on MQTT v5 shared subscriptions (`$share/{group}/...`): the broker
 hands each message to one instance of the group, so instances split the load and any of them
 may die. Status comes on a plain subscription: every instance sees every device's status,
 including the retained one on subscribe (whether a broker sends retained messages to a
@@ -10,7 +10,9 @@ A message is acknowledged only after it is stored: paho sends the PUBACK when `o
 returns. The session is persistent (`clean_start=False` and a session expiry), so what is
 published while an instance or the broker restarts waits in the session instead of being
 dropped for want of a subscriber; the price is that a QoS 1 message can come twice, which the
-store absorbs on `event_id`.
+store absorbs on `event_id`. A message that cannot be stored (not JSON, an action record that
+fails its check in records.py) is logged and counted in `rejected`, and acknowledged all the same:
+sending it again would not make it better.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from paho.mqtt.properties import Properties
 
 from edge_agent.config.base import read_secret
 from edge_agent.config.mqtt import MqttConfig
+from edge_agent.platform.records import RejectedMessage, action_record
 from edge_agent.platform.store import PlatformStore, parse_json
 from edge_agent.publish.connection import tls_context
 
@@ -46,9 +49,10 @@ class ConsumerOptions:
 
 
 def subscription_filters(prefix: str, group: str) -> list[str]:
-    """Alerts and counts shared within the group; status on a plain subscription (see module doc)."""
+    """Alerts, action records and counts shared within the group; status on a plain subscription (module doc)."""
     return [
         f"$share/{group}/{prefix}/+/+/alerts/#",
+        f"$share/{group}/{prefix}/+/+/actions/+",
         f"$share/{group}/{prefix}/+/+/counts",
         f"{prefix}/+/+/status",
     ]
@@ -62,7 +66,9 @@ class PlatformConsumer:
         self.filters = subscription_filters(mqtt.topic_prefix, self.options.group)
         self.received: Counter[str] = Counter()  # message kind -> messages handled by this instance
         self.alert_ids: Counter[str] = Counter()  # event_id -> deliveries to this instance
+        self.action_ids: Counter[str] = Counter()  # event_id -> deliveries to this instance
         self.rejected = 0
+        self.rejected_by_kind: Counter[str] = Counter()  # message kind (or "unknown") -> messages not stored
         self.subscribed = threading.Event()
         self._lock = threading.Lock()
         self._client = self._build_client()
@@ -124,24 +130,33 @@ class PlatformConsumer:
     def _on_message(self, client, userdata, message: paho.MQTTMessage) -> None:
         try:
             self.handle(message.topic, bytes(message.payload))
+        except RejectedMessage as exc:
+            self._reject(message.topic, str(exc))
         except Exception:  # one bad message must not stop consumption; it is counted
             log.exception("platform consumer: cannot store a message on %s", message.topic)
-            self.rejected += 1
+            self._count_rejected(message.topic)
 
     def handle(self, topic: str, payload: bytes) -> None:
-        """Store one message by its topic: {prefix}/{site}/{device}/(alerts/{type} | counts | status)."""
+        """Store one message by its topic: {prefix}/{site}/{device}/(alerts/{type} | actions/{name} | counts |
+        status); raises RejectedMessage for one it will not store."""
         levels = topic.split("/")
-        body = parse_json(payload)
         kind = _kind(levels)
-        if body is None or kind is None:
-            self.rejected += 1
-            return
+        if kind is None:
+            raise RejectedMessage("not a topic this consumer stores")
+        body = parse_json(payload)
+        if body is None:
+            raise RejectedMessage("the payload is not a JSON object")
         now = time.time()
         text = payload.decode("utf-8")
         if kind == "alert":
             self._store.add_alert(body, text, now)
             with self._lock:
                 self.alert_ids[body["event_id"]] += 1
+        elif kind == "action":
+            record = action_record(body, site=levels[-4], device_id=levels[-3], action=levels[-1])
+            self._store.add_action(record, text, now)
+            with self._lock:
+                self.action_ids[record.event_id] += 1
         elif kind == "counts":
             self._store.add_counts(body, text, now)
         else:
@@ -149,10 +164,23 @@ class PlatformConsumer:
         with self._lock:
             self.received[kind] += 1
 
+    def _reject(self, topic: str, reason: str) -> None:
+        count = self._count_rejected(topic)
+        if count == 1 or count % 100 == 0:  # the first says what is wrong; a flood of them is not logged in full
+            log.warning("platform consumer: message on %s not stored (%d so far): %s", topic, count, reason)
+
+    def _count_rejected(self, topic: str) -> int:
+        with self._lock:
+            self.rejected += 1
+            self.rejected_by_kind[_kind(topic.split("/")) or "unknown"] += 1
+            return self.rejected
+
 
 def _kind(levels: list[str]) -> str | None:
     if len(levels) >= 5 and levels[-2] == "alerts":
         return "alert"
+    if len(levels) >= 5 and levels[-2] == "actions":
+        return "action"
     if len(levels) >= 4 and levels[-1] in ("counts", "status"):
         return levels[-1]
     return None

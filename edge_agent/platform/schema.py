@@ -5,11 +5,14 @@ AUTOINCREMENT, no rowid, no SQLite-only pragmas here (the SQLite connection's ow
 live in store.py). Times are RFC 3339 UTC text as the agent publishes them, plus the
 consumer's receive time as epoch seconds. Upserts use `INSERT ... ON CONFLICT (key) DO ...`,
 which both SQLite (3.24+) and PostgreSQL (9.5+) accept.
+
+`DDL` is the first version's tables; `MIGRATIONS[n]` takes a store from version n-1 to n (a new
+store runs them all). The store applies them in one transaction and records the version.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL = (
     """
@@ -106,7 +109,57 @@ INSERT_COUNTS = """
     ON CONFLICT (event_id) DO NOTHING
 """
 
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 2: action records. `alert_event_id` links a record to its alert but is no foreign key: with
+    # shared subscriptions (and the agent's own priorities) a record may be stored before its alert.
+    2: (
+        """
+        CREATE TABLE IF NOT EXISTS actions (
+            event_id TEXT NOT NULL PRIMARY KEY,
+            device_id TEXT NOT NULL,
+            site TEXT NOT NULL,
+            action TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            triggered_by TEXT NOT NULL,
+            alert_event_id TEXT,
+            alert_type TEXT,
+            outcome TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            error TEXT,
+            latency_ms DOUBLE PRECISION,
+            finished_at TEXT NOT NULL,
+            received_at DOUBLE PRECISION NOT NULL,
+            deliveries INTEGER NOT NULL,
+            payload TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS actions_alert ON actions (alert_event_id)",
+        "CREATE INDEX IF NOT EXISTS actions_outcome ON actions (outcome, finished_at)",
+    ),
+}
+
+STORED_VERSION = "SELECT version FROM platform_schema WHERE name = 'platform'"
+
+# Never lowers the number: an older consumer refuses a newer store before it gets here (store.py).
 RECORD_SCHEMA = """
     INSERT INTO platform_schema (name, version) VALUES ('platform', ?)
-    ON CONFLICT (name) DO UPDATE SET version = excluded.version
+    ON CONFLICT (name) DO UPDATE SET version = excluded.version WHERE platform_schema.version < excluded.version
+"""
+
+# Like alerts: a record seen again only counts the extra delivery.
+INSERT_ACTION = """
+    INSERT INTO actions (event_id, device_id, site, action, kind, triggered_by, alert_event_id, alert_type,
+                         outcome, attempts, error, latency_ms, finished_at, received_at, deliveries, payload)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
+    ON CONFLICT (event_id) DO UPDATE SET deliveries = actions.deliveries + 1
+"""
+
+# A record with its alert's facts where the alert is stored (`alert_stored` 0 while it is not).
+SELECT_ACTIONS = """
+    SELECT actions.event_id, actions.device_id, actions.site, actions.action, actions.kind, actions.triggered_by,
+           actions.outcome, actions.attempts, actions.error, actions.latency_ms, actions.finished_at,
+           actions.deliveries, actions.alert_event_id, coalesce(alerts.type, actions.alert_type) AS alert_type,
+           alerts.severity AS alert_severity, alerts.created_at AS alert_created_at,
+           CASE WHEN alerts.event_id IS NULL THEN 0 ELSE 1 END AS alert_stored
+    FROM actions LEFT JOIN alerts ON alerts.event_id = actions.alert_event_id
 """

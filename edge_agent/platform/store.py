@@ -1,4 +1,5 @@
-"""The platform's record of the fleet in SQLite: alerts once per event_id, episodes, device status, counts.
+"""The platform's record of the fleet in SQLite: alerts and action records once per event_id, episodes,
+device status, counts.
 
 One connection, used under a lock (the consumer's network thread writes, the summary reads).
 Several consumer processes may share the file: WAL and a busy timeout let them take turns,
@@ -15,9 +16,17 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from edge_agent.events.action import ActionRecord
 from edge_agent.platform import schema
 
 BUSY_TIMEOUT_MS = 10_000
+# Outcomes an operator should look at: the action did not happen (ok is done; rate_limited and cooldown are
+# the action's own limits doing what they were configured to do, counted in the summary).
+ATTENTION_OUTCOMES = ("failed", "timeout", "dropped", "stopped")
+
+
+class StoreVersionError(RuntimeError):
+    """The file was written by a newer consumer: this one would not know its tables."""
 
 
 @dataclass
@@ -32,17 +41,36 @@ class Summary:
     devices_offline: int = 0
     offline: list[str] = field(default_factory=list)
     counts: int = 0
+    actions: int = 0
+    action_deliveries: int = 0
+    actions_by_outcome: dict[str, int] = field(default_factory=dict)
+    actions_awaiting_alert: int = 0  # a record stored before its alert (another instance, or still in flight)
+    alerts_with_failed_actions: int = 0  # alerts with at least one record in ATTENTION_OUTCOMES
 
     @property
     def duplicates(self) -> int:
         return self.deliveries - self.alerts
 
+    @property
+    def action_duplicates(self) -> int:
+        return self.action_deliveries - self.actions
+
+    @property
+    def actions_to_check(self) -> int:
+        return sum(self.actions_by_outcome.get(outcome, 0) for outcome in ATTENTION_OUTCOMES)
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "duplicates": self.duplicates}
+        return {
+            **asdict(self),
+            "duplicates": self.duplicates,
+            "action_duplicates": self.action_duplicates,
+            "actions_to_check": self.actions_to_check,
+        }
 
     def text(self) -> str:
         types = ", ".join(f"{name}={count}" for name, count in sorted(self.alerts_by_type.items())) or "none"
         offline = ", ".join(self.offline[:10]) + (" ..." if len(self.offline) > 10 else "")
+        outcomes = ", ".join(f"{name}={count}" for name, count in sorted(self.actions_by_outcome.items())) or "none"
         return "\n".join(
             [
                 f"alerts: {self.alerts} unique, {self.duplicates} duplicate deliveries ({types})",
@@ -51,6 +79,9 @@ class Summary:
                 f"devices: {self.devices_online} online, {self.devices_offline} offline"
                 + (f" ({offline})" if offline else ""),
                 f"counts intervals: {self.counts}",
+                f"actions: {self.actions} unique, {self.action_duplicates} duplicate deliveries ({outcomes});"
+                f" {self.actions_to_check} to check ({'/'.join(ATTENTION_OUTCOMES)})"
+                f" on {self.alerts_with_failed_actions} alerts, {self.actions_awaiting_alert} awaiting their alert",
             ]
         )
 
@@ -62,10 +93,31 @@ class PlatformStore:
         self._db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
-        with self._lock, self._db:
-            for statement in schema.DDL:
+        with self._lock:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Create or upgrade the tables in one transaction: one instance migrates, others wait and find it done."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in schema.DDL:  # the first version's tables (a new store has nothing else)
                 self._db.execute(statement)
+            found = self._db.execute(schema.STORED_VERSION).fetchone()
+            stored = 1 if found is None else found[0]
+            if stored > schema.SCHEMA_VERSION:
+                raise StoreVersionError(
+                    f"{self.path}: platform store schema version {stored}, written by a newer consumer;"
+                    f" this one knows up to {schema.SCHEMA_VERSION}: upgrade it"
+                )
+            for version in range(stored + 1, schema.SCHEMA_VERSION + 1):
+                for statement in schema.MIGRATIONS[version]:
+                    self._db.execute(statement)
             self._db.execute(schema.RECORD_SCHEMA, (schema.SCHEMA_VERSION,))
+        except BaseException:
+            self._db.rollback()
+            self._db.close()
+            raise
+        self._db.commit()
 
     def add_alert(self, alert: dict, payload: str, received_at: float | None = None) -> bool:
         """Store an alert; False when its event_id was already stored (only the delivery is counted)."""
@@ -84,14 +136,40 @@ class PlatformStore:
             payload,
         )
         with self._lock, self._db:
-            before = self._deliveries(alert["event_id"])
+            before = self._deliveries("alerts", alert["event_id"])
             self._db.execute(schema.INSERT_ALERT, row)
             self._pair(alert)
         return before == 0
 
-    def _deliveries(self, event_id: str) -> int:
-        found = self._db.execute("SELECT deliveries FROM alerts WHERE event_id = ?", (event_id,)).fetchone()
+    def _deliveries(self, table: str, event_id: str) -> int:
+        found = self._db.execute(f"SELECT deliveries FROM {table} WHERE event_id = ?", (event_id,)).fetchone()
         return 0 if found is None else found[0]
+
+    def add_action(self, record: ActionRecord, payload: str, received_at: float | None = None) -> bool:
+        """Store an action record (checked by the caller, see records.py); False when its event_id was already
+        stored (only the delivery is counted). Its alert need not be stored yet: reads join on alert_event_id."""
+        received_at = time.time() if received_at is None else received_at
+        row = (
+            record.event_id,
+            record.device_id,
+            record.site,
+            record.action,
+            record.kind,
+            record.trigger,
+            record.alert_event_id,
+            record.alert_type,
+            record.outcome,
+            record.attempts,
+            record.error,
+            record.latency_ms,
+            record.finished_at,
+            received_at,
+            payload,
+        )
+        with self._lock, self._db:
+            before = self._deliveries("actions", record.event_id)
+            self._db.execute(schema.INSERT_ACTION, row)
+        return before == 0
 
     def _pair(self, alert: dict) -> None:
         phase = alert.get("phase", "instant")
@@ -157,6 +235,28 @@ class PlatformStore:
         with self._lock:
             return dict(self._db.execute("SELECT event_id, deliveries FROM alerts"))
 
+    def action(self, event_id: str) -> dict | None:
+        """One action record with its alert's facts when that alert is stored (`alert_stored`)."""
+        found = self._action_rows(" WHERE actions.event_id = ?", (event_id,))
+        return found[0] if found else None
+
+    def actions_of_alert(self, alert_event_id: str) -> list[dict]:
+        return self._action_rows(" WHERE actions.alert_event_id = ? ORDER BY actions.finished_at", (alert_event_id,))
+
+    def actions_to_check(self, limit: int = 50, every_outcome: bool = False) -> list[dict]:
+        """The newest records an operator should look at (ATTENTION_OUTCOMES), or the newest of any outcome."""
+        if every_outcome:
+            return self._action_rows(" ORDER BY actions.finished_at DESC LIMIT ?", (limit,))
+        marks = ", ".join("?" * len(ATTENTION_OUTCOMES))
+        where = f" WHERE actions.outcome IN ({marks}) ORDER BY actions.finished_at DESC LIMIT ?"
+        return self._action_rows(where, (*ATTENTION_OUTCOMES, limit))
+
+    def _action_rows(self, where: str, parameters: tuple) -> list[dict]:
+        with self._lock:
+            cursor = self._db.execute(schema.SELECT_ACTIONS + where, parameters)
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+
     def summary(self) -> Summary:
         query = self._db.execute
         with self._lock:
@@ -170,6 +270,7 @@ class PlatformStore:
             states = dict(query("SELECT state, count(*) FROM devices GROUP BY state"))
             offline = [row[0] for row in query("SELECT device_id FROM devices WHERE state = 'offline' ORDER BY 1")]
             counts = query("SELECT count(*) FROM counts").fetchone()[0]
+            actions = self._action_summary()
         return Summary(
             alerts=alerts,
             deliveries=deliveries,
@@ -181,7 +282,27 @@ class PlatformStore:
             devices_offline=states.get("offline", 0),
             offline=offline,
             counts=counts,
+            **actions,
         )
+
+    def _action_summary(self) -> dict:
+        query = self._db.execute
+        actions, deliveries = query("SELECT count(*), coalesce(sum(deliveries), 0) FROM actions").fetchone()
+        awaiting = query(
+            "SELECT count(*) FROM actions WHERE alert_event_id IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM alerts WHERE alerts.event_id = actions.alert_event_id)"
+        ).fetchone()[0]
+        marks = ", ".join("?" * len(ATTENTION_OUTCOMES))
+        failed = query(
+            f"SELECT count(DISTINCT alert_event_id) FROM actions WHERE outcome IN ({marks})", ATTENTION_OUTCOMES
+        ).fetchone()[0]
+        return {
+            "actions": actions,
+            "action_deliveries": deliveries,
+            "actions_by_outcome": dict(query("SELECT outcome, count(*) FROM actions GROUP BY outcome")),
+            "actions_awaiting_alert": awaiting,
+            "alerts_with_failed_actions": failed,
+        }
 
     def close(self) -> None:
         with self._lock:

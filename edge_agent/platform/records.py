@@ -1,0 +1,52 @@
+"""Checking an action record before the platform stores it: the contract's model, its versioning, and its topic.
+
+The broker's ACL (configs/mosquitto/) lets a device write only under its own topics; it does not read
+payloads. So a record is believed only where its body agrees with its topic: site, device and action
+name. A record from a newer minor version may carry fields this consumer does not know: they are
+left out of the check (the payload is stored whole), as docs/mqtt-api.md Versioning asks.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from edge_agent.events.action import ActionRecord
+from edge_agent.events.alert import SCHEMA_VERSION
+
+
+class RejectedMessage(ValueError):
+    """A message the platform does not store; the text says what is wrong, for the log."""
+
+
+def action_record(body: dict, site: str, device_id: str, action: str) -> ActionRecord:
+    """The record in `body`, published on `…/{site}/{device_id}/actions/{action}`; raises RejectedMessage."""
+    major, minor = _version(body.get("schema_version", SCHEMA_VERSION))
+    known_major, known_minor = _version(SCHEMA_VERSION)
+    if major != known_major:
+        raise RejectedMessage(f"schema_version {body['schema_version']!r}: this consumer reads major {known_major}")
+    if minor > known_minor:
+        body = {key: value for key, value in body.items() if key in ActionRecord.model_fields}
+    try:
+        record = ActionRecord.model_validate(body)
+    except ValidationError as exc:
+        raise RejectedMessage(_describe(exc)) from None
+    claimed = {"site": record.site, "device_id": record.device_id, "action": record.action}
+    topic = {"site": site, "device_id": device_id, "action": action}
+    differing = [f"{key} {claimed[key]!r} (topic: {topic[key]!r})" for key in topic if claimed[key] != topic[key]]
+    if differing:
+        raise RejectedMessage(f"record {record.event_id} disagrees with its topic: {', '.join(differing)}")
+    return record
+
+
+def _version(value: object) -> tuple[int, int]:
+    try:
+        major, minor = str(value).split(".")
+        return int(major), int(minor)
+    except ValueError:
+        raise RejectedMessage(f"schema_version {value!r} is not MAJOR.MINOR") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = [f"{'.'.join(str(part) for part in error['loc']) or 'record'}: {error['msg']}" for error in exc.errors()]
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return "not an action record: " + "; ".join(problems[:3]) + more
