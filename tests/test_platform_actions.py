@@ -175,3 +175,23 @@ def test_a_first_version_store_is_upgraded_in_place_and_a_newer_one_refused(tmp_
 def _version(db: Path) -> int:
     with sqlite3.connect(db) as connection:
         return connection.execute(schema.STORED_VERSION).fetchone()[0]
+
+
+def test_an_alert_whose_body_disagrees_with_its_topic_is_counted_and_not_stored(tmp_path, mosquitto):
+    """The ACL keeps a device to its own topics but does not read payloads: an alert on dev-1's topic that claims
+    another device, site or type is not believed."""
+    db = tmp_path / "platform.db"
+    instance = consumer(mosquitto, db, "c1")
+    store = PlatformStore(db)
+    good = json.loads(make_alert().to_json())
+    forged = [
+        {**good, "event_id": new_event_id(), "device_id": "dev-other"},
+        {**good, "event_id": new_event_id(), "site": "site-other"},
+        {**good, "event_id": new_event_id(), "type": "door.forced"},  # published under the intrusion topic
+    ]
+    for body in [*forged, good]:
+        publish_raw(mosquitto.port, TOPICS.alert(good["type"]), json.dumps(body).encode())
+    wait_for(lambda: store.summary().alerts == 1, message="the well-formed alert stored")
+    assert instance.rejected == len(forged) and instance.rejected_by_kind == {"alert": len(forged)}
+    assert instance.alert_ids == {good["event_id"]: 1}
+    instance.stop()

@@ -30,7 +30,7 @@ from paho.mqtt.properties import Properties
 
 from edge_agent.config.base import read_secret
 from edge_agent.config.mqtt import MqttConfig
-from edge_agent.platform.records import RejectedMessage, action_record
+from edge_agent.platform.records import RejectedMessage, action_record, check_alert_origin
 from edge_agent.platform.store import PlatformStore, parse_json
 from edge_agent.publish.connection import tls_context
 
@@ -149,6 +149,7 @@ class PlatformConsumer:
         now = time.time()
         text = payload.decode("utf-8")
         if kind == "alert":
+            check_alert_origin(body, site=levels[-4], device_id=levels[-3], alert_type=levels[-1])
             self._store.add_alert(body, text, now)
             with self._lock:
                 self.alert_ids[body["event_id"]] += 1

@@ -1,9 +1,10 @@
-"""Checking an action record before the platform stores it: the contract's model, its versioning, and its topic.
+"""Checking a message before the platform stores it: an action record's model and versioning; any message's topic.
 
 The broker's ACL (configs/mosquitto/) lets a device write only under its own topics; it does not read
-payloads. So a record is believed only where its body agrees with its topic: site, device and action
-name. A record from a newer minor version may carry fields this consumer does not know: they are
-left out of the check (the payload is stored whole), as docs/mqtt-api.md Versioning asks.
+payloads. So an alert or a record is believed only where its body agrees with its topic: site, device
+and alert type or action name. A record from a newer minor version may carry fields this consumer does
+not know: they are left out of the check (the payload is stored whole), as docs/mqtt-api.md Versioning
+asks.
 """
 
 from __future__ import annotations
@@ -31,11 +32,21 @@ def action_record(body: dict, site: str, device_id: str, action: str) -> ActionR
     except ValidationError as exc:
         raise RejectedMessage(_describe(exc)) from None
     claimed = {"site": record.site, "device_id": record.device_id, "action": record.action}
-    topic = {"site": site, "device_id": device_id, "action": action}
+    _agrees_with_topic(f"record {record.event_id}", claimed, {"site": site, "device_id": device_id, "action": action})
+    return record
+
+
+def check_alert_origin(body: dict, site: str, device_id: str, alert_type: str) -> None:
+    """Raise RejectedMessage unless the alert published on `…/{site}/{device_id}/alerts/{alert_type}` says the same."""
+    claimed = {key: body.get(key) for key in ("site", "device_id", "type")}
+    topic = {"site": site, "device_id": device_id, "type": alert_type}
+    _agrees_with_topic(f"alert {body.get('event_id')}", claimed, topic)
+
+
+def _agrees_with_topic(what: str, claimed: dict, topic: dict) -> None:
     differing = [f"{key} {claimed[key]!r} (topic: {topic[key]!r})" for key in topic if claimed[key] != topic[key]]
     if differing:
-        raise RejectedMessage(f"record {record.event_id} disagrees with its topic: {', '.join(differing)}")
-    return record
+        raise RejectedMessage(f"{what} disagrees with its topic: {', '.join(differing)}")
 
 
 def _version(value: object) -> tuple[int, int]:
