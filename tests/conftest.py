@@ -8,6 +8,7 @@ from edge_agent.vision.models import fetch_model
 from tests.support.alert_contract import EmittedAlerts
 from tests.support.assets import assets_dir, model_path
 from tests.support.broker import Mosquitto
+from tests.support.http_target import HttpTarget
 
 
 @pytest.fixture(autouse=True)
@@ -43,3 +44,11 @@ def replay_environ(tmp_path_factory):
     models = tmp_path_factory.mktemp("models")
     fetch_model("yolox_nano", models, mirror_dir=assets_dir())
     return {"EDGE_AGENT_MODELS": str(models), "EDGE_AGENT_ASSETS": str(assets_dir())}
+
+
+@pytest.fixture
+def target():
+    """A real local HTTP server standing in for a LAN device an `http` action calls (tests/support/http_target.py)."""
+    server = HttpTarget()
+    yield server
+    server.close()

@@ -21,17 +21,9 @@ from edge_agent.events.action import alert_fields
 from edge_agent.store.episodes import EpisodeSink
 from edge_agent.store.state import StateStore
 from tests.support.actions import action_configs, make_alert, records_of, schema_problems, start_runner
-from tests.support.http_target import HttpTarget
 from tests.support.wait import wait_for
 
 HOSTILE = "a\"b'c; rm -rf / $(touch pwned) `id` {type} %0d%0a\r\nX-Injected: 1\n{{zone}} & ?x=1#frag /../"
-
-
-@pytest.fixture
-def target():
-    server = HttpTarget()
-    yield server
-    server.close()
 
 
 def http_action(url: str, name: str = "hook", **settings) -> dict:

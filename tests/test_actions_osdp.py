@@ -21,13 +21,11 @@ from edge_agent.actions.base import ActionEnv
 from edge_agent.actions.osdp_output import OsdpOutputKind, ticks
 from edge_agent.clock import SystemClock
 from edge_agent.config.actions import OsdpOutputAction
-from edge_agent.credentials import wiegand26
 from edge_agent.sources.access import build_adapters
-from edge_agent.sources.access.osdp import FdChannel
+from tests.support.osdp_reader import SCBK, Reader
 from tests.support.wait import wait_for
 from tests.test_access_common import EventLog, access_config, tokenizer
 
-SCBK = bytes.fromhex("303132333435363738393a3b3c3d3e3f")
 OUTPUTS, LEDS = 4, 2
 CAPABILITIES = osdp.PDCapabilities(
     [
@@ -36,35 +34,6 @@ CAPABILITIES = osdp.PDCapabilities(
         (osdp.Capability.AudibleControl, 1, 1),
     ]
 )
-
-
-class Reader:
-    """libosdp's PD on the master side of the pty: what it was told, in order."""
-
-    def __init__(self, fd: int):
-        info = osdp.PDInfo(1, FdChannel(fd), scbk=SCBK, flags=[osdp.LibFlag.EnforceSecure])
-        self.pd = osdp.PeripheralDevice(info, CAPABILITIES, log_level=osdp.LogLevel.Warning)
-        self.pd.start()
-
-    def next_command(self, timeout: float = 5.0) -> dict:
-        command = self.pd.get_command(timeout)
-        assert command is not None, "the reader received no command"
-        return command
-
-    def card(self, card_number: int) -> None:
-        event = {
-            "event": osdp.Event.CardRead,
-            "reader_no": 0,
-            "direction": 0,
-            "format": osdp.CardFormat.Wiegand,
-            "length": 26,
-            "data": wiegand26(18, card_number),
-        }
-        assert self.pd.submit_event(event) is not False
-
-    def stop(self) -> None:
-        if self.pd.thread is not None:
-            self.pd.stop()
 
 
 @pytest.fixture
@@ -86,7 +55,7 @@ def bench(tmp_path):
     )
     events = EventLog()
     adapters = {adapter.id: adapter for adapter in build_adapters(access, events, SystemClock())}
-    peripheral = Reader(ptys[0][0])
+    peripheral = Reader(ptys[0][0], CAPABILITIES)
     for adapter in adapters.values():
         adapter.start()
     try:
@@ -251,7 +220,7 @@ def test_card_reads_flow_while_commands_are_sent(bench):
     sender.start()
     cards = list(range(100, 110))
     for card in cards:
-        peripheral.card(card)
+        peripheral.card(18, card)
     reads = wait_for(
         lambda: len(events.of_type("credential.read")) == len(cards) and events.of_type("credential.read"),
         timeout=10,

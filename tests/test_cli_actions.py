@@ -23,7 +23,6 @@ from edge_agent.cli.main import main
 from edge_agent.clock import FakeClock
 from tests.support.actions import action_configs, make_alert
 from tests.support.assets import ROOT, footage
-from tests.support.http_target import HttpTarget
 
 HOSTILE = "a\"b'c; rm -rf / $(touch pwned) `id`\r\n{type} %0d%0a X-Injected: 1"
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -70,13 +69,6 @@ def script(path: Path, body: str) -> Path:
     path.write_text("#!/bin/sh\n" + body)
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return path
-
-
-@pytest.fixture
-def target():
-    server = HttpTarget()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -11,19 +11,12 @@ import pytest
 
 from edge_agent.vision.models import fetch_model
 from tests.support.actions import schema_problems
-from tests.support.assets import assets_dir, footage, model_path
+from tests.support.assets import WHOLE_PICTURE, assets_dir, entrance_camera, model_path
 from tests.support.broker import free_port
 from tests.support.daemon import Daemon, Watcher, base_config
 from tests.support.http_target import HttpTarget
 from tests.support.wait import wait_for
 from tests.test_daemon_access import access_section, post
-
-
-@pytest.fixture
-def target():
-    server = HttpTarget()
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -46,17 +39,7 @@ def test_an_intrusion_calls_the_local_device_while_the_broker_is_down(tmp_path, 
         tmp_path / "state",
         free_port(),  # nothing listens there: the uplink is down for the whole run
         detector={"models_dir": str(models_dir), "threads": 1},
-        cameras=[
-            {
-                "id": "entrance",
-                "url": str(footage("entrance-one-by-one.mp4")),
-                "kind": "file",
-                "loop": True,
-                "realtime": True,
-                "detect_fps": 5,
-                "zones": {"room": {"points": [[0, 0], [1, 0], [1, 1], [0, 1]]}},
-            }
-        ],
+        cameras=[entrance_camera(zones={"room": {"points": WHOLE_PICTURE}})],
         rules=[{"name": "anyone", "type": "intrusion", "camera": "entrance", "zone": "room", "min_dwell": 0.2}],
         actions=[
             {

@@ -19,22 +19,18 @@ import os
 import pty
 import signal
 import sqlite3
-import subprocess
-import sys
 import tty
 
 import osdp
 import pytest
 
-from edge_agent.credentials import wiegand26
-from edge_agent.sources.access.osdp import FdChannel
 from tests.support.actions import schema_problems
 from tests.support.broker import free_port
 from tests.support.daemon import Daemon, base_config
+from tests.support.osdp_reader import SCBK, Reader
 from tests.support.wait import wait_for
 from tests.test_access_common import tokenizer, write_site_key
 
-SCBK = bytes.fromhex("303132333435363738393a3b3c3d3e3f")
 FACILITY, CARD = 201, 48879
 CARD_NUMBER = str(FACILITY * 65536 + CARD)  # what the reader reads; only its token may leave the adapter
 CAPABILITIES = osdp.PDCapabilities(
@@ -62,61 +58,12 @@ GREEN_LED = {
 BUZZER = {"command": osdp.Command.Buzzer, "reader": 0, "control_code": 2, "on_count": 2, "off_count": 2, "rep_count": 3}
 
 
-class OnSiteDaemon(Daemon):
-    """`edge_agent run --no-revert`: a SIGHUP reload stays although the broker cannot be reached to confirm it."""
-
-    def start(self) -> OnSiteDaemon:
-        self._log = open(self.log_path, "ab")
-        argv = [sys.executable, "-m", "edge_agent", "run", "--config", str(self.config_path), "--no-revert"]
-        self.process = subprocess.Popen(
-            argv, stdout=self._log, stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir
-        )
-        return self
-
-
-class Reader:
-    """libosdp's PD on the master side of the pty: does what a person at the door does, reports what it was told."""
-
-    def __init__(self, fd: int):
-        info = osdp.PDInfo(1, FdChannel(fd), scbk=SCBK, flags=[osdp.LibFlag.EnforceSecure])
-        self.pd = osdp.PeripheralDevice(info, CAPABILITIES, log_level=osdp.LogLevel.Warning)
-        self.pd.start()
-
-    def commands(self, count: int, timeout: float = 10.0) -> list[dict]:
-        received = []
-        while len(received) < count:
-            command = self.pd.get_command(timeout)
-            assert command is not None, f"the reader received {received}, expected {count} commands"
-            received.append(command)
-        return received
-
-    def card(self) -> None:
-        event = {
-            "event": osdp.Event.CardRead,
-            "reader_no": 0,
-            "direction": 0,
-            "format": osdp.CardFormat.Wiegand,
-            "length": 26,
-            "data": wiegand26(FACILITY, CARD),
-        }
-        assert self.pd.submit_event(event) is not False
-
-    def door_contact(self, is_open: bool) -> None:
-        report = bytes([int(is_open)])
-        event = {"event": osdp.Event.Status, "type": osdp.StatusReportType.Input, "nr_entries": 1, "report": report}
-        assert self.pd.submit_event(event) is not False
-
-    def stop(self) -> None:
-        if self.pd.thread is not None:
-            self.pd.stop()
-
-
 @pytest.fixture
 def door(tmp_path):
     """(pty slave path, the reader on the master side)."""
     master, slave = pty.openpty()
     tty.setraw(slave)
-    reader = Reader(master)
+    reader = Reader(master, CAPABILITIES)
     try:
         yield os.ttyname(slave), reader
     finally:
@@ -175,7 +122,7 @@ def test_alerts_drive_the_readers_output_led_and_buzzer_through_the_daemon_and_a
     device, reader = door
     state = tmp_path / "state"
     config = agent_config(tmp_path, device)
-    daemon = OnSiteDaemon(tmp_path / "agent", config).start()
+    daemon = Daemon(tmp_path / "agent", config, args=("--no-revert",)).start()
     try:
         wait_for(reader.pd.is_sc_active, timeout=30, message="the daemon's control panel on the secure channel")
 
@@ -184,7 +131,7 @@ def test_alerts_drive_the_readers_output_led_and_buzzer_through_the_daemon_and_a
         reader.door_contact(is_open=False)
         [forced] = wait_for(lambda: payloads(state, "alerts/door.forced"), message="the door.forced alert")
 
-        reader.card()
+        reader.card(FACILITY, CARD)
         assert reader.commands(2) == [OUTPUT_ON, GREEN_LED]
         wait_for(lambda: payloads(state, "actions/let-in"), message="the let-in record")
 
@@ -195,7 +142,7 @@ def test_alerts_drive_the_readers_output_led_and_buzzer_through_the_daemon_and_a
         wait_for(lambda: applied in daemon.log(), timeout=20, message="the reload")
         assert "adapters kept running ['rs485-a']" in daemon.log()  # handed over running, not reopened
 
-        reader.card()
+        reader.card(FACILITY, CARD)
         assert reader.commands(2) == [OUTPUT_ON, GREEN_LED]
         wait_for(lambda: len(payloads(state, "actions/let-in")) == 2, message="the second let-in record")
         assert reader.pd.get_command(0.5) is None  # nothing else: the card reads did not sound the alarm

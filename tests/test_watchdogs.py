@@ -23,7 +23,7 @@ from edge_agent.daemon import core_watch
 from edge_agent.daemon.agent import Agent
 from edge_agent.daemon.notify import SystemdNotifier
 from edge_agent.sources import camera as camera_module
-from tests.support.assets import footage
+from tests.support.assets import entrance_camera
 from tests.support.daemon import NotifySocket, Watcher, base_config
 from tests.support.wait import wait_for
 from tests.test_access_common import write_site_key
@@ -259,15 +259,7 @@ def test_a_reader_hung_in_read_raises_camera_offline_and_is_replaced(run_agent, 
         return HangingCapture(capture, gate) if len(opened) == 1 else capture
 
     monkeypatch.setattr(camera_module, "open_capture", open_capture)
-    camera = {
-        "id": "entrance",
-        "url": str(footage("entrance-one-by-one.mp4")),
-        "kind": "file",
-        "loop": True,
-        "realtime": True,
-        "detect_fps": 5,
-        "health": {"stall_timeout": 1.0, "offline_grace": 30.0},
-    }
+    camera = entrance_camera(health={"stall_timeout": 1.0, "offline_grace": 30.0})
     try:
         running, watcher = run_agent(
             environ=replay_environ,

@@ -23,7 +23,7 @@ import yaml
 
 from edge_agent.vision.models import fetch_model
 from edge_agent.web.passwords import write_hash
-from tests.support.assets import assets_dir, footage, model_path
+from tests.support.assets import assets_dir, entrance_camera, model_path
 from tests.support.broker import Mosquitto
 from tests.support.daemon import Daemon, Watcher, base_config
 from tests.support.http_target import HttpTarget
@@ -66,16 +66,10 @@ def site(tmp_path_factory, chime):
         broker.port,
         detector={"models_dir": str(models), "threads": 1},
         cameras=[
-            {
-                "id": "entrance",
-                "url": str(footage("entrance-one-by-one.mp4")),
-                "kind": "file",
-                "loop": True,
-                "realtime": True,
-                "detect_fps": 5,
-                "zones": {"door": {"points": STRIP}},
-                "lines": {"entry": {"points": [[0.1, 0.8], [0.9, 0.8]], "in_side": [0.5, 0.95]}},
-            }
+            entrance_camera(
+                zones={"door": {"points": STRIP}},
+                lines={"entry": {"points": [[0.1, 0.8], [0.9, 0.8]], "in_side": [0.5, 0.95]}},
+            )
         ],
         rules=[
             {

@@ -72,23 +72,29 @@ def _validated(agent: Agent, request: Request) -> AgentConfig:
         message = "device.id and device.site cannot be changed remotely (edit the file on the device)"
         agent.report_rejected(request.origin, message)
         raise CommandError(message)
-    commands = command_actions_changed(agent.config, new) if request.origin.startswith(REMOTE_ORIGINS) else []
+    if request.origin.startswith(REMOTE_ORIGINS):
+        problem = _local_only_changes(agent.config, new)
+        if problem is not None:
+            agent.report_rejected(request.origin, problem)
+            raise CommandError(problem)
+    return new
+
+
+def _local_only_changes(old: AgentConfig, new: AgentConfig) -> str | None:
+    """Why `new` may only come from the config file on the device (what the box runs or sends), or None."""
+    commands = command_actions_changed(old, new)
     if commands:
-        message = (
+        return (
             f"command actions {commands} would be added or changed: a program the box runs can only be set in the "
             "config file on the device (then SIGHUP or restart), not remotely or from the web page"
         )
-        agent.report_rejected(request.origin, message)
-        raise CommandError(message)
-    secrets = secret_files_added(agent.config, new) if request.origin.startswith(REMOTE_ORIGINS) else []
+    secrets = secret_files_added(old, new)
     if secrets:
-        message = (
+        return (
             f"secret_headers would send files {secrets} that the running config does not: which files on the box "
             "an action may send can only be set in the config file on the device"
         )
-        agent.report_rejected(request.origin, message)
-        raise CommandError(message)
-    return new
+    return None
 
 
 def _confirm(agent: Agent, timeout: float) -> str | None:

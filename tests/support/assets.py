@@ -43,3 +43,20 @@ def model_path() -> Path:
 
 def footage(name: str) -> Path:
     return asset(f"footage/{name}")
+
+
+WHOLE_PICTURE = [[0, 0], [1, 0], [1, 1], [0, 1]]
+
+
+def entrance_camera(**settings) -> dict:
+    """The shared entrance clip as a looping file camera at real-time pace, 5 detector runs a second (a live
+    camera, as the daemon tests need one); `settings` add to or replace its config keys."""
+    return {
+        "id": "entrance",
+        "url": str(footage("entrance-one-by-one.mp4")),
+        "kind": "file",
+        "loop": True,
+        "realtime": True,
+        "detect_fps": 5,
+        **settings,
+    }

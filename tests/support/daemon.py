@@ -155,7 +155,9 @@ class NotifySocket:
 class Daemon:
     """`python -m edge_agent run --config FILE` as a subprocess."""
 
-    def __init__(self, workdir: Path, config: dict, env: dict | None = None):
+    def __init__(self, workdir: Path, config: dict, env: dict | None = None, args: tuple[str, ...] = ()):
+        """`args`: more `run` options, e.g. ("--no-revert",) to run as on site."""
+        self.args = tuple(args)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.workdir / "config.yaml"
@@ -172,7 +174,7 @@ class Daemon:
     def start(self) -> Daemon:
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "edge_agent", "run", "--config", str(self.config_path)],
+            [sys.executable, "-m", "edge_agent", "run", "--config", str(self.config_path), *self.args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=self.env,
