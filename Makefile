@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ASSETS_CACHE ?= var/assets
 
-.PHONY: demo test lint test-py310 venv bench schemas docs clean
+.PHONY: demo test lint test-py310 venv bench schemas docs clean fuzz
 
 $(BIN)/edge-agent: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ $(VENV310)/bin/edge-agent: setup.cfg pyproject.toml
 
 test-py310: $(VENV310)/bin/edge-agent
 	$(VENV310)/bin/python -m pytest -q -m "not slow" $(PY310_TESTS) $(PYTEST_ARGS)
+
+# The fuzzers (tests marked `fuzz`) with fifty times CI's budget (tests/support/fuzz.py): minutes, by hand.
+fuzz: venv
+	EDGE_AGENT_FUZZ=long $(BIN)/python -m pytest -q -m fuzz $(PYTEST_ARGS)
 
 bench: venv
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
