@@ -158,9 +158,9 @@ def config_text(*argvs: list[str]) -> str:
 @pytest.mark.parametrize(
     "new, refused",
     [
-        (config_text(["/bin/true"], ["/bin/false"]), "['c1']"),  # added
-        (config_text(["/bin/false"]), "['c0']"),  # changed
-        (config_text(), None),  # removed: allowed
+        (config_text(["/bin/true"], ["/bin/false"]), "actions[1]: adding command action 'c1'"),  # added
+        (config_text(["/bin/false"]), "actions[0].argv: may only be changed in the config file"),  # changed
+        (config_text(), "actions[0]: removing command action 'c0'"),  # removed: a local field changes too
         (config_text(["/bin/true"]), None),  # unchanged
     ],
 )
@@ -171,7 +171,7 @@ def test_only_the_config_file_on_the_box_may_add_or_change_a_command_action(new,
     if refused is None or origin.startswith("SIGHUP"):
         assert config_change._validated(agent, request).actions is not None and agent.rejected == []
         return
-    with pytest.raises(CommandError, match=re.escape(f"command actions {refused} would be added or changed")):
+    with pytest.raises(CommandError, match=re.escape(refused)):
         config_change._validated(agent, request)
     assert agent.rejected and "config file on the device" in agent.rejected[0][1]
 
@@ -195,7 +195,7 @@ HOOK = {"name": "c0", "kind": "http", "url": "http://127.0.0.1:9/x"}
 )
 def test_a_remote_config_cannot_smuggle_a_command_action_in(running, new):
     agent = RunningAgent(parse_config(_one_action(**running), source="running"))
-    with pytest.raises(CommandError, match="would be added or changed"):
+    with pytest.raises(CommandError, match=r"(adding command action|actions\[0\]\.\w+: may only be changed).*a program"):
         config_change._validated(agent, config_change.Request(_one_action(**new), "remote set-config", persist=False))
 
 
@@ -211,11 +211,13 @@ def test_only_the_config_file_on_the_box_may_choose_a_file_to_send_as_a_secret_h
     other.write_text("not for the network\n")
     agent = RunningAgent(parse_config(_hook(token), source="running"))
     moved = config_change.Request(_hook(token, url="http://127.0.0.1:10/y"), origin, persist=False)
-    assert config_change._validated(agent, moved).actions  # the same file to another target: allowed
     request = config_change.Request(_hook(other), origin, persist=False)
     if origin.startswith("SIGHUP"):
+        assert config_change._validated(agent, moved).actions  # the file on the box may do both
         assert config_change._validated(agent, request).actions and agent.rejected == []
         return
-    with pytest.raises(CommandError, match=re.escape(f"secret_headers would send files {[str(other)]}")):
+    with pytest.raises(CommandError, match=re.escape("actions[0].url: may only be changed in the config file")):
+        config_change._validated(agent, moved)  # the same file to another target: where it sends is local too
+    with pytest.raises(CommandError, match=re.escape("actions[0].secret_headers: may only be changed")):
         config_change._validated(agent, request)
     assert "config file on the device" in agent.rejected[0][1]

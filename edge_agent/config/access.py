@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from edge_agent.config.base import SecretFile, Section
+from edge_agent.config.policy import PATH, REMOTE
 from edge_agent.config.schedule import TimeRange
 from edge_agent.events.alert import Severity
 from edge_agent.events.door_event import DOOR_EVENT_TYPES
@@ -23,6 +24,7 @@ class OsdpReaderConfig(Section):
     )
     scbk_file: SecretFile | None = Field(
         default=None,
+        json_schema_extra=PATH,
         description="File with the 16-byte secure channel base key (hex). Without it the channel is not secure.",
     )
     card_read_as: Literal["credential.read", "access.granted"] = Field(
@@ -41,7 +43,7 @@ class OsdpReaderConfig(Section):
 class OsdpAdapterConfig(Section):
     type: Literal["osdp"]
     id: str = Field(pattern=_ID, description="Adapter id.")
-    device: str = Field(description="Serial device, e.g. /dev/ttyUSB0 (RS-485).")
+    device: str = Field(json_schema_extra=PATH, description="Serial device, e.g. /dev/ttyUSB0 (RS-485).")
     baud: int = Field(default=9600, description="Baud rate.")
     readers: list[OsdpReaderConfig] = Field(min_length=1, description="Readers on this bus.")
     require_secure_channel: bool = Field(
@@ -65,9 +67,13 @@ class OsdpAdapterConfig(Section):
 
 class HttpAuthConfig(Section):
     hmac_secret_file: SecretFile | None = Field(
-        default=None, description="Shared secret for the X-Signature HMAC header over timestamp + body."
+        json_schema_extra=PATH,
+        default=None,
+        description="Shared secret for the X-Signature HMAC header over timestamp + body.",
     )
-    bearer_token_file: SecretFile | None = Field(default=None, description="Bearer token expected in Authorization.")
+    bearer_token_file: SecretFile | None = Field(
+        default=None, json_schema_extra=PATH, description="Bearer token expected in Authorization."
+    )
     replay_window: float = Field(
         default=300.0, gt=0, description="Seconds a signed request's timestamp may differ from ours."
     )
@@ -120,7 +126,9 @@ class LineStreamAdapterConfig(Section):
     id: str = Field(pattern=_ID, description="Adapter id.")
     tcp_host: str | None = Field(default=None, description="Connect to this host for a TCP line stream.")
     tcp_port: int | None = Field(default=None, ge=1, le=65535, description="TCP port.")
-    serial_device: str | None = Field(default=None, description="Or read lines from this serial device.")
+    serial_device: str | None = Field(
+        default=None, json_schema_extra=PATH, description="Or read lines from this serial device."
+    )
     baud: int = Field(default=9600, description="Serial baud rate.")
     max_line_bytes: int = Field(default=4096, ge=64, description="Longer lines are rejected.")
     default_door: str | None = Field(default=None, description="Door for events that name none.")
@@ -151,11 +159,15 @@ AdapterConfig = Annotated[
 
 
 class CameraLineRef(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     camera: str = Field(description="Camera id.")
     line: str = Field(description="Line name on that camera; inward crossings are people entering.")
 
 
 class DoorConfig(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     id: str = Field(pattern=_ID, description="Door id used in events and alerts.")
     name: str | None = Field(default=None, description="Human name.")
     camera_line: CameraLineRef | None = Field(default=None, description="Camera line at this door, for tailgating.")
@@ -194,12 +206,16 @@ class DoorConfig(Section):
 
 
 class DenialBurstConfig(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     count: int = Field(default=3, ge=2, description="Denials at one reader…")
     window: float = Field(default=60.0, gt=0, description="…within this many seconds raise an alert.")
     severity: Severity = Field(default=Severity.major)
 
 
 class DeniedRisingConfig(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     """door.denied_rising: denials at a door rising against the door's own rate (rules/denials.py explains the test
     and the false-alarm rates the defaults give)."""
 
@@ -268,6 +284,8 @@ class DeniedRisingConfig(Section):
 
 
 class TailgatingConfig(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     enabled: bool = Field(default=True, description="Join door grants with camera crossings.")
     window: float = Field(default=8.0, gt=0, description="Seconds after a grant in which its crossing counts.")
     early_tolerance: float = Field(
@@ -278,6 +296,8 @@ class TailgatingConfig(Section):
 
 
 class WelfareWatch(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     name: str = Field(pattern=_ID, description="Name of the watch, carried in alerts.")
     credential_tokens: list[str] = Field(default_factory=list, description="Tokens to watch (from enrolment).")
     card_numbers: list[SecretStr] = Field(
@@ -293,6 +313,7 @@ class WelfareWatch(Section):
 
 class AccessConfig(Section):
     site_key_file: SecretFile | None = Field(
+        json_schema_extra=PATH,
         default=None,
         description="Site key for credential tokens (HMAC-SHA256). Required when any adapter is configured.",
     )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
 from edge_agent.config.base import SecretFile, Section
+from edge_agent.config.policy import PATH, REMOTE, REMOTE_FIELD, local
 from edge_agent.config.schedule import TimeRange
 from edge_agent.events.action import TemplateError, template_fields
 from edge_agent.events.alert_types import ALERT_TYPES
@@ -64,6 +65,8 @@ class ActionTrigger(Section):
 
 
 class RateLimit(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     count: int = Field(default=30, ge=1, le=10_000, description="At most this many runs…")
     per: float = Field(default=60.0, gt=0, description="…in any window of this many seconds; the rest are refused.")
 
@@ -71,15 +74,24 @@ class RateLimit(Section):
 class _Action(Section):
     name: str = Field(pattern=_NAME, description="Action name, carried in its `action` records.")
     on: list[ActionTrigger] = Field(
-        default_factory=list, description="Alerts that run it; empty = only a remote `run-action` (needs remote)."
+        default_factory=list,
+        json_schema_extra=local("what makes the box act"),
+        description="Alerts that run it; empty = only a remote `run-action` (needs remote).",
     )
     schedule: list[TimeRange] = Field(
-        default_factory=list, description="When the action may run (site time); empty = always."
+        default_factory=list,
+        json_schema_extra=REMOTE_FIELD,
+        description="When the action may run (site time); empty = always.",
     )
     cooldown: float = Field(
-        default=0.0, ge=0, description="Seconds after a run in which further triggers are refused (`cooldown`)."
+        default=0.0,
+        ge=0,
+        json_schema_extra=REMOTE_FIELD,
+        description="Seconds after a run in which further triggers are refused (`cooldown`).",
     )
-    rate_limit: RateLimit = Field(default_factory=RateLimit, description="Runs allowed per window.")
+    rate_limit: RateLimit = Field(
+        default_factory=RateLimit, json_schema_extra=REMOTE_FIELD, description="Runs allowed per window."
+    )
     timeout: float = Field(default=5.0, gt=0, le=300, description="Seconds one try may take.")
     retries: int = Field(default=0, ge=0, le=10, description="Further tries after a failed or timed-out one.")
     retry_delay: float = Field(default=0.5, ge=0, le=60, description="Seconds between tries.")
@@ -89,7 +101,11 @@ class _Action(Section):
         le=1000,
         description="Runs waiting for this action's worker; when full, a trigger is recorded as `dropped`.",
     )
-    remote: bool = Field(default=False, description="Allow the platform to run it with the `run-action` command.")
+    remote: bool = Field(
+        default=False,
+        json_schema_extra=local("whether the platform may run it with run-action"),
+        description="Allow the platform to run it with the `run-action` command.",
+    )
     enabled: bool = Field(default=True, description="Set false to keep it configured but idle.")
 
     @model_validator(mode="after")
@@ -103,12 +119,17 @@ class HttpAction(_Action):
     kind: Literal["http"] = Field(description="An HTTP request to a device on the LAN.")
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(default="POST", description="HTTP method.")
     url: str = Field(
+        json_schema_extra=local(
+            "where an http action sends and what: a remote sender could aim it at any device on the LAN"
+        ),
         description="http:// or https:// URL of the LAN device; `{field}` templates only in the path and query "
-        "(filled in percent-encoded), never in the scheme, host or port."
+        "(filled in percent-encoded), never in the scheme, host or port.",
     )
     headers: dict[str, str] = Field(default_factory=dict, description="Fixed request headers.")
     secret_headers: dict[str, SecretFile] = Field(
-        default_factory=dict, description="Headers whose value is read from a file (tokens); never logged."
+        default_factory=dict,
+        json_schema_extra=PATH,
+        description="Headers whose value is read from a file (tokens); never logged.",
     )
     body: Any = Field(
         default=None,
@@ -119,7 +140,9 @@ class HttpAction(_Action):
         default=None, description="Plain-text body template instead of `body` (sent as text/plain; charset=utf-8)."
     )
     verify_tls: bool = Field(default=True, description="Verify an https target's certificate.")
-    ca_file: Path | None = Field(default=None, description="CA bundle for an https target with its own CA.")
+    ca_file: Path | None = Field(
+        default=None, json_schema_extra=PATH, description="CA bundle for an https target with its own CA."
+    )
     retries: int = Field(default=2, ge=0, le=10, description="Further tries after a failed or timed-out one.")
 
     @field_validator("url")
@@ -186,6 +209,8 @@ class HttpAction(_Action):
 
 
 class CommandAction(_Action):
+    remote_change_locked: ClassVar[str] = "a program the box runs"
+
     kind: Literal["command"] = Field(description="Run a program on the box (no shell); file-only (see set-config).")
     argv: list[str] = Field(
         min_length=1,
@@ -236,6 +261,8 @@ class OsdpBuzzerSetting(Section):
 
 
 class OsdpOutputAction(_Action):
+    remote_change_locked: ClassVar[str] = "a physical effect at a door: relays, LEDs and buzzers"
+
     kind: Literal["osdp_output"] = Field(description="Drive a reader's output, LED or buzzer over OSDP.")
     adapter: str = Field(description="Id of the `osdp` access adapter whose control panel sends the command.")
     reader: int = Field(ge=0, le=126, description="OSDP address of the reader (PD) on that adapter.")
@@ -286,20 +313,3 @@ def action_reference_problems(config) -> list[tuple[tuple, str]]:
                     ((*where, "reader"), f"adapter {action.adapter!r} has no reader {action.reader} (known: {known})")
                 )
     return problems
-
-
-def command_actions_changed(old, new) -> list[str]:
-    """Names of `command` actions that `new` adds or changes against `old` (removing one is not a change here).
-
-    A program the box runs is chosen only in the config file on the box: a remote `set-config` or the web page
-    may not add or alter one (daemon/config_change.py refuses such a config)."""
-    before = {action.name: action for action in old.actions if action.kind == "command"}
-    return [action.name for action in new.actions if action.kind == "command" and before.get(action.name) != action]
-
-
-def secret_files_added(old, new) -> list[str]:
-    """Files `new`'s http actions send as `secret_headers` that `old`'s do not: a remote change may not choose a
-    file on the box to send to a LAN host (it could name any file the agent can read)."""
-    used = {str(path) for action in old.actions if action.kind == "http" for path in action.secret_headers.values()}
-    wanted = [str(path) for action in new.actions if action.kind == "http" for path in action.secret_headers.values()]
-    return sorted(set(wanted) - used)

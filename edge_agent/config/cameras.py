@@ -1,15 +1,18 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from edge_agent.config.base import Section
 from edge_agent.config.geometry import LineConfig, Point, ZoneConfig
+from edge_agent.config.policy import REMOTE, local
 from edge_agent.config.tracking import TrackerConfig
 
 
 class MotionConfig(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     enabled: bool = Field(default=True, description="Run the detector only on motion or live tracks.")
     threshold: int = Field(
         default=25, ge=1, le=255, description="Pixel difference from the background that counts as change."
@@ -31,6 +34,8 @@ class MotionConfig(Section):
 
 
 class TamperConfig(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     enabled: bool = Field(default=True, description="Raise tamper when the view is covered, blurred or moved.")
     baseline_seconds: float = Field(
         default=30.0, gt=0, description="Seconds of footage that form the running baseline."
@@ -65,6 +70,8 @@ class TamperConfig(Section):
 
 
 class CameraHealthConfig(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     offline_grace: float = Field(default=15.0, ge=0, description="Seconds without frames before camera.offline fires.")
     stall_timeout: float = Field(
         default=10.0, gt=0, description="Seconds without a new frame before the source reconnects."
@@ -80,10 +87,17 @@ class CameraHealthConfig(Section):
 class CameraConfig(Section):
     """One camera: where to read it, how often to detect, and its named zones and lines."""
 
+    remote_change: ClassVar[str] = REMOTE
+
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Camera id used in alerts and topics.")
-    url: str = Field(description="rtsp://… or http://… stream, a file path, a USB index like 0, or /dev/videoN.")
+    url: str = Field(
+        json_schema_extra=local("what the agent reads: a remote sender could name a file or a host of its choice"),
+        description="rtsp://… or http://… stream, a file path, a USB index like 0, or /dev/videoN.",
+    )
     kind: Literal["auto", "rtsp", "http", "usb", "file"] = Field(
-        default="auto", description="Source kind; auto guesses from url."
+        default="auto",
+        json_schema_extra=local("how the url is read"),
+        description="Source kind; auto guesses from url.",
     )
     rtsp_transport: Literal["tcp", "udp"] = Field(default="tcp", description="RTSP transport.")
     loop: bool = Field(default=False, description="Loop a file source (demos).")

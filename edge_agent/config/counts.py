@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from edge_agent.config.base import Section
+from edge_agent.config.policy import REMOTE
 
 
 class CountsConfig(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     """Line in/out and zone occupancy published on {prefix}/{site}/{device}/counts, one message per interval.
 
     Intervals are aligned to wall-clock boundaries (300 s reports at :00, :05, ...). Crossing counters

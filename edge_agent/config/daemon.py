@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from edge_agent.config.base import Section
+from edge_agent.config.policy import REMOTE, local
 
 
 class LoggingConfig(Section):
@@ -17,10 +18,16 @@ class LoggingConfig(Section):
 
 
 class PrometheusConfig(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     """Optional Prometheus text endpoint with the telemetry figures."""
 
     enabled: bool = Field(default=False, description="Serve /metrics in Prometheus text format.")
-    bind: str = Field(default="127.0.0.1", description="Listen address; loopback unless you mean otherwise.")
+    bind: str = Field(
+        default="127.0.0.1",
+        json_schema_extra=local("a listener on the LAN"),
+        description="Listen address; loopback unless you mean otherwise.",
+    )
     port: int = Field(
         default=9108,
         ge=0,
@@ -30,6 +37,8 @@ class PrometheusConfig(Section):
 
 
 class TelemetryConfig(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     """Health figures published on {prefix}/{site}/{device}/telemetry through the outbox."""
 
     interval: float = Field(default=60.0, ge=1, description="Seconds between telemetry messages.")

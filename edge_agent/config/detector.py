@@ -1,19 +1,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from edge_agent.config.base import Section
+from edge_agent.config.policy import PATH, REMOTE
 
 
 class DetectorConfig(Section):
     """The local ONNX detector shared by all cameras."""
 
+    remote_change: ClassVar[str] = REMOTE
+
     model: str = Field(default="yolox_nano", description="Model name from models/*.yaml, or an installed custom model.")
     models_dir: Path | None = Field(
-        default=None, description="Where model files live. Default: {device.state_dir}/models."
+        default=None, json_schema_extra=PATH, description="Where model files live. Default: {device.state_dir}/models."
     )
     variant: Literal["auto", "fp32", "int8"] = Field(
         default="auto",

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 
 from edge_agent.config.base import Section
+from edge_agent.config.policy import PATH
 
 
 class DeviceConfig(Section):
@@ -24,7 +25,9 @@ class DeviceConfig(Section):
         default="UTC", description="IANA time zone of the site, for rule schedules, e.g. Asia/Singapore."
     )
     state_dir: Path = Field(
-        default=Path("/var/lib/edge-agent"), description="Directory for the outbox database, models and runtime state."
+        default=Path("/var/lib/edge-agent"),
+        json_schema_extra=PATH,
+        description="Directory for the outbox database, models and runtime state.",
     )
 
     @field_validator("timezone")

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import Field, model_validator
 
 from edge_agent.config.base import Section
+from edge_agent.config.policy import REMOTE
 
 Coordinate = Annotated[float, Field(ge=0.0, le=1.0)]
 Point = Annotated[list[Coordinate], Field(min_length=2, max_length=2, description="[x, y], normalized.")]
 
 
 class ZoneConfig(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     points: list[Point] = Field(min_length=3, description="Polygon corners, normalized [x, y], in order.")
 
 
 class LineConfig(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     """A directed counting line. Crossing toward `in_side` counts as inward."""
 
     points: list[Point] = Field(min_length=2, max_length=2, description="The two ends of the line, normalized [x, y].")

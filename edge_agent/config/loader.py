@@ -36,8 +36,25 @@ def read_config_text(path: str | Path) -> str:
         raise ConfigError(str(path), [ConfigIssue("", None, f"cannot read the file: {exc}")]) from None
 
 
-def parse_config(text: str, source: str = "<config>", environ: Mapping[str, str] | None = None) -> AgentConfig:
-    located = LocatedYaml(text, environ)
+def parse_config(
+    text: str,
+    source: str = "<config>",
+    environ: Mapping[str, str] | None = None,
+    inherited: Mapping[tuple, str] | None = None,
+) -> AgentConfig:
+    """Validate config text. `inherited` marks text from a remote sender: it holds the running config's
+    `${ENV}` references (`AgentConfig.env_references`), the only ones such text may keep (config/yaml_source.py).
+    An expanded value is never shown in an error: the daemon publishes them (config_rejected)."""
+    located = LocatedYaml(text, environ, inherited)
+    try:
+        config = _validated(located, source)
+    except ConfigError as exc:
+        raise ConfigError(source, [_without_expanded(issue, located) for issue in exc.issues]) from None
+    config.env_references = dict(located.references)
+    return config
+
+
+def _validated(located: LocatedYaml, source: str) -> AgentConfig:
     issues = list(located.issues)
     if issues and not located.data:
         raise ConfigError(source, issues)
@@ -55,6 +72,15 @@ def parse_config(text: str, source: str = "<config>", environ: Mapping[str, str]
     if issues:
         raise ConfigError(source, _sorted_unique(issues))
     return config
+
+
+def _without_expanded(issue: ConfigIssue, located: LocatedYaml) -> ConfigIssue:
+    """The issue with every value that came from the environment shown as the reference written in the file."""
+    message = issue.message
+    for path, value in located.expanded.items():
+        if len(value) >= 3:  # shorter values would garble the message and tell little
+            message = message.replace(value, located.references[path])
+    return ConfigIssue(issue.path, issue.line, message)
 
 
 def _sorted_unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:
@@ -80,7 +106,7 @@ def _issue_from_error(error: dict, located: LocatedYaml) -> ConfigIssue:
         return ConfigIssue(
             dotted(path), located.line_of(path), "required key `type` is missing (it selects the kind of entry)"
         )
-    return ConfigIssue(dotted(path), located.line_of(path), _value_message(error, path))
+    return ConfigIssue(dotted(path), located.line_of(path), _value_message(error, path, located.references))
 
 
 def _data_path(loc: tuple, data) -> tuple:
@@ -99,13 +125,15 @@ def _data_path(loc: tuple, data) -> tuple:
     return tuple(path)
 
 
-def _value_message(error: dict, path: tuple) -> str:
+def _value_message(error: dict, path: tuple, references: Mapping[tuple, str]) -> str:
     message = error["msg"]
     message = re.sub(r"^Input should be ", "expected ", message)
     message = re.sub(r"^Value error, ", "", message)
     message = re.sub(r"^Assertion failed, ", "", message)
     if error["type"] in ("value_error", "assertion_error", "reference") or not error.get("input", None):
         return message
+    if path in references:
+        return f"{message}; found the value of {references[path]}"
     found = "<hidden>" if any(_SECRET_KEY.search(str(step)) for step in path) else repr(error["input"])
     if len(found) > 80:
         found = found[:77] + "..."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
 from edge_agent.config.access import AccessConfig, access_reference_problems
@@ -40,6 +40,24 @@ class AgentConfig(Section):
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+
+    # key path -> the value as written, for each value read from the environment (`${NAME}`): get-config shows
+    # these as written, and a remote change may keep them (config/yaml_source.py); set by the loader
+    _env_references: dict[tuple, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def env_references(self) -> dict[tuple, str]:
+        return self._env_references
+
+    @env_references.setter
+    def env_references(self, references: dict[tuple, str]) -> None:
+        self._env_references = references
+
+    def __eq__(self, other: object) -> bool:
+        # the same settings are the same config, however the file spelled them (${ENV} or the value itself)
+        return type(other) is type(self) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like every pydantic model
 
     @property
     def outbox_path(self) -> Path:

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
 from edge_agent.config.base import SecretFile, Section
+from edge_agent.config.policy import BROKER_FIELD, PATH, REMOTE, REMOTE_FIELD, local
 
 
 class TlsConfig(Section):
@@ -13,10 +14,16 @@ class TlsConfig(Section):
 
     enabled: bool = Field(default=False, description="Use TLS.")
     ca_file: Path | None = Field(
-        default=None, description="CA bundle that signed the broker certificate. Default: the system store."
+        default=None,
+        json_schema_extra=PATH,
+        description="CA bundle that signed the broker certificate. Default: the system store.",
     )
-    cert_file: Path | None = Field(default=None, description="Client certificate (PEM) for mutual TLS.")
-    key_file: SecretFile | None = Field(default=None, description="Client private key (PEM) for mutual TLS.")
+    cert_file: Path | None = Field(
+        default=None, json_schema_extra=PATH, description="Client certificate (PEM) for mutual TLS."
+    )
+    key_file: SecretFile | None = Field(
+        default=None, json_schema_extra=PATH, description="Client private key (PEM) for mutual TLS."
+    )
     insecure: bool = Field(
         default=False,
         description="Skip broker certificate verification. Never in production; logs a warning at every connect.",
@@ -30,6 +37,8 @@ class TlsConfig(Section):
 
 
 class ReconnectConfig(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     min_delay: float = Field(default=1.0, gt=0, description="First back-off delay in seconds.")
     max_delay: float = Field(
         default=120.0, gt=0, description="Longest back-off delay in seconds (full jitter below it)."
@@ -45,23 +54,44 @@ class ReconnectConfig(Section):
 class MqttConfig(Section):
     """The platform broker. Alerts go out at QoS 1 from the outbox."""
 
-    host: str = Field(default="127.0.0.1", description="Broker host name or address.")
-    port: int = Field(default=1883, ge=1, le=65535, description="Broker port (8883 is usual for TLS).")
+    host: str = Field(default="127.0.0.1", json_schema_extra=BROKER_FIELD, description="Broker host name or address.")
+    port: int = Field(
+        default=1883, ge=1, le=65535, json_schema_extra=BROKER_FIELD, description="Broker port (8883 is usual for TLS)."
+    )
     protocol: Literal["v5", "v311"] = Field(default="v5", description="MQTT protocol version.")
     topic_prefix: str = Field(
         default="edge", pattern=r"^[^#+\s]+$", description="First topic level: {prefix}/{site}/{device_id}/..."
     )
-    keepalive: int = Field(default=30, ge=5, le=3600, description="Keepalive in seconds.")
-    username: str | None = Field(default=None, description="Username, if the broker wants one.")
-    password: SecretStr | None = Field(default=None, description="Password; prefer password_file or ${ENV}.")
-    password_file: SecretFile | None = Field(default=None, description="File holding the password.")
+    keepalive: int = Field(
+        default=30, json_schema_extra=REMOTE_FIELD, ge=5, le=3600, description="Keepalive in seconds."
+    )
+    username: str | None = Field(
+        default=None, json_schema_extra=BROKER_FIELD, description="Username, if the broker wants one."
+    )
+    password: SecretStr | None = Field(
+        default=None, json_schema_extra=BROKER_FIELD, description="Password; prefer password_file or ${ENV}."
+    )
+    password_file: SecretFile | None = Field(
+        default=None, json_schema_extra=PATH, description="File holding the password."
+    )
+    remote_brokers: list[str] = Field(
+        default_factory=list,
+        json_schema_extra=local("which brokers the platform may move the box to"),
+        description="Brokers (`host` or `host:port`) a remote set-config may move the box to, with their username "
+        "and inline password; empty = where the broker is and its credentials are set only in this file.",
+    )
     tls: TlsConfig = Field(default_factory=TlsConfig)
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
     max_inflight: int = Field(
-        default=20, ge=1, le=1000, description="Messages handed to the MQTT client before their PUBACK."
+        default=20,
+        json_schema_extra=REMOTE_FIELD,
+        ge=1,
+        le=1000,
+        description="Messages handed to the MQTT client before their PUBACK.",
     )
     retry_unrouted: bool = Field(
         default=False,
+        json_schema_extra=REMOTE_FIELD,
         description="MQTT v5: treat a PUBACK 'No matching subscribers' for an alarm or event as not delivered and "
         "send it again after a back-off (telemetry is never retried). Nobody received such a message: e.g. a broker "
         "that does not keep shared subscriptions across its restart (mosquitto) answers so until the platform's "
@@ -69,6 +99,7 @@ class MqttConfig(Section):
     )
     will_delay: int = Field(
         default=10,
+        json_schema_extra=REMOTE_FIELD,
         ge=0,
         le=3600,
         description="MQTT v5 Will Delay Interval in seconds, so a quick reconnect raises no offline flap.",

@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import Field
 
 from edge_agent.config.base import Section
+from edge_agent.config.policy import PATH
 
 
 class ExpiryConfig(Section):
@@ -18,7 +19,9 @@ class ExpiryConfig(Section):
 class OutboxConfig(Section):
     """The durable SQLite store every outgoing message passes."""
 
-    path: Path | None = Field(default=None, description="Database file. Default: {device.state_dir}/outbox.db.")
+    path: Path | None = Field(
+        default=None, json_schema_extra=PATH, description="Database file. Default: {device.state_dir}/outbox.db."
+    )
     max_rows: int = Field(default=200_000, ge=10, description="Cap on stored rows.")
     max_bytes: int = Field(default=256 * 1024 * 1024, ge=64 * 1024, description="Cap on stored payload bytes.")
     retention_hours: float = Field(default=72.0, ge=0, description="Delivered rows are pruned after this many hours.")

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from edge_agent.config.base import Section
+from edge_agent.config.policy import REMOTE
 from edge_agent.config.schedule import TimeRange
 from edge_agent.events.alert import Severity
 
 
 class _VideoRule(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Rule name, carried in its alerts.")
     camera: str = Field(description="Camera id the rule watches.")
     classes: list[str] = Field(default_factory=lambda: ["person"], description="Object classes the rule counts.")

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from edge_agent.config.base import Section
+from edge_agent.config.policy import REMOTE
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 
 class TimeRange(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     """A daily window in the site's time zone; end before start wraps past midnight."""
 
     days: list[Day] = Field(

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from edge_agent.config.base import Section
+from edge_agent.config.policy import REMOTE
 
 
 class TrackerConfig(Section):
+    remote_change: ClassVar[str] = REMOTE
+
     """ByteTrack-style tracker settings (per camera; the defaults suit 5-25 detector runs per second)."""
 
     high_score: float = Field(

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from edge_agent.config.base import SecretFile, Section
+from edge_agent.config.policy import PATH
 
 
 def is_loopback(host: str) -> bool:
@@ -22,8 +23,12 @@ def is_loopback(host: str) -> bool:
 class WebTlsConfig(Section):
     """Certificate and key for HTTPS; `edge-agent web cert` makes a self-signed pair and prints its fingerprint."""
 
-    cert_file: Path | None = Field(default=None, description="PEM certificate (chain) the page is served with.")
-    key_file: SecretFile | None = Field(default=None, description="PEM private key of cert_file (keep it 0600).")
+    cert_file: Path | None = Field(
+        default=None, json_schema_extra=PATH, description="PEM certificate (chain) the page is served with."
+    )
+    key_file: SecretFile | None = Field(
+        default=None, json_schema_extra=PATH, description="PEM private key of cert_file (keep it 0600)."
+    )
 
     @property
     def enabled(self) -> bool:
@@ -49,11 +54,13 @@ class WebConfig(Section):
     )
     password_file: Path | None = Field(
         default=None,
+        json_schema_extra=PATH,
         description="The account's scrypt password hash, written by `edge-agent web passwd`; default "
         "STATE_DIR/web/password. Without it nobody can log in.",
     )
     audit_file: Path | None = Field(
         default=None,
+        json_schema_extra=PATH,
         description="JSON-lines audit log of logins and every config change (who, when, the diff); default "
         "STATE_DIR/web/audit.jsonl.",
     )

@@ -1,5 +1,10 @@
 """YAML to plain data, remembering the line of every key and substituting ${ENV}.
 
+`${ENV}` is the local file's: text from a remote sender (set-config, the page's Apply) may only
+keep a reference the running config already has at the same key path (so a config fetched with
+get-config can be sent back), never add one, or it could read the daemon's environment back
+through a reply, an error message or a published value.
+
 Config text is hostile until parsed: it arrives from files, SIGHUP reloads and remote
 set-config. Every document is parsed here under fixed limits (size, nesting, node count,
 aliases counted each time they are used), and a document over a limit is an ordinary
@@ -118,10 +123,17 @@ def oversize_issue(text: str) -> ConfigIssue | None:
 class LocatedYaml:
     """Plain data from a YAML document plus a map from key path to 1-based line."""
 
-    def __init__(self, text: str, environ: Mapping[str, str] | None = None):
+    def __init__(
+        self, text: str, environ: Mapping[str, str] | None = None, inherited: Mapping[tuple, str] | None = None
+    ):
+        """`inherited`: None for the local file (every reference expanded); for remote text, the running config's
+        references (key path -> the value as written), the only ones it may keep."""
         self.lines: dict[tuple, int] = {}
         self.issues: list[ConfigIssue] = []
+        self.references: dict[tuple, str] = {}  # key path -> the value as written, for every expanded value
+        self.expanded: dict[tuple, str] = {}  # key path -> the value after expansion (never shown: see loader)
         self._environ = os.environ if environ is None else environ
+        self._inherited = inherited
         self._own_keys: dict[int, set[int]] = {}
         self.data = self._load(text)
 
@@ -137,8 +149,9 @@ class LocatedYaml:
         if oversize is not None:
             self.issues.append(oversize)
             return {}
-        loader = BoundedLoader(text)
+        loader = None
         try:
+            loader = BoundedLoader(text)  # checks every character first: a control character raises here
             node = loader.get_single_node()
             if node is None:
                 self.issues.append(
@@ -151,11 +164,17 @@ class LocatedYaml:
             line = mark.line + 1 if mark else None
             self.issues.append(ConfigIssue("", line, f"YAML syntax error: {exc.problem or exc}"))
             return {}
+        except yaml.reader.ReaderError as exc:  # a control character or an undecodable byte: not a MarkedYAMLError
+            line = text.count("\n", 0, exc.position) + 1
+            found = f"#x{_character(exc):04x}"
+            self.issues.append(ConfigIssue("", line, f"YAML syntax error: unacceptable character {found}"))
+            return {}
         except LimitExceeded as exc:
             self.issues.append(ConfigIssue("", exc.line, exc.message))
             return {}
         finally:
-            loader.dispose()
+            if loader is not None:
+                loader.dispose()
 
     def _convert(self, loader: yaml.SafeLoader, node: yaml.Node, path: tuple):
         self.lines.setdefault(path, node.start_mark.line + 1)
@@ -195,6 +214,21 @@ class LocatedYaml:
         return value
 
     def _substitute(self, text: str, path: tuple) -> str:
+        if _ENV_REF.search(text) is None:
+            return text
+        if self._inherited is not None and self._inherited.get(path) != text and _has_reference(text):
+            self._issue(
+                path,
+                "${NAME} environment references are expanded only in the config file on the device; a remote or web "
+                "change may keep one the running config has at this key, not add or move one",
+            )
+            return ""
+        expanded = _ENV_REF.sub(self._replacer(path), text)
+        if _has_reference(text):
+            self.references[path], self.expanded[path] = text, expanded
+        return expanded
+
+    def _replacer(self, path: tuple):
         def replace(match: re.Match) -> str:
             if match.group(0) == "$$":
                 return "$"
@@ -216,7 +250,15 @@ class LocatedYaml:
             )
             return ""
 
-        return _ENV_REF.sub(replace, text)
+        return replace
 
     def _issue(self, path: tuple, message: str) -> None:
         self.issues.append(ConfigIssue(dotted(path), self.line_of(path), message))
+
+
+def _has_reference(text: str) -> bool:
+    return any(match.group(0) != "$$" for match in _ENV_REF.finditer(text))
+
+
+def _character(exc: yaml.reader.ReaderError) -> int:
+    return exc.character if isinstance(exc.character, int) else ord(exc.character)

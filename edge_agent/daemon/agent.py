@@ -35,7 +35,7 @@ from edge_agent.daemon.reload import (
     settle_previous_run,
     start_pipeline,
 )
-from edge_agent.daemon.reporting import agent_counters, redact, status_report
+from edge_agent.daemon.reporting import agent_counters, as_written, redact, status_report
 from edge_agent.daemon.supervisor import Supervisor, SupervisorGaveUp
 from edge_agent.events import Severity
 from edge_agent.identity import device_id_for
@@ -381,7 +381,9 @@ class Agent:
         return self.pipeline.latest_frame(camera_id) if self.pipeline is not None else None
 
     def redacted_config(self) -> dict:
-        return redact(self.config.model_dump(mode="json"))
+        """The running config for get-config: inline secrets starred, `${ENV}` values shown as written (never
+        their values: the daemon's environment stays on the box)."""
+        return redact(as_written(self.config.model_dump(mode="json"), self.config.env_references))
 
     def resend_since(self, wall: float) -> int:
         return self.delivery.outbox.requeue_since(wall)

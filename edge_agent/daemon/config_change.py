@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from edge_agent.config import AgentConfig, ConfigError, parse_config
-from edge_agent.config.actions import command_actions_changed, secret_files_added
+from edge_agent.config.errors import dotted
+from edge_agent.config.policy import refused_message, remote_change_problems
 from edge_agent.daemon.reporting import persist_config
 from edge_agent.events import Severity
 from edge_agent.identity import device_id_for
@@ -62,8 +63,13 @@ def apply(agent: Agent, request: Request) -> dict:
 
 
 def _validated(agent: Agent, request: Request) -> AgentConfig:
+    remote = request.origin.startswith(REMOTE_ORIGINS)
+    # remote text keeps only the running config's own ${ENV} references (config/yaml_source.py)
+    inherited = agent.config.env_references if remote else None
     try:
-        new = parse_config(request.text, source=request.origin.split(" ", 1)[-1], environ=agent.environ)
+        new = parse_config(
+            request.text, source=request.origin.split(" ", 1)[-1], environ=agent.environ, inherited=inherited
+        )
     except ConfigError as exc:
         agent.report_rejected(request.origin, exc.report())
         raise CommandError(f"config rejected, still running the previous one: {exc.report()}") from None
@@ -72,29 +78,13 @@ def _validated(agent: Agent, request: Request) -> AgentConfig:
         message = "device.id and device.site cannot be changed remotely (edit the file on the device)"
         agent.report_rejected(request.origin, message)
         raise CommandError(message)
-    if request.origin.startswith(REMOTE_ORIGINS):
-        problem = _local_only_changes(agent.config, new)
-        if problem is not None:
-            agent.report_rejected(request.origin, problem)
-            raise CommandError(problem)
+    if remote:  # the allow-list on the config fields (config/policy.py), before anything is built or sent
+        problems = remote_change_problems(agent.config, new)
+        if problems:
+            message = refused_message(problems)
+            agent.report_rejected(request.origin, message)
+            raise CommandError(message, result={"outcome": "refused", "fields": [dotted(p) for p, _ in problems]})
     return new
-
-
-def _local_only_changes(old: AgentConfig, new: AgentConfig) -> str | None:
-    """Why `new` may only come from the config file on the device (what the box runs or sends), or None."""
-    commands = command_actions_changed(old, new)
-    if commands:
-        return (
-            f"command actions {commands} would be added or changed: a program the box runs can only be set in the "
-            "config file on the device (then SIGHUP or restart), not remotely or from the web page"
-        )
-    secrets = secret_files_added(old, new)
-    if secrets:
-        return (
-            f"secret_headers would send files {secrets} that the running config does not: which files on the box "
-            "an action may send can only be set in the config file on the device"
-        )
-    return None
 
 
 def _confirm(agent: Agent, timeout: float) -> str | None:
