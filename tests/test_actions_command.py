@@ -195,7 +195,9 @@ HOOK = {"name": "c0", "kind": "http", "url": "http://127.0.0.1:9/x"}
 )
 def test_a_remote_config_cannot_smuggle_a_command_action_in(running, new):
     agent = RunningAgent(parse_config(_one_action(**running), source="running"))
-    with pytest.raises(CommandError, match=r"(adding command action|actions\[0\]\.\w+: may only be changed).*a program"):
+    with pytest.raises(
+        CommandError, match=r"(adding command action|actions\[0\]\.\w+: may only be changed).*a program"
+    ):
         config_change._validated(agent, config_change.Request(_one_action(**new), "remote set-config", persist=False))
 
 

@@ -119,7 +119,7 @@ def test_run_action_over_the_broker_and_the_command_guard(tmp_path, mosquitto, t
         with_command = json.loads(json.dumps(config))
         with_command["actions"].append({"name": "x", "kind": "command", "argv": ["/bin/true"], "remote": True})
         denied = watcher.command("set-config", {"config": with_command, "persist": False})
-        assert not denied["ok"] and "command actions ['x']" in denied["error"] and "config file" in denied["error"]
+        assert not denied["ok"] and "adding command action 'x'" in denied["error"] and "config file" in denied["error"]
 
         rejected = wait_for(lambda: watcher.health("config_rejected"), message="the config_rejected alert")[0]
         hook = wait_for(lambda: watcher.payloads("actions/health-hook"), message="the hook's record")[0]
@@ -137,9 +137,9 @@ def test_run_action_over_the_broker_and_the_command_guard(tmp_path, mosquitto, t
         )
 
         # a reload hands the after-store listener to the new runner: the next alert reaches the new URL only
+        # (where an http action sends is the local file's to change: a SIGHUP reload, not a remote set-config)
         moved = actions_config(tmp_path, mosquitto.port, target, health_path="health2")
-        applied = watcher.command("set-config", {"config": moved, "persist": False}, timeout=60)
-        assert applied["ok"], applied
+        assert daemon.reload_file(moved, watcher)["last_reload"]["outcome"] == "applied"
         watcher.command("set-config", {"config": with_command, "persist": False})
         wait_for(
             lambda: "/ok/health2/config_rejected" in [request.path for request in target.requests],
@@ -218,9 +218,9 @@ def test_ends_of_a_restart_with_a_new_store_run_their_end_action(tmp_path, mosqu
         watcher.wait_ready()
         _post_held_open(config)
         wait_for(lambda: watcher.payloads("alerts/door.held_open"), timeout=15, message="the start published")
-        config["outbox"] = {"max_rows": 50_000}
-        reply = watcher.command("set-config", {"config": config, "persist": False}, timeout=60)
-        assert reply["ok"] and reply["result"]["switch"] == "restarted_all", reply
+        config["outbox"] = {"max_rows": 50_000}  # the outbox is the local file's: a SIGHUP reload
+        assert daemon.reload_file(config, watcher)["last_reload"]["outcome"] == "applied"
+        assert "running (restarted_all)" in daemon.log()
         request = wait_for(lambda: target.of_kind("ok"), timeout=30, message="the release request")[0]
         [record] = wait_for(lambda: watcher.payloads("actions/release"), timeout=15, message="the release record")
     finally:

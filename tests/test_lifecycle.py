@@ -174,7 +174,10 @@ def test_a_door_held_open_across_a_reload_gets_its_end(tmp_path, mosquitto, watc
 
 
 def test_set_config_to_a_missing_broker_is_reverted(tmp_path, mosquitto, watcher):
-    config = base_config(tmp_path / "state", mosquitto.port, commands={"confirm_timeout": 5})
+    # the local file lets the platform move the box to another port of this host (mqtt.remote_brokers)
+    config = base_config(
+        tmp_path / "state", mosquitto.port, commands={"confirm_timeout": 5}, mqtt={"remote_brokers": ["127.0.0.1"]}
+    )
     daemon = Daemon(tmp_path / "agent", config).start()
     try:
         watcher.wait_ready()

@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from edge_agent.config.base import SecretFile, Section
-from edge_agent.config.policy import PATH, REMOTE
+from edge_agent.config.policy import LISTENER, PATH, PLACE, REMOTE
 from edge_agent.config.schedule import TimeRange
 from edge_agent.events.alert import Severity
 from edge_agent.events.door_event import DOOR_EVENT_TYPES
@@ -88,7 +88,9 @@ class HttpAuthConfig(Section):
 class HttpPushAdapterConfig(Section):
     type: Literal["http_push"]
     id: str = Field(pattern=_ID, description="Adapter id.")
-    bind: str = Field(default="127.0.0.1", description="Listen address; loopback unless configured.")
+    bind: str = Field(
+        default="127.0.0.1", json_schema_extra=LISTENER, description="Listen address; loopback unless configured."
+    )
     port: int = Field(default=8089, ge=0, le=65535, description="Listen port (0 picks a free one).")
     format: Literal["generic", "hikvision"] = Field(
         default="generic", description="Payload format the controller posts."
@@ -103,7 +105,12 @@ class HttpPushAdapterConfig(Section):
         "exhaust threads or memory.",
     )
     default_door: str | None = Field(default=None, description="Door for events that name none.")
-    path: str = Field(default="/events", pattern=r"^/[\x21-\x7e]*$", description="URL path the controller posts to.")
+    path: str = Field(
+        default="/events",
+        json_schema_extra=LISTENER,
+        pattern=r"^/[\x21-\x7e]*$",
+        description="URL path the controller posts to.",
+    )
     hikvision_doors: dict[int, str] = Field(
         default_factory=dict, description="Hikvision doorNo -> door id; unmapped numbers use default_door."
     )
@@ -124,7 +131,9 @@ class HttpPushAdapterConfig(Section):
 class LineStreamAdapterConfig(Section):
     type: Literal["line_stream"]
     id: str = Field(pattern=_ID, description="Adapter id.")
-    tcp_host: str | None = Field(default=None, description="Connect to this host for a TCP line stream.")
+    tcp_host: str | None = Field(
+        default=None, json_schema_extra=PLACE, description="Connect to this host for a TCP line stream."
+    )
     tcp_port: int | None = Field(default=None, ge=1, le=65535, description="TCP port.")
     serial_device: str | None = Field(
         default=None, json_schema_extra=PATH, description="Or read lines from this serial device."

@@ -125,7 +125,11 @@ class HttpAction(_Action):
         description="http:// or https:// URL of the LAN device; `{field}` templates only in the path and query "
         "(filled in percent-encoded), never in the scheme, host or port.",
     )
-    headers: dict[str, str] = Field(default_factory=dict, description="Fixed request headers.")
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        json_schema_extra=local("what an http action sends: fixed headers may hold credentials"),
+        description="Fixed request headers.",
+    )
     secret_headers: dict[str, SecretFile] = Field(
         default_factory=dict,
         json_schema_extra=PATH,

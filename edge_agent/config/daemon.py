@@ -5,7 +5,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from edge_agent.config.base import Section
-from edge_agent.config.policy import REMOTE, local
+from edge_agent.config.policy import LISTENER, REMOTE
 
 
 class LoggingConfig(Section):
@@ -25,7 +25,7 @@ class PrometheusConfig(Section):
     enabled: bool = Field(default=False, description="Serve /metrics in Prometheus text format.")
     bind: str = Field(
         default="127.0.0.1",
-        json_schema_extra=local("a listener on the LAN"),
+        json_schema_extra=LISTENER,
         description="Listen address; loopback unless you mean otherwise.",
     )
     port: int = Field(

@@ -17,6 +17,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from edge_agent.config.model import AgentConfig
+from edge_agent.config.policy import BROKER, LOCAL, REMOTE, field_policy
 
 HEADER = """# Configuration reference
 
@@ -31,6 +32,11 @@ section with the usual values.
 - Secrets are read from files (`*_file` keys) or the environment and are never logged or sent back
   by the `get-config` command.
 - Paths are absolute or relative to the agent's working directory (`/` under systemd).
+- The **remote** column is the remote-change allow-list (edge_agent/config/policy.py, docs/security.md):
+  `yes` — a remote `set-config` or the technician page's Apply may change it; `local` — only this file on
+  the device may; `broker` — only towards a broker this file lists in `mqtt.remote_brokers`; `↓` — a
+  section: its own fields say. Adding or removing a list entry (a camera, an action) changes every field
+  it has, so it is local as soon as one of them is.
 - The running agent re-reads the file on `SIGHUP` (`systemctl reload edge-agent`): the new file is
   validated fully first, and an invalid one keeps the running config (see docs/troubleshooting.md).
 """
@@ -57,14 +63,15 @@ def _document(model: type[BaseModel], where: str, out: list[str], seen: dict, ti
     doc = (model.__doc__ or "").strip()
     if doc and model is not AgentConfig and not doc.startswith(("A base class", "Every config section")):
         out.append(" ".join(doc.split()) + "\n")
-    out.append("| key | type | default | description |")
-    out.append("|---|---|---|---|")
+    out.append("| key | type | default | remote | description |")
+    out.append("|---|---|---|---|---|")
     children: list[tuple[str, type[BaseModel]]] = []
     for name, field in model.model_fields.items():
         path = f"{where}.{name}" if where else name
         nested = _nested_models(field.annotation)
         description = field.description or _summary(nested)
-        out.append(f"| `{name}` | {_type_text(field.annotation)} | {_default_text(field)} | {_escape(description)} |")
+        cells = [f"`{name}`", _type_text(field.annotation), _default_text(field), _remote_text(model, name, nested)]
+        out.append("| " + " | ".join([*cells, _escape(description)]) + " |")
         children.extend((path + suffix, child) for suffix, child in nested)
     out.append("")
     for path, child in children:
@@ -73,6 +80,13 @@ def _document(model: type[BaseModel], where: str, out: list[str], seen: dict, ti
     for path, child in children:
         if child not in seen:
             _document(child, path, out, seen)
+
+
+def _remote_text(model: type[BaseModel], name: str, nested: list) -> str:
+    policy, _, explicit = field_policy(model, name)
+    if nested and not (explicit and policy == LOCAL):
+        return "↓"
+    return {REMOTE: "yes", LOCAL: "local", BROKER: "broker"}[policy]
 
 
 def _summary(nested: list[tuple[str, type[BaseModel]]]) -> str:

@@ -37,6 +37,8 @@ def local(why: str) -> dict:
 
 
 PATH = local("a path on the box: a remote sender could make the agent read, send or overwrite any file")
+PLACE = local("a host the agent connects to: a remote sender could point it anywhere")
+LISTENER = local("a listener: a remote sender could open the box to the LAN")
 _MISSING = object()
 
 
@@ -116,8 +118,10 @@ class _Judge:
             judge.compare_models(type(section), section, _MISSING, path)
         if not judge.problems:
             return
-        fields = list(dict.fromkeys(dotted(p[len(path) :]) for p, _ in judge.problems))
-        reasons = [message.partition(" (")[2].rstrip(")") for _, message in judge.problems]
+        # what the sender wrote first (an added action's url, not its defaulted retries), and the reason of that
+        written = sorted(judge.problems, key=lambda problem: problem[0][len(path)] not in section.model_fields_set)
+        fields = list(dict.fromkeys(dotted(p[len(path) :]) for p, _ in written))
+        reasons = [message.partition(" (")[2].rstrip(")") for _, message in written]
         why = next((reason for reason in reasons if reason), "")
         what = f"{verb} {_label(section)}"
         shown = ", ".join(fields[:6]) + (f" and {len(fields) - 6} more" if len(fields) > 6 else "")

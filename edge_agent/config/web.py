@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from edge_agent.config.base import SecretFile, Section
-from edge_agent.config.policy import PATH
+from edge_agent.config.policy import LISTENER, PATH
 
 
 def is_loopback(host: str) -> bool:
@@ -41,6 +41,7 @@ class WebConfig(Section):
     enabled: bool = Field(default=False, description="Serve the technician's page.")
     bind: str = Field(
         default="127.0.0.1",
+        json_schema_extra=LISTENER,
         description="Listen address. Loopback (reach it through an SSH tunnel) unless you mean otherwise; any other "
         "address requires tls.",
     )

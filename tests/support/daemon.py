@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -181,6 +182,18 @@ class Daemon:
             cwd=self.workdir,
         )
         return self
+
+    def reload_file(self, config: dict | str, watcher: Watcher, timeout: float = 60.0) -> dict:
+        """Write a new config file and SIGHUP: the local way to change what a remote sender may not. Returns the
+        status once the agent runs the new text (its config_sha256)."""
+        self.write_config(config)
+        digest = hashlib.sha256(self.config_path.read_bytes()).hexdigest()
+        self.signal(signal.SIGHUP)
+        return wait_for(
+            lambda: (status := watcher.command("status")["result"])["config_sha256"] == digest and status,
+            timeout=timeout,
+            message="the agent to run the reloaded file",
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
