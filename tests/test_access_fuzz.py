@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 
 import osdp
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.clock import FakeClock
@@ -19,9 +20,11 @@ from edge_agent.sources.access.http_push import HttpPushAdapter
 from edge_agent.sources.access.line_stream import LineStreamAdapter
 from edge_agent.sources.access.osdp import OsdpAdapter
 from edge_agent.sources.access.signing import sign
+from tests.support.fuzz import fuzz_settings
 from tests.test_access_common import EventLog, tokenizer
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+pytestmark = pytest.mark.fuzz
+FUZZ = fuzz_settings(ci_examples=150)
 SECRET = b"fuzz secret"
 
 scalars = st.one_of(
