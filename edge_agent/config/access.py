@@ -6,18 +6,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from edge_agent.config.base import SecretFile, Section
+from edge_agent.config.base import Name, SecretFile, Section
 from edge_agent.config.schedule import TimeRange
 from edge_agent.events.alert import Severity
 from edge_agent.events.door_event import DOOR_EVENT_TYPES
 
-_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-
 
 class OsdpReaderConfig(Section):
     address: int = Field(ge=0, le=126, description="OSDP address of the reader (PD).")
-    door: str = Field(description="Door id the reader belongs to.")
-    reader: str | None = Field(default=None, description="Reader id in events. Default: {adapter}-{address}.")
+    door: Name = Field(description="Door id the reader belongs to.")
+    reader: Name | None = Field(default=None, description="Reader id in events. Default: {adapter}-{address}.")
     direction: Literal["in", "out"] | None = Field(
         default=None, description="Direction a grant at this reader lets people go."
     )
@@ -40,7 +38,7 @@ class OsdpReaderConfig(Section):
 
 class OsdpAdapterConfig(Section):
     type: Literal["osdp"]
-    id: str = Field(pattern=_ID, description="Adapter id.")
+    id: Name = Field(description="Adapter id.")
     device: str = Field(description="Serial device, e.g. /dev/ttyUSB0 (RS-485).")
     baud: int = Field(default=9600, description="Baud rate.")
     readers: list[OsdpReaderConfig] = Field(min_length=1, description="Readers on this bus.")
@@ -81,7 +79,7 @@ class HttpAuthConfig(Section):
 
 class HttpPushAdapterConfig(Section):
     type: Literal["http_push"]
-    id: str = Field(pattern=_ID, description="Adapter id.")
+    id: Name = Field(description="Adapter id.")
     bind: str = Field(default="127.0.0.1", description="Listen address; loopback unless configured.")
     port: int = Field(default=8089, ge=0, le=65535, description="Listen port (0 picks a free one).")
     format: Literal["generic", "hikvision"] = Field(
@@ -96,9 +94,9 @@ class HttpPushAdapterConfig(Section):
         description="Connections served at once (a thread each); more are answered 503 and closed, so a flood cannot "
         "exhaust threads or memory.",
     )
-    default_door: str | None = Field(default=None, description="Door for events that name none.")
+    default_door: Name | None = Field(default=None, description="Door for events that name none.")
     path: str = Field(default="/events", pattern=r"^/[\x21-\x7e]*$", description="URL path the controller posts to.")
-    hikvision_doors: dict[int, str] = Field(
+    hikvision_doors: dict[int, Name] = Field(
         default_factory=dict, description="Hikvision doorNo -> door id; unmapped numbers use default_door."
     )
     reader_directions: dict[int, Literal["in", "out"]] = Field(
@@ -117,13 +115,13 @@ class HttpPushAdapterConfig(Section):
 
 class LineStreamAdapterConfig(Section):
     type: Literal["line_stream"]
-    id: str = Field(pattern=_ID, description="Adapter id.")
+    id: Name = Field(description="Adapter id.")
     tcp_host: str | None = Field(default=None, description="Connect to this host for a TCP line stream.")
     tcp_port: int | None = Field(default=None, ge=1, le=65535, description="TCP port.")
     serial_device: str | None = Field(default=None, description="Or read lines from this serial device.")
     baud: int = Field(default=9600, description="Serial baud rate.")
     max_line_bytes: int = Field(default=4096, ge=64, description="Longer lines are rejected.")
-    default_door: str | None = Field(default=None, description="Door for events that name none.")
+    default_door: Name | None = Field(default=None, description="Door for events that name none.")
     reconnect_min_delay: float = Field(
         default=0.5, gt=0, description="First wait (s) before reconnecting; doubles per failure."
     )
@@ -151,12 +149,12 @@ AdapterConfig = Annotated[
 
 
 class CameraLineRef(Section):
-    camera: str = Field(description="Camera id.")
-    line: str = Field(description="Line name on that camera; inward crossings are people entering.")
+    camera: Name = Field(description="Camera id.")
+    line: Name = Field(description="Line name on that camera; inward crossings are people entering.")
 
 
 class DoorConfig(Section):
-    id: str = Field(pattern=_ID, description="Door id used in events and alerts.")
+    id: Name = Field(description="Door id used in events and alerts.")
     name: str | None = Field(default=None, description="Human name.")
     camera_line: CameraLineRef | None = Field(default=None, description="Camera line at this door, for tailgating.")
     held_open_after: float = Field(default=30.0, gt=0, description="Seconds open before door.held_open.")
@@ -278,12 +276,12 @@ class TailgatingConfig(Section):
 
 
 class WelfareWatch(Section):
-    name: str = Field(pattern=_ID, description="Name of the watch, carried in alerts.")
+    name: Name = Field(description="Name of the watch, carried in alerts.")
     credential_tokens: list[str] = Field(default_factory=list, description="Tokens to watch (from enrolment).")
     card_numbers: list[SecretStr] = Field(
         default_factory=list, description="Card numbers, hashed to tokens at load time, never stored."
     )
-    doors: list[str] = Field(default_factory=list, description="Or watch any event at these doors.")
+    doors: list[Name] = Field(default_factory=list, description="Or watch any event at these doors.")
     max_silence_hours: float = Field(gt=0, description="Alert when nothing is seen for this long.")
     quiet_hours: list[TimeRange] = Field(
         default_factory=list, description="Windows in which silence does not count (night)."

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from edge_agent.config.base import Section
+from edge_agent.config.base import Name, Section
 from edge_agent.config.geometry import LineConfig, Point, ZoneConfig
 from edge_agent.config.tracking import TrackerConfig
 
@@ -80,7 +80,7 @@ class CameraHealthConfig(Section):
 class CameraConfig(Section):
     """One camera: where to read it, how often to detect, and its named zones and lines."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Camera id used in alerts and topics.")
+    id: Name = Field(description="Camera id used in alerts and topics.")
     url: str = Field(description="rtsp://… or http://… stream, a file path, a USB index like 0, or /dev/videoN.")
     kind: Literal["auto", "rtsp", "http", "usb", "file"] = Field(
         default="auto", description="Source kind; auto guesses from url."
@@ -95,5 +95,5 @@ class CameraConfig(Section):
     motion: MotionConfig = Field(default_factory=MotionConfig)
     health: CameraHealthConfig = Field(default_factory=CameraHealthConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="Tracker settings for this camera.")
-    zones: dict[str, ZoneConfig] = Field(default_factory=dict, description="Named polygon zones.")
-    lines: dict[str, LineConfig] = Field(default_factory=dict, description="Named directed lines.")
+    zones: dict[Name, ZoneConfig] = Field(default_factory=dict, description="Named polygon zones.")
+    lines: dict[Name, LineConfig] = Field(default_factory=dict, description="Named directed lines.")
