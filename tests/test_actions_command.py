@@ -57,10 +57,12 @@ def test_each_configured_argument_is_one_argv_entry(recorder, tmp_path):
 
 
 def test_hostile_alert_content_is_only_ever_an_argument(recorder, tmp_path, outbox):
-    pwned = tmp_path / "pwned"
+    # Relative names: a value holding '/' is refused outright (tests/test_action_argv_attacks.py), and a shell,
+    # had one run, would have created these in the program's working directory, /.
+    pwned = [Path("/") / f"pwned{suffix}" for suffix in ("", "2", "3", "4")]
     hostile = {
-        "zone": f"$(touch {pwned})",
-        "message": f"`touch {pwned}2`; touch {pwned}3 && echo $HOME | tee {pwned}4\n'\"\\ {{type}} %0a",
+        "zone": "$(touch pwned)",
+        "message": "`touch pwned2`; touch pwned3 && echo $HOME | tee pwned4\n'\"\\ {type} %0a",
     }
     runner = start_runner(
         outbox,
@@ -78,7 +80,7 @@ def test_hostile_alert_content_is_only_ever_an_argument(recorder, tmp_path, outb
         runner.stop()
     assert record["outcome"] == "ok" and record["exit_code"] == 0 and schema_problems(record) == []
     assert written_argv(tmp_path) == [hostile["zone"], f"said: {hostile['message']}", "intrusion"]
-    assert not any(path.name.startswith("pwned") for path in tmp_path.iterdir())
+    assert not any(path.exists() for path in pwned)
 
 
 def test_a_nonzero_exit_fails_with_its_status_and_output(tmp_path):

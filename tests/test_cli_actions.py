@@ -25,6 +25,7 @@ from tests.support.actions import action_configs, make_alert
 from tests.support.assets import ROOT, footage
 
 HOSTILE = "a\"b'c; rm -rf / $(touch pwned) `id`\r\n{type} %0d%0a X-Injected: 1"
+HOSTILE_ARGUMENT = HOSTILE.replace(" / ", " ~ ")  # a '/' in a program's argument is refused: test_action_argv_attacks
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
 ACTIONS_YAML = """
@@ -172,12 +173,15 @@ def test_render_http_shows_the_request_exactly_with_the_secret_masked(config, ta
 
 
 def test_render_command_and_osdp_show_argv_and_commands_exactly(config, hostile_alert, capsys):
+    alert = json.loads(hostile_alert.read_text())
+    alert["details"]["zone"] = HOSTILE_ARGUMENT
+    hostile_alert.write_text(json.dumps(alert))
     code, out, _ = cli(capsys, "actions", "render", "log-visit", "--config", str(config), "--alert", str(hostile_alert))
     assert code == 0
     assert out.splitlines()[1:] == [
         "action:  log-visit (command; up to 1 try of at most 10 s each)",
         f'argv:    ["{config.parent}/record.sh", "--zone", '
-        '"a\\"b\'c; rm -rf / $(touch pwned) `id`\\r\\n{type} %0d%0a X-Injected: 1", "$(reboot); `halt`"]',
+        '"a\\"b\'c; rm -rf ~ $(touch pwned) `id`\\r\\n{type} %0d%0a X-Injected: 1", "$(reboot); `halt`"]',
         "run:     no shell, no stdin, working directory /, environment PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8",
     ]
     assert not (config.parent / "argv").exists()  # rendered, not run
@@ -219,11 +223,22 @@ def test_render_is_what_run_sends(config, target, hostile_alert, capsys):
 
 
 def test_run_command_runs_the_script_with_hostile_content_as_arguments(config, capsys):
-    argv = ["actions", "run", "log-visit", "--config", str(config), "--zone", HOSTILE, "--phase", "end", "--yes"]
+    argv = [
+        "actions",
+        "run",
+        "log-visit",
+        "--config",
+        str(config),
+        "--zone",
+        HOSTILE_ARGUMENT,
+        "--phase",
+        "end",
+        "--yes",
+    ]
     code, out, err = cli(capsys, *argv)
     assert code == 0, err
     written = (config.parent / "argv").read_bytes().decode().split("\0")[:-1]
-    assert written == ["--zone", HOSTILE, "sample alert (edge-agent actions)"]
+    assert written == ["--zone", HOSTILE_ARGUMENT, "sample alert (edge-agent actions)"]
     record = json.loads(out)
     assert (record["outcome"], record["exit_code"], record["phase"], record["kind"]) == ("ok", 0, "end", "command")
     assert "outcome: ok after 1 try" in err

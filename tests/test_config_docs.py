@@ -20,7 +20,9 @@ def test_every_section_and_field_is_documented_with_its_description():
     assert "## `supervisor`" in text and "## `cameras[].health.tamper`" in text
     assert "## `access.adapters[] (type: http_push)`" in text
     # a field description and a default come straight from the model
-    assert "| `stall_timeout` | number | `30.0` | local | A stage with no heartbeat for this long is restarted. |" in text
+    assert (
+        "| `stall_timeout` | number | `30.0` | local | A stage with no heartbeat for this long is restarted. |" in text
+    )
     assert "| `site` | string | **required** |" in text
 
 

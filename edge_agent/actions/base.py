@@ -27,6 +27,7 @@ class Attempt:
     ok: bool
     error: str | None = None
     timed_out: bool = False
+    refused: bool = False  # the kind refused before doing anything (a value it will not send): no retry can help
     status_code: int | None = None  # http
     exit_code: int | None = None  # command
 

@@ -1,7 +1,9 @@
 """The `command` action: run one program with an argument list, never through a shell.
 
-Each configured argument becomes exactly one argv entry (templates filled as plain text), so a zone
-named `x; rm -rf /` is one argument holding those characters. The program gets a minimal
+Each configured argument becomes exactly one argv entry (templates filled as plain text), so a
+message saying `x; rm -rf ~` is one argument holding those characters. A field value that could make
+an argument an option or a path (`-…`, `/`, `.`, `..`) is refused and nothing runs: the record says
+which argument and field (templates.py `render_argv` says why). The program gets a minimal
 environment, no stdin, its own process group (killed whole at the timeout) and `/` as its working
 directory; the last few KiB of its output are kept for the record's error (where a program says why
 it failed) and the rest discarded.
@@ -17,7 +19,7 @@ import threading
 from pathlib import Path
 
 from edge_agent.actions.base import ActionBuildError, ActionEnv, Attempt, Fields
-from edge_agent.actions.templates import render_argv
+from edge_agent.actions.templates import ArgvRefused, render_argv
 from edge_agent.config.actions import CommandAction
 
 ENVIRONMENT = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
@@ -35,7 +37,10 @@ class CommandKind:
             raise ActionBuildError(f"action {config.name!r}: program {program} is not executable (chmod +x?)")
 
     def run(self, fields: Fields, timeout: float) -> Attempt:
-        argv = render_argv(self.config.argv, fields)
+        try:
+            argv = render_argv(self.config.argv, fields)
+        except ArgvRefused as exc:
+            return Attempt(ok=False, refused=True, error=str(exc))
         try:
             process = subprocess.Popen(
                 argv,

@@ -4,7 +4,9 @@ The API under `edge-agent actions list|render`. `render_action` builds the actio
 daemon does (kinds.py: programs checked, secret files read, so a build error shows here too) and
 asks the kind's own code for what it sends — `HttpKind.request`, the `render_argv` that
 `CommandKind.run` calls, the `planned_commands` `OsdpOutputKind` sends — so the picture cannot
-drift from the real run. Secret header values are masked; everything else is shown as sent.
+drift from the real run: an argument `render_argv` refuses (a value that could be an option or a
+path) is shown as that refusal, word for word the error the run's record would carry. Secret header
+values are masked; everything else is shown as sent.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 
 from edge_agent.actions.base import ActionEnv, Fields
 from edge_agent.actions.kinds import build_kind
-from edge_agent.actions.templates import render_argv
+from edge_agent.actions.templates import ArgvRefused, render_argv
 
 OSDP_COMMANDS = {1: ("osdp_OUT", 0x68), 2: ("osdp_LED", 0x69), 3: ("osdp_BUZ", 0x6A)}  # libosdp command -> wire
 LED_COLOURS = ("black", "red", "green", "amber", "blue", "magenta", "cyan", "white")  # OSDP colour codes 0..7
@@ -98,7 +100,7 @@ def render_action(config, fields: Fields, env: ActionEnv | None = None) -> dict:
         if config.kind == "http":
             return shown | _http_parts(kind, fields)
         if config.kind == "command":
-            return shown | {"argv": render_argv(config.argv, fields), "environment": kind_environment(), "cwd": "/"}
+            return shown | _command_parts(config, fields)
         return shown | {"adapter": config.adapter, "reader": config.reader, "commands": _osdp_parts(config)}
     finally:
         kind.close()
@@ -108,6 +110,15 @@ def kind_environment() -> dict[str, str]:
     from edge_agent.actions.command import ENVIRONMENT
 
     return dict(ENVIRONMENT)
+
+
+def _command_parts(config, fields: Fields) -> dict:
+    """The argv as run, or (argv None) the refusal the run would record instead of running."""
+    try:
+        argv, refused = render_argv(config.argv, fields), None
+    except ArgvRefused as exc:
+        argv, refused = None, str(exc)
+    return {"argv": argv, "refused": refused, "environment": kind_environment(), "cwd": "/"}
 
 
 def _http_parts(kind, fields: Fields) -> dict:
@@ -155,7 +166,10 @@ def rendering_text(shown: dict) -> str:
             lines.append(f"body ({shown['body_bytes']} bytes):")
             lines.append(_printable(shown["body"]))
     elif shown["kind"] == "command":
-        lines.append(f"argv:    {json.dumps(shown['argv'], ensure_ascii=False)}")
+        if shown["refused"]:
+            lines.append(f"argv:    {shown['refused']} (the run would fail with this error)")
+        else:
+            lines.append(f"argv:    {json.dumps(shown['argv'], ensure_ascii=False)}")
         environment = " ".join(f"{key}={value}" for key, value in shown["environment"].items())
         lines.append(f"run:     no shell, no stdin, working directory {shown['cwd']}, environment {environment}")
     else:

@@ -4,6 +4,20 @@ A template is literal text and `{field}` names (edge_agent/events/action.py `tem
 value is only ever inserted as data: percent-encoded in a URL, a JSON value in a body, one argv
 entry for a program, a header value stripped of control characters. No `str.format`, no `eval`,
 no shell: an alert's content (a zone name, a message) cannot become syntax anywhere.
+
+A program's arguments need one more rule, because a program gives meaning to an argument's
+*shape*: `-x` is an option and `/etc/x` or `..` a path, shell or no shell. Field
+values reach argv from people the installer does not control: zone, line, rule, camera and door
+names can be changed by a remote `set-config`, door and reader ids arrive from controllers, and an
+`agent.health` message quotes the config text it rejected. So `render_argv` refuses, naming the
+argument and the field, a value that starts with `-` or contains `/`, is `.` or `..`, or holds
+NUL, and the program is not run (`ArgvRefused`). What the installer wrote around a value is kept
+as written: `--zone={zone}` is an option the installer chose, and only its value is checked.
+Refusing beats the alternatives: escaping cannot exist for argv (`--` is not understood by every
+program and does not cover paths), and passing values on stdin instead would break the scripts
+installers have written against argv and hide from `edge-agent actions render` what the program
+gets. Names in the config cannot take these shapes at all (config/base.py `Name`); this check is
+what holds for every field, whatever route its value came by. docs/actions.md#command says the same.
 """
 
 from __future__ import annotations
@@ -60,7 +74,36 @@ def render_json(template: Any, fields: Fields) -> Any:
     return template
 
 
+class ArgvRefused(ValueError):
+    """A field's value would have made an argument an option or a path: nothing is run. The message names the
+    argument, its template, the field and why, for the action record and `edge-agent actions render`."""
+
+
+def argument_value_problem(text: str) -> str | None:
+    """Why a field's value may not be put into a program's argument, or None when it may."""
+    if text.startswith("-"):
+        return "starts with '-', so the program could take it for an option"
+    if "/" in text:
+        return "contains '/', so it could name a path"
+    if text in (".", ".."):
+        return f"is {text!r}, a path"
+    if "\0" in text:
+        return "contains NUL, which no argument can carry"
+    return None
+
+
 def render_argv(argv: list[str], fields: Fields) -> list[str]:
     """One argument per configured entry, whatever a value holds (spaces, quotes, `;`, `$()`); the program
-    (argv[0]) is never templated. NUL, which no argument can carry, is dropped."""
-    return [argv[0], *(render_text(arg, fields, lambda value: value_text(value).replace("\0", "")) for arg in argv[1:])]
+    (argv[0]) is never templated. Raises ArgvRefused when a value could become an option or a path."""
+    rendered = [argv[0]]
+    for position, template in enumerate(argv[1:], 1):
+        for kind, name in template_parts(template):
+            text = value_text(fields.get(name)) if kind == "field" else ""
+            problem = argument_value_problem(text)
+            if problem:
+                shown = repr(text) if len(text) <= 60 else repr(text[:57]) + "..."
+                raise ArgvRefused(
+                    f"refused, not run: argument {position} ({template!r}): the value of {{{name}}}, {shown}, {problem}"
+                )
+        rendered.append(render_text(template, fields))
+    return rendered

@@ -131,7 +131,7 @@ class ActionWorker:
         while True:
             count += 1
             attempt = self._try(job)
-            if attempt.ok or count >= self.action.tries or self._stopping.wait(config.retry_delay):
+            if attempt.ok or attempt.refused or count >= self.action.tries or self._stopping.wait(config.retry_delay):
                 break
         outcome = "ok" if attempt.ok else "timeout" if attempt.timed_out else "failed"
         if not attempt.ok:

@@ -9,7 +9,8 @@ and .trial; this module parses and prints.
 
 Exit codes: 0 done (run: outcome ok); 64 usage (unknown action, osdp_output run, --yes needed);
 65 the alert asked for is not valid; 66 alert file or config missing; 69 the run failed or timed
-out; 78 invalid config or an action that cannot be built (missing program, unreadable secret file).
+out, or `render` shows a command the agent would refuse to run (a value that could be an option or
+a path); 78 invalid config or an action that cannot be built (missing program, unreadable secret file).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def run_render(args) -> int:
     else:
         print(f"alert:   {alert_summary(alert)}")
         print(rendering_text(shown))
-    return os.EX_OK
+    return FAILED if shown.get("refused") else os.EX_OK
 
 
 def run_run(args) -> int:

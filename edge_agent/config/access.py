@@ -6,19 +6,17 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from edge_agent.config.base import SecretFile, Section
+from edge_agent.config.base import Name, SecretFile, Section
 from edge_agent.config.policy import LISTENER, PATH, PLACE, REMOTE
 from edge_agent.config.schedule import TimeRange
 from edge_agent.events.alert import Severity
 from edge_agent.events.door_event import DOOR_EVENT_TYPES
 
-_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-
 
 class OsdpReaderConfig(Section):
     address: int = Field(ge=0, le=126, description="OSDP address of the reader (PD).")
-    door: str = Field(description="Door id the reader belongs to.")
-    reader: str | None = Field(default=None, description="Reader id in events. Default: {adapter}-{address}.")
+    door: Name = Field(description="Door id the reader belongs to.")
+    reader: Name | None = Field(default=None, description="Reader id in events. Default: {adapter}-{address}.")
     direction: Literal["in", "out"] | None = Field(
         default=None, description="Direction a grant at this reader lets people go."
     )
@@ -42,7 +40,7 @@ class OsdpReaderConfig(Section):
 
 class OsdpAdapterConfig(Section):
     type: Literal["osdp"]
-    id: str = Field(pattern=_ID, description="Adapter id.")
+    id: Name = Field(description="Adapter id.")
     device: str = Field(json_schema_extra=PATH, description="Serial device, e.g. /dev/ttyUSB0 (RS-485).")
     baud: int = Field(default=9600, description="Baud rate.")
     readers: list[OsdpReaderConfig] = Field(min_length=1, description="Readers on this bus.")
@@ -87,7 +85,7 @@ class HttpAuthConfig(Section):
 
 class HttpPushAdapterConfig(Section):
     type: Literal["http_push"]
-    id: str = Field(pattern=_ID, description="Adapter id.")
+    id: Name = Field(description="Adapter id.")
     bind: str = Field(
         default="127.0.0.1", json_schema_extra=LISTENER, description="Listen address; loopback unless configured."
     )
@@ -104,14 +102,14 @@ class HttpPushAdapterConfig(Section):
         description="Connections served at once (a thread each); more are answered 503 and closed, so a flood cannot "
         "exhaust threads or memory.",
     )
-    default_door: str | None = Field(default=None, description="Door for events that name none.")
+    default_door: Name | None = Field(default=None, description="Door for events that name none.")
     path: str = Field(
         default="/events",
         json_schema_extra=LISTENER,
         pattern=r"^/[\x21-\x7e]*$",
         description="URL path the controller posts to.",
     )
-    hikvision_doors: dict[int, str] = Field(
+    hikvision_doors: dict[int, Name] = Field(
         default_factory=dict, description="Hikvision doorNo -> door id; unmapped numbers use default_door."
     )
     reader_directions: dict[int, Literal["in", "out"]] = Field(
@@ -130,7 +128,7 @@ class HttpPushAdapterConfig(Section):
 
 class LineStreamAdapterConfig(Section):
     type: Literal["line_stream"]
-    id: str = Field(pattern=_ID, description="Adapter id.")
+    id: Name = Field(description="Adapter id.")
     tcp_host: str | None = Field(
         default=None, json_schema_extra=PLACE, description="Connect to this host for a TCP line stream."
     )
@@ -140,7 +138,7 @@ class LineStreamAdapterConfig(Section):
     )
     baud: int = Field(default=9600, description="Serial baud rate.")
     max_line_bytes: int = Field(default=4096, ge=64, description="Longer lines are rejected.")
-    default_door: str | None = Field(default=None, description="Door for events that name none.")
+    default_door: Name | None = Field(default=None, description="Door for events that name none.")
     reconnect_min_delay: float = Field(
         default=0.5, gt=0, description="First wait (s) before reconnecting; doubles per failure."
     )
@@ -170,14 +168,14 @@ AdapterConfig = Annotated[
 class CameraLineRef(Section):
     remote_change: ClassVar[str] = REMOTE
 
-    camera: str = Field(description="Camera id.")
-    line: str = Field(description="Line name on that camera; inward crossings are people entering.")
+    camera: Name = Field(description="Camera id.")
+    line: Name = Field(description="Line name on that camera; inward crossings are people entering.")
 
 
 class DoorConfig(Section):
     remote_change: ClassVar[str] = REMOTE
 
-    id: str = Field(pattern=_ID, description="Door id used in events and alerts.")
+    id: Name = Field(description="Door id used in events and alerts.")
     name: str | None = Field(default=None, description="Human name.")
     camera_line: CameraLineRef | None = Field(default=None, description="Camera line at this door, for tailgating.")
     held_open_after: float = Field(default=30.0, gt=0, description="Seconds open before door.held_open.")
@@ -307,12 +305,12 @@ class TailgatingConfig(Section):
 class WelfareWatch(Section):
     remote_change: ClassVar[str] = REMOTE
 
-    name: str = Field(pattern=_ID, description="Name of the watch, carried in alerts.")
+    name: Name = Field(description="Name of the watch, carried in alerts.")
     credential_tokens: list[str] = Field(default_factory=list, description="Tokens to watch (from enrolment).")
     card_numbers: list[SecretStr] = Field(
         default_factory=list, description="Card numbers, hashed to tokens at load time, never stored."
     )
-    doors: list[str] = Field(default_factory=list, description="Or watch any event at these doors.")
+    doors: list[Name] = Field(default_factory=list, description="Or watch any event at these doors.")
     max_silence_hours: float = Field(gt=0, description="Alert when nothing is seen for this long.")
     quiet_hours: list[TimeRange] = Field(
         default_factory=list, description="Windows in which silence does not count (night)."

@@ -10,13 +10,12 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from edge_agent.config.base import SecretFile, Section
+from edge_agent.config.base import Name, SecretFile, Section
 from edge_agent.config.policy import PATH, REMOTE, REMOTE_FIELD, local
 from edge_agent.config.schedule import TimeRange
 from edge_agent.events.action import TemplateError, template_fields
 from edge_agent.events.alert_types import ALERT_TYPES
 
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Phase = Literal["start", "end", "instant"]
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110)
 _SET_BY_THE_AGENT = {"host", "content-length", "transfer-encoding", "connection"}
@@ -46,11 +45,11 @@ def _check_json_template(value: Any) -> Any:
 class ActionTrigger(Section):
     """Which alerts run the action: by rule name or alert type (or both), and phase."""
 
-    rule: str | None = Field(default=None, description="Name of a video rule (`rules[].name`).")
+    rule: Name | None = Field(default=None, description="Name of a video rule (`rules[].name`).")
     type: str | None = Field(
         default=None, description="Alert type, e.g. door.forced or access.denied_burst (for alerts without a rule)."
     )
-    source: str | None = Field(default=None, description="Only alerts from this camera or door id.")
+    source: Name | None = Field(default=None, description="Only alerts from this camera or door id.")
     phases: list[Phase] = Field(
         default_factory=lambda: ["start", "instant"], min_length=1, description="Alert phases that run the action."
     )
@@ -72,7 +71,7 @@ class RateLimit(Section):
 
 
 class _Action(Section):
-    name: str = Field(pattern=_NAME, description="Action name, carried in its `action` records.")
+    name: Name = Field(description="Action name, carried in its `action` records.")
     on: list[ActionTrigger] = Field(
         default_factory=list,
         json_schema_extra=local("what makes the box act"),
@@ -268,7 +267,7 @@ class OsdpOutputAction(_Action):
     remote_change_locked: ClassVar[str] = "a physical effect at a door: relays, LEDs and buzzers"
 
     kind: Literal["osdp_output"] = Field(description="Drive a reader's output, LED or buzzer over OSDP.")
-    adapter: str = Field(description="Id of the `osdp` access adapter whose control panel sends the command.")
+    adapter: Name = Field(description="Id of the `osdp` access adapter whose control panel sends the command.")
     reader: int = Field(ge=0, le=126, description="OSDP address of the reader (PD) on that adapter.")
     output: OsdpOutputSetting | None = Field(default=None, description="Drive one of the reader's outputs.")
     led: OsdpLedSetting | None = Field(default=None, description="Light one of the reader's LEDs.")

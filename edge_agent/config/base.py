@@ -1,11 +1,12 @@
-"""Shared pieces of the config models: strict base class and secret-file fields."""
+"""Shared pieces of the config models: strict base class, names and secret-file fields."""
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, WithJsonSchema
 
 
 class Section(BaseModel):
@@ -28,6 +29,48 @@ def _readable_secret_file(path: Path) -> Path:
         raise ValueError(f"secret file {str(path)!r} cannot be read: {exc.strerror}") from None
     return path
 
+
+NAME_MAX = 64
+NAME_RULE = (
+    f"1-{NAME_MAX} characters: a letter or digit first, then letters, digits, '_', '-' or '.' "
+    "(any script's letters; no spaces, '/' or control characters)"
+)
+
+
+def _letter_or_digit(char: str) -> bool:
+    category = unicodedata.category(char)
+    return category[0] == "L" or category == "Nd"
+
+
+def _name_character(char: str) -> bool:
+    # Marks (M*) after the first character: Tamil, Thai or Hindi words need their vowel signs.
+    return _letter_or_digit(char) or unicodedata.category(char)[0] == "M" or char in "_-."
+
+
+def check_name(value: str) -> str:
+    """`value` if it is a valid `Name`, else ValueError stating the rule and what breaks it."""
+    shown = repr(value) if len(value) <= 80 else repr(value[:77]) + "..."
+    if not 1 <= len(value) <= NAME_MAX:
+        raise ValueError(f"a name is {NAME_RULE}; found {len(value)} characters")
+    if not _letter_or_digit(value[0]):
+        raise ValueError(f"a name is {NAME_RULE}; {shown} starts with {value[0]!r}")
+    for position, char in enumerate(value[1:], 2):
+        if not _name_character(char):
+            raise ValueError(f"a name is {NAME_RULE}; {shown} has {char!r} at character {position}")
+    return value
+
+
+Name = Annotated[
+    str,
+    AfterValidator(check_name),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": NAME_MAX, "description": NAME_RULE}),
+]
+"""A zone, line, rule, camera, door, reader, adapter or action name or id, and every reference to one. Names reach
+alerts, topics, URLs and the arguments of `command` actions (docs/actions.md#command), and a remote `set-config`
+may change them: so a name never starts an option (`-`) or a hidden file (`.`), is never a path (`/`, `.`, `..`),
+holds no space, control or invisible formatting character, and is at most NAME_MAX characters. Letters of any
+script are allowed (installers name zones in Chinese, Tamil or Thai); no spaces, because names are typed on command
+lines and read in topics and logs, where `lift-lobby` is unambiguous and `lift lobby` needs quoting."""
 
 SecretFile = Annotated[Path, AfterValidator(_readable_secret_file)]
 """A path to a file holding a secret; checked readable when the config loads."""

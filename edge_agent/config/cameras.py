@@ -4,7 +4,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from edge_agent.config.base import Section
+from edge_agent.config.base import Name, Section
 from edge_agent.config.geometry import LineConfig, Point, ZoneConfig
 from edge_agent.config.policy import REMOTE, local
 from edge_agent.config.tracking import TrackerConfig
@@ -89,7 +89,7 @@ class CameraConfig(Section):
 
     remote_change: ClassVar[str] = REMOTE
 
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Camera id used in alerts and topics.")
+    id: Name = Field(description="Camera id used in alerts and topics.")
     url: str = Field(
         json_schema_extra=local("what the agent reads: a remote sender could name a file or a host of its choice"),
         description="rtsp://… or http://… stream, a file path, a USB index like 0, or /dev/videoN.",
@@ -109,5 +109,5 @@ class CameraConfig(Section):
     motion: MotionConfig = Field(default_factory=MotionConfig)
     health: CameraHealthConfig = Field(default_factory=CameraHealthConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="Tracker settings for this camera.")
-    zones: dict[str, ZoneConfig] = Field(default_factory=dict, description="Named polygon zones.")
-    lines: dict[str, LineConfig] = Field(default_factory=dict, description="Named directed lines.")
+    zones: dict[Name, ZoneConfig] = Field(default_factory=dict, description="Named polygon zones.")
+    lines: dict[Name, LineConfig] = Field(default_factory=dict, description="Named directed lines.")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from edge_agent.config.base import NAME_RULE, Name, check_name
 from edge_agent.config.model import AgentConfig
 from edge_agent.config.policy import BROKER, LOCAL, REMOTE, field_policy
 
@@ -28,6 +29,10 @@ rejects unknown keys, so a typo is an error with its line number, never a silent
 Check a file with `edge-agent check-config FILE`; `configs/example.yaml` shows every
 section with the usual values.
 
+- A *name* (zone, line, rule, camera, door, reader, adapter and action names and ids, and the
+  references to them) is {name_rule}.
+  Names reach topics, URLs and program arguments, and a remote `set-config` may change some of them,
+  so no name can start an option or be a path (docs/actions.md#command).
 - `${NAME}` in a value reads the environment variable NAME; `${NAME:-default}` falls back; `$$` is a literal `$`.
 - Secrets are read from files (`*_file` keys) or the environment and are never logged or sent back
   by the `get-config` command.
@@ -43,7 +48,7 @@ section with the usual values.
 
 
 def configuration_markdown() -> str:
-    sections: list[str] = [HEADER]
+    sections: list[str] = [HEADER.replace("{name_rule}", NAME_RULE)]
     seen: dict[type, str] = {}
     _document(AgentConfig, "", sections, seen, title="Top level")
     return "\n".join(sections).rstrip() + "\n"
@@ -70,7 +75,7 @@ def _document(model: type[BaseModel], where: str, out: list[str], seen: dict, ti
         path = f"{where}.{name}" if where else name
         nested = _nested_models(field.annotation)
         description = field.description or _summary(nested)
-        cells = [f"`{name}`", _type_text(field.annotation), _default_text(field), _remote_text(model, name, nested)]
+        cells = [f"`{name}`", _field_type_text(field), _default_text(field), _remote_text(model, name, nested)]
         out.append("| " + " | ".join([*cells, _escape(description)]) + " |")
         children.extend((path + suffix, child) for suffix, child in nested)
     out.append("")
@@ -136,7 +141,16 @@ def _strip_annotated(annotation):
     return annotation
 
 
+def _field_type_text(field: FieldInfo) -> str:
+    """pydantic keeps a field's own Annotated metadata apart from its annotation: a `Name` field shows as str."""
+    if any(getattr(item, "func", None) is check_name for item in field.metadata):
+        return "name"
+    return _type_text(field.annotation)
+
+
 def _type_text(annotation) -> str:
+    if annotation == Name:
+        return "name"
     annotation = _strip_annotated(annotation)
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Literal:

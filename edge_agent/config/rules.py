@@ -6,7 +6,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from edge_agent.config.base import Section
+from edge_agent.config.base import Name, Section
 from edge_agent.config.policy import REMOTE
 from edge_agent.config.schedule import TimeRange
 from edge_agent.events.alert import Severity
@@ -15,8 +15,8 @@ from edge_agent.events.alert import Severity
 class _VideoRule(Section):
     remote_change: ClassVar[str] = REMOTE
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Rule name, carried in its alerts.")
-    camera: str = Field(description="Camera id the rule watches.")
+    name: Name = Field(description="Rule name, carried in its alerts.")
+    camera: Name = Field(description="Camera id the rule watches.")
     classes: list[str] = Field(default_factory=lambda: ["person"], description="Object classes the rule counts.")
     min_score: float = Field(default=0.0, ge=0, le=1, description="Ignore objects scored below this.")
     min_area: float = Field(
@@ -42,13 +42,13 @@ class _VideoRule(Section):
 
 class IntrusionRule(_VideoRule):
     type: Literal["intrusion"]
-    zone: str = Field(description="Zone name on the camera.")
+    zone: Name = Field(description="Zone name on the camera.")
     min_dwell: float = Field(default=1.0, ge=0, description="Seconds inside before it counts, against flicker.")
 
 
 class LoiteringRule(_VideoRule):
     type: Literal["loitering"]
-    zone: str = Field(description="Zone name on the camera.")
+    zone: Name = Field(description="Zone name on the camera.")
     max_dwell: float = Field(default=60.0, gt=0, description="Seconds a track may stay before it is loitering.")
     handover_window: float = Field(
         default=10.0,
@@ -60,7 +60,7 @@ class LoiteringRule(_VideoRule):
 
 class CrowdRule(_VideoRule):
     type: Literal["crowd"]
-    zone: str = Field(description="Zone name on the camera.")
+    zone: Name = Field(description="Zone name on the camera.")
     min_count: int = Field(ge=1, description="Count at or above which the zone is crowded.")
     hold: float = Field(
         default=5.0, ge=0, description="Seconds the count must hold at or above min_count before the alert starts."
@@ -75,7 +75,7 @@ class CrowdRule(_VideoRule):
 
 class OccupancyRule(_VideoRule):
     type: Literal["occupancy"]
-    zone: str = Field(description="Zone name on the camera.")
+    zone: Name = Field(description="Zone name on the camera.")
     capacity: int = Field(ge=0, description="Alert when the count exceeds this.")
     hold: float = Field(default=2.0, ge=0, description="Seconds above capacity before the alert starts.")
 
@@ -88,7 +88,7 @@ class CrowdForecastRule(_VideoRule):
     """Early warning: the zone's count is building toward `capacity` (rules/forecast.py)."""
 
     type: Literal["crowd.forecast"]
-    zone: str = Field(description="Zone name on the camera.")
+    zone: Name = Field(description="Zone name on the camera.")
     capacity: int = Field(
         ge=1,
         description="Count the zone is full at. The warning starts when the forecast reaches it while the count is "
@@ -151,7 +151,7 @@ class CrowdForecastRule(_VideoRule):
 
 class LineCrossingRule(_VideoRule):
     type: Literal["line_crossing"]
-    line: str = Field(description="Line name on the camera.")
+    line: Name = Field(description="Line name on the camera.")
     alert_direction: Literal["in", "out", "both", "none"] = Field(
         default="none", description="Which crossings raise an alert; counters run regardless."
     )
@@ -159,7 +159,7 @@ class LineCrossingRule(_VideoRule):
 
 class StationaryVehicleRule(_VideoRule):
     type: Literal["stationary_vehicle"]
-    zone: str = Field(description="Zone name (fire lane, no-parking).")
+    zone: Name = Field(description="Zone name (fire lane, no-parking).")
     classes: list[str] = Field(
         default_factory=lambda: ["vehicle", "car", "truck", "bus", "motorcycle"], description="Vehicle classes."
     )
@@ -177,7 +177,7 @@ class StationaryVehicleRule(_VideoRule):
 
 class EbikeInLiftRule(_VideoRule):
     type: Literal["ebike_in_lift"]
-    zone: str = Field(description="Zone name covering the lift car.")
+    zone: Name = Field(description="Zone name covering the lift car.")
     classes: list[str] = Field(
         default_factory=lambda: ["bicycle", "motorcycle"], description="Classes that count as an e-bike."
     )
