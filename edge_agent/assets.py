@@ -19,6 +19,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_agent.private_files import GROUP_READABLE_FILE, private_dir
+
 
 class AssetIntegrityError(RuntimeError):
     """A file is missing, or its size or sha256 is not the pinned one."""
@@ -134,7 +136,7 @@ def check_file(path: Path, expected: str | set[str], what: str) -> str:
 def fetch_asset(asset: PinnedAsset, target: Path, mirror_dir: Path | None = None) -> Fetched:
     """Put `asset` at `target`, verified: from `mirror_dir` when given, else from its URL."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     if mirror_dir is not None:
         return _copy_from_mirror(asset, Path(mirror_dir), target)
     return _download(asset, target)
@@ -167,7 +169,7 @@ def _download(asset: PinnedAsset, target: Path) -> Fetched:
         if asset.size is not None and size != asset.size:
             raise AssetIntegrityError(f"download of {asset.url} is {size} bytes, expected {asset.size}")
         check_file(Path(tmp), asset.sha256, f"download of {asset.name!r} from {asset.url}")
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, GROUP_READABLE_FILE)  # the agent's group reads it; others need not
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -180,7 +182,7 @@ def atomic_copy(source: Path, target: Path) -> None:
     os.close(fd)
     try:
         shutil.copyfile(source, tmp)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, GROUP_READABLE_FILE)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

@@ -159,8 +159,9 @@ install_model() {
   [ "$MODEL" = "none" ] && { say "skipping the model (--model none)"; return; }
   local mirror=()
   [ -n "$OFFLINE" ] && mirror=(--from "$OFFLINE")
-  EDGE_AGENT_MANIFESTS="$ROOT/models" "$VENV/bin/edge-agent" models fetch "$MODEL" --models-dir "$MODELS_DIR" \
-    "${mirror[@]}" || die "could not install model $MODEL into $MODELS_DIR"
+  # umask 027 as under the unit (UMask=0027): whatever the tools write beside the model stays 0640/0750
+  (umask 027 && EDGE_AGENT_MANIFESTS="$ROOT/models" "$VENV/bin/edge-agent" models fetch "$MODEL" \
+    --models-dir "$MODELS_DIR" "${mirror[@]}") || die "could not install model $MODEL into $MODELS_DIR"
   [ -n "$PREFIX" ] || chown -R "$SERVICE_USER:$SERVICE_USER" "$MODELS_DIR"
 }
 
@@ -173,7 +174,7 @@ bench_model() {
     say "model $MODEL already benched on this device (models bench $MODEL to run it again)"
     return
   fi
-  "$VENV/bin/edge-agent" models bench "$MODEL" --models-dir "$MODELS_DIR" --runs 15 \
+  (umask 027 && "$VENV/bin/edge-agent" models bench "$MODEL" --models-dir "$MODELS_DIR" --runs 15) \
     || die "models bench $MODEL failed (skip it with --no-bench)"
   [ -n "$PREFIX" ] || chown -R "$SERVICE_USER:$SERVICE_USER" "$MODELS_DIR"
 }

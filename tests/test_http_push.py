@@ -199,33 +199,45 @@ def test_slow_and_broken_clients_do_not_stop_the_receiver(push):
     with socket.create_connection(("127.0.0.1", adapter.port)) as sock:  # promises 500 bytes, sends 10, hangs up
         sock.sendall(b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n0123456789")
         sock.shutdown(socket.SHUT_WR)
-        assert sock.recv(100).startswith(b"HTTP/1.0 400")
+        assert sock.recv(100).startswith(b"HTTP/1.1 400")
     assert adapter.counters["rejected.truncated"] == 1
     assert post(adapter, GRANT, signed(GRANT))[0] == 200 and len(events) == 1
 
 
-def test_a_connection_flood_is_answered_503_and_counted_without_a_thread_each(push):
+def test_idle_connections_hold_no_thread_and_busy_handlers_answer_503(push):
+    """Open connections cost a socket, not a thread; complete requests beyond max_connections are answered 503."""
     import socket
     import threading
 
     from tests.support.wait import wait_for
 
-    adapter, events = push(max_connections=2)
+    release = threading.Event()
+    adapter, events = push(max_connections=1)
+
+    def slow_consumer(event):  # holds the only handler until released
+        release.wait(10)
+        events(event)
+
+    adapter.rebind(slow_consumer)
     threads_before = threading.active_count()
-    idle = [socket.create_connection(("127.0.0.1", adapter.port)) for _ in range(2)]
-    flood = []
+    idle = [socket.create_connection(("127.0.0.1", adapter.port)) for _ in range(40)]
     try:
-        for sock in idle:  # half a request line: each holds a handler thread
+        for sock in idle:  # half a request line each
             sock.sendall(b"POST /eve")
-        for _ in range(20):
-            sock = socket.create_connection(("127.0.0.1", adapter.port), timeout=5)
-            flood.append(sock)
-            assert sock.recv(200).startswith(b"HTTP/1.1 503"), "a connection over the limit is refused"
-        assert threading.active_count() <= threads_before + 2
-        assert adapter.counters["rejected.busy"] == 20
+        wait_for(lambda: adapter.loops > 5, message="the receiver turning")
+        assert threading.active_count() == threads_before, "an incomplete request holds no thread"
+        first: list = []
+        holder = threading.Thread(target=lambda: first.append(_post_status(adapter, GRANT)))
+        holder.start()
+        wait_for(lambda: threading.active_count() > threads_before + 1, message="the first request in its handler")
+        second = json.dumps({"type": "door.opened", "reader": "r1"}).encode()
+        status, reply = post(adapter, second, signed(second))
+        assert (status, reply["reason"]) == (503, "busy") and adapter.counters["rejected.busy"] == 1
+        release.set()
+        holder.join(10)
+        assert first == [200] and len(events) == 1
     finally:
-        for sock in idle + flood:
+        release.set()
+        for sock in idle:
             sock.close()
-    # The held slots free up once those clients go away; the receiver serves again.
-    wait_for(lambda: _post_status(adapter, GRANT) == 200, timeout=10, message="served after the flood")
-    assert len(events) == 1
+    assert _post_status(adapter, second) == 200 and len(events) == 2

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from edge_agent.assets import MIRROR_HINT, find_mirror
 from edge_agent.cli.common import load_config_or_exit
+from edge_agent.private_files import GROUP_READABLE_FILE, atomic_write_private
 
 DEFAULT_MODELS_DIR = Path("/var/lib/edge-agent/models")
 
@@ -214,10 +215,10 @@ def run_quantize(args) -> int:
     # A refused attempt is kept under its own name: NAME.int8.* always describes the installed INT8.
     stem = f"{args.name}.int8" if accepted else f"{args.name}.int8.rejected"
     report_path = directory / f"{stem}.report.json"
-    report_path.write_text(
-        json.dumps({**report.as_dict(), "min_agreement": min_agreement, "installed": accepted}, indent=2) + "\n"
-    )
+    document = {**report.as_dict(), "min_agreement": min_agreement, "installed": accepted}
+    atomic_write_private(report_path, (json.dumps(document, indent=2) + "\n").encode(), GROUP_READABLE_FILE)
     _print_quant_report(args.name, report, report_path)
+    os.chmod(candidate, GROUP_READABLE_FILE)  # written by onnxruntime under the umask; like the other model files
     os.replace(candidate, directory / f"{stem}.onnx")
     if not accepted:
         return _fail(

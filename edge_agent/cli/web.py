@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from edge_agent.cli.common import CliExit, load_config_or_exit
+from edge_agent.private_files import private_dir
 
 
 def register(subparsers) -> None:
@@ -57,7 +58,7 @@ def set_password(args) -> int:
 def make_certificate(args) -> int:
     cert, key = Path(args.cert), Path(args.key)
     for path in (cert, key):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)  # missing directories 0750 whatever the umask (the key's stays closed)
     command = [
         "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
         "-days", str(args.days), "-subj", f"/CN={args.name}", "-addext", f"subjectAltName=DNS:{args.name}",

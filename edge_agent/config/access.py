@@ -99,8 +99,25 @@ class HttpPushAdapterConfig(Section):
         default=32,
         ge=1,
         le=1024,
-        description="Connections served at once (a thread each); more are answered 503 and closed, so a flood cannot "
-        "exhaust threads or memory.",
+        description="Complete requests handled at once (a thread each, only once the whole request has arrived); a "
+        "complete request beyond that is answered 503 busy and closed, so a flood cannot exhaust threads.",
+    )
+    max_open_connections: int = Field(
+        default=128,
+        ge=1,
+        le=4096,
+        description="Connections open at once, all read by the receiver's one loop without a thread each (each "
+        "buffers at most its head and max_body_bytes). When full, the connection that has waited longest without "
+        "sending a complete request is closed with 503 (counted `evicted`) to make room, so slow or idle clients "
+        "cannot lock a controller out.",
+    )
+    request_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds a client has from connecting to sending its whole request (head and body): a total "
+        "deadline, not a per-read one, so dripping bytes does not extend it. Past it the request is answered 408 and "
+        "closed (counted `timeout`).",
     )
     default_door: Name | None = Field(default=None, description="Door for events that name none.")
     path: str = Field(

@@ -15,6 +15,7 @@ from edge_agent.config import AgentConfig
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.daemon.health import Health
 from edge_agent.events import AlertFactory, Topics
+from edge_agent.private_files import private_dir
 from edge_agent.publish.mqtt import Publisher
 from edge_agent.store import Outbox
 from edge_agent.store.episodes import EpisodeSink
@@ -47,7 +48,7 @@ class Delivery:
         """`health`: the previous delivery's, when only the broker changed (its open episodes carry on)."""
         topics = Topics(config.mqtt.topic_prefix, config.device.site, device_id)
         factory = AlertFactory(device_id, config.device.site, clock)
-        config.device.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(config.device.state_dir, tighten_existing=True)  # 0750 whatever the umask (private_files.py)
         outbox = Outbox(config.outbox_path, config.outbox, clock, topic_prefix=config.mqtt.topic_prefix)
         try:
             state = StateStore.beside(config.outbox_path)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from edge_agent import __version__
 from edge_agent.clock import iso_utc
+from edge_agent.private_files import GROUP_READABLE_FILE, atomic_write_private
 
 log = logging.getLogger(__name__)
 
@@ -102,15 +101,6 @@ def persist_config(path: Path, text: str) -> dict:
 
 
 def _atomic_write(target: Path, data: bytes, mode_from: Path) -> None:
-    mode = mode_from.stat().st_mode & 0o777 if mode_from.exists() else 0o640
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """The mode of `mode_from` but never looser than 0640 (the config may hold inline secrets), whatever the umask."""
+    mode = mode_from.stat().st_mode & GROUP_READABLE_FILE if mode_from.exists() else GROUP_READABLE_FILE
+    atomic_write_private(target, data, mode)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from edge_agent.private_files import create_private_file, private_dir, tighten
+
 log = logging.getLogger(__name__)
 
 _SQLITE_CORRUPT = 11
@@ -93,7 +95,15 @@ def require_columns(db: sqlite_utils.Database, layout: dict[str, Sequence[str]],
             raise LayoutError(f"{label} database: table {table!r} lacks columns {missing}")
 
 
+def _create_private(path: Path) -> None:
+    """The file 0600 before SQLite makes it (0644 less the umask); its -wal and -shm copy that mode."""
+    create_private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):  # an older agent's, made before the file was tightened
+        tighten(path.with_name(path.name + suffix))
+
+
 def _open_checked(path: Path, ensure_schema: Callable[[sqlite_utils.Database], None]) -> OpenedDatabase:
+    _create_private(path)
     connection = connect(path)
     try:
         connection.execute("PRAGMA journal_mode = WAL").fetchone()
@@ -137,7 +147,7 @@ def open_database(
     `migrate`). The caller reports `moved_aside_to` in its own way (the outbox
     raises a health alert).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     try:
         return _open_checked(path, ensure_schema)
     except sqlite3.DatabaseError as exc:

@@ -7,8 +7,6 @@ The detector refuses a file whose digest no longer matches its record.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Literal
@@ -18,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge_agent import assets
 from edge_agent.assets import AssetIntegrityError, MirrorCopy, PinnedAsset, atomic_copy, sha256_file
+from edge_agent.private_files import GROUP_READABLE_FILE, atomic_write_private, private_dir
 from edge_agent.vision.manifest import ModelManifest, load_manifest
 
 Variant = Literal["fp32", "int8"]
@@ -119,8 +118,7 @@ def fetch_model(
     digest); a download against the upstream digest. Nothing is left behind on a mismatch.
     """
     manifest = manifest or load_manifest(name)
-    dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest_dir = private_dir(dest_dir)
     target = dest_dir / manifest.file
     try:
         fetched = assets.fetch_asset(pinned_asset(manifest), target, Path(mirror_dir) if mirror_dir else None)
@@ -157,8 +155,7 @@ def install_model(file: Path, name: str, dest_dir: Path, manifest: ModelManifest
     if not file.is_file():
         raise FileNotFoundError(f"model file {file} does not exist")
     manifest = manifest.model_copy(update={"name": name, "file": f"{name}.onnx"})
-    dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest_dir = private_dir(dest_dir)
     target = dest_dir / manifest.file
     atomic_copy(file, target)
     digest = sha256_file(target)
@@ -231,8 +228,5 @@ def _existing_or_new(dest_dir: Path, manifest: ModelManifest) -> InstalledModel:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+    private_dir(path.parent)
+    atomic_write_private(path, data, GROUP_READABLE_FILE)  # like the model files beside it

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from edge_agent.clock import Clock, iso_utc
+from edge_agent.private_files import open_private, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,8 @@ class AuditLog:
         line = json.dumps(entry, sort_keys=False, default=str) + "\n"
         try:
             with self._lock:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                private_dir(self.path.parent)
+                fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)  # 0600 whatever the umask
                 try:
                     os.write(fd, line.encode("utf-8"))
                     os.fsync(fd)

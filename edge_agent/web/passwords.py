@@ -10,10 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
-import tempfile
 from pathlib import Path
+
+from edge_agent.private_files import PRIVATE_FILE, atomic_write_private, private_dir
 
 N, R, P = 2**14, 8, 1  # ~16 MB and tens of milliseconds per check on a Pi 4
 MIN_LENGTH = 10
@@ -62,16 +62,8 @@ def write_hash(path: Path, password: str) -> None:
     if len(password) < MIN_LENGTH:
         raise ValueError(f"the password must have at least {MIN_LENGTH} characters")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(hash_password(password) + "\n")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    private_dir(path.parent)
+    atomic_write_private(path, (hash_password(password) + "\n").encode("ascii"), PRIVATE_FILE)
 
 
 def _b64(data: bytes) -> str:

@@ -1,12 +1,20 @@
 """HTTP push receiver: controllers POST events; we authenticate, bound, parse and acknowledge.
 
 Status codes (docs/access-control.md): 200 accepted (the body lists any events
-of a batch refused individually), 400 malformed or invalid, 401 missing or
-bad credentials or a timestamp outside the replay window, 404 wrong path,
-405 wrong method, 409 a replayed signed request, 411 no Content-Length,
-413 body over max_body_bytes, 503 more than max_connections connections at once
-(answered and closed without a thread) or alerts that could not be stored
-(`store_unavailable`, with Retry-After). Every refusal is counted under its reason.
+of a batch refused individually), 400 malformed or invalid (and a head with
+both Content-Length and Transfer-Encoding, or Content-Length twice:
+`ambiguous_length`), 401 missing or bad credentials or a timestamp outside the
+replay window, 404 wrong path, 405 wrong method, 408 no complete request
+within `request_timeout` of connecting, 409 a replayed signed request, 411 no
+Content-Length (Transfer-Encoding is not accepted), 413 body over
+max_body_bytes, 431 head over 16 KiB, 503 `busy` (max_connections complete
+requests already being handled), `evicted` (closed to make room among
+max_open_connections) or alerts that could not be stored (`store_unavailable`,
+with Retry-After). Every refusal is counted under its reason.
+
+The sockets are in `http_server.py` (one loop reads every connection; only
+complete requests get a handler thread: why, there) and the wire format in
+`http_wire.py`; this module decides what a request means.
 
 A 200 means every valid event of the body is stored. A batch is acknowledged
 as a whole: when the store fails on one event, the rest are not tried (each
@@ -19,30 +27,30 @@ is stored exactly once without the controller having to read our reply.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from edge_agent.config.access import HttpPushAdapterConfig
 from edge_agent.config.base import read_secret
 from edge_agent.sources.access.base import AccessAdapter, Outcome, Rejected, event_identity
 from edge_agent.sources.access.hikvision import HikvisionLayout, parse_hikvision
+from edge_agent.sources.access.http_server import PushServer
+from edge_agent.sources.access.http_wire import Response
 from edge_agent.sources.access.normalize import EventContext, decode_json, event_objects, parse_generic
 from edge_agent.sources.access.signing import RequestAuthenticator
 
 log = logging.getLogger(__name__)
 
-REQUEST_TIMEOUT_S = 10.0
-DRAIN_LIMIT = 1 << 20
+__all__ = ["HttpPushAdapter", "Response"]
+
 _STATUS = {
     "malformed": 400,
+    "ambiguous_length": 400,
     "invalid_event": 400,
     "truncated": 400,
     "unmapped_code": 400,
@@ -50,29 +58,17 @@ _STATUS = {
     "bad_signature": 401,
     "bad_token": 401,
     "expired": 401,
+    "timeout": 408,
     "replayed": 409,
     "length_required": 411,
     "oversized": 413,
+    "headers_too_large": 431,
+    "busy": 503,
+    "evicted": 503,
 }
+BUSY_RETRY_AFTER_S = 1
 STORE_RETRY_AFTER_S = 5  # about the store's busy timeout: a lock held longer is not going away at once
 UNACKNOWLEDGED_LIMIT = 1024
-BUSY_REPLY_TIMEOUT_S = 0.5
-_BUSY_BODY = b'{"ok":false,"reason":"busy"}'
-_BUSY_REPLY = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
-    b"Retry-After: 1\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
-)
-ACCEPT_POLL_S = 0.2  # the accept loop turns at least this often (a hung one is noticed)
-
-
-@dataclass
-class Response:
-    status: int
-    body: dict[str, Any] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def encode(self) -> bytes:
-        return json.dumps(self.body, separators=(",", ":")).encode()
 
 
 class HttpPushAdapter(AccessAdapter):
@@ -91,61 +87,57 @@ class HttpPushAdapter(AccessAdapter):
             clock=clock,
         )
         self.layout = HikvisionLayout(dict(config.hikvision_doors), dict(config.reader_directions))
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: PushServer | None = None
         self.port: int | None = None
         self._unacknowledged: OrderedDict[tuple, None] = OrderedDict()  # stored, but the request got a 503
         self._unacknowledged_lock = threading.Lock()
         self.loops = 0
-        self._stopping = threading.Event()
 
     # -- lifecycle -------------------------------------------------------
 
     def start(self) -> None:
-        server = _BoundedServer((self.config.bind, self.config.port), _handler_for(self), self)
-        server.timeout = ACCEPT_POLL_S
+        server = PushServer(self, on_turn=self._turned)
+        server.start()  # raises when the port cannot be bound: the adapter stays offline and is retried
         self._server = server
-        self.port = server.server_address[1]
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self._serve, args=(server, self._stopping), name=f"http-push-{self.id}", daemon=True
-        )
-        self._thread.start()
+        self.port = server.port
         self.set_online(True)
         log.info("adapter %s listening on %s:%d", self.id, self.config.bind, self.port, extra={"adapter": self.id})
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Ends the accept loop; one that hangs is abandoned after `timeout` and the port released anyway."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        """Ends the receiver's loop; one that hangs is abandoned after `timeout` and the port released anyway."""
         server, self._server = self._server, None
         if server is not None:
-            server.server_close()
+            server.stop(timeout)
         self.set_online(False)
 
-    def _serve(self, server: _BoundedServer, stopping: threading.Event) -> None:
-        while not stopping.is_set():
-            server.handle_request()  # one connection (handled on its own thread), or none within ACCEPT_POLL_S
-            self.loops += 1
+    def _turned(self) -> None:
+        self.loops += 1  # the access stage's hang check reads this
 
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._server is not None and self._server.alive()
 
     # -- request handling --------------------------------------------------
 
     def check_envelope(self, method: str, path: str, headers: Mapping[str, str]) -> Response | int:
         """Before reading the body: the body length to read, or the response that ends the request."""
         if path.split("?", 1)[0] != self.config.path:
-            return self._refuse(Rejected("wrong_path", "no receiver at this path"), 404)
+            return self.refuse(Rejected("wrong_path", "no receiver at this path"), 404)
         if method != "POST":
-            return self._refuse(Rejected("wrong_method", f"{method} is not accepted, POST events"), 405)
+            return self.refuse(Rejected("wrong_method", f"{method} is not accepted, POST events"), 405)
         length_text = headers.get("Content-Length")
-        if length_text is None or not length_text.strip().isdigit():
-            return self._refuse(Rejected("length_required", "a Content-Length header is required"))
+        if headers.get("Transfer-Encoding") is not None:  # no transfer coding is spoken here: say which framing
+            if length_text is not None:
+                return self.refuse(
+                    Rejected("ambiguous_length", "both Content-Length and Transfer-Encoding: send Content-Length only")
+                )
+            return self.refuse(
+                Rejected("length_required", "Transfer-Encoding is not accepted; send the body with a Content-Length")
+            )
+        if length_text is None or not length_text.strip().isdigit() or len(length_text.strip()) > 18:
+            return self.refuse(Rejected("length_required", "a Content-Length header (decimal digits) is required"))
         length = int(length_text)
         if length > self.config.max_body_bytes:
-            return self._refuse(
+            return self.refuse(
                 Rejected("oversized", f"body of {length} bytes exceeds max_body_bytes {self.config.max_body_bytes}")
             )
         return length
@@ -158,7 +150,7 @@ class HttpPushAdapter(AccessAdapter):
             self.auth.verify(headers, body)
             events = self._parse(headers.get("Content-Type", ""), body)
         except Rejected as error:
-            return self._refuse(error)
+            return self.refuse(error)
         return self._emit_all(events)
 
     def _emit_all(self, events: list[tuple[str, Any]]) -> Response:
@@ -225,47 +217,12 @@ class HttpPushAdapter(AccessAdapter):
             for where, obj in event_objects(document, "body")
         ]
 
-    def _refuse(self, error: Rejected, status: int | None = None) -> Response:
+    def refuse(self, error: Rejected, status: int | None = None) -> Response:
+        """Count the refusal under its reason and answer it (503s say when to come back)."""
         self.reject(error)
-        return Response(
-            status or _STATUS.get(error.reason, 400), {"ok": False, "reason": error.reason, "detail": error.detail}
-        )
-
-
-class _BoundedServer(ThreadingHTTPServer):
-    """A thread per connection, at most `max_connections` at once; the rest get a 503 from the accept loop."""
-
-    daemon_threads = True
-    request_queue_size = 64
-
-    def __init__(self, address, handler, adapter: HttpPushAdapter):
-        self._adapter = adapter
-        self._slots = threading.BoundedSemaphore(adapter.config.max_connections)
-        super().__init__(address, handler)
-
-    def process_request(self, request, client_address) -> None:
-        if not self._slots.acquire(blocking=False):
-            self._adapter.reject(
-                Rejected("busy", f"more than max_connections {self._adapter.config.max_connections} at once")
-            )
-            try:
-                request.settimeout(BUSY_REPLY_TIMEOUT_S)
-                request.sendall(_BUSY_REPLY)
-            except OSError:
-                pass
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request, client_address) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
+        status = status or _STATUS.get(error.reason, 400)
+        headers = {"Retry-After": str(BUSY_RETRY_AFTER_S)} if error.reason in ("busy", "evicted") else {}
+        return Response(status, {"ok": False, "reason": error.reason, "detail": error.detail}, headers)
 
 
 def _outcome(parse):
@@ -289,63 +246,3 @@ def _json_part(content_type: str, body: bytes) -> bytes:
         if part.get_content_type() == "application/json" or payload.lstrip()[:1] == b"{":
             return payload
     raise Rejected("malformed", "body: multipart post without a JSON part")
-
-
-def _handler_for(adapter: HttpPushAdapter) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        timeout = REQUEST_TIMEOUT_S
-        server_version = "edge-agent"
-        sys_version = ""
-
-        def do_POST(self) -> None:
-            self._handle("POST")
-
-        def do_GET(self) -> None:
-            self._handle("GET")
-
-        def do_PUT(self) -> None:
-            self._handle("PUT")
-
-        def _handle(self, method: str) -> None:
-            try:
-                verdict = adapter.check_envelope(method, self.path, self.headers)
-                if isinstance(verdict, Response):
-                    self._drain()
-                    self._reply(verdict)
-                    return
-                body = self.rfile.read(verdict) if verdict else b""
-                self._reply(adapter.process(self.headers, body, verdict))
-            except TimeoutError:
-                adapter.reject(Rejected("timeout", f"client sent no complete request within {REQUEST_TIMEOUT_S:.0f} s"))
-                self.close_connection = True
-            except Exception:  # the receiver must keep serving whatever one request does
-                adapter.count("internal_errors")
-                log.exception("adapter %s: request handling failed", adapter.id, extra={"adapter": adapter.id})
-                self._reply(Response(500, {"ok": False, "reason": "internal_error"}))
-
-        def _drain(self) -> None:
-            """Read a refused body we can afford to, so the client sees our reply instead of a reset."""
-            length = self.headers.get("Content-Length", "")
-            if length.strip().isdigit() and int(length) <= DRAIN_LIMIT:
-                self.rfile.read(int(length))
-
-        def _reply(self, response: Response) -> None:
-            data = response.encode()
-            try:
-                self.send_response(response.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in response.headers.items():
-                    self.send_header(name, value)
-                if response.status >= 400:
-                    self.send_header("Connection", "close")
-                    self.close_connection = True
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:
-                adapter.count("reply_failed")
-
-        def log_message(self, format: str, *args) -> None:
-            log.debug("adapter %s: %s", adapter.id, format % args)
-
-    return Handler
