@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from edge_agent.actions.base import ActionBuildError
 from edge_agent.actions.http import HttpKind
 from edge_agent.config import AgentConfig
-from edge_agent.daemon.reporting import REDACTED, redact
+from edge_agent.config.redaction import REDACTED, redact
 from edge_agent.events.action import alert_fields
 from edge_agent.store.episodes import EpisodeSink
 from edge_agent.store.state import StateStore

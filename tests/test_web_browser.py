@@ -254,7 +254,8 @@ def test_drag_a_zone_corner_and_apply_then_an_intrusion_follows(site, browser, s
     applied_at = time.time()
     browser.find_element(By.ID, "apply").click()
     wait_for(lambda: text_of(browser, "edit-result").startswith("applied"), timeout=90, message="applied")
-    assert f"+      - [{edited[2][0]}, {edited[2][1]}]" in text_of(browser, "diff")  # what was shown before applying
+    moved = f"cameras[0].zones.door.points[2]: [0.98, 0.06] → [{edited[2][0]}, {edited[2][1]}]"
+    assert moved in text_of(browser, "diff").splitlines()  # the changed keys, shown before applying
 
     assert fetch_status(browser, "GET", "/api/session") == 200  # the reload kept the page and its session
     zone = watcher.command("get-config")["result"]["config"]["cameras"][0]["zones"]["door"]["points"]
@@ -312,7 +313,8 @@ def test_add_rename_flip_and_remove_lines_and_zones_then_validate(site, browser)
     wait_for(lambda: "not valid" in text_of(browser, "edit-result"), timeout=10, message="the rule lost its zone")
     assert "no zone 'door'" in text_at(browser, "[data-error-for='rules[0].zone']")
     diff = text_of(browser, "diff")
-    assert "+    exit:" in diff and "+    zone-1:" in diff and "-    door:" in diff
+    assert "+ cameras[0].lines.exit: {points: " in diff and "+ cameras[0].zones.zone-1: {points: " in diff
+    assert "- cameras[0].zones.door: {points: [[0.02, 0.02], " in diff
     browser.find_element(By.ID, "reload-config").click()
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".zones-name[data-name='door']"), timeout=5)
 

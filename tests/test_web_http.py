@@ -81,7 +81,7 @@ def test_an_invalid_edit_names_the_field_and_applies_nothing(page):
     audit = [json.loads(line) for line in (page.path.parent / "state" / "web" / "audit.jsonl").read_text().splitlines()]
     last = audit[-1]
     assert last["action"] == "apply" and last["outcome"] == "invalid" and last["user"] == "technician"
-    assert "+  camera: nowhere" in last["diff"]
+    assert last["diff"] == [{"path": "rules[0]", "before": None, "after": edit["rules"][0]}]  # the changed keys only
 
 
 def test_an_apply_against_a_config_changed_meanwhile_is_refused(page):

@@ -1,9 +1,8 @@
-"""What the agent tells the outside: status for the `status` command, a redacted config, config persistence."""
+"""What the agent tells the outside: status for the `status` command, config persistence (redaction: config/)."""
 
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 from edge_agent import __version__
@@ -11,24 +10,6 @@ from edge_agent.clock import iso_utc
 from edge_agent.private_files import GROUP_READABLE_FILE, atomic_write_private
 
 log = logging.getLogger(__name__)
-
-REDACTED = "**********"
-# inline secret values (config keys, and the names of an http action's fixed headers); *_file keys name a file and
-# are kept (the path is not the secret)
-_SECRET_KEY = re.compile(r"password|secret|token|scbk|card_numbers|passphrase|api[_-]?key|authorization|cookie", re.I)
-
-
-def redact(value, key: str = ""):
-    """A copy of a plain config dict with every inline secret replaced (SecretStr already dumps as stars)."""
-    if isinstance(value, dict):
-        if key == "secret_headers":  # header name → the file its value is read from: paths, kept like *_file
-            return dict(value)
-        return {k: redact(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(item, key) for item in value]
-    if value is not None and _SECRET_KEY.search(key) and not key.endswith("_file"):
-        return REDACTED
-    return value
 
 
 def as_written(dumped: dict, references: dict[tuple, str]) -> dict:

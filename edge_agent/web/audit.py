@@ -1,4 +1,8 @@
-"""The audit log: one JSON line per login and per config change (who, when, from where, what diff)."""
+"""The audit log: one JSON line per login and per config change (who, when, from where, which keys changed).
+
+The file outlives the config and is read by people who may not see its secrets: facts come masked from their callers
+(web/editing.py's diff), and anything under a secret-named key is masked here once more.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import threading
 from pathlib import Path
 
 from edge_agent.clock import Clock, iso_utc
+from edge_agent.config.redaction import redact
 from edge_agent.private_files import open_private, private_dir
 
 log = logging.getLogger(__name__)
@@ -23,7 +28,7 @@ class AuditLog:
 
     def record(self, user: str | None, action: str, **facts) -> None:
         """Appends and fsyncs; a full disk is logged and counted, never raised into the request."""
-        entry = {"at": iso_utc(self.clock.wall()), "user": user, "action": action, **facts}
+        entry = {"at": iso_utc(self.clock.wall()), "user": user, "action": action, **redact(facts)}
         line = json.dumps(entry, sort_keys=False, default=str) + "\n"
         try:
             with self._lock:

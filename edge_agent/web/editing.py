@@ -1,84 +1,211 @@
-"""What the Edit page may change (zones, lines, rules), merged back into the running config's text.
+"""What the Edit page may change (zones, lines, rules), merged into the config file on disk.
 
-The browser gets and returns only the cameras' zones and lines and the video rules, never the
-rest of the file (it may hold inline secrets). The merged text goes through the same parser as
-`check-config`, and applying it through the agent's own reload path (confirm or revert).
-Comments in the YAML are not kept by the merge; the diff the page shows says exactly what changes.
+The page edits the file, not the running config: a remote `set-config` with `persist: false` is a trial that only
+the running config holds, and an Apply (which writes the file) must never make it permanent. So an Apply is "this
+file plus the edit, then reload", exactly what a technician would do on the box by hand; while the running config
+differs from the file the page says so, and Apply ends the trial only when the request confirms it
+(docs/technician.md).
+
+The browser gets and returns only the cameras' zones and lines and the video rules, never the rest of the file (it
+may hold inline secrets). The merge keeps every other byte of the file (web/yaml_merge.py); the page's diff is the
+list of keys the edit changes, with anything secret-named masked. The merged text goes through the same parser as
+`check-config`, and is applied through the agent's own reload path (confirm or revert).
 """
 
 from __future__ import annotations
 
-import difflib
+import copy
+import hashlib
+from dataclasses import dataclass, field
 
-import yaml
+from edge_agent.config import AgentConfig, ConfigError, parse_config, read_config_text
+from edge_agent.config.errors import dotted
+from edge_agent.config.redaction import REDACTED, is_secret_key, redact, scrub, secret_values
+from edge_agent.web import yaml_merge
+from edge_agent.web.yaml_merge import YamlTrouble, plain
 
-from edge_agent.config import ConfigError, parse_config
+CAMERA_KEYS = ("zones", "lines")
 
 
 class BadEdit(ValueError):
-    """The request is not shaped like an edit at all (the page never sends one)."""
+    """The request is not shaped like an edit at all (the page never sends one), or the file cannot take it."""
+
+
+class FileUnreadable(RuntimeError):
+    """The config file on disk cannot be read (the page edits the file, so it has nothing to show)."""
+
+
+@dataclass(frozen=True)
+class Texts:
+    """The config file on disk and the running config's text, read together."""
+
+    file: str
+    running: str
+
+    @property
+    def digest(self) -> str:
+        """Changes when either changes: an Apply prepared against older texts is refused."""
+        return hashlib.sha256(f"{self.file}\0{self.running}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Proposal:
+    text: str  # the file's text with the edit merged in (the file's own text when nothing changed)
+    changes: list[dict]  # [{path, before, after}], secret-named values masked
+    secrets: set[str] = field(default_factory=set)  # inline secrets of the file: never in a message we return
+
+
+def read_texts(agent) -> Texts:
+    try:
+        return Texts(read_config_text(agent.config_path), agent.config_text)
+    except ConfigError as exc:
+        raise FileUnreadable(f"the config file cannot be read, so the page cannot edit it: {exc.report()}") from None
+
+
+def running_differs_in(file_text: str, agent) -> list[str] | None:
+    """The sections in which the running config differs from the file (a `persist: false` change, a file edited
+    and not yet reloaded); None when the file is not a valid config (Validate shows why)."""
+    try:
+        on_disk = parse_config(file_text, source=str(agent.config_path), environ=agent.environ)
+    except ConfigError:
+        return None
+    running = agent.config
+    return [name for name in AgentConfig.model_fields if getattr(on_disk, name) != getattr(running, name)]
 
 
 def editable(config_text: str) -> dict:
-    raw = yaml.safe_load(config_text) or {}
-    cameras = [
-        {"id": camera.get("id"), "zones": camera.get("zones") or {}, "lines": camera.get("lines") or {}}
-        for camera in raw.get("cameras") or []
-        if isinstance(camera, dict)
+    return _view(plain(_document(config_text)))
+
+
+def propose(config_text: str, edit) -> Proposal:
+    """The file's text with `edit`'s zones, lines and rules in place of its own, changing only what differs."""
+    _check_shape(edit)
+    document = _document(config_text)
+    pristine = copy.deepcopy(document)  # the unchanged tree, for telling the edit's lines from ruamel's layout
+    before = plain(document)
+    changes: list[tuple] = []
+    cameras = {plain(camera.get("id")): (index, camera) for index, camera in _cameras(document)}
+    for camera in edit["cameras"]:
+        if not isinstance(camera, dict) or camera.get("id") not in cameras:
+            raise BadEdit(f"unknown camera in the edit: {camera.get('id') if isinstance(camera, dict) else camera!r}")
+        index, target = cameras[camera["id"]]
+        for key in CAMERA_KEYS:
+            value = camera.get(key) or {}
+            if not isinstance(value, dict):
+                raise BadEdit(f"cameras {camera['id']}: {key} must be a mapping")
+            _merge_section(target, key, value, ("cameras", index, key), changes)
+    _merge_section(document, "rules", edit["rules"], ("rules",), changes)
+    secrets = secret_values(before)
+    if not changes:
+        return Proposal(config_text, [], secrets)
+    after = plain(document)
+    if _outside_edit(after) != _outside_edit(before) or not _holds(after, edit):
+        raise BadEdit(
+            "the file shares these zones, lines or rules with other parts of it through YAML anchors (&name, *name); "
+            "an edit here would change those too: edit the file on the device"
+        )
+    return Proposal(yaml_merge.dump(document, pristine, config_text), [_shown(*change) for change in changes], secrets)
+
+
+def problems(agent, text: str, secrets: set[str] = frozenset()) -> list[dict]:
+    """Every issue the Apply would meet, each with the key path the page shows it next to (any inline secret a message
+    quotes masked: the reply and the audit log are not the file). The text is parsed as remote text: it may keep the
+    running config's `${ENV}` references, and a new one is an issue, never expanded (config/yaml_source.py)."""
+    try:
+        parse_config(text, source="web", environ=agent.environ, inherited=agent.config.env_references)
+    except ConfigError as exc:
+        return [
+            {"path": issue.path, "line": issue.line, "message": scrub(issue.message, secrets)} for issue in exc.issues
+        ]
+    return []
+
+
+def _document(config_text: str) -> dict:
+    try:
+        document = yaml_merge.load(config_text)
+    except YamlTrouble as exc:
+        raise BadEdit(f"the config file: {exc}") from None
+    if not isinstance(document, dict):
+        raise BadEdit("the config file is not a mapping of sections")
+    return document
+
+
+def _cameras(document: dict):
+    cameras = document.get("cameras")
+    return [
+        (i, camera) for i, camera in enumerate(cameras if isinstance(cameras, list) else []) if isinstance(camera, dict)
     ]
-    return {"cameras": cameras, "rules": raw.get("rules") or []}
 
 
-def merged_text(config_text: str, edit: dict) -> str:
-    """The running text with `edit`'s zones, lines and rules in place of the current ones."""
+def _check_shape(edit) -> None:
     if (
         not isinstance(edit, dict)
         or not isinstance(edit.get("cameras"), list)
         or not isinstance(edit.get("rules"), list)
     ):
         raise BadEdit("an edit is {cameras: [{id, zones, lines}], rules: [...]}")
-    raw = yaml.safe_load(config_text) or {}
-    by_id = {camera.get("id"): camera for camera in raw.get("cameras") or [] if isinstance(camera, dict)}
-    for camera in edit["cameras"]:
-        if not isinstance(camera, dict) or camera.get("id") not in by_id:
-            raise BadEdit(f"unknown camera in the edit: {camera.get('id') if isinstance(camera, dict) else camera!r}")
-        target = by_id[camera["id"]]
-        for key in ("zones", "lines"):
-            value = camera.get(key) or {}
-            if not isinstance(value, dict):
-                raise BadEdit(f"cameras {camera['id']}: {key} must be a mapping")
-            if value:
-                target[key] = value
-            else:
-                target.pop(key, None)
-    raw["rules"] = edit["rules"]
-    if not raw["rules"]:
-        del raw["rules"]
-    return yaml.dump(raw, Dumper=_FlowPoints, sort_keys=False, allow_unicode=True)
 
 
-def problems(text: str, environ) -> list[dict]:
-    """Every issue `check-config` would report, each with the key path the page shows it next to."""
-    try:
-        parse_config(text, source="web", environ=environ)
-    except ConfigError as exc:
-        return [{"path": issue.path, "line": issue.line, "message": issue.message} for issue in exc.issues]
-    return []
+def _merge_section(parent, key: str, value, path: tuple, changes: list) -> None:
+    """`parent[key]` made to hold `value`; an absent section counts as empty, and one the edit empties is left out
+    (as people write it: no `zones: {}`)."""
+    empty = {} if isinstance(value, dict) else []
+    current = parent.get(key)
+    if current is None:
+        if not value:
+            return
+        parent[key] = current = yaml_merge.fresh(empty)
+    if isinstance(current, dict) != isinstance(value, dict) or isinstance(current, list) != isinstance(value, list):
+        changes.append((path, plain(current), value))
+        parent[key] = yaml_merge.fresh(value)
+        return
+    recorded = len(changes)
+    if isinstance(value, dict):
+        yaml_merge.update_mapping(current, value, path, changes)
+    else:
+        yaml_merge.update_sequence(current, value, path, changes)
+    if not value and len(changes) > recorded:
+        del parent[key]
 
 
-def diff(old: str, new: str) -> str:
-    return "".join(
-        difflib.unified_diff(old.splitlines(True), new.splitlines(True), "running config", "proposed config")
+def _outside_edit(data: dict) -> dict:
+    """The document without what the page edits: an edit must leave it exactly as it was."""
+    rest = copy.deepcopy(data)
+    rest.pop("rules", None)
+    for camera in rest.get("cameras") if isinstance(rest.get("cameras"), list) else []:
+        if isinstance(camera, dict):
+            for key in CAMERA_KEYS:
+                camera.pop(key, None)
+    return rest
+
+
+def _holds(data: dict, edit: dict) -> bool:
+    """True when the merged document reads back as the edit (no anchor carried a change somewhere else)."""
+    view = _view(data)
+    cameras = {camera["id"]: camera for camera in view["cameras"]}
+    return yaml_merge.same(view["rules"], edit["rules"]) and all(
+        yaml_merge.same(cameras[camera["id"]][key], camera.get(key) or {})
+        for camera in edit["cameras"]
+        for key in CAMERA_KEYS
     )
 
 
-class _FlowPoints(yaml.SafeDumper):
-    """[x, y] points on one line, as people write them."""
+def _view(data: dict) -> dict:
+    cameras = [
+        {"id": camera.get("id"), **{key: camera.get(key) or {} for key in CAMERA_KEYS}}
+        for camera in data.get("cameras") or []
+        if isinstance(camera, dict)
+    ]
+    return {"cameras": cameras, "rules": data.get("rules") or []}
 
 
-def _represent_list(dumper: yaml.SafeDumper, value: list):
-    flow = all(isinstance(item, (int, float)) for item in value) and len(value) <= 4
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
+def _shown(path: tuple, before, after) -> dict:
+    """One change as the page, the reply and the audit log show it: a secret-named key's values masked."""
+    secret = any(isinstance(step, str) and is_secret_key(step) for step in path)
 
+    def shown(value):
+        if value is None:
+            return None
+        return REDACTED if secret else redact(value)
 
-_FlowPoints.add_representer(list, _represent_list)
+    return {"path": dotted(path), "before": shown(before), "after": shown(after)}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from edge_agent.config.redaction import scrub
 from edge_agent.publish.commands import CommandError
 from edge_agent.web import action_panel, editing, views
 from edge_agent.web.app import SECURITY_HEADERS, WebContext, error
@@ -115,19 +115,38 @@ async def live_image(request: Request) -> Response:
 
 
 async def editable_config(request: Request) -> Response:
+    """The file's zones, lines and rules (the page edits the file, see web/editing.py), and whether the running
+    config differs from it (a `persist: false` change an Apply would end)."""
     agent = _context(request).agent
-    text = agent.config_text
-    return JSONResponse({"edit": editing.editable(text), "digest": _digest(text)})
+    try:
+        texts = await run_in_threadpool(editing.read_texts, agent)
+        edit = await run_in_threadpool(editing.editable, texts.file)
+    except (editing.FileUnreadable, editing.BadEdit) as exc:
+        return error(503, str(exc))
+    differs_in = await run_in_threadpool(editing.running_differs_in, texts.file, agent)
+    return JSONResponse(
+        {
+            "edit": edit,
+            "digest": texts.digest,
+            "config_file": str(agent.config_path),
+            "running_differs": differs_in != [],
+            "running_differs_in": differs_in,
+        }
+    )
 
 
 async def validate(request: Request) -> Response:
     context = _context(request)
     try:
-        text, old = _proposed(context, await _json_body(request))
+        body = await _json_body(request)
+        texts = await run_in_threadpool(editing.read_texts, context.agent)
+        proposal = await run_in_threadpool(_proposed, texts, body)
+    except editing.FileUnreadable as exc:
+        return error(503, str(exc))
     except ValueError as exc:
         return error(400, str(exc))
-    issues = await run_in_threadpool(editing.problems, text, context.agent.environ)
-    return JSONResponse({"ok": not issues, "errors": issues, "diff": editing.diff(old, text)})
+    issues = await run_in_threadpool(editing.problems, context.agent, proposal.text, proposal.secrets)
+    return JSONResponse({"ok": not issues, "errors": issues, "diff": proposal.changes})
 
 
 async def apply(request: Request) -> Response:
@@ -135,32 +154,70 @@ async def apply(request: Request) -> Response:
     user = request.state.session.user
     try:
         body = await _json_body(request)
-        text, old = _proposed(context, body)
+        if not isinstance(body, dict):
+            raise editing.BadEdit("send {edit: {...}, digest}")
     except ValueError as exc:
         return error(400, str(exc))
-    if body.get("digest") != _digest(old):
-        return error(409, "the running config changed since this page loaded it; reload the page")
-    issues = await run_in_threadpool(editing.problems, text, context.agent.environ)
-    change = editing.diff(old, text)
-    if issues:
-        context.audit.record(user, "apply", outcome="invalid", errors=issues, diff=change)
-        return JSONResponse({"ok": False, "errors": issues, "diff": change}, status_code=422)
-    outcome = await run_in_threadpool(_apply_text, context, text, user)
-    context.audit.record(user, "apply", outcome=outcome.get("outcome"), result=outcome, diff=change)
-    status = 200 if outcome.get("outcome") == "applied" else 409
-    return JSONResponse({"ok": status == 200, "result": outcome, "diff": change}, status_code=status)
+    status, reply = await run_in_threadpool(_apply_edit, context, body, user)
+    return JSONResponse(reply, status_code=status)
 
 
-def _apply_text(context: WebContext, text: str, user: str) -> dict:
-    # one Apply at a time from the page: a second one (another tab, a double click) would race the digest check
+def _apply_edit(context: WebContext, body: dict, user: str) -> tuple[int, dict]:
+    """(status, reply), every attempt audited. One Apply at a time from the page: a second one (another tab, a
+    double click) would race the digest check."""
     if not context.applying.acquire(blocking=False):
-        return {"outcome": "refused", "error": "another Apply is in progress; wait for its outcome"}
+        reason = "another Apply is in progress; wait for its outcome"
+        context.audit.record(user, "apply", outcome="refused", error=reason)
+        return 409, {"ok": False, "error": reason}
     try:
-        return context.agent.apply_config_text(text, origin=f"web {user}", persist=True)
-    except CommandError as exc:
-        return {"outcome": "refused", "error": str(exc), **(getattr(exc, "result", None) or {})}
+        return _apply_locked(context, body, user)
     finally:
         context.applying.release()
+
+
+def _apply_locked(context: WebContext, body: dict, user: str) -> tuple[int, dict]:
+    agent = context.agent
+    try:
+        texts = editing.read_texts(agent)
+        proposal = _proposed(texts, body)
+    except editing.FileUnreadable as exc:
+        return 503, {"ok": False, "error": str(exc)}
+    except ValueError as exc:
+        return 400, {"ok": False, "error": str(exc)}
+    if body.get("digest") != texts.digest:
+        return _refused(context, user, proposal, "the config changed since this page loaded it; reload the page")
+    issues = editing.problems(agent, proposal.text, proposal.secrets)
+    if issues:
+        context.audit.record(user, "apply", outcome="invalid", errors=issues, diff=proposal.changes)
+        return 422, {"ok": False, "errors": issues, "diff": proposal.changes}
+    differs_in = editing.running_differs_in(texts.file, agent)
+    if differs_in != [] and body.get("replace_running") is not True:
+        sections = f" ({', '.join(differs_in)})" if differs_in else ""
+        reason = (
+            f"the running config differs from the file on disk{sections}, e.g. after a remote set-config with "
+            "persist: false. Apply starts from the file and would end that change; confirm to replace it "
+            "(replace_running: true)"
+        )
+        return _refused(context, user, proposal, reason)
+    try:
+        outcome = agent.apply_config_text(proposal.text, origin=f"web {user}", persist=True)
+    except CommandError as exc:
+        outcome = {"outcome": "refused", "error": str(exc), **(getattr(exc, "result", None) or {})}
+    outcome = scrub(outcome, proposal.secrets)  # a refusal quotes config issues
+    context.audit.record(user, "apply", outcome=outcome.get("outcome"), result=outcome, diff=proposal.changes)
+    ok = outcome.get("outcome") == "applied"
+    return (200 if ok else 409), {"ok": ok, "result": outcome, "diff": proposal.changes}
+
+
+def _refused(context: WebContext, user: str, proposal: editing.Proposal, reason: str) -> tuple[int, dict]:
+    context.audit.record(user, "apply", outcome="refused", error=reason, diff=proposal.changes)
+    return 409, {"ok": False, "error": reason, "diff": proposal.changes}
+
+
+def _proposed(texts: editing.Texts, body) -> editing.Proposal:
+    if not isinstance(body, dict):
+        raise editing.BadEdit("send {edit: {...}}")
+    return editing.propose(texts.file, body.get("edit"))
 
 
 async def alerts(request: Request) -> Response:
@@ -171,17 +228,6 @@ async def alerts(request: Request) -> Response:
         return error(400, "limit must be a number")
     found = await run_in_threadpool(views.alerts, _context(request).agent, filters, limit)
     return JSONResponse({"alerts": found})
-
-
-def _proposed(context: WebContext, body) -> tuple[str, str]:
-    if not isinstance(body, dict):
-        raise editing.BadEdit("send {edit: {...}}")
-    old = context.agent.config_text
-    return editing.merged_text(old, body.get("edit")), old
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 async def actions(request: Request) -> Response:

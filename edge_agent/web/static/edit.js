@@ -1,5 +1,7 @@
 // Edit: drag zone corners and line ends, add/remove/rename zones and lines, flip in-sides, edit rule fields;
-// Validate shows each problem next to its field, Apply shows the diff and applies (with automatic revert).
+// Validate shows each problem next to its field, Apply shows the changed keys and applies (with automatic revert).
+// The page edits the config file on disk; when the running config differs from it (a remote set-config with
+// persist: false), it says so and Apply asks before it ends that change (docs/technician.md).
 "use strict";
 const RULE_FIELDS = ["name", "type", "camera", "zone", "line", "classes", "min_dwell", "cooldown", "severity", "enabled"];
 
@@ -33,6 +35,14 @@ EA.pages.edit = {
     if (!ok) return;
     this.edit = data.edit;
     this.digest = data.digest;
+    this.runningDiffers = data.running_differs;
+    const notice = document.getElementById("running-differs");
+    notice.hidden = !data.running_differs;
+    notice.textContent = data.running_differs
+      ? `The running config differs from ${data.config_file}` +
+        (data.running_differs_in ? ` (${data.running_differs_in.join(", ")})` : "") +
+        ", e.g. a remote change made with persist: false. This page edits the file; Apply would end that change."
+      : "";
     this.clearErrors();
     this.render();
   },
@@ -164,6 +174,16 @@ EA.pages.edit = {
     document.getElementById("edit-result").textContent = "";
     document.getElementById("diff").textContent = "";
   },
+  // The changed keys, one a line: "path: before → after", "+ path: added", "- path: removed".
+  showDiff(changes) {
+    const show = (v) => Array.isArray(v) ? `[${v.map(show).join(", ")}]`
+      : v !== null && typeof v === "object" ? `{${Object.entries(v).map(([k, x]) => `${k}: ${show(x)}`).join(", ")}}`
+      : String(v);
+    document.getElementById("diff").textContent = (changes || []).map((c) =>
+      c.before === null ? `+ ${c.path}: ${show(c.after)}`
+        : c.after === null ? `- ${c.path}: ${show(c.before)}`
+        : `${c.path}: ${show(c.before)} → ${show(c.after)}`).join("\n");
+  },
   showErrors(errors) {
     const targets = [...document.querySelectorAll("[data-error-for]")];
     for (const error of errors) {
@@ -179,19 +199,27 @@ EA.pages.edit = {
   async send(path) {
     this.clearErrors();
     const result = document.getElementById("edit-result");
-    result.textContent = path.endsWith("apply") ? "applying… (the new config must prove itself)" : "validating…";
-    const { status, data } = await EA.json("POST", path, { edit: this.edit, digest: this.digest });
-    document.getElementById("diff").textContent = data.diff || "";
+    const applying = path.endsWith("apply");
+    const body = { edit: this.edit, digest: this.digest };
+    if (applying && this.runningDiffers) {
+      if (!window.confirm("The running config differs from the file on disk (a change not meant to be kept). " +
+        "Apply the file with your edit and end that change?")) return;
+      body.replace_running = true;
+    }
+    result.textContent = applying ? "applying… (the new config must prove itself)" : "validating…";
+    const { status, data } = await EA.json("POST", path, body);
+    this.showDiff(data.diff);
     if (data.errors && data.errors.length) {
       this.showErrors(data.errors);
       result.textContent = `not valid: ${data.errors.length} problem(s); nothing was applied`;
       result.className = "error";
     } else if (path.endsWith("validate")) {
-      result.textContent = data.ok ? "valid" + (data.diff ? "" : " (no change)") : data.error || `HTTP ${status}`;
+      const changed = data.diff && data.diff.length;
+      result.textContent = data.ok ? "valid" + (changed ? "" : " (no change)") : data.error || `HTTP ${status}`;
       result.className = data.ok ? "ok" : "error";
     } else if (data.ok) {
-      await this.load(); // the running config now: the next edit starts from it
-      document.getElementById("diff").textContent = data.diff || "";
+      await this.load(); // the file now: the next edit starts from it
+      this.showDiff(data.diff);
       result.textContent = `applied (${data.result.switch || "no change"})`;
       result.className = "ok";
     } else {
