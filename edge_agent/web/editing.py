@@ -40,7 +40,7 @@ def merged_text(config_text: str, edit: dict) -> str:
     raw = yaml.safe_load(config_text) or {}
     by_id = {camera.get("id"): camera for camera in raw.get("cameras") or [] if isinstance(camera, dict)}
     for camera in edit["cameras"]:
-        if not isinstance(camera, dict) or camera.get("id") not in by_id:
+        if not isinstance(camera, dict) or not isinstance(camera.get("id"), str) or camera["id"] not in by_id:
             raise BadEdit(f"unknown camera in the edit: {camera.get('id') if isinstance(camera, dict) else camera!r}")
         target = by_id[camera["id"]]
         for key in ("zones", "lines"):
