@@ -357,8 +357,8 @@ def test_with_the_live_view_switched_off_the_image_endpoint_refuses(site, browse
     document = yaml.safe_load(daemon.config_path.read_text())
     document["web"]["live_view"] = False
     lines_before = len(daemon.log().splitlines())
-    reply = watcher.command("set-config", {"config": yaml.safe_dump(document)}, timeout=90)
-    assert reply["ok"], reply
+    # the page's settings are the local file's (docs/security.md): a SIGHUP reload, not a remote set-config
+    assert daemon.reload_file(yaml.safe_dump(document), watcher)["last_reload"]["outcome"] == "applied"
     url = page_url(daemon, after=lines_before)  # a change of `web:` restarts the page's server
     log_in(browser, url)
     wait_for(lambda: fetch_status(browser, "GET", "/api/session") == 200, timeout=10, message="logged in again")

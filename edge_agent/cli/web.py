@@ -51,7 +51,7 @@ def set_password(args) -> int:
     except ValueError as exc:
         print(f"error: {exc}; nothing changed", file=sys.stderr)
         raise CliExit(os.EX_DATAERR) from None
-    print(f"password hash written to {path} (existing sessions go on until they log out or time out)")
+    print(f"password hash written to {path}; the page's existing sessions end (log in again with the new one)")
     return os.EX_OK
 
 

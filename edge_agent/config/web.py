@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from edge_agent.config.base import SecretFile, Section
 from edge_agent.config.policy import LISTENER, PATH
@@ -18,6 +19,22 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # a host name: treat it as reachable from the LAN
+
+
+HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$"
+)
+
+
+def host_name(value: str) -> str:
+    """A Host header's name part as compared: lower case, no trailing dot, IPv6 without brackets, canonical IPs."""
+    name = value.strip().lower().rstrip(".")
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        return name
 
 
 class WebTlsConfig(Section):
@@ -83,6 +100,56 @@ class WebConfig(Section):
     login_window: float = Field(
         default=300.0, ge=1, le=86400, description="Seconds over which failed logins are counted and refused."
     )
+    session_max_age: float = Field(
+        default=43200.0,
+        ge=60,
+        le=7 * 86400,
+        description="Seconds after which a login expires however active it is (12 h: one working day). A new "
+        "password (`edge-agent web passwd`) ends every login at once.",
+    )
+    request_timeout: float = Field(
+        default=10.0,
+        ge=1,
+        le=300,
+        description="Seconds a client has to send a request's head, and again its body, and to take each part of "
+        "the answer; a slower connection is closed (408 when the body is late). Bounds slow-sending clients.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="More names (or addresses) the page may be reached by, as the browser's address bar shows "
+        "them, e.g. edge-box.local. Loopback names and addresses and `bind` are always allowed; a request for any "
+        "other Host is refused (against DNS rebinding).",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto "
+        "are believed. Empty (the default): forwarded headers are ignored, and the login limit and audit log use "
+        "the connection's own address. Never list 127.0.0.1 when technicians come through an SSH tunnel.",
+    )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, hosts: list[str]) -> list[str]:
+        names = []
+        for host in hosts:
+            name = host_name(host)
+            if not HOST_NAME.match(name) and not _is_ip(name):
+                raise ValueError(f"{host!r} is not a host name or IP address (no port, no scheme, no wildcard)")
+            names.append(name)
+        return names
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, proxies: list[str]) -> list[str]:
+        networks = []
+        for proxy in proxies:
+            try:
+                networks.append(str(ipaddress.ip_network(proxy.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+        return networks
 
     @model_validator(mode="after")
     def _lan_needs_tls(self) -> WebConfig:
@@ -95,8 +162,21 @@ class WebConfig(Section):
             )
         return self
 
+    def page_hosts(self) -> frozenset[str]:
+        """Every Host name the page answers to: loopback, the bind address (unless a wildcard) and allowed_hosts."""
+        names = {"localhost", host_name(self.bind), *self.allowed_hosts}
+        return frozenset(names - {"0.0.0.0", "::"})
+
     def password_path(self, state_dir: Path) -> Path:
         return self.password_file or Path(state_dir) / "web" / "password"
 
     def audit_path(self, state_dir: Path) -> Path:
         return self.audit_file or Path(state_dir) / "web" / "audit.jsonl"
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True

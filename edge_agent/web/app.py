@@ -1,8 +1,10 @@
 """The Starlette app: routes, the login wall and the CSRF check. Handlers live in handlers.py.
 
-Every /api route but login needs a live session; every POST also needs the session's CSRF
-token in the X-CSRF-Token header (403 without it) and, when the browser sends an Origin, the
-page's own origin. JSON bodies only: a cross-site form cannot send one without a CORS preflight.
+Every request first passes guard.py (its Host, its body's size and pace). Every /api route but
+login needs a live session (one whose password is still the stored one); every POST also needs
+the session's CSRF token in the X-CSRF-Token header (403 without it) and, when the browser sends
+an Origin, the page's own origin. JSON bodies only: a cross-site form cannot send one without a
+CORS preflight.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from starlette.staticfiles import StaticFiles
 from edge_agent.clock import Clock
 from edge_agent.config.web import WebConfig
 from edge_agent.web.audit import AuditLog
+from edge_agent.web.guard import RequestGuard
 from edge_agent.web.live import LiveImages
+from edge_agent.web.passwords import password_version
 from edge_agent.web.security import COOKIE, LoginLimiter, Sessions, csrf_ok
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,7 @@ class WebContext:
     live: LiveImages
     password_path: Path
     applying: threading.Lock = field(default_factory=threading.Lock)
+    refused: dict[str, int] = field(default_factory=dict)  # requests refused before routing, by reason (guard.py)
 
     @property
     def secure(self) -> bool:
@@ -63,7 +68,7 @@ def build_context(agent, config: WebConfig, clock: Clock) -> WebContext:
         agent=agent,
         config=config,
         clock=clock,
-        sessions=Sessions(clock, config.session_idle_timeout),
+        sessions=Sessions(clock, config.session_idle_timeout, config.session_max_age),
         limiter=LoginLimiter(clock, config.login_max_failures, config.login_window),
         audit=AuditLog(config.audit_path(state_dir), clock),
         live=LiveImages(agent.latest_frame, clock, config.live_fps),
@@ -82,7 +87,7 @@ def logged_in(handler):
     async def guarded(request: Request) -> Response:
         context: WebContext = request.app.state.context
         token = request.cookies.get(COOKIE)
-        session = context.sessions.get(token)
+        session = context.sessions.get(token, password_version(context.password_path))
         if session is None:
             return error(401, "log in first")
         if request.method == "POST":
@@ -111,11 +116,11 @@ async def index(request: Request) -> Response:
     return FileResponse(STATIC / "index.html", headers=SECURITY_HEADERS)
 
 
-def create_app(context: WebContext) -> Starlette:
-    from edge_agent.web import handlers
+def api_routes() -> list[Route]:
+    """Every /api route (web/openapi.py describes each; tests/test_web_fuzz.py checks that they agree)."""
+    from edge_agent.web import handlers, openapi
 
-    routes = [
-        Route("/", index),
+    return [
         Route("/api/login", handlers.login, methods=["POST"]),
         Route("/api/logout", logged_in(handlers.logout), methods=["POST"]),
         Route("/api/session", logged_in(handlers.session), methods=["GET"]),
@@ -129,8 +134,13 @@ def create_app(context: WebContext) -> Starlette:
         Route("/api/actions", logged_in(handlers.actions), methods=["GET"]),
         Route("/api/actions/{name}/render", logged_in(handlers.action_render), methods=["POST"]),
         Route("/api/actions/{name}/test", logged_in(handlers.action_test), methods=["POST"]),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Route("/api/openapi.json", logged_in(openapi.document), methods=["GET"]),
     ]
+
+
+def create_app(context: WebContext) -> RequestGuard:
+    routes = [Route("/", index), *api_routes(), Mount("/static", StaticFiles(directory=STATIC), name="static")]
     app = Starlette(routes=routes)
     app.state.context = context
-    return app
+    config = context.config
+    return RequestGuard(app, config.page_hosts(), config.request_timeout, SECURITY_HEADERS, context.refused)

@@ -86,7 +86,7 @@ def propose(config_text: str, edit) -> Proposal:
     changes: list[tuple] = []
     cameras = {plain(camera.get("id")): (index, camera) for index, camera in _cameras(document)}
     for camera in edit["cameras"]:
-        if not isinstance(camera, dict) or camera.get("id") not in cameras:
+        if not isinstance(camera, dict) or not isinstance(camera.get("id"), str) or camera["id"] not in cameras:
             raise BadEdit(f"unknown camera in the edit: {camera.get('id') if isinstance(camera, dict) else camera!r}")
         index, target = cameras[camera["id"]]
         for key in CAMERA_KEYS:

@@ -3,6 +3,10 @@
 scrypt comes from the standard library (hashlib, backed by OpenSSL), so the hash needs no native
 package that might not build on a Pi or Jetson; it is memory-hard, which is what slows down a
 guessing attack on a stolen file. The file holds one line: scrypt$N$r$p$salt$hash (base64).
+
+Every scrypt run goes through `_scrypt`, which counts it (`scrypt_runs()`): a login for an unknown
+user must cost the same derivation as one for the real user, and the tests check that by count,
+not by a stopwatch.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
 from pathlib import Path
 
 from edge_agent.private_files import PRIVATE_FILE, atomic_write_private, private_dir
@@ -24,9 +29,26 @@ class PasswordUnset(RuntimeError):
     """No password file: nobody can log in until `edge-agent web passwd` writes one."""
 
 
+_runs = 0
+_runs_lock = threading.Lock()
+
+
+def scrypt_runs() -> int:
+    """How many scrypt derivations this process has run (hashing and checking)."""
+    with _runs_lock:
+        return _runs
+
+
+def _scrypt(password: bytes, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
+    global _runs
+    with _runs_lock:
+        _runs += 1
+    return hashlib.scrypt(password, salt=salt, n=n, r=r, p=p, maxmem=_MAXMEM, dklen=dklen)
+
+
 def hash_password(password: str, salt: bytes | None = None) -> str:
     salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=N, r=R, p=P, maxmem=_MAXMEM, dklen=32)
+    digest = _scrypt(password.encode(), salt, N, R, P, 32)
     return "$".join(["scrypt", str(N), str(R), str(P), _b64(salt), _b64(digest)])
 
 
@@ -36,15 +58,7 @@ def verify_password(password: str, stored: str) -> bool:
         if scheme != "scrypt":
             return False
         expected_bytes = base64.b64decode(expected)
-        digest = hashlib.scrypt(
-            password.encode(),
-            salt=base64.b64decode(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            maxmem=_MAXMEM,
-            dklen=len(expected_bytes),
-        )
+        digest = _scrypt(password.encode(), base64.b64decode(salt), int(n), int(r), int(p), len(expected_bytes))
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(digest, expected_bytes)
@@ -55,6 +69,26 @@ def read_hash(path: Path) -> str:
         return Path(path).read_text(encoding="ascii").strip()
     except FileNotFoundError:
         raise PasswordUnset(f"no password set ({path}): run `edge-agent web passwd`") from None
+
+
+def hash_version(stored: str) -> str:
+    """A short digest of a stored hash: sessions carry it, and a new password (a new salt, so a new hash, even
+    for the same password) changes it, which ends them. It reveals nothing usable about the hash."""
+    return hashlib.sha256(stored.strip().encode("ascii")).hexdigest()[:32]
+
+
+def password_version(path: Path) -> str | None:
+    """The version of the hash in `path` now; None when no password is set (then no session is valid).
+
+    Read on every logged-in request, on the event loop: one read of a one-line file that the page
+    cache holds costs less than the hop to a worker thread would.
+    """
+    try:
+        return hash_version(read_hash(path))
+    except PasswordUnset:
+        return None
+    except (OSError, UnicodeDecodeError):  # unreadable: no session can be checked against it, so none is valid
+        return None
 
 
 def write_hash(path: Path, password: str) -> None:

@@ -1,11 +1,14 @@
 """Server-side sessions with a CSRF token each, and failed-login counting per client address.
 
-Sessions live in the web server's memory, never in the cookie: logging out (or an idle timeout)
-ends a session for good, even if someone kept a copy of the cookie.
+Sessions live in the web server's memory, never in the cookie: logging out, an idle timeout, the
+session's maximum age or a new password ends a session for good, even if someone kept a copy of
+the cookie. Each session remembers the version of the password hash it logged in with
+(passwords.password_version), and a request is only let in while that is still the stored one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import threading
@@ -24,31 +27,34 @@ class Session:
     csrf: str
     created: float
     last_seen: float
+    password_version: str
     last_image: dict[str, float] = field(default_factory=dict)  # camera id -> monotonic time of the last image
 
 
 class Sessions:
-    def __init__(self, clock: Clock, idle_timeout: float):
+    def __init__(self, clock: Clock, idle_timeout: float, max_age: float):
         self.clock = clock
         self.idle_timeout = idle_timeout
+        self.max_age = max_age
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def create(self, user: str) -> tuple[str, Session]:
+    def create(self, user: str, password_version: str) -> tuple[str, Session]:
         token = secrets.token_urlsafe(32)
         now = self.clock.monotonic()
-        session = Session(user, secrets.token_urlsafe(32), now, now)
+        session = Session(user, secrets.token_urlsafe(32), now, now, password_version)
         with self._lock:
-            self._expire(now)
+            self._expire(now, password_version)
             self._sessions[token] = session
         return token, session
 
-    def get(self, token: str | None) -> Session | None:
+    def get(self, token: str | None, password_version: str | None) -> Session | None:
+        """The live session of `token`; `password_version` is the stored hash's now (None: no password set)."""
         if not token:
             return None
         now = self.clock.monotonic()
         with self._lock:
-            self._expire(now)
+            self._expire(now, password_version)
             session = self._sessions.get(token)
             if session is not None:
                 session.last_seen = now
@@ -62,13 +68,29 @@ class Sessions:
         with self._lock:
             return len(self._sessions)
 
-    def _expire(self, now: float) -> None:
-        for token in [t for t, s in self._sessions.items() if now - s.last_seen > self.idle_timeout]:
+    def _expire(self, now: float, password_version: str | None) -> None:
+        def over(session: Session) -> bool:
+            return (
+                now - session.last_seen > self.idle_timeout
+                or now - session.created > self.max_age
+                or session.password_version != password_version
+            )
+
+        for token in [token for token, session in self._sessions.items() if over(session)]:
             del self._sessions[token]
 
 
 def csrf_ok(session: Session, presented: str | None) -> bool:
     return presented is not None and hmac.compare_digest(session.csrf.encode(), presented.encode())
+
+
+def same_text(given: str, expected: str) -> bool:
+    """Constant time whatever `given` is, its length included (both are hashed first): a user name probe
+    learns nothing from how long the answer took."""
+    digest = hashlib.sha256
+    return hmac.compare_digest(
+        digest(given.encode(errors="surrogatepass")).digest(), digest(expected.encode()).digest()
+    )
 
 
 class LoginLimiter:

@@ -9,6 +9,7 @@ agent's main loop never waits on it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import threading
@@ -20,6 +21,12 @@ log = logging.getLogger(__name__)
 
 KEEPER_INTERVAL = 1.0
 RETRY_AFTER = 30.0  # seconds between attempts to start a server that could not (a busy port, say)
+# One technician, a browser or two: 64 connections and requests at once is plenty; beyond it uvicorn answers 503
+# rather than letting a flood of connections grow the daemon. Slow clients are cut off (connection.py, guard.py),
+# so holding these places takes a steady stream of new connections.
+MAX_CONCURRENCY = 64
+KEEP_ALIVE = 5.0  # seconds an idle connection is kept between requests
+MAX_HEAD = 16 * 1024  # bytes of request line and headers (h11's default, set here so that it stays so)
 
 
 class WebServer:
@@ -29,14 +36,20 @@ class WebServer:
         import uvicorn  # only when the page is enabled: the daemon does not pay for it otherwise
 
         from edge_agent.web.app import build_context, create_app
+        from edge_agent.web.connection import HeadDeadlineProtocol
 
         self.config = config
         self.context = build_context(agent, config, clock)
         family = socket.AF_INET6 if ":" in config.bind else socket.AF_INET
-        self.socket = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without it
+        # every answer (head and body written apart) waited ~40 ms on Nagle and the browser's delayed ACK
+        self.socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self.socket.bind((config.bind, config.port))
+            # listening from here, so the log line's "served on" holds at once: a client connecting before uvicorn's
+            # loop runs waits in the backlog instead of being refused
+            self.socket.listen(MAX_CONCURRENCY)
         except OSError:
             self.socket.close()
             raise
@@ -45,6 +58,18 @@ class WebServer:
         self.server = uvicorn.Server(
             uvicorn.Config(
                 create_app(self.context),
+                # h11 always (httptools, if installed, would not take the head deadline), no websockets
+                http=functools.partial(
+                    HeadDeadlineProtocol, head_timeout=config.request_timeout, on_timeout=self._count_head_timeout
+                ),
+                ws="none",
+                # X-Forwarded-For/-Proto only from configured proxies: uvicorn's default believes 127.0.0.1, where
+                # every SSH-tunnel client comes from, so anyone could pick the address the login limit counts
+                proxy_headers=bool(config.trusted_proxies),
+                forwarded_allow_ips=list(config.trusted_proxies),
+                limit_concurrency=MAX_CONCURRENCY,
+                timeout_keep_alive=KEEP_ALIVE,
+                h11_max_incomplete_event_size=MAX_HEAD,
                 log_config=None,  # the agent's logging, not uvicorn's own handlers
                 access_log=False,  # request lines would flood the journal at live_fps
                 ssl_certfile=str(tls.cert_file) if tls.enabled else None,
@@ -59,6 +84,10 @@ class WebServer:
     def url(self) -> str:
         host = f"[{self.config.bind}]" if ":" in self.config.bind else self.config.bind
         return f"{'https' if self.config.tls.enabled else 'http'}://{host}:{self.port}/"
+
+    def _count_head_timeout(self) -> None:
+        refused = self.context.refused
+        refused["head_timeout"] = refused.get("head_timeout", 0) + 1
 
     def start(self) -> WebServer:
         self._thread.start()
