@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from edge_agent.actions.base import ActionEnv, Fields
 from edge_agent.actions.kinds import build_kind
 from edge_agent.actions.templates import ArgvRefused, render_argv
+from edge_agent.config.redaction import header_shown, redact_url
 
 OSDP_COMMANDS = {1: ("osdp_OUT", 0x68), 2: ("osdp_LED", 0x69), 3: ("osdp_BUZ", 0x6A)}  # libosdp command -> wire
 LED_COLOURS = ("black", "red", "green", "amber", "blue", "magenta", "cyan", "white")  # OSDP colour codes 0..7
@@ -47,7 +48,7 @@ def describe_action(config) -> dict:
 
 def target_of(config) -> str:
     if config.kind == "http":
-        return f"{config.method} {config.url}"
+        return f"{config.method} {redact_url(config.url)}"
     if config.kind == "command":
         return config.argv[0]
     return f"osdp adapter {config.adapter} reader {config.reader}"
@@ -91,14 +92,16 @@ def _window_text(window: dict) -> str:
 # -- render --------------------------------------------------------------------------------------
 
 
-def render_action(config, fields: Fields, env: ActionEnv | None = None) -> dict:
+def render_action(config, fields: Fields, env: ActionEnv | None = None, on_the_box: bool = False) -> dict:
     """What one try of the action sends for these alert fields, as plain data; nothing is sent.
-    Raises ActionBuildError (a missing program, an unreadable secret file) as the daemon would."""
+    Raises ActionBuildError (a missing program, an unreadable secret file) as the daemon would.
+    Header values: secret-named ones masked always; `on_the_box` (the CLI, run by someone who can read the file
+    anyway) shows the others, the page masks every one but a few plain headers."""
     kind = build_kind(config, env or ActionEnv())
     try:
         shown = {"action": config.name, "kind": config.kind, "timeout": config.timeout, "tries": 1 + config.retries}
         if config.kind == "http":
-            return shown | _http_parts(kind, fields)
+            return shown | _http_parts(kind, fields, on_the_box)
         if config.kind == "command":
             return shown | _command_parts(config, fields)
         return shown | {"adapter": config.adapter, "reader": config.reader, "commands": _osdp_parts(config)}
@@ -121,17 +124,29 @@ def _command_parts(config, fields: Fields) -> dict:
     return {"argv": argv, "refused": refused, "environment": kind_environment(), "cwd": "/"}
 
 
-def _http_parts(kind, fields: Fields) -> dict:
+def _http_parts(kind, fields: Fields, on_the_box: bool) -> dict:
     request = kind.request(fields)
     secret_files = {name: str(path) for name, path in kind.config.secret_headers.items()}
+    # fixed headers other than plain ones are masked like secret ones: a credential may sit in a header of any name,
+    # and the page's Render must not show what get-config hides (docs/security.md)
     headers = [
-        [name, f"<secret from {secret_files[name]}>" if name in request.secret else value.decode("utf-8", "replace")]
+        [
+            name,
+            f"<secret from {secret_files[name]}>"
+            if name in request.secret
+            else header_shown(
+                name,
+                value.decode("utf-8", "replace"),
+                template=kind.config.headers.get(name),
+                only_secret_named=on_the_box,
+            ),
+        ]
         for name, value in request.headers
     ]
     body = request.body
     return {
         "method": request.method,
-        "url": request.url,
+        "url": redact_url(request.url),
         "headers": headers,
         "body": None if body is None else body.decode("utf-8", "replace"),
         "body_bytes": None if body is None else len(body),

@@ -76,7 +76,7 @@ def run_render(args) -> int:
     config, action = _action(args)
     alert = _alert(args, config, action)
     try:
-        shown = render_action(action, alert_fields(alert, action.name))
+        shown = render_action(action, alert_fields(alert, action.name), on_the_box=True)
     except ActionBuildError as exc:
         return _fail(os.EX_CONFIG, str(exc))
     if args.json:

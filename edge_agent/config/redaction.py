@@ -8,11 +8,21 @@ the audit log). It lives in config, above both in the import order, so neither k
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 REDACTED = "**********"
 # inline secret values (config keys, and the names of an http action's fixed headers: Authorization, Cookie,
-# X-Api-Key, ...); *_file keys name a file and are kept (the path is not the secret)
-_SECRET_KEY = re.compile(r"password|secret|token|scbk|card_numbers|passphrase|api[_-]?key|authorization|cookie", re.I)
+# X-Api-Key, X-Auth, X-Access-Key, ...); *_file keys name a file and are kept (the path is not the secret)
+_SECRET_KEY = re.compile(
+    r"password|passwd|secret|token|scbk|card_numbers|passphrase|api[_-]?key|access[_-]?key|authorization|(^|[-_])auth"
+    r"|cookie",
+    re.I,
+)
+# an http action's fixed headers are shown only when their name is one of these: a credential may sit in a header of
+# any name (X-Device-Code), so the rest are masked, never guessed at
+_PLAIN_HEADERS = {"accept", "accept-language", "content-type", "content-language", "user-agent", "cache-control"}
+_SET_BY_THE_AGENT = {"host", "content-length", "connection"}
+_TEMPLATE_FIELD = re.compile(r"\{[a-z_]+\}")
 # shorter strings are not scrubbed from free text: "0" or "on" would mangle every message and hide nothing
 _MIN_SCRUBBED = 4
 
@@ -24,11 +34,16 @@ def is_secret_key(key) -> bool:
 
 
 def redact(value, key: str = ""):
-    """A copy of plain config data with every inline secret replaced (SecretStr already dumps as stars)."""
+    """A copy of plain config data with every inline secret replaced (SecretStr already dumps as stars): values of
+    secret-named keys, fixed header values other than a few plain ones, and credentials inside a `url`."""
     if isinstance(value, dict):
         if key == "secret_headers":  # header name → the file its value is read from: paths, kept like *_file
             return dict(value)
+        if key == "headers":
+            return {k: header_shown(str(k), v, template=v) for k, v in value.items()}
         return {k: redact(v, str(k)) for k, v in value.items()}
+    if key == "url" and isinstance(value, str):
+        return redact_url(value)
     if isinstance(value, list):
         return [redact(item, key) for item in value]
     if value is not None and is_secret_key(key):
@@ -41,6 +56,9 @@ def secret_values(value, key: str = "") -> set[str]:
     if isinstance(value, dict):
         if key == "secret_headers":
             return set()
+        if key == "headers":
+            hidden = {str(v) for k, v in value.items() if header_shown(str(k), v, template=v) == REDACTED}
+            return {text for text in hidden if len(text) >= _MIN_SCRUBBED}
         return set().union(*(secret_values(v, str(k)) for k, v in value.items()))
     if isinstance(value, list):
         return set().union(*(secret_values(item, key) for item in value))
@@ -48,6 +66,35 @@ def secret_values(value, key: str = "") -> set[str]:
         text = str(value)
         return {text} if len(text) >= _MIN_SCRUBBED else set()
     return set()
+
+
+def header_shown(name: str, value, template=None, only_secret_named: bool = False):
+    """A request header's value as the technician's tools show it: secret-named ones masked; of the rest, plain headers
+    and those whose configured `template` is only `{field}`s (alert data, no fixed text that could be a credential)
+    as they are, others masked; `only_secret_named` (the CLI on the box) masks the secret-named ones only."""
+    if is_secret_key(name):
+        return REDACTED
+    if only_secret_named or name.lower() in _PLAIN_HEADERS | _SET_BY_THE_AGENT:
+        return value
+    only_fields = isinstance(template, str) and not _TEMPLATE_FIELD.sub("", template).strip(" ,;:-_/")
+    return value if only_fields else REDACTED
+
+
+def redact_url(url: str) -> str:
+    """`url` with a password in it and the values of secret-named query parameters masked."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", f":{REDACTED}@", 1)
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(is_secret_key(name) for name, _ in pairs):
+            query = urlencode([(name, REDACTED if is_secret_key(name) else v) for name, v in pairs], safe="{}*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def scrub(value, secrets: set[str]):
