@@ -1,5 +1,6 @@
 """Remote operations end to end: the daemon as a subprocess, commands over a real mosquitto."""
 
+import signal
 import socket
 import sqlite3
 import time
@@ -131,13 +132,19 @@ def test_set_config_applied_rejected_and_rolled_back(agent, tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
+        # a listener is the local file's to open (docs/security.md): refused remotely, rolled back from the file
         failing = new | {"telemetry": {"interval": 1, "prometheus": {"enabled": True, "port": port}}}
-        rolled = watcher.command("set-config", {"config": yaml.safe_dump(failing)})
-    assert rolled["ok"] is False
-    assert "failed to start and was rolled back" in rolled["error"] and "Address already in use" in rolled["error"]
-    alert = wait_for(lambda: watcher.health("config_rolled_back"), timeout=10, message="rollback alert")[0]
+        refused = watcher.command("set-config", {"config": yaml.safe_dump(failing)})
+        assert refused["ok"] is False and refused["result"]["fields"] == [
+            "telemetry.prometheus.enabled",
+            "telemetry.prometheus.port",
+        ], refused
+        assert refused["result"]["outcome"] == "refused"
+        daemon.write_config(failing)
+        daemon.signal(signal.SIGHUP)
+        alert = wait_for(lambda: watcher.health("config_rolled_back"), timeout=20, message="rollback alert")[0]
     assert "Address already in use" in alert["details"]["message"]
-    assert daemon.config_path.read_text() == applied_text
+    daemon.write_config(applied_text)
     status = watcher.command("status")["result"]
     assert status["healthy"] and status["last_reload"]["outcome"].startswith("rolled back")
     count = len(watcher.payloads("telemetry"))

@@ -8,10 +8,14 @@ import os
 import signal
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 import yaml
 
+from edge_agent.config import ConfigError, parse_config
+from edge_agent.config.redaction import redact
+from edge_agent.vision.models import ModelNotInstalled, record_path
 from tests.support.daemon import Daemon, Watcher, base_config
 from tests.support.wait import wait_for
 
@@ -218,3 +222,112 @@ def test_remote_changes_inside_the_allow_list_still_apply(agent, tmp_path):
     refused = _set(watcher, moved)
     assert refused["result"]["fields"] == ["cameras[0].url"], refused
     assert watcher.command("get-config")["result"]["config"]["rules"][0]["name"] == "after-hours"
+
+
+# -- the second attack run (N1-N8): what got through the first version of the allow-list ----------------------
+
+
+def test_n1_n2_welfare_watches_are_the_local_file_s(agent):
+    """A remote watch named like a video rule ran that rule's local actions (N1); one with a card number gave back
+    the card's token (N2)."""
+    daemon, watcher, config = agent
+    watch = {"name": "probe", "doors": ["lobby"], "max_silence_hours": 0.0005}
+    doors = [{"id": "lobby"}]  # doors are the platform's to tune: only the watch is refused
+    reply = _set(watcher, {**config, "access": {"doors": doors, "welfare": [watch]}})
+    assert reply["ok"] is False and reply["result"]["fields"] == ["access.welfare[0]"], reply
+    assert "adding welfare watch 'probe'" in reply["error"]
+    card = {**watch, "card_numbers": ["1001"]}
+    with_card = _set(watcher, {**config, "access": {"doors": doors, "welfare": [card]}})
+    assert with_card["ok"] is False and "1001" not in with_card["error"], with_card
+
+
+def test_n1_a_welfare_watch_may_not_take_a_video_rule_s_name_even_in_the_file():
+    text = """
+device: {id: dev-1, site: site-1}
+cameras: [{id: c, url: rtsp://cam/1, zones: {z: {points: [[0, 0], [1, 0], [1, 1]]}}}]
+rules: [{name: table-visit, type: intrusion, camera: c, zone: z}]
+access: {welfare: [{name: table-visit, doors: [], max_silence_hours: 1}]}
+"""
+    with pytest.raises(ConfigError, match=r"access\.welfare\[0\]\.name: welfare watch 'table-visit' has the name"):
+        parse_config(text)
+
+
+def test_n3_the_detector_model_is_a_name_never_a_path(agent, tmp_path):
+    daemon, watcher, config = agent
+    for name in ("../elsewhere/evil", "/tmp/evil", ".."):
+        reply = _set(watcher, {**config, "detector": {"model": name}})
+        assert reply["ok"] is False and "detector.model" in reply["error"], reply
+        assert "is not installed" not in reply["error"]  # no oracle of which files exist
+    record = tmp_path / "m" / "evil.model.yaml"
+    record.parent.mkdir()
+    with pytest.raises(ModelNotInstalled, match="not a plain file name"):
+        record_path(record.parent, "../evil")
+
+
+def test_n4_a_remote_path_is_never_opened_so_a_fifo_cannot_hang_the_commands_nor_probe_files(agent, tmp_path):
+    daemon, watcher, config = agent
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    errors = []
+    for path in (fifo, tmp_path / "does-not-exist", Path("/etc/shadow"), Path("/etc")):
+        action = {"name": "h", "kind": "http", "url": "http://127.0.0.1:9/x", "remote": True}
+        reply = _set(watcher, {**config, "actions": [{**action, "secret_headers": {"X-T": str(path)}}]})
+        assert reply["ok"] is False and reply["result"]["outcome"] == "refused", reply
+        errors.append(reply["error"].replace(str(path), "PATH"))
+    assert len(set(errors)) == 1, errors  # the same refusal whatever the path: nothing learnt about the files
+    assert watcher.command("ping")["ok"]
+
+
+def test_n4_a_fifo_named_in_the_local_file_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    text = f"device: {{id: d, site: s}}\nmqtt: {{password_file: {fifo}}}\n"
+    outcome: list = []
+    worker = threading.Thread(target=lambda: outcome.append(_rejection(text)), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert outcome and "is not a regular file" in outcome[0]
+
+
+def _rejection(text: str) -> str:
+    try:
+        parse_config(text)
+    except ConfigError as exc:
+        return exc.report()
+    return "accepted"
+
+
+@pytest.mark.parametrize(
+    "section",
+    [{"detector": {"classes": ["person", "\udc80"]}}, {"detector": {"model": "\udc80"}}, {"telemetry": {"\udc80": 1}}],
+)
+def test_n5_a_lone_surrogate_is_refused_and_every_reply_and_alert_still_goes_out(agent, section):
+    daemon, watcher, config = agent
+    before = len(watcher.health("config_rejected"))
+    raw = json.dumps({"request_id": "s1", "args": {"config": {**config, **section}, "persist": True}}).encode()
+    reply = watcher.command("set-config", raw=raw)
+    assert reply["ok"] is False and reply["error"].startswith("config rejected"), reply
+    wait_for(lambda: len(watcher.health("config_rejected")) > before, message="the config_rejected alert")
+    assert watcher.command("get-config")["ok"] and watcher.command("status")["ok"]
+    assert "\\udc80" not in daemon.config_path.read_text()
+
+
+def test_n7_get_config_masks_credentials_in_any_header_and_in_a_url():
+    dumped = {
+        "actions": [
+            {
+                "url": "https://gate:pa55@10.1.1.1/open?door={door}&token=t0k3n",
+                "headers": {"X-Auth": "xa", "X-Access-Key": "xak", "X-Device-Code": "c0de", "X-Door": "{door}"},
+                "secret_headers": {"Authorization": "/etc/edge-agent/token"},
+            }
+        ]
+    }
+    shown = json.dumps(redact(dumped))
+    assert not any(secret in shown for secret in ("pa55", "t0k3n", '"xa"', "xak", "c0de")), shown
+    assert "{door}" in shown and "/etc/edge-agent/token" in shown  # data and paths stay readable
+
+
+def test_n8_listeners_stay_the_local_file_s(agent):
+    daemon, watcher, config = agent
+    reply = _set(watcher, {**config, "telemetry": {"prometheus": {"enabled": True, "port": 1884}}})
+    assert reply["result"]["fields"] == ["telemetry.prometheus.enabled", "telemetry.prometheus.port"], reply

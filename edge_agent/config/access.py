@@ -238,10 +238,10 @@ class DenialBurstConfig(Section):
 
 
 class DeniedRisingConfig(Section):
-    remote_change: ClassVar[str] = REMOTE
-
     """door.denied_rising: denials at a door rising against the door's own rate (rules/denials.py explains the test
     and the false-alarm rates the defaults give)."""
+
+    remote_change: ClassVar[str] = REMOTE
 
     enabled: bool = Field(default=True, description="Watch every configured door's denial rate.")
     window: float = Field(
@@ -320,8 +320,8 @@ class TailgatingConfig(Section):
 
 
 class WelfareWatch(Section):
-    remote_change: ClassVar[str] = REMOTE
-
+    # local: a watch's card numbers come back as their tokens (a card-to-token lookup for whoever sends one), and its
+    # alerts carry its name as their rule (which local actions match on): docs/security.md
     name: Name = Field(description="Name of the watch, carried in alerts.")
     credential_tokens: list[str] = Field(default_factory=list, description="Tokens to watch (from enrolment).")
     card_numbers: list[SecretStr] = Field(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import unicodedata
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, ValidationInfo, WithJsonSchema
 
 
 class Section(BaseModel):
@@ -15,10 +17,19 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
-def _readable_secret_file(path: Path) -> Path:
+DEFER_FILES = "defer_files"  # validation context key: check no file yet (remote text, before the allow-list)
+
+
+def _readable_secret_file(path: Path, info: ValidationInfo) -> Path:
+    """A regular file this user can read. Not opened while judging remote text: a sender may not learn which files
+    exist, nor hang the command channel on a FIFO or a tty (the allow-list refuses a changed path first)."""
+    if (info.context or {}).get(DEFER_FILES):
+        return path
     try:
-        with open(path, "rb") as handle:
-            handle.read(1)
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or a device would block the read below
+            raise ValueError(f"secret file {str(path)!r} is not a regular file")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        os.close(fd)
     except FileNotFoundError:
         raise ValueError(f"secret file {str(path)!r} does not exist") from None
     except PermissionError:

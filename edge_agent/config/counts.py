@@ -11,13 +11,13 @@ from edge_agent.config.policy import REMOTE
 
 
 class CountsConfig(Section):
-    remote_change: ClassVar[str] = REMOTE
-
     """Line in/out and zone occupancy published on {prefix}/{site}/{device}/counts, one message per interval.
 
     Intervals are aligned to wall-clock boundaries (300 s reports at :00, :05, ...). Crossing counters
     are kept in the durable state store, so a restart or reload mid-interval loses no crossing.
     """
+
+    remote_change: ClassVar[str] = REMOTE
 
     enabled: bool = Field(default=True, description="Publish counts messages (only when cameras are configured).")
     interval: float = Field(

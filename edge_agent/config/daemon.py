@@ -18,8 +18,6 @@ class LoggingConfig(Section):
 
 
 class PrometheusConfig(Section):
-    remote_change: ClassVar[str] = REMOTE
-
     """Optional Prometheus text endpoint with the telemetry figures."""
 
     enabled: bool = Field(default=False, description="Serve /metrics in Prometheus text format.")
@@ -37,9 +35,9 @@ class PrometheusConfig(Section):
 
 
 class TelemetryConfig(Section):
-    remote_change: ClassVar[str] = REMOTE
-
     """Health figures published on {prefix}/{site}/{device}/telemetry through the outbox."""
+
+    remote_change: ClassVar[str] = REMOTE
 
     interval: float = Field(default=60.0, ge=1, description="Seconds between telemetry messages.")
     prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)

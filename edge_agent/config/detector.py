@@ -5,7 +5,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from edge_agent.config.base import Section
+from edge_agent.config.base import Name, Section
 from edge_agent.config.policy import PATH, REMOTE
 
 
@@ -14,7 +14,9 @@ class DetectorConfig(Section):
 
     remote_change: ClassVar[str] = REMOTE
 
-    model: str = Field(default="yolox_nano", description="Model name from models/*.yaml, or an installed custom model.")
+    model: Name = Field(
+        default="yolox_nano", description="Model name from models/*.yaml, or an installed custom model."
+    )
     models_dir: Path | None = Field(
         default=None, json_schema_extra=PATH, description="Where model files live. Default: {device.state_dir}/models."
     )

@@ -20,9 +20,9 @@ class ZoneConfig(Section):
 
 
 class LineConfig(Section):
-    remote_change: ClassVar[str] = REMOTE
-
     """A directed counting line. Crossing toward `in_side` counts as inward."""
+
+    remote_change: ClassVar[str] = REMOTE
 
     points: list[Point] = Field(min_length=2, max_length=2, description="The two ends of the line, normalized [x, y].")
     in_side: Point = Field(description="Any point on the side objects move toward when they come in.")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from edge_agent.config.base import DEFER_FILES
 from edge_agent.config.errors import ConfigError, ConfigIssue, ConfigNotFound, dotted
 from edge_agent.config.model import AgentConfig
 from edge_agent.config.yaml_source import MAX_CONFIG_BYTES, LocatedYaml
@@ -41,20 +42,22 @@ def parse_config(
     source: str = "<config>",
     environ: Mapping[str, str] | None = None,
     inherited: Mapping[tuple, str] | None = None,
+    check_files: bool = True,
 ) -> AgentConfig:
     """Validate config text. `inherited` marks text from a remote sender: it holds the running config's
     `${ENV}` references (`AgentConfig.env_references`), the only ones such text may keep (config/yaml_source.py).
-    An expanded value is never shown in an error: the daemon publishes them (config_rejected)."""
+    An expanded value is never shown in an error: the daemon publishes them (config_rejected).
+    `check_files=False` opens no secret file (remote text, until the allow-list has passed its paths)."""
     located = LocatedYaml(text, environ, inherited)
     try:
-        config = _validated(located, source)
+        config = _validated(located, source, check_files)
     except ConfigError as exc:
         raise ConfigError(source, [_without_expanded(issue, located) for issue in exc.issues]) from None
     config.env_references = dict(located.references)
     return config
 
 
-def _validated(located: LocatedYaml, source: str) -> AgentConfig:
+def _validated(located: LocatedYaml, source: str, check_files: bool) -> AgentConfig:
     issues = list(located.issues)
     if issues and not located.data:
         raise ConfigError(source, issues)
@@ -64,7 +67,8 @@ def _validated(located: LocatedYaml, source: str) -> AgentConfig:
         )
     references: list[tuple[tuple, str]] = []
     try:
-        config = AgentConfig.model_validate(located.data, context={"reference_problems": references})
+        context = {"reference_problems": references, DEFER_FILES: not check_files}
+        config = AgentConfig.model_validate(located.data, context=context)
     except ValidationError as exc:
         issues.extend(_issue_from_error(error, located) for error in exc.errors())
         config = None

@@ -77,6 +77,7 @@ class AgentConfig(Section):
         """(key path, message) for every id that is used twice or names nothing."""
         return [
             *_unique_ids(self),
+            *_rule_names_shared(self),
             *_rule_references(self),
             *_class_references(self),
             *_door_references(self),
@@ -107,6 +108,17 @@ def _unique_ids(config: AgentConfig):
             if value in seen:
                 yield (*path, index, key), f"{label} {key} {value!r} is used twice"
             seen.add(value)
+
+
+def _rule_names_shared(config: AgentConfig):
+    """A welfare watch's alerts carry its name as their `rule`, which local actions match on: one namespace."""
+    rules = {rule.name for rule in config.rules}
+    for index, watch in enumerate(config.access.welfare):
+        if watch.name in rules:
+            yield (
+                ("access", "welfare", index, "name"),
+                f"welfare watch {watch.name!r} has the name of a video rule; its alerts would run that rule's actions",
+            )
 
 
 def _rule_references(config: AgentConfig):

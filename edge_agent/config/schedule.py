@@ -13,9 +13,9 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 
 class TimeRange(Section):
-    remote_change: ClassVar[str] = REMOTE
-
     """A daily window in the site's time zone; end before start wraps past midnight."""
+
+    remote_change: ClassVar[str] = REMOTE
 
     days: list[Day] = Field(
         default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],

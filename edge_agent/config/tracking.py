@@ -9,9 +9,9 @@ from edge_agent.config.policy import REMOTE
 
 
 class TrackerConfig(Section):
-    remote_change: ClassVar[str] = REMOTE
-
     """ByteTrack-style tracker settings (per camera; the defaults suit 5-25 detector runs per second)."""
+
+    remote_change: ClassVar[str] = REMOTE
 
     high_score: float = Field(
         default=0.5, ge=0, le=1, description="Detections at or above this score are matched first and may start tracks."

@@ -21,6 +21,7 @@ import yaml
 
 from edge_agent.config.errors import ConfigIssue, dotted
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _ENV_REF = re.compile(r"\$\$|\$\{([^}]*)\}")
 _ENV_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.S)
 
@@ -189,6 +190,8 @@ class LocatedYaml:
                 key = loader.construct_object(key_node)
                 if isinstance(key, bool) and isinstance(key_node, yaml.ScalarNode):
                     key = key_node.value  # YAML 1.1 reads `on:` (actions) or `yes:` as a boolean; a key is its word
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    key = _SURROGATE.sub("\ufffd", key)  # reported as an unknown key, never echoed as such
                 if not isinstance(key, (str, int)):
                     self.issues.append(
                         ConfigIssue(dotted(path), key_node.start_mark.line + 1, f"keys must be text, found {key!r}")
@@ -209,6 +212,9 @@ class LocatedYaml:
         if isinstance(node, yaml.SequenceNode):
             return [self._convert(loader, item, (*path, index)) for index, item in enumerate(node.value)]
         value = loader.construct_object(node)
+        if isinstance(value, str) and _SURROGATE.search(value):  # "\udc80" escaped in: not text, breaks every reply
+            self._issue(path, "a lone surrogate (\\ud800-\\udfff) is not text; write the character itself")
+            return ""
         if isinstance(value, str) and "$" in value:
             value = self._substitute(value, path)
         return value

@@ -66,13 +66,7 @@ def _validated(agent: Agent, request: Request) -> AgentConfig:
     remote = request.origin.startswith(REMOTE_ORIGINS)
     # remote text keeps only the running config's own ${ENV} references (config/yaml_source.py)
     inherited = agent.config.env_references if remote else None
-    try:
-        new = parse_config(
-            request.text, source=request.origin.split(" ", 1)[-1], environ=agent.environ, inherited=inherited
-        )
-    except ConfigError as exc:
-        agent.report_rejected(request.origin, exc.report())
-        raise CommandError(f"config rejected, still running the previous one: {exc.report()}") from None
+    new = _parsed(agent, request, inherited, check_files=not remote)  # remote: no file opened before the allow-list
     identity_changed = device_id_for(new) != agent.device_id or new.device.site != agent.config.device.site
     if request.origin.startswith("remote") and identity_changed:
         message = "device.id and device.site cannot be changed remotely (edit the file on the device)"
@@ -84,7 +78,17 @@ def _validated(agent: Agent, request: Request) -> AgentConfig:
             message = refused_message(problems)
             agent.report_rejected(request.origin, message)
             raise CommandError(message, result={"outcome": "refused", "fields": [dotted(p) for p, _ in problems]})
+        new = _parsed(agent, request, inherited, check_files=True)  # its paths are the running config's
     return new
+
+
+def _parsed(agent: Agent, request: Request, inherited, check_files: bool) -> AgentConfig:
+    source = request.origin.split(" ", 1)[-1]
+    try:
+        return parse_config(request.text, source, agent.environ, inherited, check_files=check_files)
+    except ConfigError as exc:
+        agent.report_rejected(request.origin, exc.report())
+        raise CommandError(f"config rejected, still running the previous one: {exc.report()}") from None
 
 
 def _confirm(agent: Agent, timeout: float) -> str | None:

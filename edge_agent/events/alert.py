@@ -7,6 +7,7 @@ docs/mqtt-api.md for the versioning policy (additive changes keep the major).
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from typing import Any, Literal
 
@@ -99,4 +100,7 @@ class Alert(BaseModel):
         return "alarm" if self.severity in (Severity.major, Severity.critical) else "event"
 
     def to_json(self) -> str:
-        return self.model_dump_json(exclude_none=True)
+        try:
+            return self.model_dump_json(exclude_none=True)
+        except ValueError:  # a lone surrogate in some text (from a sender's escape): escaped, the alert is kept
+            return json.dumps(self.model_dump(mode="json", exclude_none=True), separators=(",", ":"))

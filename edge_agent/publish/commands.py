@@ -253,9 +253,18 @@ class CommandServer:
 
     def _send(self, name: str, reply: CommandReply) -> None:
         try:
-            self._reply(self._reply_topic(name), reply.model_dump_json())
+            self._reply(self._reply_topic(name), _encoded(reply))
         except Exception:
             log.exception("could not publish the reply to command %s", name)
+
+
+def _encoded(reply: CommandReply) -> str:
+    """The reply as JSON; text that cannot be UTF-8 (a lone surrogate a sender escaped in) is escaped, so a reply
+    always goes out."""
+    try:
+        return reply.model_dump_json()
+    except ValueError:
+        return json.dumps(reply.model_dump(mode="json"), separators=(",", ":"))
 
 
 def _request_id_of(payload: bytes) -> str | None:

@@ -60,7 +60,15 @@ class InstalledModel(BaseModel):
 
 
 def record_path(models_dir: Path, name: str) -> Path:
-    return Path(models_dir) / f"{name}.model.yaml"
+    return _inside(models_dir, f"{name}.model.yaml", f"model name {name!r}")
+
+
+def _inside(models_dir: Path, file_name: str, what: str) -> Path:
+    """`models_dir / file_name`, refused unless it is a plain file name there: a name from a config or a record
+    never reaches another directory (`../x`, `/abs`)."""
+    if not file_name or Path(file_name).name != file_name or file_name in (".", ".."):
+        raise ModelNotInstalled(f"{what} is not a plain file name in the models directory")
+    return Path(models_dir) / file_name
 
 
 def read_record(models_dir: Path, name: str) -> InstalledModel:
@@ -104,7 +112,7 @@ def resolve_variant(models_dir: Path, name: str, variant: str = "auto") -> tuple
             + ("; run `edge-agent models quantize`" if chosen == "int8" else "")
         )
     entry = record.variants[chosen]
-    path = Path(models_dir) / entry.file
+    path = _inside(models_dir, entry.file, f"model {name!r} ({chosen}) file {entry.file!r}")
     check_file(path, entry.sha256, f"model {name!r} ({chosen})")
     return path, record, chosen
 
