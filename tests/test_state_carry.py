@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 
+from edge_agent.access.service import AccessService
 from edge_agent.clock import FakeClock
 from edge_agent.config import parse_config
-from edge_agent.daemon.access_service import AccessService
 from edge_agent.events import AlertFactory, DoorEvent, FrameDetections, ListSink
 from edge_agent.rules.door import DoorRules
 from edge_agent.rules.engine import RuleEngine

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import logging
 
+from edge_agent.access.service import AccessService
 from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
-from edge_agent.daemon.access_service import AccessService
 from edge_agent.daemon.health import Health
 from edge_agent.daemon.parts import PipelineParts
 from edge_agent.daemon.stages import ComponentStage

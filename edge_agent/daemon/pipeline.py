@@ -41,7 +41,7 @@ def build_pipeline(
 
             parts.add(video_stages(config, delivery.sink, delivery.factory, clock, delivery.health))
             if config.counts.enabled:
-                from edge_agent.daemon.counts import counts_stages
+                from edge_agent.daemon.counts_stages import counts_stages
 
                 parts.add(counts_stages(config, delivery, clock, parts.rule_engine))
         if config.access.adapters:
