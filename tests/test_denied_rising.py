@@ -25,7 +25,7 @@ from edge_agent.events import AlertFactory, DoorEvent, ListSink
 from edge_agent.rules.denials import MAX_RECENT, poisson_sf
 from edge_agent.rules.door import DoorRules
 from edge_agent.store.episodes import EpisodeSink
-from edge_agent.store.state import StateStore
+from edge_agent.store.state_store import StateStore
 from tests.support.broker import free_port
 from tests.support.daemon import Daemon, Watcher, base_config
 from tests.support.wait import wait_for

@@ -16,7 +16,7 @@ from edge_agent.config import parse_config
 from edge_agent.events import AlertFactory, DoorEvent, FrameDetections, ListSink
 from edge_agent.rules.door import DoorRules
 from edge_agent.rules.engine import RuleEngine
-from edge_agent.store.state import StateStore
+from edge_agent.store.state_store import StateStore
 from tests.test_access_common import access_config
 from tests.test_door_rules import NINE_AM, TZ, run_hours, welfare_watch
 from tests.test_rules import person

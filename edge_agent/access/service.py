@@ -36,7 +36,7 @@ from edge_agent.rules.door import DoorRules
 from edge_agent.rules.fusion import TailgatingFusion
 from edge_agent.sources.access.base import AccessAdapter
 from edge_agent.sources.access.registry import build_adapters, describe_start_error, endpoint_of
-from edge_agent.store.state import StateStore
+from edge_agent.store.state_store import StateStore
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
 from edge_agent.daemon.delivery import Delivery
 from edge_agent.daemon.parts import PipelineParts
-from edge_agent.daemon.stages import LoopStage
+from edge_agent.daemon.stage_kinds import LoopStage
 from edge_agent.daemon.supervisor import StageSpec
 from edge_agent.rules.engine import RuleEngine
 from edge_agent.store.counts_ledger import CountsLedger

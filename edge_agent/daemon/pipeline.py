@@ -17,7 +17,7 @@ from edge_agent.config import AgentConfig
 from edge_agent.daemon.delivery import Delivery
 from edge_agent.daemon.parts import PipelineParts, Section
 from edge_agent.daemon.prometheus import MetricsServer
-from edge_agent.daemon.stages import ComponentStage, LoopStage, fault_from_env
+from edge_agent.daemon.stage_kinds import ComponentStage, LoopStage, fault_from_env
 from edge_agent.daemon.supervisor import StageSpec
 from edge_agent.daemon.telemetry import SystemStats, TelemetryCollector, TelemetrySources
 

@@ -8,7 +8,7 @@
 """
 
 from edge_agent.replay.clip import ReplayResult, choose_camera, clip_length_s, replay_clip
-from edge_agent.replay.clock import ClipClock
+from edge_agent.replay.clip_clock import ClipClock
 from edge_agent.replay.demo import DemoResult, run_demo
 from edge_agent.replay.doors import DoorScript, load_door_events
 

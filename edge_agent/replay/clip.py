@@ -22,7 +22,7 @@ from edge_agent.config import AgentConfig
 from edge_agent.config.cameras import CameraConfig
 from edge_agent.events import Alert, AlertFactory, AlertSink, ListSink, TeeSink
 from edge_agent.identity import device_id_for
-from edge_agent.replay.clock import ClipClock
+from edge_agent.replay.clip_clock import ClipClock
 from edge_agent.replay.doors import DoorEventsSource, DoorScript, load_door_events
 from edge_agent.replay.motchallenge import MotExport
 from edge_agent.rules.annotate import AlertOverlay, VideoAnnotator

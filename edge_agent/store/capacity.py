@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from edge_agent.store.schema import PRIORITY
+from edge_agent.store.outbox_schema import PRIORITY
 
 
 @dataclass(frozen=True)

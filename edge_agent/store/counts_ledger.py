@@ -37,7 +37,7 @@ from edge_agent.events.ids import stable_event_id
 from edge_agent.events.messages import LineCount, ZoneOccupancy
 from edge_agent.rules.engine import RuleEngine
 from edge_agent.store.outbox import Outbox
-from edge_agent.store.state import StateStore
+from edge_agent.store.state_store import StateStore
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,9 @@ from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.outbox import OutboxConfig
 from edge_agent.events import Alert, AlertFactory, Topics, new_event_id
 from edge_agent.store.capacity import make_room
+from edge_agent.store.outbox_rows import OutboxRow, OutboxStats
+from edge_agent.store.outbox_schema import CLASSES, PRIORITY, open_outbox_database
 from edge_agent.store.queries import ROW_COLUMNS, read_stats, read_tail, row_from_tuple
-from edge_agent.store.records import OutboxRow, OutboxStats
-from edge_agent.store.schema import CLASSES, PRIORITY, open_outbox_database
 
 if TYPE_CHECKING:
     from edge_agent.config import AgentConfig

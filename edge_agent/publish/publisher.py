@@ -29,7 +29,8 @@ from edge_agent.clock import Clock, SystemClock, iso_utc
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.events import Status
 from edge_agent.events.topics import Topics
-from edge_agent.publish.connection import (
+from edge_agent.publish.inflight import InflightRows
+from edge_agent.publish.mqtt_client import (
     CONNECT_TIMEOUT_S,
     build_client,
     connect,
@@ -37,8 +38,7 @@ from edge_agent.publish.connection import (
     is_v5,
     warn_insecure,
 )
-from edge_agent.publish.inflight import InflightRows
-from edge_agent.publish.state import PublisherStats, SessionState
+from edge_agent.publish.publisher_state import PublisherStats, SessionState
 from edge_agent.publish.subscriptions import MessageCallback, Subscriptions
 from edge_agent.publish.waker import Waker
 from edge_agent.publish.wire import row_properties
