@@ -28,7 +28,7 @@ from edge_agent.replay.doors import DoorEventsSource, DoorScript, load_door_even
 from edge_agent.replay.motchallenge import MotExport
 from edge_agent.rules.annotate import AlertOverlay, VideoAnnotator
 from edge_agent.rules.engine import RuleEngine
-from edge_agent.sources.camera import iter_file_frames
+from edge_agent.sources.clip_frames import iter_file_frames
 
 Progress = Callable[[float, float], None]  # (clip seconds done, clip seconds in all; 0 when unknown)
 
