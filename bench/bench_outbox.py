@@ -37,8 +37,8 @@ from edge_agent.config.outbox import OutboxConfig
 from edge_agent.events import SCHEMA_VERSION, AlertFactory, Topics
 from edge_agent.publish import Publisher
 from edge_agent.store import Outbox
+from edge_agent.store.outbox_schema import PRIORITY, open_outbox_database
 from edge_agent.store.queries import ROW_COLUMNS
-from edge_agent.store.schema import PRIORITY, open_outbox_database
 from tests.support.broker import Mosquitto, free_port
 
 SITE, DEVICE = "bench-site", "bench-dev"

@@ -28,7 +28,8 @@ import numpy as np
 from edge_agent.assets import MIRROR_HINT, AssetUnavailable, require_mirror
 from edge_agent.config.cameras import CameraConfig, MotionConfig
 from edge_agent.config.detector import DetectorConfig
-from edge_agent.sources.camera import CameraSource, iter_file_frames
+from edge_agent.sources.camera import CameraSource
+from edge_agent.sources.clip_frames import iter_file_frames
 from edge_agent.vision.detector import Detector, make_session
 from edge_agent.vision.manifest import load_manifest
 from edge_agent.vision.motion import MotionGate

@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 import onnxruntime as ort
 
 from edge_agent.assets import AssetUnavailable, require_mirror
+from edge_agent.vision.calibration_frames import split_samples
 from edge_agent.vision.cpu_features import describe_cpu
 from edge_agent.vision.manifest import load_manifest
 from edge_agent.vision.preprocess import Preprocessor
-from edge_agent.vision.quantize import split_samples
 
 
 def op_times(model: Path, tensor, runs: int, threads: int) -> dict[str, tuple[float, int]]:

@@ -20,11 +20,11 @@ import tty
 import osdp
 import pytest
 
+from edge_agent.access.service import AccessService
 from edge_agent.clock import FakeClock, SystemClock
 from edge_agent.config import parse_config
-from edge_agent.config.access import LineStreamAdapterConfig
+from edge_agent.config.access_adapters import LineStreamAdapterConfig
 from edge_agent.credentials import wiegand26
-from edge_agent.daemon.access_service import AccessService
 from edge_agent.daemon.access_stages import access_stages
 from edge_agent.daemon.health import Health
 from edge_agent.daemon.supervisor import Supervisor

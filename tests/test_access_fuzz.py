@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.clock import FakeClock
-from edge_agent.config.access import HttpPushAdapterConfig, LineStreamAdapterConfig, OsdpAdapterConfig
+from edge_agent.config.access_adapters import HttpPushAdapterConfig, LineStreamAdapterConfig, OsdpAdapterConfig
 from edge_agent.sources.access.http_push import HttpPushAdapter
 from edge_agent.sources.access.line_stream import LineStreamAdapter
 from edge_agent.sources.access.osdp import OsdpAdapter

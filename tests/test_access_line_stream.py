@@ -12,7 +12,7 @@ import tty
 import pytest
 
 from edge_agent.clock import SystemClock
-from edge_agent.config.access import LineStreamAdapterConfig
+from edge_agent.config.access_adapters import LineStreamAdapterConfig
 from edge_agent.sources.access.line_stream import LineSplitter, LineStreamAdapter
 from tests.support.wait import wait_for
 from tests.test_access_common import EventLog, tokenizer

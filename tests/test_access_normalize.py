@@ -9,7 +9,8 @@ import logging
 import pytest
 from pydantic import ValidationError
 
-from edge_agent.config.access import AccessConfig, HttpPushAdapterConfig, LineStreamAdapterConfig
+from edge_agent.config.access import AccessConfig
+from edge_agent.config.access_adapters import HttpPushAdapterConfig, LineStreamAdapterConfig
 from edge_agent.credentials import CredentialTokenizer, wiegand26, wiegand_card_number
 from edge_agent.sources.access.base import Rejected
 from edge_agent.sources.access.hikvision import HikvisionLayout, parse_hikvision

@@ -5,8 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 
+from edge_agent.access.service import AccessService
 from edge_agent.clock import SystemClock
-from edge_agent.daemon.access_service import AccessService
 from edge_agent.events import AlertFactory, LineCrossing, ListSink
 from tests.support.wait import wait_for
 from tests.test_access_common import access_config

@@ -19,9 +19,9 @@ from pathlib import Path
 import osdp
 import pytest
 
+from edge_agent.access.service import AccessService
 from edge_agent.clock import SystemClock
 from edge_agent.config.outbox import OutboxConfig
-from edge_agent.daemon.access_service import AccessService
 from edge_agent.events import AlertFactory, DoorEvent
 from edge_agent.sources.access.base import StoreUnavailable
 from edge_agent.store.outbox import Outbox

@@ -19,7 +19,7 @@ from edge_agent.config import AgentConfig
 from edge_agent.config.redaction import REDACTED, redact
 from edge_agent.events.action import alert_fields
 from edge_agent.store.episodes import EpisodeSink
-from edge_agent.store.state import StateStore
+from edge_agent.store.state_store import StateStore
 from tests.support.actions import action_configs, make_alert, records_of, schema_problems, start_runner
 from tests.support.wait import wait_for
 

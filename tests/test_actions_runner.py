@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.actions.records import RECORD_QUEUE, Job, Recorder, RecordMaker
+from edge_agent.actions.recorder import RECORD_QUEUE, Job, Recorder, RecordMaker
 from edge_agent.actions.runner import ActionRefused
 from edge_agent.clock import FakeClock, SystemClock
 from edge_agent.config import AgentConfig
@@ -21,7 +21,7 @@ from edge_agent.daemon.prometheus import MetricsServer
 from edge_agent.daemon.telemetry import SystemStats, TelemetryCollector, TelemetrySources
 from edge_agent.events import Topics
 from edge_agent.store.episodes import EpisodeSink
-from edge_agent.store.state import StateStore
+from edge_agent.store.state_store import StateStore
 from tests.support.actions import make_alert, records_of, schema_problems, start_runner, stored_records
 from tests.support.wait import wait_for
 from tests.test_metrics import scrape, value

@@ -13,9 +13,10 @@ from edge_agent.config.cameras import CameraConfig
 from edge_agent.daemon.health import Health
 from edge_agent.events import ListSink
 from edge_agent.events.factory import AlertFactory
-from edge_agent.sources.camera import CameraSource, iter_file_frames
+from edge_agent.sources.camera import CameraSource
 from edge_agent.sources.camera_health import CameraHealthEvent
 from edge_agent.sources.capture import redact, source_kind
+from edge_agent.sources.clip_frames import iter_file_frames
 from tests.support.assets import footage
 from tests.support.wait import wait_for
 

@@ -14,10 +14,11 @@ import pytest
 
 from edge_agent.clock import FakeClock, parse_utc
 from edge_agent.config import AgentConfig
-from edge_agent.daemon.counts import LINES_SCOPE, CountsStage, counts_stages
+from edge_agent.daemon.counts_stages import CountsStage, counts_stages
 from edge_agent.daemon.delivery import Delivery
 from edge_agent.events import FrameDetections
 from edge_agent.rules.engine import RuleEngine
+from edge_agent.store.counts_ledger import LINES_SCOPE
 from tests.test_rules import person
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" / "schemas" / "counts.schema.json").read_text())

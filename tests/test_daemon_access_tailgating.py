@@ -20,7 +20,7 @@ from edge_agent.daemon.health import Health
 from edge_agent.daemon.pipeline import build_pipeline
 from edge_agent.daemon.supervisor import Supervisor
 from edge_agent.events import AlertFactory, FrameDetections, ListSink
-from edge_agent.store.state import StateStore
+from edge_agent.store.state_store import StateStore
 from edge_agent.vision.models import fetch_model
 from tests.support.assets import assets_dir, footage, model_path
 from tests.support.wait import wait_for

@@ -17,15 +17,15 @@ from types import SimpleNamespace
 import pytest
 from scipy.stats import poisson
 
+from edge_agent.access.service import DENIALS_SCOPE, AccessService
 from edge_agent.clock import FakeClock, parse_utc
 from edge_agent.config import ConfigError, parse_config
-from edge_agent.daemon.access_service import DENIALS_SCOPE, AccessService
 from edge_agent.daemon.reload import end_episodes
 from edge_agent.events import AlertFactory, DoorEvent, ListSink
 from edge_agent.rules.denials import MAX_RECENT, poisson_sf
 from edge_agent.rules.door import DoorRules
 from edge_agent.store.episodes import EpisodeSink
-from edge_agent.store.state import StateStore
+from edge_agent.store.state_store import StateStore
 from tests.support.broker import free_port
 from tests.support.daemon import Daemon, Watcher, base_config
 from tests.support.wait import wait_for

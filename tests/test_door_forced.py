@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from edge_agent.access.service import AccessService
 from edge_agent.clock import FakeClock, SystemClock, iso_utc
 from edge_agent.config.outbox import OutboxConfig
-from edge_agent.daemon.access_service import AccessService
 from edge_agent.events import AlertFactory, DoorEvent, ListSink
 from edge_agent.rules.door import DoorRules
 from edge_agent.store.outbox import Outbox

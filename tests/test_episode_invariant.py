@@ -23,7 +23,7 @@ from edge_agent.daemon.reload import settle_ledger
 from edge_agent.events import AlertFactory
 from edge_agent.store import Outbox
 from edge_agent.store.episodes import EpisodeSink
-from edge_agent.store.state import StateStore
+from edge_agent.store.state_store import StateStore
 
 
 class Killed(BaseException):

@@ -28,7 +28,7 @@ from edge_agent.clock import SystemClock
 from edge_agent.config.outbox import OutboxConfig
 from edge_agent.sources.access.signing import sign
 from edge_agent.store import Outbox
-from edge_agent.store.state import StateStore
+from edge_agent.store.state_store import StateStore
 from tests.support.assets import assets_dir, model_path
 from tests.support.broker import free_port
 from tests.support.daemon import ROOT, Daemon, Watcher, base_config

@@ -27,7 +27,7 @@ import yaml
 
 from edge_agent.clock import FakeClock
 from edge_agent.config import parse_config
-from edge_agent.replay import replay_clip
+from edge_agent.replay import ReplayOptions, replay_clip
 from edge_agent.vision.detector import Detector
 from tests.support.assets import ROOT, footage
 
@@ -62,7 +62,8 @@ def replay_with_forecasts(environ: dict, config_name: str, clip: str, capacity: 
     assert config.camera(camera["id"]).detect_fps == 5
     detector = TimedDetector(Detector.from_config(config.detector, config.models_dir))
     tracks = tmp_path / "tracks.txt"
-    result = replay_clip(config, footage(clip), detector=detector, clock=FakeClock(wall=T0), tracks_out=tracks)
+    options = ReplayOptions(detector=detector, clock=FakeClock(wall=T0), tracks_out=tracks)
+    result = replay_clip(config, footage(clip), options)
     per_frame = Counter(line.split(",")[0] for line in tracks.read_text().splitlines())
     return result, detector.times, per_frame
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from edge_agent.clock import SystemClock
-from edge_agent.config.access import HttpPushAdapterConfig
+from edge_agent.config.access_adapters import HttpPushAdapterConfig
 from edge_agent.sources.access.http_push import HttpPushAdapter
 from edge_agent.sources.access.signing import sign
 from tests.test_access_common import EventLog, tokenizer

@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.clock import SystemClock
-from edge_agent.config.access import HttpPushAdapterConfig
+from edge_agent.config.access_adapters import HttpPushAdapterConfig
 from edge_agent.sources.access.base import Rejected
 from edge_agent.sources.access.http_push import HttpPushAdapter
 from edge_agent.sources.access.http_wire import head_length, parse_head

@@ -8,7 +8,7 @@ import pytest
 from edge_agent.config.cameras import MotionConfig
 from edge_agent.config.detector import DetectorConfig
 from edge_agent.events.vision_types import Frame
-from edge_agent.sources.camera import iter_file_frames
+from edge_agent.sources.clip_frames import iter_file_frames
 from edge_agent.vision.detector import Detector
 from edge_agent.vision.manifest import load_manifest
 from edge_agent.vision.motion import MotionGate

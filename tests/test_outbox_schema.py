@@ -12,7 +12,7 @@ from edge_agent.clock import FakeClock
 from edge_agent.config.outbox import OutboxConfig
 from edge_agent.store import NewerSchemaError, Outbox
 from edge_agent.store.database import LayoutError, migrate, open_database
-from edge_agent.store.schema import MIGRATIONS, create_v1
+from edge_agent.store.outbox_schema import MIGRATIONS, create_v1
 
 # The layout agents wrote before numbered migrations (schema 1), copied from
 # that code and frozen here: files in the field look like this.

@@ -15,7 +15,7 @@ from edge_agent.cli.main import main as cli_main
 from edge_agent.clock import iso_utc
 from edge_agent.events import Topics, new_event_id
 from edge_agent.events.action import ActionRecord
-from edge_agent.platform import PlatformStore, StoreVersionError, schema
+from edge_agent.platform import PlatformStore, StoreVersionError, ddl
 from tests.support.actions import make_alert, start_runner
 from tests.support.wait import wait_for
 from tests.test_platform_consumer import SITE, Device, consumer, publish_raw
@@ -37,7 +37,7 @@ def record(action: str = "siren", outcome: str = "timeout", **fields) -> ActionR
 
 
 def enqueue(device: Device, action_record: ActionRecord) -> None:
-    """Into the device's outbox exactly as the agent's recorder stores one (edge_agent/actions/records.py)."""
+    """Into the device's outbox exactly as the agent's recorder stores one (edge_agent/actions/recorder.py)."""
     payload = action_record.model_dump_json(exclude_none=True)
     device.outbox.enqueue(TOPICS.action(action_record.action), payload, "event", event_id=action_record.event_id)
 
@@ -150,16 +150,16 @@ def _payload(db: Path, event_id: str) -> str:
 def test_a_first_version_store_is_upgraded_in_place_and_a_newer_one_refused(tmp_path):
     db = tmp_path / "platform.db"
     with sqlite3.connect(db) as old:  # what a consumer before action records left behind
-        for statement in schema.DDL:
+        for statement in ddl.DDL:
             old.execute(statement)
-        old.execute(schema.RECORD_SCHEMA, (1,))
+        old.execute(ddl.RECORD_SCHEMA, (1,))
         row = ("e1", "dev-1", SITE, "intrusion", "major", "instant", None, "t0", "t0", 0.0, "{}")
-        old.execute(schema.INSERT_ALERT, row)
+        old.execute(ddl.INSERT_ALERT, row)
     store = PlatformStore(db)
     assert store.add_action(record(alert_event_id="e1"), "{}") is True
     assert store.summary().alerts == 1 and store.summary().actions == 1
     store.close()
-    assert _version(db) == schema.SCHEMA_VERSION == 2
+    assert _version(db) == ddl.SCHEMA_VERSION == 2
     PlatformStore(db).close()  # reopening a current store changes nothing
     assert _version(db) == 2
 
@@ -174,7 +174,7 @@ def test_a_first_version_store_is_upgraded_in_place_and_a_newer_one_refused(tmp_
 
 def _version(db: Path) -> int:
     with sqlite3.connect(db) as connection:
-        return connection.execute(schema.STORED_VERSION).fetchone()[0]
+        return connection.execute(ddl.STORED_VERSION).fetchone()[0]
 
 
 def test_an_alert_whose_body_disagrees_with_its_topic_is_counted_and_not_stored(tmp_path, mosquitto):

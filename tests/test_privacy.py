@@ -26,11 +26,11 @@ import tty
 import osdp
 import pytest
 
+from edge_agent.access.service import AccessService
 from edge_agent.clock import SystemClock
 from edge_agent.config.mqtt import MqttConfig, ReconnectConfig
 from edge_agent.config.outbox import OutboxConfig
 from edge_agent.credentials import wiegand26
-from edge_agent.daemon.access_service import AccessService
 from edge_agent.events import AlertFactory, Topics
 from edge_agent.logs import JsonFormatter
 from edge_agent.publish import Publisher

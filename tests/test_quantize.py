@@ -15,6 +15,7 @@ import pytest
 from edge_agent.cli.models import quantize_unavailable
 from edge_agent.config.detector import DetectorConfig
 from edge_agent.events.vision_types import Box, Detection
+from edge_agent.vision.calibration_frames import split_samples
 from edge_agent.vision.cpu_features import cpu_flags
 from edge_agent.vision.detector import Detector
 from edge_agent.vision.models import (
@@ -26,7 +27,7 @@ from edge_agent.vision.models import (
     resolve_variant,
 )
 from edge_agent.vision.quant_eval import agreement
-from edge_agent.vision.quantize import head_nodes, silu_nodes, split_samples
+from edge_agent.vision.quantize import head_nodes, silu_nodes
 from tests.support.assets import assets_dir, footage, model_path
 
 pytestmark = pytest.mark.assets

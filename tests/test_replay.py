@@ -42,7 +42,7 @@ from edge_agent.cli.main import main
 from edge_agent.clock import FakeClock
 from edge_agent.config import load_config
 from edge_agent.events import Alert, JsonLinesSink
-from edge_agent.replay import replay_clip
+from edge_agent.replay import ReplayOptions, replay_clip
 from tests.support.assets import ROOT, footage
 
 pytestmark = [pytest.mark.assets, pytest.mark.slow]
@@ -76,9 +76,7 @@ def test_entrance_replay_counts_people_in_and_out_and_each_visit_once(environ, t
     result = replay_clip(
         config,
         footage("entrance-one-by-one.mp4"),
-        sink=JsonLinesSink(printed),
-        annotate=annotated,
-        clock=FakeClock(wall=T0),
+        ReplayOptions(sink=JsonLinesSink(printed), annotate=annotated, clock=FakeClock(wall=T0)),
     )
 
     assert result.line_counts == {"floor": {"in": 6, "out": 0}, "exit": {"in": 0, "out": 6}}
@@ -115,7 +113,7 @@ def test_entrance_replay_counts_people_in_and_out_and_each_visit_once(environ, t
 
 def test_hall_crowd_fires_when_the_floor_fills_and_ends_when_it_empties(environ):
     config = load_config(ROOT / "configs" / "replay-hall.yaml", environ=environ)
-    result = replay_clip(config, footage("hall-crowd-meva-g330.mp4"), clock=FakeClock(wall=T0))
+    result = replay_clip(config, footage("hall-crowd-meva-g330.mp4"), ReplayOptions(clock=FakeClock(wall=T0)))
 
     crowd = [a for a in result.alerts if a.rule == "hall-crowd"]
     starts = [a for a in crowd if a.phase == "start"]

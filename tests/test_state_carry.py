@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 
+from edge_agent.access.service import AccessService
 from edge_agent.clock import FakeClock
 from edge_agent.config import parse_config
-from edge_agent.daemon.access_service import AccessService
 from edge_agent.events import AlertFactory, DoorEvent, FrameDetections, ListSink
 from edge_agent.rules.door import DoorRules
 from edge_agent.rules.engine import RuleEngine
-from edge_agent.store.state import StateStore
+from edge_agent.store.state_store import StateStore
 from tests.test_access_common import access_config
 from tests.test_door_rules import NINE_AM, TZ, run_hours, welfare_watch
 from tests.test_rules import person

@@ -4,7 +4,7 @@ import pytest
 
 from edge_agent.clock import SystemClock
 from edge_agent.daemon.health import Health
-from edge_agent.daemon.stages import ComponentStage, LoopStage, fault_from_env
+from edge_agent.daemon.stage_kinds import ComponentStage, LoopStage, fault_from_env
 from edge_agent.daemon.supervisor import StageSpec, Supervisor, SupervisorGaveUp
 from edge_agent.events import AlertFactory, ListSink
 from tests.support.wait import wait_for

@@ -8,7 +8,7 @@ appear; a grant at another door when visitor 2 appears and an outward grant
 when visitor 4 appears must not cover them. Replaying the first 100 s (five
 entries) must raise tailgating exactly for visitors 2 and 4.
 
-The replay is the real one (`replay_clip(..., door_events=...)`, what
+The replay is the real one (`replay_clip(..., ReplayOptions(door_events=...))`, what
 `edge-agent replay --door-events` runs): frames → motion gate → detector →
 tracker → rule engine, whose line crossings feed the tailgating fusion, while
 the scripted events (card numbers tokenized with the config's site key) reach
@@ -28,7 +28,7 @@ import yaml
 from edge_agent.cli.main import main
 from edge_agent.clock import FakeClock
 from edge_agent.config import load_config
-from edge_agent.replay import replay_clip
+from edge_agent.replay import ReplayOptions, replay_clip
 from tests.support.assets import ROOT, footage
 from tests.test_access_common import write_site_key
 
@@ -81,9 +81,7 @@ def test_tailgating_alerts_exactly_for_entries_no_grant_covers(environ, tmp_path
     result = replay_clip(
         config,
         footage("entrance-one-by-one.mp4"),
-        clock=FakeClock(wall=T0),
-        max_seconds=REPLAY_SECONDS,
-        door_events=SCRIPT,
+        ReplayOptions(clock=FakeClock(wall=T0), max_seconds=REPLAY_SECONDS, door_events=SCRIPT),
     )
 
     entries = [a for a in result.alerts if a.rule == "entering"]

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from edge_agent.config.cameras import CameraConfig, TamperConfig
-from edge_agent.sources.camera import CameraSource, iter_file_frames
+from edge_agent.sources.camera import CameraSource
 from edge_agent.sources.camera_health import CameraHealthEvent
+from edge_agent.sources.clip_frames import iter_file_frames
 from edge_agent.sources.tamper import TamperDetector
 from tests.support.assets import footage
 

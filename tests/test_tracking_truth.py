@@ -16,7 +16,7 @@ import pytest
 from edge_agent.cli.main import main
 from edge_agent.clock import FakeClock
 from edge_agent.config import load_config
-from edge_agent.replay import replay_clip
+from edge_agent.replay import ReplayOptions, replay_clip
 from tests.support.assets import ROOT, footage
 
 pytestmark = [pytest.mark.assets, pytest.mark.slow]
@@ -59,9 +59,7 @@ def replayed(replay_environ, tmp_path_factory):
     result = replay_clip(
         config,
         sequence_dir() / "TUD-Stadtmitte.mp4",
-        clock=FakeClock(wall=T0),
-        tracks_out=out / "tracks.txt",
-        detections_out=out / "detections.txt",
+        ReplayOptions(clock=FakeClock(wall=T0), tracks_out=out / "tracks.txt", detections_out=out / "detections.txt"),
     )
     return result, out / "tracks.txt", out / "detections.txt"
 

@@ -27,6 +27,7 @@ from edge_agent.actions.base import ActionBuildError, ActionEnv, Attempt, Fields
 from edge_agent.actions.templates import render_header, render_json, render_text, render_url
 from edge_agent.config.actions import HttpAction
 from edge_agent.config.base import read_secret
+from edge_agent.connection_errors import describe_connection_error
 
 MAX_RESPONSE_BYTES = 64 * 1024  # read and discarded: the answer's status is what counts
 _BODYLESS = ("GET", "DELETE")
@@ -82,7 +83,7 @@ class HttpKind:
         except Exception as exc:
             if expired.is_set() or isinstance(exc, TimeoutError):
                 return Attempt(ok=False, timed_out=True, error=f"no answer within {timeout:g} s")
-            return Attempt(ok=False, error=self._describe(exc))
+            return Attempt(ok=False, error=describe_connection_error(exc, self._host, self._port))
         finally:
             if timer is not None:
                 timer.cancel()
@@ -142,22 +143,6 @@ class HttpKind:
         if self.config.body_text is not None:
             return render_text(self.config.body_text, fields).encode("utf-8"), "text/plain; charset=utf-8"
         return None, None
-
-    def _describe(self, exc: Exception) -> str:
-        where = f"{self._host}:{self._port}"
-        if isinstance(exc, ConnectionRefusedError):
-            return f"connection refused by {where}"
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            return f"TLS: {where}'s certificate was not accepted: {exc.verify_message or exc.reason}"
-        if isinstance(exc, ssl.SSLError):
-            return f"TLS with {where} failed: {exc.reason or exc}"
-        if isinstance(exc, socket.gaierror):
-            return f"cannot resolve {self._host}: {exc.strerror}"
-        if isinstance(exc, OSError):
-            return f"{where}: {exc.strerror or exc}"
-        if isinstance(exc, http.client.HTTPException):
-            return f"{where} answered badly: {type(exc).__name__}: {exc}"[:300]
-        return f"{type(exc).__name__}: {exc}"[:300]
 
 
 class _TlsConnection(http.client.HTTPSConnection):

@@ -6,7 +6,7 @@ against each action's triggers, checks the schedule (site time), cooldown and ra
 puts a job on that action's own bounded queue. A full queue, a cooldown and the rate limit are
 refusals (`dropped`, `cooldown`, `rate_limited`), recorded like runs; a trigger outside the
 schedule is only counted. One worker per action runs its jobs (worker.py); one recorder thread
-stores the records in the outbox (records.py). `run_remote` is the `run-action` command's way in.
+stores the records in the outbox (recorder.py). `run_remote` is the `run-action` command's way in.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from edge_agent.actions.base import ActionEnv
 from edge_agent.actions.kinds import build_kind
 from edge_agent.actions.limits import ActionLimits
-from edge_agent.actions.records import Job, Recorder, RecordMaker, RecordStore
+from edge_agent.actions.recorder import Job, Recorder, RecordMaker, RecordStore
 from edge_agent.actions.worker import Action, ActionWorker
 from edge_agent.clock import Clock
 from edge_agent.events import Alert, Topics, new_event_id

@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from edge_agent.clock import Clock
+from edge_agent.config.errors import describe_validation_errors
 from edge_agent.events import Alert, AlertFactory, new_event_id
 from edge_agent.events.alert_types import ALERT_TYPES, TYPED_ALERTS
 from edge_agent.identity import device_id_for
@@ -53,7 +54,7 @@ def load_alert_file(path: str | Path) -> Alert:
     try:
         return Alert.model_validate_json(text)
     except ValidationError as exc:
-        problems = "; ".join(_problem(error) for error in exc.errors()[:5])
+        problems = describe_validation_errors(exc.errors(), limit=5)
         raise SampleError(f"alert file {path} is not an alert: {problems}") from None
 
 
@@ -92,7 +93,7 @@ def sample_alert(config, action, facts: SampleFacts, clock: Clock | None = None)
             details=details,
         )
     except ValidationError as exc:
-        problems = "; ".join(_problem(error) for error in exc.errors()[:5])
+        problems = describe_validation_errors(exc.errors(), limit=5)
         raise SampleError(f"a {alert_type} {phase} alert cannot carry these facts: {problems}") from None
     _check_fits(alert)
     return alert
@@ -106,7 +107,7 @@ def _check_fits(alert: Alert) -> None:
     except ValidationError as exc:
         wrong = [error for error in exc.errors() if error.get("type") != "missing"]
         if wrong:
-            problems = "; ".join(_problem(error) for error in wrong[:5])
+            problems = describe_validation_errors(wrong, limit=5)
             raise SampleError(f"a {alert.type} {alert.phase} alert cannot carry these facts: {problems}") from None
 
 
@@ -148,11 +149,6 @@ def _default_details(rule, source_kind: str, source: str, phase: str) -> dict:
     if phase == "end":
         details["duration_s"] = 10.0
     return details
-
-
-def _problem(error: dict) -> str:
-    where = ".".join(str(part) for part in error.get("loc", ()))
-    return f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg", "invalid"))
 
 
 def parse_detail_value(key: str, text: str):

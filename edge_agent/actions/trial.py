@@ -13,7 +13,7 @@ from __future__ import annotations
 from edge_agent.actions.base import ActionEnv
 from edge_agent.actions.kinds import build_kind
 from edge_agent.actions.limits import ActionLimits
-from edge_agent.actions.records import Job, RecordMaker
+from edge_agent.actions.recorder import Job, RecordMaker
 from edge_agent.actions.worker import Action, ActionWorker
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.events import Alert, new_event_id

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from edge_agent.actions.base import ActionKind, Attempt
 from edge_agent.actions.limits import ActionLimits
-from edge_agent.actions.records import Job, RecordMaker, Tries
+from edge_agent.actions.recorder import Job, RecordMaker, Tries
 from edge_agent.actions.triggers import triggers_match
 from edge_agent.clock import Clock
 from edge_agent.events import Alert

@@ -30,7 +30,17 @@ def register(subparsers) -> None:
         "--models-dir", type=Path, help="models directory (default: from --config, $EDGE_AGENT_MODELS_DIR)"
     )
     common.add_argument("--config", help="agent config whose detector.models_dir / device.state_dir to use")
+    _register_getting(commands, common)
+    listing = commands.add_parser("list", parents=[common], help="installed models and known manifests")
+    listing.set_defaults(handler=run_list)
+    verify = commands.add_parser("verify", parents=[common], help="check every installed file against its sha256")
+    verify.set_defaults(handler=run_verify)
+    _register_quantize(commands, common)
+    _register_bench(commands, common)
 
+
+def _register_getting(commands, common: argparse.ArgumentParser) -> None:
+    """`fetch` a known model, `install` a custom one."""
     fetch = commands.add_parser("fetch", parents=[common], help="download (or copy from a mirror) and check sha256")
     fetch.add_argument("name")
     fetch.add_argument(
@@ -50,12 +60,8 @@ def register(subparsers) -> None:
     how.add_argument("--manifest", type=Path, help="a manifest YAML for the model")
     install.set_defaults(handler=run_install)
 
-    listing = commands.add_parser("list", parents=[common], help="installed models and known manifests")
-    listing.set_defaults(handler=run_list)
 
-    verify = commands.add_parser("verify", parents=[common], help="check every installed file against its sha256")
-    verify.set_defaults(handler=run_verify)
-
+def _register_quantize(commands, common: argparse.ArgumentParser) -> None:
     quantize = commands.add_parser("quantize", parents=[common], help="INT8 static quantization with a report")
     quantize.add_argument("name")
     quantize.add_argument("--calib", type=Path, required=True, help="clip, image or directory of real footage")
@@ -80,6 +86,8 @@ def register(subparsers) -> None:
     )
     quantize.set_defaults(handler=run_quantize)
 
+
+def _register_bench(commands, common: argparse.ArgumentParser) -> None:
     bench = commands.add_parser(
         "bench", parents=[common], help="time fp32 and int8 here; prefer int8 only when faster and faithful"
     )

@@ -46,7 +46,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from edge_agent.replay import replay_clip  # loads OpenCV: not for every command
+    from edge_agent.replay import ReplayOptions, replay_clip  # loads OpenCV: not for every command
 
     config = load_config_or_exit(args.config)
     for what, path in (("clip", args.clip), ("door events file", args.door_events)):
@@ -55,10 +55,8 @@ def run(args) -> int:
             raise CliExit(os.EX_NOINPUT)
     progress = ProgressLine.if_terminal(sys.stderr, "replay")
     try:
-        result = replay_clip(
-            config,
-            args.clip,
-            args.camera,
+        options = ReplayOptions(
+            camera_id=args.camera,
             sink=JsonLinesSink(sys.stdout),
             annotate=args.annotate,
             max_seconds=args.max_seconds,
@@ -68,6 +66,7 @@ def run(args) -> int:
             detections_out=args.detections_out,
             on_actions=_show_actions(progress),
         )
+        result = replay_clip(config, args.clip, options)
     except ValueError as exc:  # unknown camera, undecodable clip, a bad door events line
         print(f"error: {exc}", file=sys.stderr)
         return os.EX_USAGE

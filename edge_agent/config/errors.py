@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -42,3 +43,21 @@ def dotted(path: tuple) -> str:
         else:
             text += f".{step}" if text else str(step)
     return text
+
+
+def describe_validation_errors(errors: Iterable[Mapping], prefix: str = "", limit: int | None = None) -> str:
+    """A pydantic ValidationError's `errors()` as one line, `key.path: what is wrong; …`, for a message's sender.
+
+    Config files have their own, line-aware report (loader.py); this is for JSON a device or a person sends
+    (commands, action records, sample alerts, model manifests). An unknown key says so; a problem with the
+    whole object says only what. `prefix` names where the object sits (`args`); past `limit` problems the
+    rest are counted, not listed.
+    """
+    problems = []
+    for error in errors:
+        where = ".".join(str(step) for step in ((prefix,) if prefix else ()) + tuple(error.get("loc", ())))
+        message = "unknown key" if error.get("type") == "extra_forbidden" else str(error.get("msg", "invalid"))
+        problems.append(f"{where}: {message}" if where else message)
+    if limit is not None and len(problems) > limit:
+        return "; ".join(problems[:limit]) + f" (and {len(problems) - limit} more)"
+    return "; ".join(problems)

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import logging
 
+from edge_agent.access.service import AccessService
 from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
-from edge_agent.daemon.access_service import AccessService
 from edge_agent.daemon.health import Health
 from edge_agent.daemon.parts import PipelineParts
-from edge_agent.daemon.stages import ComponentStage
+from edge_agent.daemon.stage_kinds import ComponentStage
 from edge_agent.daemon.supervisor import StageSpec
 from edge_agent.events import AlertFactory, AlertSink
-from edge_agent.store.state import StateStore
+from edge_agent.store.state_store import StateStore
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
 from edge_agent.daemon.delivery import Delivery
 from edge_agent.daemon.parts import PipelineParts
-from edge_agent.daemon.stages import ComponentStage
+from edge_agent.daemon.stage_kinds import ComponentStage
 from edge_agent.daemon.supervisor import StageSpec
 from edge_agent.publish.commands import CommandError
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from edge_agent.clock import Clock
 from edge_agent.config.daemon import SupervisorConfig
 from edge_agent.daemon.delivery import Delivery
-from edge_agent.daemon.stages import ComponentStage
+from edge_agent.daemon.stage_kinds import ComponentStage
 from edge_agent.daemon.supervisor import StageSpec, Supervisor
 from edge_agent.publish.commands import CommandServer
 

@@ -16,10 +16,10 @@ from edge_agent.config.mqtt import MqttConfig
 from edge_agent.daemon.health import Health
 from edge_agent.events import AlertFactory, Topics
 from edge_agent.private_files import private_dir
-from edge_agent.publish.mqtt import Publisher
+from edge_agent.publish.publisher import Publisher
 from edge_agent.store import Outbox
 from edge_agent.store.episodes import EpisodeSink
-from edge_agent.store.state import StateStore
+from edge_agent.store.state_store import StateStore
 
 log = logging.getLogger(__name__)
 

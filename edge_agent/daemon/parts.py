@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from edge_agent.daemon.supervisor import StageSpec
 
 if TYPE_CHECKING:
+    from edge_agent.access.service import AccessService
     from edge_agent.actions.runner import ActionRunner
-    from edge_agent.daemon.access_service import AccessService
     from edge_agent.rules.engine import RuleEngine
 
 log = logging.getLogger(__name__)

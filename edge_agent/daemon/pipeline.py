@@ -17,7 +17,7 @@ from edge_agent.config import AgentConfig
 from edge_agent.daemon.delivery import Delivery
 from edge_agent.daemon.parts import PipelineParts, Section
 from edge_agent.daemon.prometheus import MetricsServer
-from edge_agent.daemon.stages import ComponentStage, LoopStage, fault_from_env
+from edge_agent.daemon.stage_kinds import ComponentStage, LoopStage, fault_from_env
 from edge_agent.daemon.supervisor import StageSpec
 from edge_agent.daemon.telemetry import SystemStats, TelemetryCollector, TelemetrySources
 
@@ -41,7 +41,7 @@ def build_pipeline(
 
             parts.add(video_stages(config, delivery.sink, delivery.factory, clock, delivery.health))
             if config.counts.enabled:
-                from edge_agent.daemon.counts import counts_stages
+                from edge_agent.daemon.counts_stages import counts_stages
 
                 parts.add(counts_stages(config, delivery, clock, parts.rule_engine))
         if config.access.adapters:

@@ -17,7 +17,7 @@ from edge_agent.config import AgentConfig
 from edge_agent.config.cameras import CameraConfig
 from edge_agent.daemon.health import Health
 from edge_agent.daemon.parts import PipelineParts
-from edge_agent.daemon.stages import ComponentStage
+from edge_agent.daemon.stage_kinds import ComponentStage
 from edge_agent.daemon.supervisor import Probe, StageSpec
 from edge_agent.events import AlertFactory, AlertSink
 from edge_agent.rules.engine import RuleEngine

@@ -11,7 +11,7 @@ returns. The session is persistent (`clean_start=False` and a session expiry), s
 published while an instance or the broker restarts waits in the session instead of being
 dropped for want of a subscriber; the price is that a QoS 1 message can come twice, which the
 store absorbs on `event_id`. A message that cannot be stored (not JSON, an action record that
-fails its check in records.py) is logged and counted in `rejected`, and acknowledged all the same:
+fails its check in message_checks.py) is logged and counted in `rejected`, and acknowledged all the same:
 sending it again would not make it better.
 """
 
@@ -30,9 +30,9 @@ from paho.mqtt.properties import Properties
 
 from edge_agent.config.base import read_secret
 from edge_agent.config.mqtt import MqttConfig
-from edge_agent.platform.records import RejectedMessage, action_record, check_alert_origin
+from edge_agent.platform.message_checks import RejectedMessage, action_record, check_alert_origin
 from edge_agent.platform.store import PlatformStore, parse_json
-from edge_agent.publish.connection import tls_context
+from edge_agent.publish.mqtt_client import tls_context
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ device status, counts.
 
 One connection, used under a lock (the consumer's network thread writes, the summary reads).
 Several consumer processes may share the file: WAL and a busy timeout let them take turns,
-and every write is an idempotent upsert (schema.py), so the order in which instances apply
+and every write is an idempotent upsert (ddl.py), so the order in which instances apply
 messages does not change the result.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edge_agent.events.action import ActionRecord
-from edge_agent.platform import schema
+from edge_agent.platform import ddl
 
 BUSY_TIMEOUT_MS = 10_000
 # Outcomes an operator should look at: the action did not happen (ok is done; rate_limited and cooldown are
@@ -100,19 +100,19 @@ class PlatformStore:
         """Create or upgrade the tables in one transaction: one instance migrates, others wait and find it done."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in schema.DDL:  # the first version's tables (a new store has nothing else)
+            for statement in ddl.DDL:  # the first version's tables (a new store has nothing else)
                 self._db.execute(statement)
-            found = self._db.execute(schema.STORED_VERSION).fetchone()
+            found = self._db.execute(ddl.STORED_VERSION).fetchone()
             stored = 1 if found is None else found[0]
-            if stored > schema.SCHEMA_VERSION:
+            if stored > ddl.SCHEMA_VERSION:
                 raise StoreVersionError(
                     f"{self.path}: platform store schema version {stored}, written by a newer consumer;"
-                    f" this one knows up to {schema.SCHEMA_VERSION}: upgrade it"
+                    f" this one knows up to {ddl.SCHEMA_VERSION}: upgrade it"
                 )
-            for version in range(stored + 1, schema.SCHEMA_VERSION + 1):
-                for statement in schema.MIGRATIONS[version]:
+            for version in range(stored + 1, ddl.SCHEMA_VERSION + 1):
+                for statement in ddl.MIGRATIONS[version]:
                     self._db.execute(statement)
-            self._db.execute(schema.RECORD_SCHEMA, (schema.SCHEMA_VERSION,))
+            self._db.execute(ddl.RECORD_SCHEMA, (ddl.SCHEMA_VERSION,))
         except BaseException:
             self._db.rollback()
             self._db.close()
@@ -137,7 +137,7 @@ class PlatformStore:
         )
         with self._lock, self._db:
             before = self._deliveries("alerts", alert["event_id"])
-            self._db.execute(schema.INSERT_ALERT, row)
+            self._db.execute(ddl.INSERT_ALERT, row)
             self._pair(alert)
         return before == 0
 
@@ -146,7 +146,7 @@ class PlatformStore:
         return 0 if found is None else found[0]
 
     def add_action(self, record: ActionRecord, payload: str, received_at: float | None = None) -> bool:
-        """Store an action record (checked by the caller, see records.py); False when its event_id was already
+        """Store an action record (checked by the caller, see message_checks.py); False when its event_id was already
         stored (only the delivery is counted). Its alert need not be stored yet: reads join on alert_event_id."""
         received_at = time.time() if received_at is None else received_at
         row = (
@@ -168,18 +168,18 @@ class PlatformStore:
         )
         with self._lock, self._db:
             before = self._deliveries("actions", record.event_id)
-            self._db.execute(schema.INSERT_ACTION, row)
+            self._db.execute(ddl.INSERT_ACTION, row)
         return before == 0
 
     def _pair(self, alert: dict) -> None:
         phase = alert.get("phase", "instant")
         if phase == "start":
             self._db.execute(
-                schema.UPSERT_EPISODE_START, (alert["event_id"], alert["device_id"], alert["type"], alert["started_at"])
+                ddl.UPSERT_EPISODE_START, (alert["event_id"], alert["device_id"], alert["type"], alert["started_at"])
             )
         elif phase == "end" and alert.get("related_event_id"):
             self._db.execute(
-                schema.UPSERT_EPISODE_END,
+                ddl.UPSERT_EPISODE_END,
                 (
                     alert["related_event_id"],
                     alert["device_id"],
@@ -201,7 +201,7 @@ class PlatformStore:
             received_at,
         )
         with self._lock, self._db:
-            self._db.execute(schema.UPSERT_DEVICE, row)
+            self._db.execute(ddl.UPSERT_DEVICE, row)
 
     def add_counts(self, counts: dict, payload: str, received_at: float | None = None) -> None:
         received_at = time.time() if received_at is None else received_at
@@ -216,7 +216,7 @@ class PlatformStore:
             payload,
         )
         with self._lock, self._db:
-            self._db.execute(schema.INSERT_COUNTS, row)
+            self._db.execute(ddl.INSERT_COUNTS, row)
 
     # -- reads ---------------------------------------------------------------------
 
@@ -253,7 +253,7 @@ class PlatformStore:
 
     def _action_rows(self, where: str, parameters: tuple) -> list[dict]:
         with self._lock:
-            cursor = self._db.execute(schema.SELECT_ACTIONS + where, parameters)
+            cursor = self._db.execute(ddl.SELECT_ACTIONS + where, parameters)
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, row)) for row in cursor.fetchall()]
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge_agent.clock import Clock, iso_utc, parse_rfc3339
+from edge_agent.config.errors import describe_validation_errors
 from edge_agent.events import CommandReply, CommandRequest
 
 log = logging.getLogger(__name__)
@@ -152,13 +153,13 @@ class CommandDispatcher:
         try:
             return CommandRequest.model_validate(data)
         except ValidationError as exc:
-            raise CommandError("malformed request: " + _describe(exc)) from None
+            raise CommandError("malformed request: " + describe_validation_errors(exc.errors())) from None
 
     def _args(self, model: type[BaseModel], args: dict) -> BaseModel:
         try:
             return model.model_validate(args)
         except ValidationError as exc:
-            raise CommandError("bad args: " + _describe(exc, prefix="args")) from None
+            raise CommandError("bad args: " + describe_validation_errors(exc.errors(), prefix="args")) from None
 
     def _set_config(self, args: SetConfigArgs, request_id: str | None) -> dict:
         text = args.config if isinstance(args.config, str) else json.dumps(args.config)
@@ -177,17 +178,6 @@ class CommandDispatcher:
         return CommandReply(
             request_id=request_id, command=name, ok=ok, result=result, error=error, at=iso_utc(self.clock.wall())
         )
-
-
-def _describe(exc: ValidationError, prefix: str = "") -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(step) for step in ((prefix,) if prefix else ()) + tuple(error["loc"]))
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        parts.append(f"{where}: {message}" if where else message)
-    return "; ".join(parts)
 
 
 class CommandServer:

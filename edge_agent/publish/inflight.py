@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from edge_agent.backoff import FullJitterBackoff
 from edge_agent.clock import Clock
-from edge_agent.publish.state import SessionState
+from edge_agent.publish.publisher_state import SessionState
 from edge_agent.store import Outbox, OutboxRow
 
 PREFETCH_WINDOWS = 4  # rows claimed ahead of the paho window, in windows (bounded, in memory)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 
@@ -22,12 +23,12 @@ from edge_agent.config import AgentConfig
 from edge_agent.config.cameras import CameraConfig
 from edge_agent.events import Alert, AlertFactory, AlertSink, ListSink, TeeSink
 from edge_agent.identity import device_id_for
-from edge_agent.replay.clock import ClipClock
+from edge_agent.replay.clip_clock import ClipClock
 from edge_agent.replay.doors import DoorEventsSource, DoorScript, load_door_events
 from edge_agent.replay.motchallenge import MotExport
 from edge_agent.rules.annotate import AlertOverlay, VideoAnnotator
 from edge_agent.rules.engine import RuleEngine
-from edge_agent.sources.camera import iter_file_frames
+from edge_agent.sources.clip_frames import iter_file_frames
 
 Progress = Callable[[float, float], None]  # (clip seconds done, clip seconds in all; 0 when unknown)
 
@@ -93,54 +94,57 @@ def clip_length_s(clip: str | Path) -> float:
     return frames / fps if fps > 0 and frames > 0 else 0.0
 
 
-def replay_clip(
-    config: AgentConfig,
-    clip: str | Path,
-    camera_id: str | None = None,
-    *,
-    sink: AlertSink | None = None,
-    annotate: str | Path | None = None,
-    max_seconds: float | None = None,
-    detector=None,
-    clock: Clock | None = None,
-    door_events: DoorEventsSource | None = None,
-    on_progress: Progress | None = None,
-    tracks_out: str | Path | None = None,
-    detections_out: str | Path | None = None,
-    on_actions: OnActions | None = None,
-) -> ReplayResult:
-    """Run one camera's chain over `clip`; alerts go to `sink` as they fire (and are kept in the result).
+@dataclass(frozen=True)
+class ReplayOptions:
+    """What to replay besides the config and the clip, and where its by-products go; every field is optional."""
 
-    Frame times start at `clock`'s readings and follow the clip's timeline; so does the clock the alert factory
-    and the door rules read. `door_events`: a JSON-lines file or a list of dicts, each a generic door event plus
-    `at_clip_s` (checked before the clip is decoded). `on_progress(done_s, total_s)` is called after every
-    frame. `tracks_out`, `detections_out`: MOTChallenge text files (replay/motchallenge.py). Actions never run:
-    `on_actions(alert, decisions)` hears what the runner would do (actions/triggers.py, on the clip's clock).
+    camera_id: str | None = None  # whose zones and rules apply (default: the only enabled camera)
+    sink: AlertSink | None = None  # alerts as they fire (they are kept in the result too)
+    annotate: str | Path | None = None  # write the clip with zones, lines, tracks and alerts drawn
+    max_seconds: float | None = None  # stop after this much clip time
+    detector: Any = None  # has detect_frame(frame); default: the configured model (loads onnxruntime)
+    clock: Clock | None = None  # frame times start at its readings (default: the system clock)
+    door_events: DoorEventsSource | None = None  # a JSON-lines file or a list of dicts, each with `at_clip_s`
+    on_progress: Progress | None = None  # (clip seconds done, clip seconds in all), after every frame
+    tracks_out: str | Path | None = None  # MOTChallenge text files (replay/motchallenge.py)
+    detections_out: str | Path | None = None
+    on_actions: OnActions | None = None  # (alert, decisions): what the action runner would do
+
+
+def replay_clip(config: AgentConfig, clip: str | Path, options: ReplayOptions = ReplayOptions()) -> ReplayResult:
+    """Run one camera's chain over `clip`; alerts go to `options.sink` as they fire (and are kept in the result).
+
+    Frame times start at `options.clock`'s readings and follow the clip's timeline; so does the clock the alert
+    factory and the door rules read. Door events are checked before the clip is decoded. Actions never run:
+    `options.on_actions` hears what the runner would do (actions/triggers.py, on the clip's clock).
     """
-    camera = choose_camera(config, camera_id)
-    scripted = load_door_events(door_events, config) if door_events is not None else None
-    detector = detector if detector is not None else _default_detector(config)
-    kept, overlay, clock = ListSink(), AlertOverlay(), ClipClock.starting_at(clock or SystemClock())
-    planner = ActionPlanner(config.actions, config.device.timezone, clock, on_actions)
-    alerts_to = TeeSink(*([kept, overlay] + ([sink] if sink is not None else []) + [planner]))
+    camera = choose_camera(config, options.camera_id)
+    scripted = load_door_events(options.door_events, config) if options.door_events is not None else None
+    detector = options.detector if options.detector is not None else _default_detector(config)
+    kept, overlay, clock = ListSink(), AlertOverlay(), ClipClock.starting_at(options.clock or SystemClock())
+    planner = ActionPlanner(config.actions, config.device.timezone, clock, options.on_actions)
+    alerts_to = TeeSink(*([kept, overlay] + ([options.sink] if options.sink is not None else []) + [planner]))
     factory = AlertFactory(device_id_for(config), config.device.site, clock)
     engine = RuleEngine.from_config(config, factory, alerts_to, camera_ids=[camera.id])
     chain = CameraChain(camera, engine, tracker_config=camera.tracker, motion_gate=make_motion_gate(camera))
     doors = DoorScript(config, scripted, factory, alerts_to, clock, engine) if scripted is not None else None
-    annotator = VideoAnnotator(annotate, camera, camera.detect_fps, overlay) if annotate else None
-    total_s = min(clip_length_s(clip), max_seconds or float("inf")) if on_progress else 0.0
-    export, started = MotExport(tracks_out, detections_out), time.perf_counter()
+    annotator = VideoAnnotator(options.annotate, camera, camera.detect_fps, overlay) if options.annotate else None
+    total_s = min(clip_length_s(clip), options.max_seconds or float("inf")) if options.on_progress else 0.0
+    export, started = MotExport(options.tracks_out, options.detections_out), time.perf_counter()
+    frames = iter_file_frames(
+        str(clip), camera.detect_fps, clock=clock, camera_id=camera.id, max_seconds=options.max_seconds
+    )
     try:
         _drive(
             chain,
-            iter_file_frames(str(clip), camera.detect_fps, clock=clock, camera_id=camera.id, max_seconds=max_seconds),
+            frames,
             export.wrap(detector.detect_frame),
             export,
             clock,
             doors,
             annotator,
             overlay,
-            lambda done_s: on_progress(done_s, total_s) if on_progress else None,
+            lambda done_s: options.on_progress(done_s, total_s) if options.on_progress else None,
         )
     finally:
         _finish(chain, doors, annotator, export)

@@ -19,7 +19,7 @@ from edge_agent.config import AgentConfig
 from edge_agent.events import AlertSink, TeeSink, Topics
 from edge_agent.identity import device_id_for
 from edge_agent.publish import Publisher
-from edge_agent.replay.clip import Progress, ReplayResult, replay_clip
+from edge_agent.replay.clip import Progress, ReplayOptions, ReplayResult, replay_clip
 from edge_agent.store import Outbox
 
 DRAIN_TIMEOUT_S = 15.0
@@ -59,9 +59,10 @@ def run_demo(
     else:
         say(f"no broker at {config.mqtt.host}:{config.mqtt.port}: alerts stay in {config.outbox_path}")
     try:
-        result = replay_clip(
-            config, clip, sink=TeeSink(sink, outbox), max_seconds=max_seconds, on_progress=on_progress, clock=clock
+        options = ReplayOptions(
+            sink=TeeSink(sink, outbox), max_seconds=max_seconds, on_progress=on_progress, clock=clock
         )
+        result = replay_clip(config, clip, options)
         delivered = publisher is not None and wait_for_drain(outbox, DRAIN_TIMEOUT_S)
     finally:
         if publisher is not None:

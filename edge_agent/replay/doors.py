@@ -26,7 +26,7 @@ from pathlib import Path
 from edge_agent.config import AgentConfig
 from edge_agent.credentials import CredentialTokenizer, tokenizer_for
 from edge_agent.events import AlertFactory, AlertSink, DoorEvent
-from edge_agent.replay.clock import ClipClock
+from edge_agent.replay.clip_clock import ClipClock
 from edge_agent.rules.door import DoorRules
 from edge_agent.rules.fusion import TailgatingFusion
 from edge_agent.sources.access.base import Rejected

@@ -6,14 +6,23 @@ step is only taken for an incoming row of the same or a higher class, so an
 alarm is never evicted for an event and an event never for telemetry; when
 only higher-class rows remain the incoming row is refused. In-flight rows are
 never evicted: the publisher is waiting for their PUBACK.
+
+Besides rows and bytes, the disk: below `outbox.min_free_disk_mb` free (DiskGuard) telemetry is no longer
+stored, so a filling disk costs figures before it can cost an alarm.
 """
 
 from __future__ import annotations
 
+import logging
+import shutil
 import sqlite3
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from edge_agent.store.schema import PRIORITY
+from edge_agent.clock import Clock
+from edge_agent.store.outbox_schema import PRIORITY
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -86,3 +95,33 @@ def _delete(connection: sqlite3.Connection, chosen: list[tuple[int, int, str, st
         if reason is not None:
             eviction.losses[(reason, cls)] = eviction.losses.get((reason, cls), 0) + 1
     return eviction
+
+
+_DISK_CHECK_INTERVAL_S = 5.0
+
+
+class DiskGuard:
+    """Free space of the outbox's file system, re-read at most every few seconds."""
+
+    def __init__(self, directory: Path, min_free_mb: int, clock: Clock, disk_usage=shutil.disk_usage):
+        self._directory = directory
+        self._min_free = min_free_mb * 1024 * 1024
+        self._clock = clock
+        self._disk_usage = disk_usage
+        self._checked_at: float | None = None
+        self._low = False
+
+    @property
+    def low(self) -> bool:
+        if self._min_free <= 0:
+            return False
+        now = self._clock.monotonic()
+        if self._checked_at is None or now - self._checked_at >= _DISK_CHECK_INTERVAL_S:
+            self._checked_at = now
+            low = self._disk_usage(self._directory).free < self._min_free
+            if low and not self._low:
+                log.warning(
+                    "free disk below %d MB at %s: telemetry is no longer stored", self._min_free >> 20, self._directory
+                )
+            self._low = low
+        return self._low

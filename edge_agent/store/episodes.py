@@ -29,7 +29,7 @@ from typing import Protocol
 
 from edge_agent.clock import Clock, SystemClock, iso_utc, parse_utc
 from edge_agent.events import Alert, AlertDetails, Severity, new_event_id
-from edge_agent.store.state import OpenEpisode, StateStore
+from edge_agent.store.state_store import OpenEpisode, StateStore
 
 log = logging.getLogger(__name__)
 

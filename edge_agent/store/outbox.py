@@ -26,44 +26,15 @@ from typing import TYPE_CHECKING
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.outbox import OutboxConfig
 from edge_agent.events import Alert, AlertFactory, Topics, new_event_id
-from edge_agent.store.capacity import make_room
+from edge_agent.store.capacity import DiskGuard, make_room
+from edge_agent.store.outbox_rows import OutboxRow, OutboxStats
+from edge_agent.store.outbox_schema import CLASSES, PRIORITY, open_outbox_database
 from edge_agent.store.queries import ROW_COLUMNS, read_stats, read_tail, row_from_tuple
-from edge_agent.store.records import OutboxRow, OutboxStats
-from edge_agent.store.schema import CLASSES, PRIORITY, open_outbox_database
 
 if TYPE_CHECKING:
     from edge_agent.config import AgentConfig
 
 log = logging.getLogger(__name__)
-
-_DISK_CHECK_INTERVAL_S = 5.0
-
-
-class DiskGuard:
-    """Free space of the outbox's file system, re-read at most every few seconds."""
-
-    def __init__(self, directory: Path, min_free_mb: int, clock: Clock, disk_usage=shutil.disk_usage):
-        self._directory = directory
-        self._min_free = min_free_mb * 1024 * 1024
-        self._clock = clock
-        self._disk_usage = disk_usage
-        self._checked_at: float | None = None
-        self._low = False
-
-    @property
-    def low(self) -> bool:
-        if self._min_free <= 0:
-            return False
-        now = self._clock.monotonic()
-        if self._checked_at is None or now - self._checked_at >= _DISK_CHECK_INTERVAL_S:
-            self._checked_at = now
-            low = self._disk_usage(self._directory).free < self._min_free
-            if low and not self._low:
-                log.warning(
-                    "free disk below %d MB at %s: telemetry is no longer stored", self._min_free >> 20, self._directory
-                )
-            self._low = low
-        return self._low
 
 
 class Outbox:

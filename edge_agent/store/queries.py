@@ -12,8 +12,8 @@ from pathlib import Path
 import sqlite_utils
 
 from edge_agent.store.database import connect
-from edge_agent.store.records import OutboxRow, OutboxStats
-from edge_agent.store.schema import CLASSES, PRIORITY
+from edge_agent.store.outbox_rows import OutboxRow, OutboxStats
+from edge_agent.store.outbox_schema import CLASSES, PRIORITY
 
 _CLASS_BY_PRIORITY = {priority: cls for cls, priority in PRIORITY.items()}
 ROW_COLUMNS = "seq, event_id, topic, payload, class, created_at, expires_at, attempts, state, delivered_at"

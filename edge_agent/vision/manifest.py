@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from edge_agent.config.errors import describe_validation_errors
+
 SHA256 = Field(pattern=r"^[0-9a-f]{64}$", description="Lower-case hex sha256 of the file.")
 
 
@@ -91,7 +93,7 @@ def parse_manifest(data: Any, where: str) -> ModelManifest:
     try:
         return ModelManifest.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
+        problems = describe_validation_errors(exc.errors())
         raise ManifestError(f"model manifest {where} is invalid: {problems}") from None
 
 

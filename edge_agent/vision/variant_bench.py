@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent.config.detector import DetectorConfig
+from edge_agent.vision.calibration_frames import split_samples
 from edge_agent.vision.detector import Detector
 from edge_agent.vision.models import (
     MIN_AGREEMENT,
@@ -35,8 +36,6 @@ def synthetic_frames(count: int = 4, size: tuple[int, int] = (720, 1280), seed: 
 def load_frames(frames: Path | None) -> list[np.ndarray]:
     if frames is None:
         return synthetic_frames()
-    from edge_agent.vision.quantize import split_samples
-
     calib, held_out = split_samples(frames, 4, 4)
     return calib + held_out
 

@@ -1,5 +1,7 @@
 """The Starlette app: routes, the login wall and the CSRF check. Handlers live in handlers.py.
 
+What the app and the handlers share is in context.py (`WebContext`) and responses.py (headers, errors).
+
 Every request first passes guard.py (its Host, its body's size and pace). Every /api route but
 login needs a live session (one whose password is still the stored one); every POST also needs
 the session's CSRF token in the X-CSRF-Token header (403 without it) and, when the browser sends
@@ -11,73 +13,25 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from edge_agent.clock import Clock
-from edge_agent.config.web import WebConfig
-from edge_agent.web.audit import AuditLog
+from edge_agent.web import handlers, openapi
+from edge_agent.web.context import WebContext
 from edge_agent.web.guard import RequestGuard
-from edge_agent.web.live import LiveImages
 from edge_agent.web.passwords import password_version
-from edge_agent.web.security import COOKIE, LoginLimiter, Sessions, csrf_ok
+from edge_agent.web.responses import SECURITY_HEADERS, error
+from edge_agent.web.security import COOKIE, csrf_ok
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; frame-ancestors 'none'",
-}
-
-
-@dataclass
-class WebContext:
-    """What the handlers share; built once per server, so sessions outlive the agent's reloads."""
-
-    agent: object  # edge_agent.daemon.agent.Agent (this layer sits below daemon and only reads it)
-    config: WebConfig
-    clock: Clock
-    sessions: Sessions
-    limiter: LoginLimiter
-    audit: AuditLog
-    live: LiveImages
-    password_path: Path
-    applying: threading.Lock = field(default_factory=threading.Lock)
-    refused: dict[str, int] = field(default_factory=dict)  # requests refused before routing, by reason (guard.py)
-
-    @property
-    def secure(self) -> bool:
-        return self.config.tls.enabled
-
-
-def build_context(agent, config: WebConfig, clock: Clock) -> WebContext:
-    state_dir = agent.config.device.state_dir
-    return WebContext(
-        agent=agent,
-        config=config,
-        clock=clock,
-        sessions=Sessions(clock, config.session_idle_timeout, config.session_max_age),
-        limiter=LoginLimiter(clock, config.login_max_failures, config.login_window),
-        audit=AuditLog(config.audit_path(state_dir), clock),
-        live=LiveImages(agent.latest_frame, clock, config.live_fps),
-        password_path=config.password_path(state_dir),
-    )
-
-
-def error(status: int, message: str, **extra) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status, headers=SECURITY_HEADERS)
 
 
 def logged_in(handler):
@@ -118,8 +72,6 @@ async def index(request: Request) -> Response:
 
 def api_routes() -> list[Route]:
     """Every /api route (web/openapi.py describes each; tests/test_web_fuzz.py checks that they agree)."""
-    from edge_agent.web import handlers, openapi
-
     return [
         Route("/api/login", handlers.login, methods=["POST"]),
         Route("/api/logout", logged_in(handlers.logout), methods=["POST"]),

@@ -11,8 +11,9 @@ from starlette.responses import JSONResponse, Response
 from edge_agent.config.redaction import scrub
 from edge_agent.publish.commands import CommandError
 from edge_agent.web import action_panel, editing, safe_json, views
-from edge_agent.web.app import SECURITY_HEADERS, WebContext, error
+from edge_agent.web.context import WebContext
 from edge_agent.web.passwords import PasswordUnset, hash_version, read_hash, verify_password
+from edge_agent.web.responses import SECURITY_HEADERS, error
 from edge_agent.web.security import COOKIE, same_text
 
 log = logging.getLogger(__name__)

@@ -35,8 +35,9 @@ class WebServer:
     def __init__(self, agent, config: WebConfig, clock: Clock):
         import uvicorn  # only when the page is enabled: the daemon does not pay for it otherwise
 
-        from edge_agent.web.app import build_context, create_app
+        from edge_agent.web.app import create_app
         from edge_agent.web.connection import HeadDeadlineProtocol
+        from edge_agent.web.context import build_context
 
         self.config = config
         self.context = build_context(agent, config, clock)

@@ -35,7 +35,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
-from edge_agent.config.access import HttpPushAdapterConfig
+from edge_agent.config.access_adapters import HttpPushAdapterConfig
 from edge_agent.config.base import read_secret
 from edge_agent.sources.access.base import AccessAdapter, Outcome, Rejected, event_identity
 from edge_agent.sources.access.hikvision import HikvisionLayout, parse_hikvision

@@ -37,15 +37,13 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from edge_agent.config.access_adapters import HttpPushAdapterConfig
 from edge_agent.sources.access.base import Rejected
 from edge_agent.sources.access.http_wire import CONTINUE, Response, head_length, parse_head, render
-
-if TYPE_CHECKING:
-    from edge_agent.sources.access.http_push import HttpPushAdapter
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +71,28 @@ class _Connection:
     drained: int = 0
 
 
+class PushReceiver(Protocol):
+    """What the loop asks of the HTTP push adapter (http_push.py) about each request."""
+
+    id: str
+    config: HttpPushAdapterConfig
+
+    def check_envelope(self, method: str, path: str, headers: Mapping[str, str]) -> Response | int:
+        """Before reading the body: the body length to read, or the response that ends the request."""
+
+    def process(self, headers: Mapping[str, str], body: bytes, declared_length: int | None = None) -> Response:
+        """A complete request's answer (on a handler thread)."""
+
+    def refuse(self, error: Rejected, status: int | None = None) -> Response:
+        """Count a refusal under its reason and answer it."""
+
+    def count(self, key: str, n: int = 1) -> None: ...
+
+
 class PushServer:
     """start() binds (raising if it cannot), stop(timeout), alive(), `port`."""
 
-    def __init__(self, adapter: HttpPushAdapter, on_turn: Callable[[], None]):
+    def __init__(self, adapter: PushReceiver, on_turn: Callable[[], None]):
         self._adapter = adapter
         self._config = adapter.config
         self._on_turn = on_turn

@@ -20,7 +20,7 @@ import threading
 import time
 import tty
 
-from edge_agent.config.access import LineStreamAdapterConfig
+from edge_agent.config.access_adapters import LineStreamAdapterConfig
 from edge_agent.sources.access.base import AccessAdapter, Rejected
 from edge_agent.sources.access.normalize import EventContext, decode_json, parse_generic
 from edge_agent.sources.access.store_retry import StoreRetryQueue

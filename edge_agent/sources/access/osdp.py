@@ -1,14 +1,14 @@
 """OSDP control panel (IEC 60839-11-5) over serial / RS-485, using libosdp.
 
 The adapter runs libosdp's ControlPanel on the configured device and turns
-what the readers (PDs) report into door events: card reads, keypad entries
-(collected up to '#'), local status (tamper, power), a door-contact input,
-and PD online/offline as reader.online / reader.offline. A reader with an
-SCBK file talks over the secure channel only. Card data is tokenized in the
-libosdp callback and never logged; libosdp's own logging stays at warnings,
-where it prints no packet contents. An event whose alerts could not be stored
-waits in a `StoreRetryQueue` (a PD cannot be asked to resend), so libosdp's
-thread blocks on a failing store at most once, not once per event.
+what the readers (PDs) report into door events (osdp_events.py: card reads,
+keypad entries, local status, a door-contact input, PD online/offline). A
+reader with an SCBK file talks over the secure channel only. Card data is
+tokenized in the libosdp callback and never logged; libosdp's own logging
+stays at warnings, where it prints no packet contents. An event whose alerts
+could not be stored waits in a `StoreRetryQueue` (a PD cannot be asked to
+resend), so libosdp's thread blocks on a failing store at most once, not once
+per event.
 
 `send_command` is the other direction, for local actions (actions/osdp_output.py): an
 output, LED or buzzer command to one reader, waited for until the reader acknowledges it
@@ -21,14 +21,11 @@ import errno
 import logging
 import os
 import threading
-from dataclasses import dataclass, field
 
 import osdp
 
-from edge_agent.config.access import OsdpAdapterConfig, OsdpReaderConfig
+from edge_agent.config.access_adapters import OsdpAdapterConfig
 from edge_agent.config.base import read_secret_bytes
-from edge_agent.credentials import wiegand_card_number
-from edge_agent.events import DoorEvent
 from edge_agent.sources.access.base import AccessAdapter, Rejected
 from edge_agent.sources.access.line_stream import open_serial
 from edge_agent.sources.access.osdp_commands import (
@@ -38,14 +35,10 @@ from edge_agent.sources.access.osdp_commands import (
     describe,
     shape_problem,
 )
+from edge_agent.sources.access.osdp_events import OsdpEvents, ReaderState
 from edge_agent.sources.access.store_retry import StoreRetryQueue
 
 log = logging.getLogger(__name__)
-
-KEYPAD_TIMEOUT_S = 10.0
-MAX_PIN_LENGTH = 16
-_KEY_CHARS = {**{0x30 + d: str(d) for d in range(10)}, 0x7F: "*", 0x0D: "#"}
-_TAMPER, _POWER = 0, 1  # entries of a local status report
 
 
 class FdChannel(osdp.Channel):
@@ -76,26 +69,13 @@ class FdChannel(osdp.Channel):
         pass
 
 
-@dataclass
-class ReaderState:
-    """What we last knew about one PD, so repeated status reports raise events only on change."""
-
-    config: OsdpReaderConfig
-    reader_id: str
-    online: bool | None = None
-    tamper: bool = False
-    power_fault: bool = False
-    door_open: bool | None = None
-    keys: list[str] = field(default_factory=list)
-    keys_started: float = 0.0
-
-
 class OsdpAdapter(AccessAdapter):
     type = "osdp"
 
     def __init__(self, config: OsdpAdapterConfig, on_event, clock, tokenizer):
         super().__init__(config, on_event, clock, tokenizer)
         self.readers = [ReaderState(r, r.reader or f"{config.id}-{r.address}") for r in config.readers]
+        self.events = OsdpEvents(self.id, self.readers, clock, tokenizer, self.count, self.set_online)
         self._scbks = [read_secret_bytes(r.scbk_file) if r.scbk_file else None for r in config.readers]
         for reader, scbk in zip(config.readers, self._scbks):
             if scbk is not None and len(scbk) != 16:
@@ -104,7 +84,6 @@ class OsdpAdapter(AccessAdapter):
                 )
         self._fd: int | None = None
         self._cp: osdp.ControlPanel | None = None
-        self._state_lock = threading.Lock()
         self._submit_lock = threading.Lock()  # waiters are registered in libosdp's queue order
         self._waiters = CommandWaiters()
         self._tracks_completion = False
@@ -162,8 +141,7 @@ class OsdpAdapter(AccessAdapter):
 
     def snapshot(self) -> dict:
         figures = super().snapshot()
-        with self._state_lock:
-            figures["readers_online"] = {r.reader_id: bool(r.online) for r in self.readers}
+        figures["readers_online"] = self.events.readers_online()
         figures["store_queue_depth"] = self.store_retry.depth
         return figures
 
@@ -242,7 +220,7 @@ class OsdpAdapter(AccessAdapter):
     def _on_osdp_event(self, pd_index: int, event: dict) -> int:
         try:
             reader = self.readers[pd_index]
-            for door_event in self.translate(reader, event):
+            for door_event in self.events.translate(reader, event):
                 self.store_retry.submit(door_event)
         except Rejected as error:
             self.reject(error)
@@ -250,132 +228,3 @@ class OsdpAdapter(AccessAdapter):
             self.count("internal_errors")
             log.exception("adapter %s: OSDP event handling failed", self.id, extra={"adapter": self.id})
         return 0
-
-    def translate(self, reader: ReaderState, event: dict) -> list[DoorEvent]:
-        kind = event.get("event")
-        if kind == osdp.Event.CardRead:
-            return [self._card_read(reader, event)]
-        if kind == osdp.Event.KeyPress:
-            return self._keypress(reader, event)
-        if kind == osdp.Event.Status:
-            return self._status(reader, event)
-        if kind == osdp.Event.Notification:
-            return self._notification(reader, event)
-        raise Rejected("unmapped_event", f"OSDP event kind {kind!r} from reader {reader.reader_id} is not mapped")
-
-    def _event(self, reader: ReaderState, event_type: str, **fields) -> DoorEvent:
-        return DoorEvent(
-            type=event_type,
-            door=reader.config.door,
-            adapter=self.id,
-            edge_time=self.clock.wall(),
-            reader=reader.reader_id,
-            direction=reader.config.direction,
-            **fields,
-        )
-
-    def _card_read(self, reader: ReaderState, event: dict) -> DoorEvent:
-        data, fmt = event.get("data"), event.get("format")
-        if not isinstance(data, (bytes, bytearray)) or not data:
-            raise Rejected("invalid_event", f"card read from reader {reader.reader_id} without data")
-        if fmt == osdp.CardFormat.ASCII:
-            try:
-                number = bytes(data).decode("ascii").strip()
-            except UnicodeDecodeError:
-                raise Rejected(
-                    "invalid_event", f"ASCII card read from reader {reader.reader_id} is not ASCII"
-                ) from None
-            if not number:
-                raise Rejected("invalid_event", f"empty ASCII card read from reader {reader.reader_id}")
-            raw = {"osdp_event": "card_read", "format": "ascii"}
-        else:
-            bits = event.get("length")
-            if not isinstance(bits, int):
-                raise Rejected("invalid_event", f"raw card read from reader {reader.reader_id} without a bit length")
-            try:
-                number = wiegand_card_number(bytes(data), bits)
-            except ValueError as exc:
-                raise Rejected("invalid_event", f"card read from reader {reader.reader_id}: {exc}") from None
-            raw = {
-                "osdp_event": "card_read",
-                "format": "wiegand" if fmt == osdp.CardFormat.Wiegand else "raw",
-                "bits": bits,
-            }
-        return self._event(reader, reader.config.card_read_as, credential_token=self.tokenizer.card(number), raw=raw)
-
-    def _keypress(self, reader: ReaderState, event: dict) -> list[DoorEvent]:
-        data = event.get("data")
-        if not isinstance(data, (bytes, bytearray)):
-            raise Rejected("invalid_event", f"keypress from reader {reader.reader_id} without data")
-        now = self.clock.monotonic()
-        if reader.keys and now - reader.keys_started > KEYPAD_TIMEOUT_S:
-            reader.keys.clear()
-            self.count("keypad_timeouts")
-        out = []
-        for byte in bytes(data):
-            key = _KEY_CHARS.get(byte)
-            if key is None:
-                reader.keys.clear()
-                raise Rejected(
-                    "invalid_event", f"keypress from reader {reader.reader_id}: byte 0x{byte:02x} is not a key"
-                )
-            if key == "#":
-                if reader.keys:
-                    out.append(
-                        self._event(
-                            reader,
-                            "keypad",
-                            credential_token=self.tokenizer.pin("".join(reader.keys)),
-                            raw={"osdp_event": "keypress", "keys": len(reader.keys)},
-                        )
-                    )
-                reader.keys.clear()
-                continue
-            if not reader.keys:
-                reader.keys_started = now
-            if len(reader.keys) >= MAX_PIN_LENGTH:
-                reader.keys.clear()
-                raise Rejected(
-                    "invalid_event", f"keypad entry at reader {reader.reader_id} longer than {MAX_PIN_LENGTH} keys"
-                )
-            reader.keys.append(key)
-        return out
-
-    def _status(self, reader: ReaderState, event: dict) -> list[DoorEvent]:
-        report = event.get("report")
-        if not isinstance(report, (bytes, bytearray)):
-            raise Rejected("invalid_event", f"status report from reader {reader.reader_id} without entries")
-        kind = event.get("type")
-        raw = {"osdp_event": "status", "report_type": kind}
-        out = []
-        if kind == osdp.StatusReportType.Local:
-            if len(report) > _TAMPER and bool(report[_TAMPER]) != reader.tamper:
-                reader.tamper = bool(report[_TAMPER])
-                out.append(self._event(reader, "tamper" if reader.tamper else "tamper.cleared", raw=raw))
-            if len(report) > _POWER and bool(report[_POWER]) != reader.power_fault:
-                reader.power_fault = bool(report[_POWER])
-                out.append(self._event(reader, "power.fault" if reader.power_fault else "power.restored", raw=raw))
-        elif kind == osdp.StatusReportType.Input:
-            index = reader.config.door_contact_input
-            if index is not None and len(report) > index and bool(report[index]) != reader.door_open:
-                reader.door_open = bool(report[index])
-                out.append(self._event(reader, "door.opened" if reader.door_open else "door.closed", raw=raw))
-        return out
-
-    def _notification(self, reader: ReaderState, event: dict) -> list[DoorEvent]:
-        kind, value = event.get("type"), bool(event.get("arg0"))
-        if kind == osdp.EventNotification.SecureChannelStatus:
-            self.count("secure_channel_up" if value else "secure_channel_down")
-            return []
-        if kind != osdp.EventNotification.PeripheralDeviceStatus:
-            return []
-        with self._state_lock:
-            if reader.online == value:
-                return []
-            reader.online = value
-            self.set_online(all(r.online for r in self.readers))
-        if value:
-            log.info("adapter %s: reader %s online", self.id, reader.reader_id, extra={"adapter": self.id})
-        else:
-            log.warning("adapter %s: reader %s offline", self.id, reader.reader_id, extra={"adapter": self.id})
-        return [self._event(reader, "reader.online" if value else "reader.offline", raw={"osdp_event": "pd_status"})]

@@ -25,18 +25,18 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from edge_agent.access.adapter_health import AdapterHealth
+from edge_agent.access.door_commit import EventCommitter, StagedSink
 from edge_agent.backoff import FullJitterBackoff
 from edge_agent.clock import Clock
 from edge_agent.config.access import AccessConfig
 from edge_agent.credentials import tokenizer_for
-from edge_agent.daemon.door_commit import EventCommitter, StagedSink
-from edge_agent.daemon.health import Health
 from edge_agent.events import AlertFactory, AlertSink, DoorEvent
 from edge_agent.rules.door import DoorRules
 from edge_agent.rules.fusion import TailgatingFusion
 from edge_agent.sources.access.base import AccessAdapter
 from edge_agent.sources.access.registry import build_adapters, describe_start_error, endpoint_of
-from edge_agent.store.state import StateStore
+from edge_agent.store.state_store import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class AccessService:
         timezone: str = "UTC",
         crossing_source: Any = None,
         tick_interval: float = 1.0,
-        health: Health | None = None,
+        health: AdapterHealth | None = None,
         hang_timeout: float = 30.0,
         state: StateStore | None = None,
     ):

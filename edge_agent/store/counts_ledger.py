@@ -28,18 +28,16 @@ import math
 import threading
 import weakref
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 from edge_agent.clock import Clock, iso_utc
 from edge_agent.config import AgentConfig
-from edge_agent.daemon.delivery import Delivery
-from edge_agent.daemon.parts import PipelineParts
-from edge_agent.daemon.stages import LoopStage
-from edge_agent.daemon.supervisor import StageSpec
-from edge_agent.events import Counts, LineCrossing
+from edge_agent.events import Counts, LineCrossing, Topics
 from edge_agent.events.ids import stable_event_id
 from edge_agent.events.messages import LineCount, ZoneOccupancy
 from edge_agent.rules.engine import RuleEngine
-from edge_agent.store.state import StateStore
+from edge_agent.store.outbox import Outbox
+from edge_agent.store.state_store import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +86,19 @@ class _Occupancy:
         self.samples += 1
 
 
+class CountsDelivery(Protocol):
+    """Where the ledger keeps and sends its figures: the daemon's `Delivery` (this layer sits below the daemon)."""
+
+    device_id: str
+    topics: Topics
+    outbox: Outbox
+    state: StateStore
+
+
 class CountsLedger:
     """Crossings into the state store, occupancy samples, and the counts message of each finished interval."""
 
-    def __init__(self, config: AgentConfig, delivery: Delivery, clock: Clock, engine: RuleEngine):
+    def __init__(self, config: AgentConfig, delivery: CountsDelivery, clock: Clock, engine: RuleEngine):
         self.config = config.counts
         self.state = delivery.state
         self.outbox = delivery.outbox
@@ -265,30 +272,3 @@ def _line_count(key: str, fact: dict, start: int, end: int) -> LineCount:
         total_out=fact["out"] - sum(b["out"] for b in later),
         total_since=iso_utc(fact["since"]),
     )
-
-
-class CountsStage(LoopStage):
-    """Samples occupancy and reports finished intervals; saves the occupancy samples when stopped."""
-
-    def __init__(self, ledger: CountsLedger):
-        super().__init__("counts", self.tick, ledger.config.sample_every)
-        self.ledger = ledger
-
-    def tick(self) -> None:
-        now = self.ledger.clock.wall()
-        self.ledger.sample(now)
-        self.ledger.report_due(now)
-
-    def stop(self, timeout: float) -> None:
-        super().stop(timeout)
-        self.ledger.save_occupancy()
-
-
-def counts_stages(config: AgentConfig, delivery: Delivery, clock: Clock, engine: RuleEngine) -> PipelineParts:
-    """The counts stage over the video rule engine (its crossings are stored from now on)."""
-    ledger = CountsLedger(config, delivery, clock, engine)
-    engine.add_crossing_listener(ledger.on_crossing)
-    parts = PipelineParts(specs=[StageSpec("counts", lambda: CountsStage(ledger))])
-    parts.counters["counts_reported"] = lambda: ledger.reported
-    parts.counters["counts_write_errors"] = lambda: ledger.write_errors
-    return parts

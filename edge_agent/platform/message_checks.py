@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from edge_agent.config.errors import describe_validation_errors
 from edge_agent.events.action import ActionRecord
 from edge_agent.events.alert import SCHEMA_VERSION
 
@@ -30,7 +31,7 @@ def action_record(body: dict, site: str, device_id: str, action: str) -> ActionR
     try:
         record = ActionRecord.model_validate(body)
     except ValidationError as exc:
-        raise RejectedMessage(_describe(exc)) from None
+        raise RejectedMessage("not an action record: " + describe_validation_errors(exc.errors(), limit=3)) from None
     claimed = {"site": record.site, "device_id": record.device_id, "action": record.action}
     _agrees_with_topic(f"record {record.event_id}", claimed, {"site": site, "device_id": device_id, "action": action})
     return record
@@ -55,9 +56,3 @@ def _version(value: object) -> tuple[int, int]:
         return int(major), int(minor)
     except ValueError:
         raise RejectedMessage(f"schema_version {value!r} is not MAJOR.MINOR") from None
-
-
-def _describe(exc: ValidationError) -> str:
-    problems = [f"{'.'.join(str(part) for part in error['loc']) or 'record'}: {error['msg']}" for error in exc.errors()]
-    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-    return "not an action record: " + "; ".join(problems[:3]) + more

@@ -1,9 +1,8 @@
-"""Building the paho client from config (protocol, TLS, credentials, Last Will) and naming connect errors."""
+"""Building the paho client from config (protocol, TLS, credentials, Last Will)."""
 
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
 
 import paho.mqtt.client as paho
@@ -100,25 +99,3 @@ def warn_insecure() -> None:
         "!!! mqtt.tls.insecure is set: the broker certificate is NOT verified; anyone on the path can read"
         " and forge this device's traffic. Never use this in production. !!!"
     )
-
-
-def describe_connect_error(exc: BaseException, config: MqttConfig) -> str:
-    """One line saying what failed, for logs, status and telemetry (never a secret)."""
-    where = f"{config.host}:{config.port}"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate verify failed for {where}: {exc.verify_message or exc.reason} (no plaintext fallback)"
-    if isinstance(exc, ssl.CertificateError):
-        return f"TLS certificate verify failed for {where}: {exc} (no plaintext fallback)"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake with {where} failed: {exc.reason or exc} (no plaintext fallback)"
-    if isinstance(exc, ConnectionRefusedError):
-        return f"connection refused by {where} (broker down or wrong port)"
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve broker host {config.host!r}: {exc.strerror}"
-    if isinstance(exc, (TimeoutError, socket.timeout)):
-        return f"timed out connecting to {where}"
-    if isinstance(exc, ConnectionError) and config.tls.enabled:
-        return f"TLS handshake with {where} failed: {exc.strerror or exc} (no plaintext fallback)"
-    if isinstance(exc, OSError):
-        return f"cannot connect to {where}: {exc.strerror or exc}"
-    return f"cannot connect to {where}: {type(exc).__name__}: {exc}"

@@ -27,18 +27,18 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge_agent.backoff import FullJitterBackoff
 from edge_agent.clock import Clock, SystemClock, iso_utc
 from edge_agent.config.mqtt import MqttConfig
+from edge_agent.connection_errors import describe_connection_error
 from edge_agent.events import Status
 from edge_agent.events.topics import Topics
-from edge_agent.publish.connection import (
+from edge_agent.publish.inflight import InflightRows
+from edge_agent.publish.mqtt_client import (
     CONNECT_TIMEOUT_S,
     build_client,
     connect,
-    describe_connect_error,
     is_v5,
     warn_insecure,
 )
-from edge_agent.publish.inflight import InflightRows
-from edge_agent.publish.state import PublisherStats, SessionState
+from edge_agent.publish.publisher_state import PublisherStats, SessionState
 from edge_agent.publish.subscriptions import MessageCallback, Subscriptions
 from edge_agent.publish.waker import Waker
 from edge_agent.publish.wire import row_properties
@@ -174,7 +174,10 @@ class Publisher:
         try:
             connect(client, self._config)
         except Exception as exc:
-            self._fail(describe_connect_error(exc, self._config))
+            config = self._config
+            self._fail(
+                describe_connection_error(exc, config.host, config.port, during_tls_handshake=config.tls.enabled)
+            )
             return False
         self._established = self._connack_refused = False
         connack_deadline = self._clock.monotonic() + CONNECT_TIMEOUT_S

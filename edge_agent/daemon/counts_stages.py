@@ -1,0 +1,44 @@
+"""The `counts` stage: a loop over the counts ledger (store/counts_ledger.py) under the supervisor.
+
+The ledger is the counting (crossings into the state store, occupancy samples, one counts message per
+interval); this stage only gives it a thread: it samples and reports every `counts.sample_every` s and
+saves the occupancy samples when it stops.
+"""
+
+from __future__ import annotations
+
+from edge_agent.clock import Clock
+from edge_agent.config import AgentConfig
+from edge_agent.daemon.delivery import Delivery
+from edge_agent.daemon.parts import PipelineParts
+from edge_agent.daemon.stage_kinds import LoopStage
+from edge_agent.daemon.supervisor import StageSpec
+from edge_agent.rules.engine import RuleEngine
+from edge_agent.store.counts_ledger import CountsLedger
+
+
+class CountsStage(LoopStage):
+    """Samples occupancy and reports finished intervals; saves the occupancy samples when stopped."""
+
+    def __init__(self, ledger: CountsLedger):
+        super().__init__("counts", self.tick, ledger.config.sample_every)
+        self.ledger = ledger
+
+    def tick(self) -> None:
+        now = self.ledger.clock.wall()
+        self.ledger.sample(now)
+        self.ledger.report_due(now)
+
+    def stop(self, timeout: float) -> None:
+        super().stop(timeout)
+        self.ledger.save_occupancy()
+
+
+def counts_stages(config: AgentConfig, delivery: Delivery, clock: Clock, engine: RuleEngine) -> PipelineParts:
+    """The counts stage over the video rule engine (its crossings are stored from now on)."""
+    ledger = CountsLedger(config, delivery, clock, engine)
+    engine.add_crossing_listener(ledger.on_crossing)
+    parts = PipelineParts(specs=[StageSpec("counts", lambda: CountsStage(ledger))])
+    parts.counters["counts_reported"] = lambda: ledger.reported
+    parts.counters["counts_write_errors"] = lambda: ledger.write_errors
+    return parts
