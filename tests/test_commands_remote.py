@@ -94,7 +94,8 @@ def test_set_config_applied_rejected_and_rolled_back(agent, tmp_path):
     original_text = daemon.config_path.read_text()
 
     # happy path: validated, applied like SIGHUP, persisted with the old file kept aside
-    new = config | {"telemetry": {"interval": 1}}
+    # the password as get-config shows it: a remote sender keeps a secret without ever writing it (config/hidden.py)
+    new = config | {"telemetry": {"interval": 1}, "mqtt": {**config["mqtt"], "password": "**********"}}
     applied = watcher.command("set-config", {"config": yaml.safe_dump(new)})
     assert applied["ok"], applied
     assert applied["result"] == {
@@ -116,7 +117,8 @@ def test_set_config_applied_rejected_and_rolled_back(agent, tmp_path):
     counters = watcher.payloads("telemetry")[-1]["system"]["agent"]
     assert counters["commands_handled"] >= 1 and counters["commands_refused_busy"] == 0
     assert counters["sd_notify_failures"] == 0 and counters["telemetry_section_errors"] == 0
-    assert yaml.safe_load(daemon.config_path.read_text())["telemetry"]["interval"] == 1
+    persisted = yaml.safe_load(daemon.config_path.read_text())
+    assert persisted["telemetry"]["interval"] == 1 and persisted["mqtt"]["password"] == "s3cret-pass"
     assert daemon.config_path.with_name("config.yaml.previous").read_text() == original_text
     applied_text = daemon.config_path.read_text()
 

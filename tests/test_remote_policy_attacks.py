@@ -14,6 +14,8 @@ import pytest
 import yaml
 
 from edge_agent.config import ConfigError, parse_config
+from edge_agent.config.errors import dotted
+from edge_agent.config.policy import remote_change_problems
 from edge_agent.config.redaction import redact
 from edge_agent.vision.models import ModelNotInstalled, record_path
 from tests.support.daemon import Daemon, Watcher, base_config
@@ -331,3 +333,36 @@ def test_n8_listeners_stay_the_local_file_s(agent):
     daemon, watcher, config = agent
     reply = _set(watcher, {**config, "telemetry": {"prometheus": {"enabled": True, "port": 1884}}})
     assert reply["result"]["fields"] == ["telemetry.prometheus.enabled", "telemetry.prometheus.port"], reply
+
+
+# -- the third attack run: guessing a hidden value, a welfare watch's quiet hours, a busy-loop setting ----------
+
+
+def test_a_hidden_value_cannot_be_guessed_right_and_wrong_get_the_same_refusal(agent):
+    """A right guess of a masked or environment value was "no change" (applied), a wrong one refused: an oracle."""
+    daemon, watcher, config = agent
+    replies = []
+    for guess in (ENV_SECRET, "wrong-guess"):
+        reply = _set(watcher, {**config, "mqtt": {**config["mqtt"], "username": guess}})
+        assert reply["ok"] is False and "keeps this value hidden" in reply["error"], reply
+        replies.append(reply["error"].replace(guess, "GUESS"))
+    assert replies[0] == replies[1]
+    shown = watcher.command("get-config")["result"]["config"]
+    kept = _set(watcher, {**config, "mqtt": shown["mqtt"], "telemetry": {"interval": 9}})
+    assert kept["ok"] and kept["result"]["outcome"] == "applied", kept  # get-config's answer, sent back, works
+
+
+def test_a_welfare_watch_s_quiet_hours_are_local_too():
+    running = {
+        "device": {"id": "dev-1", "site": "site-1"},
+        "access": {"doors": [{"id": "lobby"}], "welfare": [{"name": "w", "doors": ["lobby"], "max_silence_hours": 8}]},
+    }
+    quiet = json.loads(json.dumps(running))
+    quiet["access"]["welfare"][0]["quiet_hours"] = [{"start": "00:00", "end": "24:00"}]
+    problems = remote_change_problems(parse_config(json.dumps(running)), parse_config(json.dumps(quiet)))
+    assert [dotted(path) for path, _ in problems] == ["access.welfare[0].quiet_hours"]
+
+
+def test_sampling_has_a_floor_a_remote_sender_cannot_go_below():
+    with pytest.raises(ConfigError, match="counts.sample_every"):
+        parse_config("device: {id: d, site: s}\ncounts: {sample_every: 1.0e-9}\n")

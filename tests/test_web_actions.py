@@ -166,3 +166,38 @@ def test_login_csrf_unknown_and_disabled_actions_are_refused(page, target):
     idle = client.post("/api/actions/idle/test", json={}, headers={"X-CSRF-Token": csrf})
     assert idle.status_code == 409 and "disabled" in idle.json()["error"]
     assert len(target.requests) == before
+
+
+def test_n6_no_secret_or_environment_value_in_the_panel_s_listing_or_render(tmp_path, mosquitto, target):
+    """The page's Render showed a URL's password and query secrets, a body's pin and an environment value."""
+    import os
+
+    from edge_agent.config.redaction import REDACTED
+
+    os.environ["EA_PANEL_TOKEN"] = "panel-env-SECRET-41"
+    try:
+        action = {
+            "name": "relay",
+            "kind": "http",
+            "url": f"{target.url}/ok/relay" + "?pwd=pwdSECRET1&key=keySECRET3&code=${EA_PANEL_TOKEN}&door={door}",
+            "headers": {"User-Agent": "ua-${EA_PANEL_TOKEN}"},
+            "body": {"pin": "pinSECRET4", "nested": ["${EA_PANEL_TOKEN}"], "door": "{door}"},
+            "on": [{"type": "door.forced"}],
+        }
+        page = WebAgent(
+            tmp_path, mosquitto.port, web={"enabled": True, "port": 0, "live_view": False}, actions=[action]
+        )
+        try:
+            client, csrf = logged_in(page)
+            listing = client.get("/api/actions")
+            render = client.post("/api/actions/relay/render", json={}, headers={"X-CSRF-Token": csrf})
+            got = page.agent.redacted_config()
+        finally:
+            page.stop()
+    finally:
+        del os.environ["EA_PANEL_TOKEN"]
+    assert render.status_code == 200, render.text
+    shown = listing.text + render.text + json.dumps(got)
+    for secret in ("pwdSECRET1", "keySECRET3", "pinSECRET4", "panel-env-SECRET-41"):
+        assert secret not in shown, secret
+    assert REDACTED in render.text and '"door": "sample"' in render.json()["rendered"]["body"]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from edge_agent.actions.base import ActionEnv, Fields
 from edge_agent.actions.kinds import build_kind
 from edge_agent.actions.templates import ArgvRefused, render_argv
-from edge_agent.config.redaction import header_shown, redact_url
+from edge_agent.config.redaction import REDACTED, header_shown, only_fields, redact_body, redact_url
 
 OSDP_COMMANDS = {1: ("osdp_OUT", 0x68), 2: ("osdp_LED", 0x69), 3: ("osdp_BUZ", 0x6A)}  # libosdp command -> wire
 LED_COLOURS = ("black", "red", "green", "amber", "blue", "magenta", "cyan", "white")  # OSDP colour codes 0..7
@@ -143,14 +143,25 @@ def _http_parts(kind, fields: Fields, on_the_box: bool) -> dict:
         ]
         for name, value in request.headers
     ]
-    body = request.body
+    body = _body_shown(kind.config, request.body, on_the_box)
     return {
         "method": request.method,
         "url": redact_url(request.url),
         "headers": headers,
-        "body": None if body is None else body.decode("utf-8", "replace"),
-        "body_bytes": None if body is None else len(body),
+        "body": body,
+        "body_bytes": None if request.body is None else len(request.body),
     }
+
+
+def _body_shown(config, body: bytes | None, on_the_box: bool) -> str | None:
+    """The body as the tools show it: credential-named JSON keys masked; a text body only when it is made of
+    `{field}`s alone or on the box (the CLI)."""
+    if body is None:
+        return None
+    text = body.decode("utf-8", "replace")
+    if config.body is not None:
+        return json.dumps(redact_body(json.loads(body)), ensure_ascii=False)
+    return text if on_the_box or only_fields(config.body_text) else REDACTED
 
 
 def _osdp_parts(config) -> list[dict]:

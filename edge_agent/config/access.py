@@ -152,8 +152,11 @@ class TailgatingConfig(Section):
 
 
 class WelfareWatch(Section):
-    # local: a watch's card numbers come back as their tokens (a card-to-token lookup for whoever sends one), and its
-    # alerts carry its name as their rule (which local actions match on): docs/security.md
+    # local whole, its quiet hours too: a watch's card numbers come back as their tokens (a card-to-token lookup for
+    # whoever sends one), its alerts carry its name as their rule (which local actions match on), and a remote sender
+    # could silence a resident's welfare check (docs/security.md)
+    remote_change_locked: ClassVar[str] = "a resident's welfare check and the cards it watches"
+
     name: Name = Field(description="Name of the watch, carried in alerts.")
     credential_tokens: list[str] = Field(default_factory=list, description="Tokens to watch (from enrolment).")
     card_numbers: list[SecretStr] = Field(

@@ -34,7 +34,7 @@ class CountsConfig(Section):
     )
     sample_every: float = Field(
         default=1.0,
-        gt=0,
+        ge=0.1,  # a floor: a remote sender tunes this, and 1e-9 spun a core
         le=60,
         description="Seconds between zone occupancy samples (peak and mean are over these samples).",
     )

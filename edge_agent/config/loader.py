@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 import types
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from edge_agent.config.base import DEFER_FILES
 from edge_agent.config.errors import ConfigError, ConfigIssue, ConfigNotFound, dotted
+from edge_agent.config.hidden import keep_hidden, text_keeping
 from edge_agent.config.model import AgentConfig
 from edge_agent.config.yaml_source import MAX_CONFIG_BYTES, LocatedYaml
 
@@ -43,17 +45,24 @@ def parse_config(
     environ: Mapping[str, str] | None = None,
     inherited: Mapping[tuple, str] | None = None,
     check_files: bool = True,
+    hidden: Mapping[tuple, tuple] | None = None,
 ) -> AgentConfig:
     """Validate config text. `inherited` marks text from a remote sender: it holds the running config's
     `${ENV}` references (`AgentConfig.env_references`), the only ones such text may keep (config/yaml_source.py).
     An expanded value is never shown in an error: the daemon publishes them (config_rejected).
-    `check_files=False` opens no secret file (remote text, until the allow-list has passed its paths)."""
+    `check_files=False` opens no secret file (remote text, until the allow-list has passed its paths).
+    `hidden` (a remote command's text): the running config's hidden values (config/hidden.py), kept only as shown."""
     located = LocatedYaml(text, environ, inherited)
+    before = copy.deepcopy(located.data) if hidden else None
+    if hidden is not None and located.data:
+        located.issues.extend(keep_hidden(located, hidden))
     try:
         config = _validated(located, source, check_files)
     except ConfigError as exc:
         raise ConfigError(source, [_without_expanded(issue, located) for issue in exc.issues]) from None
     config.env_references = dict(located.references)
+    if before is not None and before != located.data:  # hidden values put back: run and keep the text that has them
+        config.kept_text = text_keeping(located)
     return config
 
 

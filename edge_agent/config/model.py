@@ -44,6 +44,9 @@ class AgentConfig(Section):
     # key path -> the value as written, for each value read from the environment (`${NAME}`): get-config shows
     # these as written, and a remote change may keep them (config/yaml_source.py); set by the loader
     _env_references: dict[tuple, str] = PrivateAttr(default_factory=dict)
+    # remote text whose hidden values (secrets shown as **********) were put back: the text with them, to run and
+    # persist instead of the text as sent (config/hidden.py); None when the text is to be kept as it came
+    _kept_text: str | None = PrivateAttr(default=None)
 
     @property
     def env_references(self) -> dict[tuple, str]:
@@ -52,6 +55,14 @@ class AgentConfig(Section):
     @env_references.setter
     def env_references(self, references: dict[tuple, str]) -> None:
         self._env_references = references
+
+    @property
+    def kept_text(self) -> str | None:
+        return self._kept_text
+
+    @kept_text.setter
+    def kept_text(self, text: str | None) -> None:
+        self._kept_text = text
 
     def __eq__(self, other: object) -> bool:
         # the same settings are the same config, however the file spelled them (${ENV} or the value itself)

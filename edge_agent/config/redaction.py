@@ -22,6 +22,8 @@ _SECRET_KEY = re.compile(
 # any name (X-Device-Code), so the rest are masked, never guessed at
 _PLAIN_HEADERS = {"accept", "accept-language", "content-type", "content-language", "user-agent", "cache-control"}
 _SET_BY_THE_AGENT = {"host", "content-length", "connection"}
+# query parameter and JSON body keys that carry credentials on LAN devices, beyond the secret-named keys above
+_SECRET_PARAM = re.compile(r"^(pwd|pass|pin|key|code|sig|signature|otp|hash|user(name)?)$|pass|pwd", re.I)
 _TEMPLATE_FIELD = re.compile(r"\{[a-z_]+\}")
 # shorter strings are not scrubbed from free text: "0" or "on" would mangle every message and hide nothing
 _MIN_SCRUBBED = 4
@@ -41,9 +43,13 @@ def redact(value, key: str = ""):
             return dict(value)
         if key == "headers":
             return {k: header_shown(str(k), v, template=v) for k, v in value.items()}
+        if key == "body":
+            return redact_body(value)
         return {k: redact(v, str(k)) for k, v in value.items()}
     if key == "url" and isinstance(value, str):
         return redact_url(value)
+    if key == "body_text" and isinstance(value, str):
+        return value if only_fields(value) else REDACTED
     if isinstance(value, list):
         return [redact(item, key) for item in value]
     if value is not None and is_secret_key(key):
@@ -76,8 +82,26 @@ def header_shown(name: str, value, template=None, only_secret_named: bool = Fals
         return REDACTED
     if only_secret_named or name.lower() in _PLAIN_HEADERS | _SET_BY_THE_AGENT:
         return value
-    only_fields = isinstance(template, str) and not _TEMPLATE_FIELD.sub("", template).strip(" ,;:-_/")
-    return value if only_fields else REDACTED
+    return value if only_fields(template) else REDACTED
+
+
+def only_fields(template) -> bool:
+    """True for a template made only of `{field}`s (alert data): no fixed text that could be a credential."""
+    return isinstance(template, str) and not _TEMPLATE_FIELD.sub("", template).strip(" ,;:-_/")
+
+
+def is_secret_param(name) -> bool:
+    """A query parameter or JSON body key whose value is a credential (pwd, pin, key, code, token, ...)."""
+    return is_secret_key(name) or bool(_SECRET_PARAM.search(str(name)))
+
+
+def redact_body(value, key: str = ""):
+    """A JSON body (template or rendered) with the values under credential-named keys masked."""
+    if isinstance(value, dict):
+        return {k: REDACTED if is_secret_param(k) else redact_body(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_body(item, key) for item in value]
+    return value
 
 
 def redact_url(url: str) -> str:
@@ -92,8 +116,8 @@ def redact_url(url: str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        if any(is_secret_key(name) for name, _ in pairs):
-            query = urlencode([(name, REDACTED if is_secret_key(name) else v) for name, v in pairs], safe="{}*")
+        if any(is_secret_param(name) for name, _ in pairs):
+            query = urlencode([(name, REDACTED if is_secret_param(name) else v) for name, v in pairs], safe="{}*$")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from edge_agent import __version__
 from edge_agent.clock import Clock, SystemClock, iso_utc
 from edge_agent.config import AgentConfig, ConfigError, read_config_text
+from edge_agent.config.hidden import as_written
 from edge_agent.config.redaction import redact
 from edge_agent.daemon import config_change
 from edge_agent.daemon.action_stages import run_action
@@ -36,7 +37,7 @@ from edge_agent.daemon.reload import (
     settle_previous_run,
     start_pipeline,
 )
-from edge_agent.daemon.reporting import agent_counters, as_written, status_report
+from edge_agent.daemon.reporting import agent_counters, status_report
 from edge_agent.daemon.supervisor import Supervisor, SupervisorGaveUp
 from edge_agent.events import Severity
 from edge_agent.identity import device_id_for

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from edge_agent.config import AgentConfig, ConfigError, parse_config
 from edge_agent.config.errors import dotted
+from edge_agent.config.hidden import hidden_values
 from edge_agent.config.policy import refused_message, remote_change_problems
 from edge_agent.daemon.reporting import persist_config
 from edge_agent.events import Severity
@@ -55,10 +56,11 @@ def apply(agent: Agent, request: Request) -> dict:
         problem = _confirm(agent, new.commands.confirm_timeout)
         if problem is not None:
             _revert(agent, old, old_text, request.origin, problem)
-    agent.config_text = request.text
+    text = new.kept_text or request.text  # with the secrets it kept as ********** put back (config/hidden.py)
+    agent.config_text = text
     agent.record_reload(request.origin, "applied")
     if request.persist:
-        outcome.update(persist_config(agent.config_path, request.text))
+        outcome.update(persist_config(agent.config_path, text))
     return {"outcome": "applied", **outcome}
 
 
@@ -84,8 +86,11 @@ def _validated(agent: Agent, request: Request) -> AgentConfig:
 
 def _parsed(agent: Agent, request: Request, inherited, check_files: bool) -> AgentConfig:
     source = request.origin.split(" ", 1)[-1]
+    # a remote command's text may keep what get-config hides only as get-config shows it (no guessing oracle); the
+    # page's text is the file on the box plus an edit of zones, lines and rules, which hold no such value
+    hidden = hidden_values(agent.config, agent.config.env_references) if request.origin.startswith("remote") else None
     try:
-        return parse_config(request.text, source, agent.environ, inherited, check_files=check_files)
+        return parse_config(request.text, source, agent.environ, inherited, check_files=check_files, hidden=hidden)
     except ConfigError as exc:
         agent.report_rejected(request.origin, exc.report())
         raise CommandError(f"config rejected, still running the previous one: {exc.report()}") from None

@@ -12,23 +12,6 @@ from edge_agent.private_files import GROUP_READABLE_FILE, atomic_write_private
 log = logging.getLogger(__name__)
 
 
-def as_written(dumped: dict, references: dict[tuple, str]) -> dict:
-    """`dumped` (a config's plain dict) with each value read from the environment put back as its `${NAME}`."""
-    for path, written in references.items():
-        node = dumped
-        for step in path[:-1]:
-            node = node[step] if isinstance(node, (dict, list)) and _has(node, step) else None
-        if isinstance(node, (dict, list)) and _has(node, path[-1]):
-            node[path[-1]] = written
-    return dumped
-
-
-def _has(node, step) -> bool:
-    if isinstance(node, list):
-        return isinstance(step, int) and 0 <= step < len(node)
-    return step in node
-
-
 def status_report(agent) -> dict:
     delivery, supervisor, core = agent.delivery, agent.supervisor, getattr(agent, "core", None)
     if core is not None and core.delivery is not delivery:

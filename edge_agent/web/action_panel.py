@@ -24,6 +24,8 @@ from edge_agent.actions.samples import (
     parse_detail_value,
     sample_alert,
 )
+from edge_agent.config.hidden import hidden_texts
+from edge_agent.config.redaction import scrub
 from edge_agent.events import Alert
 from edge_agent.events.action import TEMPLATE_FIELDS, alert_fields
 from edge_agent.web.views import TAIL_SCAN
@@ -62,7 +64,9 @@ def listing(agent) -> dict:
         describe_action(config) | {"figures": figures.get(config.name), "records": records.get(config.name, [])}
         for config in agent.config.actions
     ]
-    return {"running": runner is not None, "actions": actions}
+    return scrub(
+        {"running": runner is not None, "actions": actions}, hidden_texts(agent.config, agent.config.env_references)
+    )
 
 
 def _last_records(agent, count: int) -> dict[str, list[dict]]:
@@ -164,7 +168,9 @@ def render(agent, name: str, body) -> dict:
         shown = render_action(config, fields_for(agent, alert, name))
     except ActionBuildError as exc:
         raise PanelError(422, str(exc)) from None
-    return {"action": name, "alert": summary(alert), "rendered": shown, "text": rendering_text(shown)}
+    reply = {"action": name, "alert": summary(alert), "rendered": shown, "text": rendering_text(shown)}
+    # a secret or an environment value may reach a rendered URL, body or header through any template: never shown
+    return scrub(reply, hidden_texts(agent.config, agent.config.env_references))
 
 
 def run_now(agent, name: str, body) -> tuple[int, dict]:
