@@ -29,11 +29,10 @@ import threading
 import weakref
 from dataclasses import asdict, dataclass
 
-from edge_agent.clock import Clock, iso_utc
+from edge_agent.clock import iso_utc
 from edge_agent.config import AgentConfig
-from edge_agent.daemon.delivery import Delivery
-from edge_agent.daemon.parts import PipelineParts
-from edge_agent.daemon.stages import LoopStage
+from edge_agent.daemon.delivery import Services
+from edge_agent.daemon.stages import LoopStage, Stages
 from edge_agent.daemon.supervisor import StageSpec
 from edge_agent.events import Counts, LineCrossing
 from edge_agent.events.ids import stable_event_id
@@ -91,19 +90,19 @@ class _Occupancy:
 class CountsLedger:
     """Crossings into the state store, occupancy samples, and the counts message of each finished interval."""
 
-    def __init__(self, config: AgentConfig, delivery: Delivery, clock: Clock, engine: RuleEngine):
+    def __init__(self, config: AgentConfig, services: Services, engine: RuleEngine):
         self.config = config.counts
-        self.state = delivery.state
-        self.outbox = delivery.outbox
-        self.topic = delivery.topics.counts
-        self.device_id = delivery.device_id
+        self.state = services.state
+        self.outbox = services.outbox
+        self.topic = services.topics.counts
+        self.device_id = services.factory.device_id
         self.site = config.device.site
-        self.clock = clock
+        self.clock = services.clock
         self.engine = engine
         # a disabled camera's lines keep their totals (and report zero); only its zones are left out
         self.lines = {f"{c.id}/{name}": line for c in config.cameras for name, line in c.lines.items()}
         self.zones = [(c.id, zone) for c in config.cameras if c.enabled for zone in c.zones]
-        self.observed_since = clock.wall()
+        self.observed_since = self.clock.wall()
         self.reported = 0
         self.write_errors = 0
         self._lock = _lock_for(self.state)
@@ -284,11 +283,9 @@ class CountsStage(LoopStage):
         self.ledger.save_occupancy()
 
 
-def counts_stages(config: AgentConfig, delivery: Delivery, clock: Clock, engine: RuleEngine) -> PipelineParts:
+def counts_stages(config: AgentConfig, services: Services, engine: RuleEngine) -> Stages:
     """The counts stage over the video rule engine (its crossings are stored from now on)."""
-    ledger = CountsLedger(config, delivery, clock, engine)
+    ledger = CountsLedger(config, services, engine)
     engine.add_crossing_listener(ledger.on_crossing)
-    parts = PipelineParts(specs=[StageSpec("counts", lambda: CountsStage(ledger))])
-    parts.counters["counts_reported"] = lambda: ledger.reported
-    parts.counters["counts_write_errors"] = lambda: ledger.write_errors
-    return parts
+    counters = {"counts_reported": lambda: ledger.reported, "counts_write_errors": lambda: ledger.write_errors}
+    return Stages([StageSpec("counts", lambda: CountsStage(ledger))], counters=counters)
