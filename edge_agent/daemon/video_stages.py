@@ -66,10 +66,8 @@ class CameraPump:
         if not self._handed_over:
             self.source.stop(timeout)
         self._thread.join(timeout)
-        if not self._finished:
-            self.chain.finish(
-                "camera_stopped"
-            )  # nothing once a reload took the engine's episodes (RuleEngine.hand_over)
+        if not self._finished:  # ends nothing once a reload took the engine's episodes (RuleEngine.hand_over)
+            self.chain.finish("camera_stopped")
 
     def give_source(self) -> CameraSource:
         """Before a reload stops this pump: its reader goes on in the next pipeline, so stopping the pump leaves it."""
@@ -114,7 +112,6 @@ class CameraFeed:
         self.camera = camera
         self.chain = chain
         self.pump: CameraPump | None = None  # the current one (the supervisor may renew it)
-        self.reader_kept = False  # a reload handed this build the camera's running reader
         self._handed: CameraSource | None = None  # the reader this feed gave its successor, until it adopts it
         self._inherited: CameraSource | None = None  # the reader the predecessor gave, until the first pump takes it
 
@@ -125,9 +122,8 @@ class CameraFeed:
     def adopt(self, predecessor: CameraFeed) -> bool:
         """Take the predecessor's reader (if it handed one over) and its tracker; True when the reader was kept."""
         self._inherited, predecessor._handed = predecessor._handed, None
-        self.reader_kept = self._inherited is not None
         self.chain.adopt(predecessor.chain)
-        return self.reader_kept
+        return self._inherited is not None
 
     def take_inherited(self) -> CameraSource | None:
         """The handed-over reader, for the first pump only (a restart by the supervisor opens a fresh one)."""
