@@ -76,12 +76,13 @@ class CameraChain:
         self._frames = self._detected = self._gated = 0
         self._tracker_s = 0.0
 
-    def adopt(self, old: CameraChain) -> bool:
-        """Keep `old`'s tracker (track ids, so the rules' per-track state stays true) if its config is the same."""
-        if old.camera.id != self.camera.id or old.tracker.config != self.tracker.config:
-            self.tracker.continue_ids_after(old.tracker)
+    def adopt(self, predecessor: CameraChain) -> bool:
+        """Keep the predecessor's tracker (track ids, so the rules' per-track state stays true) if its config is the
+        same; else continue its id counter. True when the tracker was kept."""
+        if predecessor.camera.id != self.camera.id or predecessor.tracker.config != self.tracker.config:
+            self.tracker.adopt(predecessor.tracker)
             return False
-        self.tracker = old.tracker
+        self.tracker = predecessor.tracker
         return True
 
     def wants_detection(self, frame: Frame) -> bool:

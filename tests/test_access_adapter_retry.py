@@ -31,7 +31,7 @@ from edge_agent.daemon.supervisor import Supervisor
 from edge_agent.events import AlertFactory, ListSink
 from edge_agent.sources.access.line_stream import LineStreamAdapter
 from tests.support.wait import wait_for
-from tests.test_access_common import EventLog, access_config, tokenizer, write_site_key
+from tests.test_access_common import EventLog, access_config, services_around, tokenizer, write_site_key
 from tests.test_osdp import SCBK, Peripheral
 
 CARD_FACILITY, CARD_NUMBER = 18, 4660
@@ -91,16 +91,16 @@ def stage(tmp_path):
     clock = SystemClock()
     factory = AlertFactory("dev-1", "site-1", clock)
     sink = ListSink()
-    parts = access_stages(agent_config(tmp_path, device), sink, factory, clock, Health(factory, sink))
+    parts = access_stages(agent_config(tmp_path, device), services_around(tmp_path, sink, clock))
     supervisor = Supervisor(30.0, 5, 60.0, clock, Health(factory, sink), stop_timeout=2.0)
-    supervisor.start(parts.specs)
+    supervisor.start(parts.stages.specs)
     yield device, parts, supervisor, sink
     supervisor.stop()
 
 
 def test_missing_serial_device_leaves_the_adapter_offline_until_it_appears(stage):
     device, parts, supervisor, sink = stage
-    bus, push = parts.access.adapters
+    bus, push = parts.service.adapters
     wait_for(lambda: supervisor.check() and health(sink, "adapter_offline"), timeout=5, message="adapter_offline alert")
     [offline] = health(sink, "adapter_offline")
     assert (
@@ -114,7 +114,7 @@ def test_missing_serial_device_leaves_the_adapter_offline_until_it_appears(stage
     assert post_grant(push.port) == 200  # the other adapter serves meanwhile
     wait_for(lambda: sink.of_type("access.granted"), timeout=5, message="grant through the push adapter")
     wait_for(lambda: bus.counters.get("start_failures", 0) >= 3, timeout=10, message="start retried")
-    assert supervisor.check() and parts.access.alive()
+    assert supervisor.check() and parts.service.alive()
     assert supervisor.snapshot()["access"]["restarts"] == 0
     assert len(health(sink, "adapter_offline")) == 1  # once, not per attempt
 
@@ -128,7 +128,7 @@ def test_missing_serial_device_leaves_the_adapter_offline_until_it_appears(stage
             timeout=20,
             message="adapter online by retry over the secure channel",
         )
-        assert bus.online and bus.last_error is None and parts.access.retrying() == set()
+        assert bus.online and bus.last_error is None and parts.service.retrying() == set()
         assert "next_start_in_s" not in parts.adapters()["rs485-a"]
         peripheral.submit(
             {
@@ -149,7 +149,7 @@ def test_missing_serial_device_leaves_the_adapter_offline_until_it_appears(stage
         peripheral.stop()
         os.close(master)
         os.close(slave)
-    assert not bus.alive() and not push.alive() and not parts.access.alive()
+    assert not bus.alive() and not push.alive() and not parts.service.alive()
 
 
 def test_stop_ends_an_adapter_mid_retry(tmp_path):

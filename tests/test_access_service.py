@@ -39,7 +39,7 @@ def test_service_runs_adapters_rules_fusion_and_ticks(tmp_path):
     sink = ListSink()
     engine = Engine()
     service = AccessService(
-        access, AlertFactory("dev", "site", clock), sink, clock, crossing_source=engine, tick_interval=0.05
+        access, AlertFactory("dev", "site", clock), sink, clock, crossings=engine, tick_interval=0.05
     )
     assert len(engine.listeners) == 1
     service.start()

@@ -16,7 +16,7 @@ from edge_agent.actions.runner import ActionRefused
 from edge_agent.clock import FakeClock, SystemClock
 from edge_agent.config import AgentConfig
 from edge_agent.daemon.action_stages import action_stages
-from edge_agent.daemon.delivery import Delivery
+from edge_agent.daemon.delivery import Delivery, Services
 from edge_agent.daemon.prometheus import MetricsServer
 from edge_agent.daemon.telemetry import SystemStats, TelemetryCollector, TelemetrySources
 from edge_agent.events import Topics
@@ -307,7 +307,7 @@ def test_alerts_stored_while_the_actions_stage_stops_are_recorded_as_stopped(gat
     )
     delivery = Delivery.build(config, "dev-1", SystemClock())
     try:
-        stage = action_stages(config, delivery, SystemClock(), lambda: None).specs[0].factory()
+        stage = action_stages(config, Services.of(delivery, SystemClock()), lambda: None).stages.specs[0].factory()
         stage.start()
         delivery.sink.emit(make_alert(zone="running"))
         wait_for(lambda: ran(tmp_path) == ["running"], message="the first run to start")

@@ -15,7 +15,7 @@ import pytest
 from edge_agent.clock import FakeClock, parse_utc
 from edge_agent.config import AgentConfig
 from edge_agent.daemon.counts_stages import CountsStage, counts_stages
-from edge_agent.daemon.delivery import Delivery
+from edge_agent.daemon.delivery import Delivery, Services
 from edge_agent.events import FrameDetections
 from edge_agent.rules.engine import RuleEngine
 from edge_agent.store.counts_ledger import LINES_SCOPE
@@ -45,7 +45,7 @@ class Agent:
         self.clock = clock
         self.delivery = Delivery.build(config, "dev-1", clock)
         self.engine = RuleEngine.from_config(config, self.delivery.factory, self.delivery.outbox)
-        parts = counts_stages(config, self.delivery, clock, self.engine)
+        parts = counts_stages(config, Services.of(self.delivery, clock), self.engine)
         self.stage: CountsStage = parts.specs[0].factory()
         self.seq = 0
         self.visible: dict[int, tuple[float, float]] = {}  # track id → foot point, shown every frame

@@ -23,7 +23,7 @@ from edge_agent.daemon.health import Health
 from edge_agent.daemon.supervisor import Supervisor
 from edge_agent.events import AlertFactory, ListSink
 from tests.support.wait import wait_for
-from tests.test_access_common import write_site_key
+from tests.test_access_common import services_around, write_site_key
 
 CARD = "4010042"
 
@@ -142,9 +142,9 @@ def running(tmp_path):
     factory = AlertFactory("dev-1", "site-1", clock)
     sink = ListSink()
     source = CrossingSource()
-    parts = access_stages(config, sink, factory, clock, Health(factory, sink), crossing_source=source)
+    parts = access_stages(config, services_around(tmp_path, sink, clock), crossings=source)
     supervisor = Supervisor(30.0, 5, 60.0, clock, Health(factory, sink), stop_timeout=2.0)
-    supervisor.start(parts.specs)
+    supervisor.start(parts.stages.specs)
     yield bridge, parts, supervisor, sink, source
     supervisor.stop()
     bridge.vanish()
@@ -156,7 +156,7 @@ def health(sink: ListSink, reason: str) -> list:
 
 def test_link_loss_and_return_raise_health_alerts_and_a_dead_adapter_is_restarted(running):
     bridge, parts, supervisor, sink, source = running
-    [adapter] = parts.access.adapters
+    [adapter] = parts.service.adapters
     wait_for(lambda: adapter.online and bridge.clients, timeout=5, message="adapter connected")
     bridge.send({"type": "access.granted", "reader": "r1", "card": CARD})
     wait_for(lambda: sink.of_type("access.granted"), timeout=5, message="grant forwarded")
@@ -189,10 +189,4 @@ def test_unreadable_site_key_fails_the_build_naming_the_file(tmp_path):
     (tmp_path / "site.key").write_text("too short\n")
     clock = SystemClock()
     with pytest.raises(AccessNotAvailable, match="site key file .*site.key"):
-        access_stages(
-            config,
-            ListSink(),
-            AlertFactory("dev-1", "site-1", clock),
-            clock,
-            Health(AlertFactory("dev-1", "site-1", clock), ListSink()),
-        )
+        access_stages(config, services_around(tmp_path, ListSink(), clock))

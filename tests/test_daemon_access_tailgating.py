@@ -90,7 +90,7 @@ def test_pipeline_feeds_camera_crossings_and_adapter_grants_to_the_fusion(tmp_pa
     supervisor = Supervisor(30.0, 3, 60.0, clock)
     try:
         supervisor.start([spec for spec in parts.specs if spec.name == "access"])  # no camera decoding needed
-        port = parts.adapters()["ctrl"]["port"]
+        port = parts.adapter_figures()["ctrl"]["port"]
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         body = json.dumps({"type": "access.granted", "reader": "r1", "direction": "in", "card": "4010007"})
         connection.request("POST", "/events", body=body, headers={"Content-Type": "application/json"})
@@ -98,13 +98,13 @@ def test_pipeline_feeds_camera_crossings_and_adapter_grants_to_the_fusion(tmp_pa
         connection.close()
 
         seq = [0]
-        walk_in(parts.rule_engine, 1, seq, clock)
-        walk_in(parts.rule_engine, 2, seq, clock)
+        walk_in(parts.video.engine, 1, seq, clock)
+        walk_in(parts.video.engine, 2, seq, clock)
         [alert] = wait_for(lambda: sink.of_type("tailgating"), timeout=10, message="tailgating from the tick thread")
     finally:
         supervisor.stop()
         parts.close()
     assert alert.source.id == "main-gate" and alert.details.track_ids == [2]
     assert (alert.details.grants, alert.details.crossings) == (1, 2)
-    assert parts.rule_engine.line_counts() == {"gate": {"door-line": {"in": 2, "out": 0}}}
+    assert parts.video.engine.line_counts() == {"gate": {"door-line": {"in": 2, "out": 0}}}
     assert len(sink.of_type("tailgating")) == 1

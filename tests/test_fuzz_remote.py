@@ -45,6 +45,11 @@ class PolicyOnlyAgent:
         self.device_id = device_id_for(self.config)
         self.rejected: list[str] = []
 
+    def parse_config(self, text: str, source: str, remote: bool):
+        """As daemon/agent.py `Agent.parse_config`: remote text keeps only the running config's ${ENV} references."""
+        inherited = self.config.env_references if remote else None
+        return parse_config(text, source=source, environ=self.environ, inherited=inherited)
+
     def report_rejected(self, origin: str, reason: str) -> None:
         self.rejected.append(reason)
 

@@ -212,7 +212,7 @@ def test_a_broken_adapter_thread_restarts_the_access_stage(tmp_path, run_agent, 
     }
     try:
         running, watcher = run_agent(access=access)
-        [adapter] = running.agent.pipeline.access.adapters
+        [adapter] = running.agent.pipeline.access.service.adapters
         wait_for(lambda: adapter.online and bridge.clients, message="adapter connected")
         broken = OneShot(adapter.handle_bytes, mode)
         adapter.handle_bytes = broken

@@ -43,7 +43,7 @@ def page(tmp_path_factory):
     password_path = workdir / "state" / "web" / "password"
     write_hash(password_path, PASSWORD)
     clock = FakeClock()
-    service = WebService(Agent(path, text, parse_config(text)), clock).start()
+    service = WebService(Agent(path, text, parse_config(text)).face, clock).start()
     yield SimpleNamespace(url=service.server.url, clock=clock, password_path=password_path)
     service.stop()
 

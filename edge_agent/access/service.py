@@ -23,7 +23,6 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from edge_agent.access.adapter_health import AdapterHealth
 from edge_agent.access.door_commit import EventCommitter, StagedSink
@@ -31,7 +30,7 @@ from edge_agent.backoff import FullJitterBackoff
 from edge_agent.clock import Clock
 from edge_agent.config.access import AccessConfig
 from edge_agent.credentials import tokenizer_for
-from edge_agent.events import AlertFactory, AlertSink, DoorEvent
+from edge_agent.events import AlertFactory, AlertSink, CrossingFeed, DoorEvent
 from edge_agent.rules.door import DoorRules
 from edge_agent.rules.fusion import TailgatingFusion
 from edge_agent.sources.access.base import AccessAdapter
@@ -66,14 +65,15 @@ class AccessService:
         sink: AlertSink,
         clock: Clock,
         timezone: str = "UTC",
-        crossing_source: Any = None,
+        crossings: CrossingFeed | None = None,
         tick_interval: float = 1.0,
         health: AdapterHealth | None = None,
         hang_timeout: float = 30.0,
         state: StateStore | None = None,
     ):
-        """`state`: where welfare silence and the doors' denial histories are kept, so a restart does not reset a
-        24-48 h watch to zero nor forget what is usual at a door."""
+        """`crossings`: the video side's line crossings (tailgating fusion listens); `state`: where welfare silence and
+        the doors' denial histories are kept, so a restart does not reset a 24-48 h watch to zero nor forget what is
+        usual at a door."""
         tokenizer = tokenizer_for(access)
         staged = StagedSink(sink)
         self.rules = DoorRules(access, factory, staged, clock, timezone, tokenizer=tokenizer)
@@ -89,8 +89,8 @@ class AccessService:
         self._keep_pending = False  # set when a reload hands the fusion's waiting crossings to the next service
         for adapter in self.adapters:
             adapter.on_link = self._link_changed
-        if crossing_source is not None and self.fusion.active:
-            crossing_source.add_crossing_listener(self.fusion.on_crossing)
+        if crossings is not None and self.fusion.active:
+            crossings.add_crossing_listener(self.fusion.on_crossing)
         elif self.fusion.active:
             log.warning("doors have camera lines but no video pipeline runs: tailgating is inactive")
         self._handed_over: set[str] = set()
@@ -116,13 +116,19 @@ class AccessService:
         self.rules.on_event(event)
         self.fusion.on_door_event(event)
 
+    # -- reloads (the Carried protocol of daemon/parts.py) -------------------------------------------
+    def hand_over(self, successor: AccessService | None) -> None:
+        """A reload replaces this service: with a successor, the fusion's waiting crossings are judged there, so this
+        service's stop does not flush them."""
+        if successor is not None:
+            self._keep_pending = True
+
     def adopt(self, old: AccessService) -> list[str]:
         """Take over a running service's state at a reload: door rules, fusion, and every adapter whose config
         is unchanged, still running (its port, serial device and connection are handed over, not reopened).
         Call before `start()` and before `old.stop()`; returns the ids of the adapters taken over."""
         self.rules.adopt(old.rules)
         self.fusion.adopt(old.fusion)
-        old._keep_pending = True  # its waiting crossings are judged here now, not flushed by its stop
         kept = []
         running = {adapter.id: adapter for adapter in old.adapters if adapter.id not in old.retrying()}
         for index, adapter in enumerate(self.adapters):
@@ -136,6 +142,14 @@ class AccessService:
             kept.append(adapter.id)
         self._handed_over = set(kept)
         return kept
+
+    def release(self) -> None:
+        """The build is dropped before this service started (a reload failed half way): stop the adapters a
+        predecessor handed over, still running, so their ports and devices are free for the config started next."""
+        for adapter in self.adapters:
+            if adapter.id in self._handed_over:
+                adapter.stop(STOP_AFTER_FAILED_START_S)
+        self._handed_over = set()
 
     def start(self) -> None:
         """Starts every adapter it can; the others run offline and are retried. Never raises for one adapter."""

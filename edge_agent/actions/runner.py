@@ -147,6 +147,11 @@ class ActionRunner:
         self._admit(action, job, cooldown=False)
         return job
 
+    def outcome_within(self, name: str) -> float:
+        """Seconds a run just queued for `name` may take to have its record: the runs ahead of it (queued, and the
+        one in progress) and its own, each at most the action's bound for all its tries, and a second."""
+        return (self.workers[name].queue.qsize() + 1) * self.actions[name].run_bound + 1.0
+
     def _admit(self, action: Action, job: Job, cooldown: bool) -> None:
         with self._admit_lock:
             refusal = action.limits.admit(job.offered_at, cooldown=cooldown) if self._accepting else "stopped"

@@ -29,7 +29,7 @@ def run(args) -> int:
 
     text = read_config_text(args.config)
     agent = Agent(Path(args.config), text, config, no_revert=args.no_revert)
-    web = WebService(agent).start()  # the technician's page, when `web.enabled`: it outlives reloads
+    web = WebService(agent.face).start()  # the technician's page, when `web.enabled`: it outlives reloads
     try:
         return agent.run()
     finally:

@@ -1,8 +1,8 @@
 """Which config values are secrets, and a copy of config data with them masked.
 
 One helper for every place that shows config data outside the box or the file: the `get-config` reply
-(daemon/reporting via Agent.redacted_config) and the technician's page (web: the diff of an edit, its replies and
-the audit log). It lives in config, above both in the import order, so neither keeps a copy of its own.
+(the agent's face, daemon/face.py `redacted_config`) and the technician's page (web: the diff of an edit, its
+replies and the audit log). It lives in config, above both in the import order, so neither keeps a copy of its own.
 """
 
 from __future__ import annotations

@@ -17,16 +17,15 @@ and progress (the tick count); adapter outages reach `Health` from the service i
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from edge_agent.access.service import AccessService
-from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
-from edge_agent.daemon.health import Health
-from edge_agent.daemon.parts import PipelineParts
-from edge_agent.daemon.stage_kinds import ComponentStage
+from edge_agent.daemon.delivery import Services
+from edge_agent.daemon.stage_kinds import ComponentStage, Stages
 from edge_agent.daemon.supervisor import StageSpec
-from edge_agent.events import AlertFactory, AlertSink
-from edge_agent.store.state_store import StateStore
+from edge_agent.daemon.telemetry import Section
+from edge_agent.events import CrossingFeed
 
 log = logging.getLogger(__name__)
 
@@ -37,27 +36,30 @@ class AccessNotAvailable(RuntimeError):
     """The access section cannot be run as configured (unreadable site key or secret, bad adapter setup)."""
 
 
-def access_stages(
-    config: AgentConfig,
-    sink: AlertSink,
-    factory: AlertFactory,
-    clock: Clock,
-    health: Health,
-    crossing_source=None,
-    state: StateStore | None = None,
-) -> PipelineParts:
-    """Builds the service (reading its key and secret files) and its stage spec; starts nothing."""
+@dataclass
+class AccessParts:
+    """What the access build yields: its stage, the service (what a reload carries, the `osdp_output` actions'
+    control panels) and the telemetry `adapters` section."""
+
+    stages: Stages
+    service: AccessService
+    adapters: Section
+
+
+def access_stages(config: AgentConfig, services: Services, crossings: CrossingFeed | None = None) -> AccessParts:
+    """Builds the service (reading its key and secret files) and its stage spec; starts nothing. `crossings`: the video
+    side's line crossings, for tailgating fusion (None without cameras)."""
     try:
         service = AccessService(
             config.access,
-            factory,
-            sink,
-            clock,
+            services.factory,
+            services.sink,
+            services.clock,
             config.device.timezone,
-            crossing_source=crossing_source,
-            health=health,
+            crossings=crossings,
+            health=services.health,
             hang_timeout=config.supervisor.stall_timeout,
-            state=state,
+            state=services.state,
         )
     except (ValueError, OSError) as exc:
         raise AccessNotAvailable(f"access control cannot start: {exc}") from None
@@ -81,10 +83,9 @@ def access_stages(
                 figures[adapter.id]["port"] = port
         return figures
 
-    return PipelineParts(
+    stages = Stages(
         [StageSpec(STAGE_NAME, make_stage)],
-        adapters=adapter_figures,
-        access=service,
+        closers=[service.release],
         counters={
             "door_rule_tick_errors": lambda: service.tick_errors,
             "door_events_unknown_door": lambda: service.rules.unknown_doors,
@@ -95,3 +96,4 @@ def access_stages(
             "door_alerts_forgotten": lambda: service.committer.forgotten,
         },
     )
+    return AccessParts(stages, service, adapter_figures)

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from edge_agent.actions.base import ActionEnv, OsdpOutputs
 from edge_agent.actions.runner import ActionRefused, ActionRunner, build_actions
-from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
-from edge_agent.daemon.delivery import Delivery
-from edge_agent.daemon.parts import PipelineParts
-from edge_agent.daemon.stage_kinds import ComponentStage
+from edge_agent.daemon.delivery import Services
+from edge_agent.daemon.stage_kinds import ComponentStage, Stages
 from edge_agent.daemon.supervisor import StageSpec
 from edge_agent.publish.commands import CommandError
+
+if TYPE_CHECKING:
+    from edge_agent.access.service import AccessService
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +35,26 @@ ACTIONS_STAGE = "actions"
 MAX_REMOTE_WAIT_S = 60.0  # a `run-action` reply waits at most this long for the outcome
 
 
-def action_stages(config: AgentConfig, delivery: Delivery, clock: Clock, access: Callable[[], object]) -> PipelineParts:
+@dataclass
+class ActionParts:
+    """What the actions build yields: its stage, and the current runner (the supervisor may renew it)."""
+
+    stages: Stages
+    runner: Callable[[], ActionRunner | None]
+
+
+def action_stages(config: AgentConfig, services: Services, access: Callable[[], AccessService | None]) -> ActionParts:
     """`access`: the pipeline's AccessService, read when an osdp_output action runs (adapters restart and are
     handed over on reload)."""
-    parts = PipelineParts()
     env = ActionEnv(osdp_adapter=lambda adapter_id: _osdp_adapter(access(), adapter_id))
     actions = build_actions(config.actions, env, config.device.timezone)
     disabled = [action.name for action in config.actions if not action.enabled]
-    identity = (delivery.device_id, config.device.site)
-    sink = delivery.sink
+    identity = (services.factory.device_id, config.device.site)
+    sink, clock = services.sink, services.clock
     runners: list[ActionRunner] = []  # the current one last (the supervisor may renew it)
 
     def make_stage() -> ComponentStage:
-        runner = ActionRunner(actions, delivery.outbox, delivery.topics, identity, clock, disabled)
+        runner = ActionRunner(actions, services.outbox, services.topics, identity, clock, disabled)
         runners.append(runner)
         del runners[:-1]
 
@@ -60,14 +70,12 @@ def action_stages(config: AgentConfig, delivery: Delivery, clock: Clock, access:
             ACTIONS_STAGE, runner, alive=runner.alive, start=start, stop=stop, why_dead=runner.why_dead
         )
 
-    parts.specs.append(StageSpec(ACTIONS_STAGE, make_stage))
-    parts.actions = lambda: runners[-1] if runners else None
-    parts.closers.append(lambda: [action.kind.close() for action in actions])
-    return parts
+    stages = Stages([StageSpec(ACTIONS_STAGE, make_stage)], closers=[lambda: [a.kind.close() for a in actions]])
+    return ActionParts(stages, lambda: runners[-1] if runners else None)
 
 
-def _osdp_adapter(access, adapter_id: str) -> OsdpOutputs | None:
-    for adapter in getattr(access, "adapters", None) or ():
+def _osdp_adapter(access: AccessService | None, adapter_id: str) -> OsdpOutputs | None:
+    for adapter in access.adapters if access is not None else ():
         if adapter.id == adapter_id and hasattr(adapter, "send_command"):
             return adapter
     return None
@@ -83,8 +91,7 @@ def run_action(runner: ActionRunner | None, name: str, event_id: str | None, req
         raise CommandError(str(exc)) from None
     except ValueError as exc:  # the stored alert did not parse
         raise CommandError(f"alert {event_id} cannot be read back: {exc}"[:500]) from None
-    runs_ahead = runner.workers[name].queue.qsize() + 1  # those queued before it, and the one in progress
-    wait = min(runs_ahead * runner.actions[name].run_bound + 1.0, MAX_REMOTE_WAIT_S)
+    wait = min(runner.outcome_within(name), MAX_REMOTE_WAIT_S)
     if not job.done.wait(wait):
         raise CommandError(
             f"action {name!r} gave no outcome within {wait:g} s; its record will be published on actions/{name}",

@@ -7,11 +7,9 @@ saves the occupancy samples when it stops.
 
 from __future__ import annotations
 
-from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
-from edge_agent.daemon.delivery import Delivery
-from edge_agent.daemon.parts import PipelineParts
-from edge_agent.daemon.stage_kinds import LoopStage
+from edge_agent.daemon.delivery import Services
+from edge_agent.daemon.stage_kinds import LoopStage, Stages
 from edge_agent.daemon.supervisor import StageSpec
 from edge_agent.rules.engine import RuleEngine
 from edge_agent.store.counts_ledger import CountsLedger
@@ -34,11 +32,9 @@ class CountsStage(LoopStage):
         self.ledger.save_occupancy()
 
 
-def counts_stages(config: AgentConfig, delivery: Delivery, clock: Clock, engine: RuleEngine) -> PipelineParts:
+def counts_stages(config: AgentConfig, services: Services, engine: RuleEngine) -> Stages:
     """The counts stage over the video rule engine (its crossings are stored from now on)."""
-    ledger = CountsLedger(config, delivery, clock, engine)
+    ledger = CountsLedger(config, services, engine)
     engine.add_crossing_listener(ledger.on_crossing)
-    parts = PipelineParts(specs=[StageSpec("counts", lambda: CountsStage(ledger))])
-    parts.counters["counts_reported"] = lambda: ledger.reported
-    parts.counters["counts_write_errors"] = lambda: ledger.write_errors
-    return parts
+    counters = {"counts_reported": lambda: ledger.reported, "counts_write_errors": lambda: ledger.write_errors}
+    return Stages([StageSpec("counts", lambda: CountsStage(ledger))], counters=counters)

@@ -24,6 +24,27 @@ from edge_agent.store.state_store import StateStore
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Services:
+    """What every stage builder is handed, the same for each (daemon/pipeline.py): where alerts go, the health and
+    rule state that outlive the build, the outbox and topics for the messages a stage stores itself (action records,
+    counts), and the clock. The publisher is not among them: no stage talks to the broker."""
+
+    sink: EpisodeSink
+    factory: AlertFactory
+    health: Health
+    state: StateStore | None  # None: nothing survives a restart (unit tests)
+    outbox: Outbox
+    topics: Topics
+    clock: Clock
+
+    @classmethod
+    def of(cls, delivery: Delivery, clock: Clock) -> Services:
+        return cls(
+            delivery.sink, delivery.factory, delivery.health, delivery.state, delivery.outbox, delivery.topics, clock
+        )
+
+
 def store_sections(config: AgentConfig) -> tuple:
     """What a new outbox and state store follow: identity and state directory, the outbox, the topic prefix
     (stored rows carry their topics). A change of anything else in `mqtt` needs only a new publisher."""
@@ -108,6 +129,10 @@ class Delivery:
         finally:
             self.state.close()
             self.outbox.close()
+
+    def status(self) -> dict:
+        """The broker link and the outbox, for the `status` reply."""
+        return {"mqtt_connected": self.publisher.connected, "outbox": self.outbox.stats().to_dict()}
 
     def reply(self, topic: str, payload: str) -> None:
         if not self.publisher.publish_now(topic, payload, qos=1, retain=False):

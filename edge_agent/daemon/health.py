@@ -119,9 +119,10 @@ class Health:
         with self._lock:
             return {alert.event_id for alert in self._open.values()}
 
-    def adopt(self, start: Alert) -> bool:
-        """Continue an outage a previous process published (camera or adapter offline): its reader or adapter
-        ends it when it is back. False for anything that cannot be re-established that way."""
+    def restore(self, start: Alert) -> bool:
+        """After a restart: continue an outage the previous process published (camera or adapter offline, from the
+        episode ledger): its reader or adapter ends it when it is back. False for anything that cannot be
+        re-established that way."""
         if start.type == "camera.offline":
             key = ("camera", start.source.id, "offline")
         elif start.type == "agent.health" and start.details.reason == "adapter_offline":

@@ -14,12 +14,12 @@ from collections.abc import Mapping
 
 from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
-from edge_agent.daemon.delivery import Delivery
-from edge_agent.daemon.parts import PipelineParts, Section
+from edge_agent.daemon.delivery import Delivery, Services
+from edge_agent.daemon.parts import PipelineParts
 from edge_agent.daemon.prometheus import MetricsServer
-from edge_agent.daemon.stage_kinds import ComponentStage, LoopStage, fault_from_env
+from edge_agent.daemon.stage_kinds import ComponentStage, LoopStage, Stages, fault_from_env
 from edge_agent.daemon.supervisor import StageSpec
-from edge_agent.daemon.telemetry import SystemStats, TelemetryCollector, TelemetrySources
+from edge_agent.daemon.telemetry import Section, SystemStats, TelemetryCollector, TelemetrySources
 
 log = logging.getLogger(__name__)
 
@@ -32,45 +32,38 @@ def build_pipeline(
     environ: Mapping[str, str] | None = None,
     agent_figures: Section | None = None,
 ) -> PipelineParts:
-    """`agent_figures`: the agent's own counters (commands, sd_notify), for telemetry system.agent."""
+    """`agent_figures`: the agent's own counters (commands, sd_notify), for telemetry system.agent.
+
+    Every stage builder is handed the same `Services` (the delivery's sink, factory, health, state, outbox, topics and
+    the clock); only the telemetry stage reads the delivery itself (the publisher's figures)."""
     environ = os.environ if environ is None else environ
+    services = Services.of(delivery, clock)
     parts = PipelineParts()
     try:
         if any(camera.enabled for camera in config.cameras):
             from edge_agent.daemon.video_stages import video_stages  # loads OpenCV and onnxruntime
 
-            parts.add(video_stages(config, delivery.sink, delivery.factory, clock, delivery.health))
+            parts.video = video_stages(config, services)
             if config.counts.enabled:
                 from edge_agent.daemon.counts_stages import counts_stages
 
-                parts.add(counts_stages(config, delivery, clock, parts.rule_engine))
+                parts.counts = counts_stages(config, services, parts.video.engine)
         if config.access.adapters:
             from edge_agent.daemon.access_stages import access_stages
 
-            parts.add(
-                access_stages(
-                    config,
-                    delivery.sink,
-                    delivery.factory,
-                    clock,
-                    delivery.health,
-                    crossing_source=parts.rule_engine,
-                    state=delivery.state,
-                )
-            )
+            crossings = parts.video.engine if parts.video is not None else None
+            parts.access = access_stages(config, services, crossings)
         if config.actions:
-            from edge_agent.daemon.action_stages import ACTIONS_STAGE, action_stages
+            from edge_agent.daemon.action_stages import action_stages
 
-            parts.add(action_stages(config, delivery, clock, lambda: parts.access))
-            # first to start, last to stop: the runner hears every alert the other stages raise
-            parts.specs.sort(key=lambda spec: spec.name != ACTIONS_STAGE)
+            parts.actions = action_stages(config, services, lambda: parts.access.service if parts.access else None)
         _add_telemetry(parts, config, delivery, clock, stages_snapshot, agent_figures)
         fault = fault_from_env(environ.get("EDGE_AGENT_FAULT"))
         if fault is not None:
             log.warning(
                 "EDGE_AGENT_FAULT=%s: a fault-injection stage is running (tests only)", environ["EDGE_AGENT_FAULT"]
             )
-            parts.specs.append(StageSpec("fault-injection", fault))
+            parts.fault = Stages([StageSpec("fault-injection", fault)])
     except BaseException:
         parts.close()
         raise
@@ -88,20 +81,21 @@ def _add_telemetry(
     def agent_counters() -> dict:
         figures = dict(agent_figures() if agent_figures else {})
         figures["telemetry_section_errors"] = collector.section_errors
-        figures.update({name: read() for name, read in parts.counters.items()})
+        figures.update({name: read() for name, read in parts.counters().items()})
         return figures
 
+    video, access = parts.video, parts.access
     sources = TelemetrySources(
-        cameras=parts.cameras,
-        lines=parts.lines,
+        cameras=video.cameras if video else None,
+        lines=video.lines if video else None,
         outbox=lambda: {**delivery.outbox.stats().to_dict(), "enqueued": delivery.outbox.enqueued()},
-        adapters=parts.adapters,
+        adapters=access.adapters if access else None,
         stages=stages_snapshot,
-        detector=parts.detector,
+        detector=video.detector if video else None,
         extra_system={"mqtt": lambda: _publisher_figures(delivery), "agent": agent_counters},
     )
     if parts.actions is not None:
-        sources.extra_system["actions"] = lambda: runner.snapshot() if (runner := parts.actions()) else {}
+        sources.extra_system["actions"] = lambda: runner.snapshot() if (runner := parts.action_runner()) else {}
     collector = TelemetryCollector(delivery.device_id, clock, SystemStats(config.device.state_dir, clock), sources)
     parts.collector = collector
     topic = delivery.topics.telemetry
@@ -110,7 +104,7 @@ def _add_telemetry(
         delivery.outbox.enqueue(topic, collector.sample().model_dump_json(), "telemetry")
 
     interval = config.telemetry.interval
-    parts.specs.append(
+    parts.telemetry.specs.append(
         StageSpec(
             "telemetry",
             lambda: LoopStage("telemetry", publish_sample, interval, first_delay=min(2.0, interval)),
@@ -132,7 +126,7 @@ def _add_telemetry(
             {"port": servers[-1].port, "scrape_errors": servers[-1].metrics.scrape_errors} if servers else {}
         )
 
-        parts.specs.append(StageSpec("metrics", metrics_stage))
+        parts.telemetry.specs.append(StageSpec("metrics", metrics_stage))
 
 
 def _publisher_figures(delivery: Delivery) -> dict:

@@ -2,15 +2,16 @@
 
 1. Build the new pipeline (model loaded and verified, files read, adapters constructed). If that
    fails the old pipeline never noticed: nothing to roll back.
-2. Video: every old camera pump hands over its open episodes, and its running reader when the
-   camera's config is unchanged (no reopen: a kept camera misses only the frames in flight);
-   the old detector and pumps stop; the new chains take the trackers, the new rule engine the
-   rules, counters and episodes whose config is unchanged; the new action runner starts and takes
-   over the after-store listener; the new video stages start.
-3. Access: the new service takes the door rules' state, the fusion's recent grants and every
-   adapter whose config is unchanged, still running (its listening port, serial device and
-   connection are handed over, never held twice); the old service stops the rest, releasing
-   their ports and devices before the new service opens them; the other new stages start.
+2. Carry (`carry`, the one walk over `PipelineParts.carried()`): every old part is told its successor
+   (a kept camera's running reader is set aside for it: no reopen, a kept camera misses only the frames
+   in flight); the old detector and pumps stop; every new part adopts its predecessor's state where
+   its config is unchanged: the chains the trackers, the rule engine the rules, counters and
+   episodes, the access service the door rules' state, the fusion's recent grants and every adapter
+   whose config is unchanged, still running (its port, serial device and connection are handed over,
+   never held twice).
+3. The new video stages and the action runner start (the runner takes over the after-store
+   listener); the old pipeline stops, releasing the ports and devices it kept; the other new stages
+   start.
 4. Episodes the old pipeline held and the new one did not take over (a rule, door or camera
    removed or changed) end with `details.reason: config_changed`.
 """
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from edge_agent.config import AgentConfig
 from edge_agent.daemon.action_stages import ACTIONS_STAGE
 from edge_agent.daemon.delivery import Delivery
-from edge_agent.daemon.parts import PipelineParts
+from edge_agent.daemon.parts import CAMERA_KEY, Carried, PipelineParts
 from edge_agent.daemon.supervisor import Supervisor
 from edge_agent.events import Alert
 from edge_agent.store.episodes import EpisodeSink
@@ -67,13 +68,12 @@ def start_pipeline(running: Running, sink: EpisodeSink, ended_without_a_pipeline
 
 
 def hand_over(old: Running, new: Running, delivery: Delivery) -> None:
-    """Stop `old` and start `new` with `old`'s state (steps 2-4 above). On failure `new` is torn down and the
-    exception raised; `old` is then already stopped (the caller starts a config again)."""
-    handed = _hand_over_video(old, new)
+    """Stop `old` and start `new` with `old`'s state (steps 2-4 above). On failure `new` is torn down (releasing what
+    it was handed) and the exception raised; `old` is then stopped too (the caller starts a config again)."""
     old_stopped = False
     try:
+        kept = carry(old.parts, new.parts, stop_old_video=lambda: _stop_video(old))
         new.supervisor.start([spec for spec in new.parts.specs if starts_early(spec.name)])
-        kept_adapters = new.parts.access.adopt(old.parts.access) if new.parts.access and old.parts.access else []
         old.supervisor.stop()
         old.parts.close()
         old_stopped = True
@@ -81,44 +81,39 @@ def hand_over(old: Running, new: Running, delivery: Delivery) -> None:
     except BaseException:
         new.supervisor.stop()
         new.parts.close()
-        for source in new.parts.inherited_sources.values():  # handed over but never taken up
-            source.stop(2.0)
         if not old_stopped:  # its access, telemetry and metrics stages still hold ports
             old.supervisor.stop()
             old.parts.close()
         raise
+    cameras = sorted(
+        key.removeprefix(CAMERA_KEY) for key, kept_reader in kept.items() if key.startswith(CAMERA_KEY) and kept_reader
+    )
     log.info(
-        "reload: cameras kept running %s, adapters kept running %s",
-        sorted(handed) or "none",
-        sorted(kept_adapters) or "none",
+        "reload: cameras kept running %s, adapters kept running %s", cameras or "none", kept.get("access") or "none"
     )
     end_orphans(old.parts, new.parts, new.config, delivery)
 
 
-def _hand_over_video(old: Running, new: Running) -> set[str]:
-    enabled = {camera.id: camera for camera in new.config.cameras if camera.enabled}
-    handed = set()
-    for camera_id, pump in list(old.parts.pumps.items()):
-        keep = enabled.get(camera_id) == pump.camera and camera_id in new.parts.chains
-        source = pump.hand_over(keep_source=keep)
-        if source is not None:
-            new.parts.inherited_sources[camera_id] = source
-            handed.add(camera_id)
-    old.supervisor.stop_stages({spec.name for spec in old.parts.specs if is_video_stage(spec.name)})
-    for camera_id, chain in new.parts.chains.items():
-        if camera_id in old.parts.chains:
-            chain.adopt(old.parts.chains[camera_id])
-    if new.parts.rule_engine is not None and old.parts.rule_engine is not None:
-        same_zone = new.config.device.timezone == old.config.device.timezone
-        new.parts.rule_engine.adopt(old.parts.rule_engine, timezone_kept=same_zone)
-    return handed
+def carry(old: PipelineParts, new: PipelineParts, stop_old_video: Callable[[], None]) -> dict[str, object]:
+    """The one walk that carries state over a reload (the Carried protocol of daemon/parts.py). Every registered
+    old part hands over to its successor (or to none) while the old pipeline runs; the old video stages stop; every
+    new part with a predecessor adopts it. Returns what each adopted, by key."""
+    outgoing, incoming = old.carried(), new.carried()
+    for key, part in (*outgoing.items(), *incoming.items()):
+        if not isinstance(part, Carried):
+            raise TypeError(f"pipeline part {key!r} ({type(part).__name__}) lacks hand_over/adopt (daemon/parts.py)")
+    for key, part in outgoing.items():
+        part.hand_over(incoming.get(key))
+    stop_old_video()
+    return {key: part.adopt(outgoing[key]) for key, part in incoming.items() if key in outgoing}
+
+
+def _stop_video(running: Running) -> None:
+    running.supervisor.stop_stages({spec.name for spec in running.parts.specs if is_video_stage(spec.name)})
 
 
 def held_episodes(parts: PipelineParts) -> set[str]:
-    held = set(parts.rule_engine.open_episode_ids()) if parts.rule_engine is not None else set()
-    if parts.access is not None:
-        held |= parts.access.rules.open_episode_ids()
-    return held
+    return parts.held_episodes()
 
 
 def end_orphans(old: PipelineParts, new: PipelineParts, config: AgentConfig, delivery: Delivery) -> int:
@@ -153,7 +148,7 @@ def settle_previous_run(delivery: Delivery, config: AgentConfig) -> list[Alert]:
 
     def adopt(start: Alert) -> bool:
         subject = (start.details.extra or {}).get("adapter") if start.type == "agent.health" else start.source.id
-        return subject in subjects and delivery.health.adopt(start)
+        return subject in subjects and delivery.health.restore(start)
 
     continued, ends = settle_ledger(delivery.sink, delivery.factory.clock.wall(), adopt)
     if continued or ends:

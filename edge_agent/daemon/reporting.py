@@ -2,53 +2,59 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent import __version__
 from edge_agent.clock import iso_utc
+from edge_agent.config import AgentConfig
 from edge_agent.private_files import GROUP_READABLE_FILE, atomic_write_private
 
 log = logging.getLogger(__name__)
 
 
-def status_report(agent) -> dict:
-    delivery, supervisor, core = agent.delivery, agent.supervisor, getattr(agent, "core", None)
-    if core is not None and core.delivery is not delivery:
-        core = None  # a reload renewed the delivery; the next tick watches the new one
+@dataclass(frozen=True)
+class StatusFacts:
+    """What the `status` reply says, gathered by the agent under its lock (daemon/agent.py `status_report`)."""
+
+    device_id: str
+    config: AgentConfig
+    config_text: str
+    config_file: Path
+    started_at: float
+    now: float
+    last_reload: dict | None
+    healthy: bool  # every pipeline stage, the publisher and the command server
+    stages: dict[str, dict]
+    adapter_figures: dict[str, dict] | None  # telemetry `adapters`, with access control
+    delivery: dict | None  # Delivery.status(): broker link and outbox, while one runs
+
+
+def status_report(facts: StatusFacts) -> dict:
+    config = facts.config
     report = {
-        "device_id": agent.device_id,
-        "site": agent.config.device.site,
+        "device_id": facts.device_id,
+        "site": config.device.site,
         "agent_version": __version__,
-        "started_at": iso_utc(agent.started_at),
-        "uptime_s": round(agent.clock.wall() - agent.started_at, 1),
-        "healthy": bool(supervisor and supervisor.healthy()) and (core is None or core.healthy()),
-        "config_sha256": agent.config_digest(),
-        "config_file": str(agent.config_path),
-        "last_reload": agent.last_reload,
-        "stages": {**(supervisor.snapshot() if supervisor else {}), **(core.snapshot() if core else {})},
-        "cameras": [camera.id for camera in agent.config.cameras if camera.enabled],
-        "adapters": [adapter.id for adapter in agent.config.access.adapters],
+        "started_at": iso_utc(facts.started_at),
+        "uptime_s": round(facts.now - facts.started_at, 1),
+        "healthy": facts.healthy,
+        "config_sha256": hashlib.sha256(facts.config_text.encode()).hexdigest(),
+        "config_file": str(facts.config_file),
+        "last_reload": facts.last_reload,
+        "stages": facts.stages,
+        "cameras": [camera.id for camera in config.cameras if camera.enabled],
+        "adapters": [adapter.id for adapter in config.access.adapters],
     }
-    adapters = agent.pipeline.adapters if agent.pipeline is not None else None
-    if adapters is not None:  # link state of each access adapter, as in telemetry
+    if facts.adapter_figures is not None:  # link state of each access adapter, as in telemetry
         report["adapter_health"] = {
-            adapter_id: "online" if figures.get("online") else "offline" for adapter_id, figures in adapters().items()
+            adapter_id: "online" if figures.get("online") else "offline"
+            for adapter_id, figures in facts.adapter_figures.items()
         }
-    if delivery is not None:
-        report["mqtt_connected"] = delivery.publisher.connected
-        report["outbox"] = delivery.outbox.stats().to_dict()
+    report.update(facts.delivery or {})
     return report
-
-
-def agent_counters(agent) -> dict:
-    """The agent's own counters for telemetry `system.agent`."""
-    return {
-        "commands_handled": agent.commands.handled,
-        "commands_refused_busy": agent.commands.dropped,
-        "commands": dict(agent.commands.dispatcher.counts),
-        "sd_notify_failures": agent.notifier.failures,
-    }
 
 
 def persist_config(path: Path, text: str) -> dict:

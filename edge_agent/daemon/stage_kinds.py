@@ -1,14 +1,26 @@
-"""Ready-made supervisor stages: a loop in a thread, a wrapper for a started component, a fault injector."""
+"""Ready-made supervisor stages (a loop in a thread, a wrapper for a started component, a fault injector) and
+`Stages`, what each stage builder yields."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 
-from edge_agent.daemon.supervisor import Probe
+from edge_agent.daemon.supervisor import Probe, StageSpec
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stages:
+    """What one stage builder yields besides its own typed handles (daemon/parts.py): the stage specs for the
+    supervisor, its counters for telemetry `system.agent`, and what to release when the build is dropped."""
+
+    specs: list[StageSpec] = field(default_factory=list)
+    counters: dict[str, Callable[[], int]] = field(default_factory=dict)
+    closers: list[Callable[[], None]] = field(default_factory=list)
 
 
 class LoopStage:

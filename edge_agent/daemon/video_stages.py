@@ -10,16 +10,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from edge_agent.chain import CameraChain, make_motion_gate
 from edge_agent.clock import Clock
 from edge_agent.config import AgentConfig
 from edge_agent.config.cameras import CameraConfig
-from edge_agent.daemon.health import Health
-from edge_agent.daemon.parts import PipelineParts
-from edge_agent.daemon.stage_kinds import ComponentStage
+from edge_agent.daemon.delivery import Services
+from edge_agent.daemon.stage_kinds import ComponentStage, Stages
 from edge_agent.daemon.supervisor import Probe, StageSpec
-from edge_agent.events import AlertFactory, AlertSink
+from edge_agent.daemon.telemetry import Section
 from edge_agent.rules.engine import RuleEngine
 from edge_agent.sources.camera import CameraSource
 from edge_agent.vision.detector import Detector
@@ -49,7 +49,6 @@ class CameraPump:
         self._inherited = source is not None
         self.source = source or CameraSource(camera, clock, on_health=on_health, offline=offline)
         self._handed_over = False  # the reader goes on in the next pipeline
-        self._keep_episodes = False  # the next pipeline takes over (or ends) the open episodes
         self._stopping = threading.Event()
         self._beats = 0
         self._error: str | None = None
@@ -67,14 +66,13 @@ class CameraPump:
         if not self._handed_over:
             self.source.stop(timeout)
         self._thread.join(timeout)
-        if not self._finished and not self._keep_episodes:
+        if not self._finished:  # ends nothing once a reload took the engine's episodes (RuleEngine.hand_over)
             self.chain.finish("camera_stopped")
 
-    def hand_over(self, keep_source: bool) -> CameraSource | None:
-        """Before a reload stops this pump: its episodes go to the next pipeline, and its reader too if kept."""
-        self._keep_episodes = True
-        self._handed_over = keep_source
-        return self.source if keep_source else None
+    def give_source(self) -> CameraSource:
+        """Before a reload stops this pump: its reader goes on in the next pipeline, so stopping the pump leaves it."""
+        self._handed_over = True
+        return self.source
 
     def poll(self) -> Probe:
         # Reconnecting is the source's own job (with back-off); the supervisor watches the pump,
@@ -103,85 +101,127 @@ class CameraPump:
             log.exception("camera pump %s crashed", self.camera.id, extra={"camera": self.camera.id})
 
 
-def video_stages(
-    config: AgentConfig, sink: AlertSink, factory: AlertFactory, clock: Clock, health: Health
-) -> PipelineParts:
+class CameraFeed:
+    """One camera of a build: its chain, the pump the supervisor runs now, and a reader a reload handed over.
+
+    What of a camera outlives a build (the Carried protocol of daemon/parts.py): the outgoing feed hands its running
+    reader to a successor whose camera config is unchanged (no reopen), and the incoming one takes that reader and the
+    tracker (chain.py `adopt`)."""
+
+    def __init__(self, camera: CameraConfig, chain: CameraChain):
+        self.camera = camera
+        self.chain = chain
+        self.pump: CameraPump | None = None  # the current one (the supervisor may renew it)
+        self._handed: CameraSource | None = None  # the reader this feed gave its successor, until it adopts it
+        self._inherited: CameraSource | None = None  # the reader the predecessor gave, until the first pump takes it
+
+    def hand_over(self, successor: CameraFeed | None) -> None:
+        if successor is not None and successor.camera == self.camera and self.pump is not None:
+            self._handed = self.pump.give_source()
+
+    def adopt(self, predecessor: CameraFeed) -> bool:
+        """Take the predecessor's reader (if it handed one over) and its tracker; True when the reader was kept."""
+        self._inherited, predecessor._handed = predecessor._handed, None
+        self.chain.adopt(predecessor.chain)
+        return self._inherited is not None
+
+    def take_inherited(self) -> CameraSource | None:
+        """The handed-over reader, for the first pump only (a restart by the supervisor opens a fresh one)."""
+        source, self._inherited = self._inherited, None
+        return source
+
+    def release(self) -> None:
+        """The build is dropped: stop a reader handed over and never taken up (a reload that failed half way)."""
+        for source in (self.take_inherited(), self._handed):
+            if source is not None:
+                source.stop(2.0)
+        self._handed = None
+
+
+@dataclass
+class VideoParts:
+    """What the video build yields: its stages, the rule engine (crossings are heard there), one feed per camera and
+    the telemetry sections `cameras`, `lines` and `detector`."""
+
+    stages: Stages
+    engine: RuleEngine
+    feeds: dict[str, CameraFeed]
+    cameras: Section
+    lines: Section
+    detector: Section
+
+
+def video_stages(config: AgentConfig, services: Services) -> VideoParts:
     """Loads the model (verifying it) and builds every stage; starts nothing.
 
-    `health` outlives reloads (the delivery keeps it), so an outage published before a
+    `services.health` outlives reloads (the delivery keeps it), so an outage published before a
     reload or a stage restart is continued by the new reader and ended once, not raised again.
     """
+    clock, health = services.clock, services.health
     detector = Detector.from_config(config.detector, config.models_dir)
-    engine = RuleEngine.from_config(config, factory, sink)
+    engine = RuleEngine.from_config(config, services.factory, services.sink)
     cameras = [camera for camera in config.cameras if camera.enabled]
-    chains = {
-        camera.id: CameraChain(camera, engine, tracker_config=camera.tracker, motion_gate=make_motion_gate(camera))
+    feeds = {
+        camera.id: CameraFeed(
+            camera, CameraChain(camera, engine, tracker_config=camera.tracker, motion_gate=make_motion_gate(camera))
+        )
         for camera in cameras
     }
 
     def on_result(detections) -> None:
-        chains[detections.camera_id].on_detections(detections)
+        feeds[detections.camera_id].chain.on_detections(detections)
 
-    figures = _VideoFigures(config, detector, engine, chains, clock)
+    figures = _VideoFigures(config, detector, engine, feeds, clock)
 
     def worker_stage():
         worker = DetectorWorker(detector, on_result, queue_size=config.detector.queue_size)
         figures.workers.append(worker)
         return ComponentStage("detector", worker, alive=worker.alive, progress=_worker_progress(worker))
 
-    inherited: dict[str, CameraSource] = {}  # readers a reload hands over, each used by the first pump only
-
-    def pump_stage(camera: CameraConfig):
+    def pump_stage(feed: CameraFeed):
         def make():
-            pump = CameraPump(
+            camera = feed.camera
+            feed.pump = CameraPump(
                 camera,
-                chains[camera.id],
+                feed.chain,
                 lambda frame: figures.workers[-1].submit(frame),
                 clock,
                 health.camera_event,
                 offline=health.camera_offline(camera.id),
-                source=inherited.pop(camera.id, None),
+                source=feed.take_inherited(),
             )
-            figures.pumps[camera.id] = pump
-            return pump
+            return feed.pump
 
         return make
 
     specs = [StageSpec("detector", worker_stage)]
-    specs += [StageSpec(f"camera-{camera.id}", pump_stage(camera)) for camera in cameras]
-    return PipelineParts(
-        specs,
-        cameras=figures.cameras,
-        lines=figures.lines,
-        detector=figures.detector,
-        rule_engine=engine,
-        chains=chains,
-        pumps=figures.pumps,
-        inherited_sources=inherited,
-    )
+    specs += [StageSpec(f"camera-{camera_id}", pump_stage(feed)) for camera_id, feed in feeds.items()]
+    closers = [feed.release for feed in feeds.values()]
+    stages = Stages(specs, closers=closers)
+    return VideoParts(stages, engine, feeds, figures.cameras, figures.lines, figures.detector)
 
 
 class _VideoFigures:
     """Telemetry sections of the video stages, read from whichever worker and pumps are current."""
 
     def __init__(
-        self, config: AgentConfig, detector: Detector, engine: RuleEngine, chains: dict[str, CameraChain], clock: Clock
+        self, config: AgentConfig, detector: Detector, engine: RuleEngine, feeds: dict[str, CameraFeed], clock: Clock
     ):
         self.config = config
         self.detector_model = detector
         self.engine = engine
-        self.chains = chains
+        self.feeds = feeds
         self.workers: list[DetectorWorker] = []  # the last one is current (the supervisor may restart it)
-        self.pumps: dict[str, CameraPump] = {}
         self._processed = _RateMeter(clock)
 
     def cameras(self) -> dict:
         work = self.workers[-1].stats() if self.workers else {}
         figures = {}
-        for camera_id, pump in self.pumps.items():
-            chain = self.chains[camera_id]
-            figures[camera_id] = _camera_figures(pump, chain, work.get(camera_id))
-            figures[camera_id]["processed_fps"] = self._processed.rate(camera_id, chain.stats().detected)
+        for camera_id, feed in self.feeds.items():
+            if feed.pump is None:
+                continue  # its stage has not started
+            figures[camera_id] = _camera_figures(feed.pump, feed.chain, work.get(camera_id))
+            figures[camera_id]["processed_fps"] = self._processed.rate(camera_id, feed.chain.stats().detected)
         return figures
 
     def lines(self) -> dict:

@@ -7,7 +7,16 @@ from edge_agent.events.ids import event_id_time_ms, new_event_id
 from edge_agent.events.messages import CommandReply, CommandRequest, Counts, Status, Telemetry
 from edge_agent.events.sink import AlertSink, JsonLinesSink, ListSink, TeeSink
 from edge_agent.events.topics import Topics
-from edge_agent.events.vision_types import Box, Detection, Frame, FrameDetections, LineCrossing, Track
+from edge_agent.events.vision_types import (
+    Box,
+    CrossingFeed,
+    CrossingListener,
+    Detection,
+    Frame,
+    FrameDetections,
+    LineCrossing,
+    Track,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -15,6 +24,8 @@ __all__ = [
     "AlertFactory",
     "AlertSink",
     "JsonLinesSink",
+    "CrossingFeed",
+    "CrossingListener",
     "LineCrossing",
     "ListSink",
     "TeeSink",

@@ -7,7 +7,9 @@ camera's resolution. An object is placed by its foot point (bottom-centre).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -116,3 +118,13 @@ class LineCrossing:
     direction: str  # "in" | "out"
     at: float  # wall time of the frame where the crossing completed
     monotonic: float
+
+
+CrossingListener = Callable[[LineCrossing], None]
+
+
+class CrossingFeed(Protocol):
+    """Where line crossings can be heard (the video rule engine): all a listener such as tailgating fusion or the
+    counts ledger needs of the video side, so the door path is handed this, not the engine."""
+
+    def add_crossing_listener(self, listener: CrossingListener) -> None: ...

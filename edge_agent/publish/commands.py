@@ -18,12 +18,13 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import timezone
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge_agent.clock import Clock, iso_utc, parse_rfc3339
 from edge_agent.config.errors import describe_validation_errors
+from edge_agent.control import AgentControl
 from edge_agent.events import CommandReply, CommandRequest
 
 log = logging.getLogger(__name__)
@@ -37,20 +38,6 @@ class CommandError(Exception):
     def __init__(self, message: str, result: dict | None = None):
         super().__init__(message)
         self.result = result
-
-
-class AgentControl(Protocol):
-    """What the commands need from the running agent."""
-
-    def status_report(self) -> dict[str, Any]: ...
-
-    def redacted_config(self) -> dict[str, Any]: ...
-
-    def apply_config_text(self, text: str, origin: str, persist: bool) -> dict[str, Any]: ...
-
-    def resend_since(self, wall: float) -> int: ...
-
-    def run_action(self, name: str, event_id: str | None, request_id: str | None) -> dict[str, Any]: ...
 
 
 class _NoArgs(BaseModel):
@@ -98,7 +85,10 @@ def _wall_time(value: str | float) -> float:
 
 
 class CommandDispatcher:
-    """Parses a request, validates its args and runs the named handler; always returns a reply."""
+    """Parses a request, validates its args and runs the named handler; always returns a reply.
+
+    The handlers use the agent's one face (edge_agent/control.py): status, get-config, set-config (a config change
+    through the agent's own path), resend-alerts and run-action."""
 
     def __init__(self, agent: AgentControl, clock: Clock):
         self.agent = agent
@@ -215,6 +205,14 @@ class CommandServer:
 
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def figures(self) -> dict:
+        """Telemetry `system.agent`: commands handled, refused as busy, and by name and outcome."""
+        return {
+            "commands_handled": self.handled,
+            "commands_refused_busy": self.dropped,
+            "commands": dict(self.dispatcher.counts),
+        }
 
     def on_message(self, topic: str, payload: bytes, properties=None) -> None:
         """MQTT callback: never blocks the network thread, never raises."""

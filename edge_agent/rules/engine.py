@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 
 from edge_agent.config.cameras import CameraConfig
-from edge_agent.events import AlertFactory, AlertSink, FrameDetections, LineCrossing, Track
+from edge_agent.events import AlertFactory, AlertSink, CrossingListener, FrameDetections, LineCrossing, Track
 from edge_agent.rules.crossing import LineCrossingRule
 from edge_agent.rules.episode import FrameContext, RuleEmitter
 from edge_agent.rules.forecast import CrowdForecastRule
@@ -24,7 +24,6 @@ from edge_agent.rules.video import ZONE_RULES
 
 log = logging.getLogger(__name__)
 
-CrossingListener = Callable[[LineCrossing], None]
 RULES_BY_TYPE = {**ZONE_RULES, "crowd.forecast": CrowdForecastRule}  # forecast.py builds on video.py's ZoneRule
 
 
@@ -41,6 +40,7 @@ class CameraRules:
         notify: Callable[[LineCrossing], None],
     ):
         self.camera = camera
+        self.timezone = timezone
         self.zones = {name: Polygon.from_config(name, zone) for name, zone in camera.zones.items()}
         self.counters = {name: LineCounter.from_config(name, line) for name, line in camera.lines.items()}
         self._notify = notify
@@ -84,32 +84,27 @@ class CameraRules:
                 for rule in self.line_rules[name]:
                     rule.on_crossing(ctx, crossing, counts)
 
-    def adopt(self, old: CameraRules, timezone_kept: bool) -> list[str]:
-        """Take over `old`'s state where the config did not change: counters of identical lines, rules whose
-        config and zone are identical (their episodes, dwell clocks, cooldowns carry on). Returns the rule
-        names taken over; what is not taken over is dropped, and its open episodes are ended by the caller."""
+    def adopt(self, predecessor: CameraRules) -> list[str]:
+        """Take over the predecessor's state where the config did not change: counters of identical lines, rules
+        whose config and zone (and the site's time zone) are identical (their episodes, dwell clocks, cooldowns carry
+        on). Returns the rule names taken over; what is not taken over is dropped, and its open episodes are ended by
+        the caller."""
         kept = []
-        if self.camera.zones != old.camera.zones or not timezone_kept:
+        if self.camera.zones != predecessor.camera.zones or self.timezone != predecessor.timezone:
             old_rules: dict = {}
         else:
-            old_rules = {rule.name: rule for rule in old.rules}
-        for name, counter in old.counters.items():
-            if name in self.counters and self.camera.lines.get(name) == old.camera.lines.get(name):
+            old_rules = {rule.name: rule for rule in predecessor.rules}
+        for name, counter in predecessor.counters.items():
+            if name in self.counters and self.camera.lines.get(name) == predecessor.camera.lines.get(name):
                 self.counters[name] = counter
-        for index, rule in enumerate(self.zone_rules):
-            previous = old_rules.get(rule.name)
-            if previous is not None and type(previous) is type(rule) and previous.config == rule.config:
-                previous.emitter.factory, previous.emitter.sink = rule.emitter.factory, rule.emitter.sink
-                self.zone_rules[index] = previous
-                kept.append(rule.name)
-        for rules in self.line_rules.values():
+        for rules in (self.zone_rules, *self.line_rules.values()):
             for index, rule in enumerate(rules):
                 previous = old_rules.get(rule.name)
                 if previous is not None and type(previous) is type(rule) and previous.config == rule.config:
                     previous.emitter.factory, previous.emitter.sink = rule.emitter.factory, rule.emitter.sink
                     rules[index] = previous
                     kept.append(rule.name)
-        self.last_context, self.last_tracks = old.last_context, old.last_tracks
+        self.last_context, self.last_tracks = predecessor.last_context, predecessor.last_tracks
         return kept
 
     def open_episode_ids(self) -> set[str]:
@@ -146,6 +141,8 @@ class RuleEngine:
         timezone: str = "UTC",
     ):
         rules = [r for r in rules if r.enabled]
+        self.timezone = timezone
+        self._handed_over = False  # a reload took this engine's episodes (hand_over)
         self._listeners: tuple[CrossingListener, ...] = ()
         self._listener_lock = threading.Lock()
         self.listener_errors = 0
@@ -173,22 +170,31 @@ class RuleEngine:
         self.camera(frame.camera_id).process(frame, tracks)
 
     def finish(self, camera_id: str | None = None, reason: str = "source_ended") -> None:
-        """End open episodes of one camera (or all) as of their last processed frame."""
+        """End open episodes of one camera (or all) as of their last processed frame; after `hand_over`, nothing:
+        the episodes belong to the successor, or the reload ends them (`config_changed`)."""
+        if self._handed_over:
+            return
         targets = self.cameras.values() if camera_id is None else [self.camera(camera_id)]
         for camera in targets:
             camera.finish(reason)
 
-    def adopt(self, old: RuleEngine, timezone_kept: bool = True) -> dict[str, list[str]]:
-        """Take over `old`'s per-camera state where the config allows (see CameraRules.adopt).
+    # -- reloads (the Carried protocol of daemon/parts.py) -------------------------------------------
+    def hand_over(self, successor: RuleEngine | None) -> None:
+        """A reload replaces this engine (`successor`: the next build's, or None when it has no cameras). From now on
+        stopping a camera does not end its episodes: the successor adopts them, or the reload ends them."""
+        self._handed_over = True
+
+    def adopt(self, predecessor: RuleEngine) -> dict[str, list[str]]:
+        """Take over the predecessor's per-camera state where the config allows (see CameraRules.adopt).
 
         Returns {camera: rule names kept}. Episodes of what was not kept stay open in the old
         objects; the daemon ends them (`config_changed`) by comparing the ledger with
         `open_episode_ids()`.
         """
         return {
-            camera_id: rules.adopt(old.cameras[camera_id], timezone_kept)
+            camera_id: rules.adopt(predecessor.cameras[camera_id])
             for camera_id, rules in self.cameras.items()
-            if camera_id in old.cameras
+            if camera_id in predecessor.cameras
         }
 
     def open_episode_ids(self) -> set[str]:

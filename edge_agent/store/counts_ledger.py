@@ -32,7 +32,7 @@ from typing import Protocol
 
 from edge_agent.clock import Clock, iso_utc
 from edge_agent.config import AgentConfig
-from edge_agent.events import Counts, LineCrossing, Topics
+from edge_agent.events import AlertFactory, Counts, LineCrossing, Topics
 from edge_agent.events.ids import stable_event_id
 from edge_agent.events.messages import LineCount, ZoneOccupancy
 from edge_agent.rules.engine import RuleEngine
@@ -86,31 +86,32 @@ class _Occupancy:
         self.samples += 1
 
 
-class CountsDelivery(Protocol):
-    """Where the ledger keeps and sends its figures: the daemon's `Delivery` (this layer sits below the daemon)."""
+class CountsServices(Protocol):
+    """Where the ledger keeps and sends its figures: the daemon's `Services` (this layer sits below the daemon)."""
 
-    device_id: str
+    factory: AlertFactory  # its device id
     topics: Topics
     outbox: Outbox
     state: StateStore
+    clock: Clock
 
 
 class CountsLedger:
     """Crossings into the state store, occupancy samples, and the counts message of each finished interval."""
 
-    def __init__(self, config: AgentConfig, delivery: CountsDelivery, clock: Clock, engine: RuleEngine):
+    def __init__(self, config: AgentConfig, services: CountsServices, engine: RuleEngine):
         self.config = config.counts
-        self.state = delivery.state
-        self.outbox = delivery.outbox
-        self.topic = delivery.topics.counts
-        self.device_id = delivery.device_id
+        self.state = services.state
+        self.outbox = services.outbox
+        self.topic = services.topics.counts
+        self.device_id = services.factory.device_id
         self.site = config.device.site
-        self.clock = clock
+        self.clock = services.clock
         self.engine = engine
         # a disabled camera's lines keep their totals (and report zero); only its zones are left out
         self.lines = {f"{c.id}/{name}": line for c in config.cameras for name, line in c.lines.items()}
         self.zones = [(c.id, zone) for c in config.cameras if c.enabled for zone in c.zones]
-        self.observed_since = clock.wall()
+        self.observed_since = self.clock.wall()
         self.reported = 0
         self.write_errors = 0
         self._lock = _lock_for(self.state)

@@ -127,9 +127,10 @@ class Tracker:
         self._states: list[_State] = []
         self._next_id = 1
 
-    def continue_ids_after(self, other: Tracker) -> None:
-        """Number new tracks after `other`'s, so ids never repeat on the camera across a reload."""
-        self._next_id = max(self._next_id, other._next_id)
+    def adopt(self, predecessor: Tracker) -> None:
+        """A reload changed the tracker's config, so its tracks start afresh; new ones are numbered after the
+        predecessor's, so an id never repeats on the camera (the rules may still hold one)."""
+        self._next_id = max(self._next_id, predecessor._next_id)
 
     @property
     def has_live_tracks(self) -> bool:

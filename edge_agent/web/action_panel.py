@@ -26,12 +26,12 @@ from edge_agent.actions.samples import (
 )
 from edge_agent.config.hidden import hidden_texts
 from edge_agent.config.redaction import scrub
+from edge_agent.control import ActionsNotRunning, AgentControl
 from edge_agent.events import Alert
 from edge_agent.events.action import TEMPLATE_FIELDS, alert_fields
 from edge_agent.web.views import TAIL_SCAN
 
 RECORDS_SHOWN = 5
-MAX_WAIT_S = 60.0  # a test run's reply waits at most this long for the outcome (as `run-action` does)
 SAMPLE_KEYS = ("type", "rule", "phase", "source", "severity", *DETAIL_FACTS)
 ALERT_CLASSES = ("alarm", "event")
 RECORD_FIELDS = (
@@ -49,34 +49,25 @@ class PanelError(Exception):
         self.status = status
 
 
-def runner_of(agent):
-    """The running pipeline's action runner, or None (no pipeline yet, or a reload in progress)."""
-    pipeline = agent.pipeline
-    return pipeline.actions() if pipeline is not None and pipeline.actions is not None else None
-
-
-def listing(agent) -> dict:
+def listing(agent: AgentControl) -> dict:
     """Every configured action (disabled ones too) with its figures and newest records."""
-    runner = runner_of(agent)
-    figures = runner.snapshot()["by_action"] if runner is not None else {}
+    figures = agent.action_figures()
     records = _last_records(agent, RECORDS_SHOWN)
     actions = [
-        describe_action(config) | {"figures": figures.get(config.name), "records": records.get(config.name, [])}
+        describe_action(config) | {"figures": (figures or {}).get(config.name), "records": records.get(config.name, [])}
         for config in agent.config.actions
     ]
     return scrub(
-        {"running": runner is not None, "actions": actions}, hidden_texts(agent.config, agent.config.env_references)
+        {"running": figures is not None, "actions": actions}, hidden_texts(agent.config, agent.config.env_references)
     )
 
 
-def _last_records(agent, count: int) -> dict[str, list[dict]]:
+def _last_records(agent: AgentControl, count: int) -> dict[str, list[dict]]:
     """Action name -> its newest records (newest first) among the outbox's recent rows."""
-    delivery = agent.delivery
-    if delivery is None:
-        return {}
-    by_topic = {delivery.topics.action(config.name): config.name for config in agent.config.actions}
+    topics = agent.topics
+    by_topic = {topics.action(config.name): config.name for config in agent.config.actions}
     found: dict[str, list[dict]] = {}
-    for row in reversed(delivery.outbox.tail(TAIL_SCAN)):
+    for row in agent.recent_messages(TAIL_SCAN):
         name = by_topic.get(row.topic)
         if name is None or len(found.setdefault(name, [])) >= count:
             continue
@@ -88,7 +79,7 @@ def _last_records(agent, count: int) -> dict[str, list[dict]]:
     return found
 
 
-def configured(agent, name: str):
+def configured(agent: AgentControl, name: str):
     config = next((action for action in agent.config.actions if action.name == name), None)
     if config is None:
         known = ", ".join(action.name for action in agent.config.actions) or "none"
@@ -96,7 +87,7 @@ def configured(agent, name: str):
     return config
 
 
-def chosen_alert(agent, config, body) -> tuple[Alert | None, bool]:
+def chosen_alert(agent: AgentControl, config, body) -> tuple[Alert | None, bool]:
     """The alert that fills the templates, and whether it is a stored one (a record may name it).
 
     `body`: {} (a sample from the action's trigger; no alert at all for an action with no trigger,
@@ -124,7 +115,7 @@ def chosen_alert(agent, config, body) -> tuple[Alert | None, bool]:
         raise PanelError(422, str(exc)) from None
 
 
-def fields_for(agent, alert: Alert | None, name: str) -> dict:
+def fields_for(agent: AgentControl, alert: Alert | None, name: str) -> dict:
     """What the templates are filled from: the alert's fields, or only the action and device (no alert)."""
     if alert is not None:
         return alert_fields(alert, name)
@@ -148,8 +139,8 @@ def _detail(key: str, value):
     return parse_detail_value(key, value) if isinstance(value, str) else value
 
 
-def _stored_alert(agent, event_id: str) -> Alert:
-    row = agent.delivery.outbox.get(event_id) if agent.delivery is not None else None
+def _stored_alert(agent: AgentControl, event_id: str) -> Alert:
+    row = agent.stored_message(event_id)
     if row is None:
         raise PanelError(404, f"no alert {event_id} in the outbox (delivered alerts are kept for a while only)")
     if row.cls not in ALERT_CLASSES or "/alerts/" not in row.topic:
@@ -160,7 +151,7 @@ def _stored_alert(agent, event_id: str) -> Alert:
         raise PanelError(422, f"alert {event_id} cannot be read back: {exc}"[:500]) from None
 
 
-def render(agent, name: str, body) -> dict:
+def render(agent: AgentControl, name: str, body) -> dict:
     """What one try of the action would send for the chosen alert; nothing is sent."""
     config = configured(agent, name)
     alert, _ = chosen_alert(agent, config, body)
@@ -173,21 +164,19 @@ def render(agent, name: str, body) -> dict:
     return scrub(reply, hidden_texts(agent.config, agent.config.env_references))
 
 
-def run_now(agent, name: str, body) -> tuple[int, dict]:
+def run_now(agent: AgentControl, name: str, body) -> tuple[int, dict]:
     """Run the action once now through the agent's runner and wait (bounded) for its record: (status, reply)."""
     config = configured(agent, name)
     if not config.enabled:
         raise PanelError(409, f"action {name!r} is disabled (enabled: false); the agent does not run it")
     alert, stored = chosen_alert(agent, config, body)
-    runner = runner_of(agent)
-    if runner is None:
-        raise PanelError(503, "the actions are not running right now (the agent is starting or reloading); try again")
     try:
-        job = runner.run_for_technician(name, alert if stored else None, fields_for(agent, alert, name))
+        run = agent.test_action(name, alert if stored else None, fields_for(agent, alert, name))
+    except ActionsNotRunning as exc:
+        raise PanelError(503, f"{exc}; try again") from None
     except ActionRefused as exc:
         raise PanelError(409, str(exc)) from None
-    worker, action = runner.workers[name], runner.actions[name]
-    wait = min((worker.queue.qsize() + 1) * action.run_bound + 1.0, MAX_WAIT_S)  # the runs ahead, and this one
+    job, wait = run.job, run.within
     reply = {"action": name, "alert": summary(alert), "record_event_id": job.record_id}
     if not job.done.wait(wait):
         return 202, reply | {"ok": False, "outcome": "pending", "error": f"no outcome within {wait:g} s yet"}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edge_agent.clock import Clock
 from edge_agent.config.web import WebConfig
+from edge_agent.control import AgentControl
 from edge_agent.web.audit import AuditLog
 from edge_agent.web.live import LiveImages
 from edge_agent.web.security import LoginLimiter, Sessions
@@ -21,7 +22,7 @@ from edge_agent.web.security import LoginLimiter, Sessions
 class WebContext:
     """What the handlers share; built once per server, so sessions outlive the agent's reloads."""
 
-    agent: object  # edge_agent.daemon.agent.Agent (this layer sits below daemon and only reads it)
+    agent: AgentControl  # the running agent's face (daemon/face.py): outlives reloads, reads the current parts
     config: WebConfig
     clock: Clock
     sessions: Sessions
@@ -37,7 +38,7 @@ class WebContext:
         return self.config.tls.enabled
 
 
-def build_context(agent, config: WebConfig, clock: Clock) -> WebContext:
+def build_context(agent: AgentControl, config: WebConfig, clock: Clock) -> WebContext:
     state_dir = agent.config.device.state_dir
     return WebContext(
         agent=agent,

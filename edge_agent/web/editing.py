@@ -18,9 +18,10 @@ import copy
 import hashlib
 from dataclasses import dataclass, field
 
-from edge_agent.config import AgentConfig, ConfigError, parse_config, read_config_text
+from edge_agent.config import AgentConfig, ConfigError, read_config_text
 from edge_agent.config.errors import dotted
 from edge_agent.config.redaction import REDACTED, is_secret_key, redact, scrub, secret_values
+from edge_agent.control import AgentControl
 from edge_agent.web import yaml_merge
 from edge_agent.web.yaml_merge import YamlTrouble, plain
 
@@ -55,18 +56,18 @@ class Proposal:
     secrets: set[str] = field(default_factory=set)  # inline secrets of the file: never in a message we return
 
 
-def read_texts(agent) -> Texts:
+def read_texts(agent: AgentControl) -> Texts:
     try:
         return Texts(read_config_text(agent.config_path), agent.config_text)
     except ConfigError as exc:
         raise FileUnreadable(f"the config file cannot be read, so the page cannot edit it: {exc.report()}") from None
 
 
-def running_differs_in(file_text: str, agent) -> list[str] | None:
+def running_differs_in(file_text: str, agent: AgentControl) -> list[str] | None:
     """The sections in which the running config differs from the file (a `persist: false` change, a file edited
     and not yet reloaded); None when the file is not a valid config (Validate shows why)."""
     try:
-        on_disk = parse_config(file_text, source=str(agent.config_path), environ=agent.environ)
+        on_disk = agent.parse_config(file_text, str(agent.config_path), remote=False)
     except ConfigError:
         return None
     running = agent.config
@@ -107,12 +108,12 @@ def propose(config_text: str, edit) -> Proposal:
     return Proposal(yaml_merge.dump(document, pristine, config_text), [_shown(*change) for change in changes], secrets)
 
 
-def problems(agent, text: str, secrets: set[str] = frozenset()) -> list[dict]:
+def problems(agent: AgentControl, text: str, secrets: set[str] = frozenset()) -> list[dict]:
     """Every issue the Apply would meet, each with the key path the page shows it next to (any inline secret a message
     quotes masked: the reply and the audit log are not the file). The text is parsed as remote text: it may keep the
     running config's `${ENV}` references, and a new one is an issue, never expanded (config/yaml_source.py)."""
     try:
-        parse_config(text, source="web", environ=agent.environ, inherited=agent.config.env_references)
+        agent.parse_config(text, "web", remote=True)
     except ConfigError as exc:
         return [
             {"path": issue.path, "line": issue.line, "message": scrub(issue.message, secrets)} for issue in exc.issues

@@ -16,6 +16,7 @@ import threading
 
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.web import WebConfig
+from edge_agent.control import AgentControl
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ MAX_HEAD = 16 * 1024  # bytes of request line and headers (h11's default, set he
 class WebServer:
     """One uvicorn server on a socket bound here (so a busy port fails now, and port 0 is known at once)."""
 
-    def __init__(self, agent, config: WebConfig, clock: Clock):
+    def __init__(self, agent: AgentControl, config: WebConfig, clock: Clock):
         import uvicorn  # only when the page is enabled: the daemon does not pay for it otherwise
 
         from edge_agent.web.app import create_app
@@ -113,7 +114,7 @@ class WebServer:
 class WebService:
     """Runs a WebServer while `agent.config.web.enabled`; rebuilds it when the section changes or it dies."""
 
-    def __init__(self, agent, clock: Clock | None = None):
+    def __init__(self, agent: AgentControl, clock: Clock | None = None):
         self.agent = agent
         self.clock = clock or SystemClock()
         self.server: WebServer | None = None

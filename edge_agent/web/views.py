@@ -1,23 +1,23 @@
-"""What the Overview and Alerts pages show, read from the agent's public accessors (never written)."""
+"""What the Overview and Alerts pages show, read through the agent's face (edge_agent/control.py)."""
 
 from __future__ import annotations
 
 import json
 
 from edge_agent.clock import iso_utc
+from edge_agent.control import AgentControl
 
 ALERT_FILTERS = ("type", "camera", "door", "phase")
 TAIL_SCAN = 2000  # rows looked at to fill one filtered page; the outbox holds more, the page wants the recent ones
 
 
-def overview(agent) -> dict:
+def overview(agent: AgentControl) -> dict:
     status = agent.status_report()
-    telemetry = _telemetry(agent)
-    delivery = agent.delivery
+    telemetry = agent.figures()
     cameras = {}
     for camera_id in status.get("cameras", []):
         figures = dict(telemetry.get("cameras", {}).get(camera_id, {}))
-        figures["tamper"] = bool(delivery and delivery.health.camera_tampered(camera_id))
+        figures["tamper"] = agent.camera_tampered(camera_id)
         cameras[camera_id] = figures
     outbox = status.get("outbox", {})
     return {
@@ -41,20 +41,15 @@ def overview(agent) -> dict:
     }
 
 
-def line_counts(agent) -> dict:
-    pipeline = agent.pipeline
-    lines = getattr(pipeline, "lines", None) if pipeline is not None else None
-    return lines() if lines is not None else {}
+def line_counts(agent: AgentControl) -> dict:
+    return agent.line_counts()
 
 
-def alerts(agent, filters: dict, limit: int = 100) -> list[dict]:
+def alerts(agent: AgentControl, filters: dict, limit: int = 100) -> list[dict]:
     """The newest alerts first, matching every given filter, with their delivery state."""
-    delivery = agent.delivery
-    if delivery is None:
-        return []
     wanted = {key: value for key, value in filters.items() if key in ALERT_FILTERS and value}
     found = []
-    for row in reversed(delivery.outbox.tail(TAIL_SCAN)):
+    for row in agent.recent_messages(TAIL_SCAN):
         entry = _alert_entry(row)
         if entry is not None and all(entry.get(key) == value for key, value in wanted.items()):
             found.append(entry)
@@ -89,11 +84,6 @@ def _alert_entry(row) -> dict | None:
         "attempts": row.attempts,
         "delivered_at": iso_utc(row.delivered_at) if row.delivered_at else None,
     }
-
-
-def _telemetry(agent) -> dict:
-    collector = getattr(agent.pipeline, "collector", None) if agent.pipeline is not None else None
-    return collector.current().model_dump(mode="json") if collector is not None else {}
 
 
 def _scalars(figures: dict) -> dict:

@@ -27,7 +27,7 @@ class WebAgent:
         self.path.write_text(text)
         write_hash(workdir / "state" / "web" / "password", PASSWORD)
         self.agent = Agent(self.path, text, parse_config(text))
-        self.web = WebService(self.agent).start()
+        self.web = WebService(self.agent.face).start()
         self.thread = threading.Thread(target=self.agent.run, daemon=True)
         self.thread.start()
         wait_for(lambda: self.agent.delivery is not None and self.agent.pipeline is not None, timeout=20)
