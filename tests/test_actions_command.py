@@ -149,6 +149,10 @@ class RunningAgent:
     def report_rejected(self, origin, reason):
         self.rejected.append((origin, reason))
 
+    def parse_config(self, text, source, remote, check_files=True, keep_hidden=False):
+        """As daemon/agent.py `Agent.parse_config`."""
+        return config_change.parse_for(self.config, self.environ, text, source, remote, check_files, keep_hidden)
+
 
 def config_text(*argvs: list[str]) -> str:
     actions = [

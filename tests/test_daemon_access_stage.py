@@ -165,7 +165,8 @@ def test_link_loss_and_return_raise_health_alerts_and_a_dead_adapter_is_restarte
     bridge.vanish()
     wait_for(lambda: not adapter.online, timeout=5, message="adapter offline")
     supervisor.check()
-    [offline] = health(sink, "adapter_offline")
+    # the link flag flips on the adapter's thread before its listener raises the alert: wait for the alert itself
+    [offline] = wait_for(lambda: health(sink, "adapter_offline"), timeout=5, message="the adapter_offline alert")
     assert offline.details.extra == {"adapter": "bridge", "adapter_type": "line_stream"}
     assert parts.adapters()["bridge"]["online"] is False
 

@@ -45,10 +45,9 @@ class PolicyOnlyAgent:
         self.device_id = device_id_for(self.config)
         self.rejected: list[str] = []
 
-    def parse_config(self, text: str, source: str, remote: bool):
-        """As daemon/agent.py `Agent.parse_config`: remote text keeps only the running config's ${ENV} references."""
-        inherited = self.config.env_references if remote else None
-        return parse_config(text, source=source, environ=self.environ, inherited=inherited)
+    def parse_config(self, text: str, source: str, remote: bool, check_files=True, keep_hidden=False):
+        """As daemon/agent.py `Agent.parse_config`."""
+        return config_change.parse_for(self.config, self.environ, text, source, remote, check_files, keep_hidden)
 
     def report_rejected(self, origin: str, reason: str) -> None:
         self.rejected.append(reason)

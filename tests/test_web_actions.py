@@ -191,7 +191,7 @@ def test_n6_no_secret_or_environment_value_in_the_panel_s_listing_or_render(tmp_
             client, csrf = logged_in(page)
             listing = client.get("/api/actions")
             render = client.post("/api/actions/relay/render", json={}, headers={"X-CSRF-Token": csrf})
-            got = page.agent.redacted_config()
+            got = page.agent.face.redacted_config()
         finally:
             page.stop()
     finally:

@@ -21,8 +21,7 @@ from pathlib import Path
 
 from edge_agent import __version__
 from edge_agent.clock import Clock, SystemClock, iso_utc
-from edge_agent.config import AgentConfig, ConfigError, parse_config, read_config_text
-from edge_agent.config.hidden import hidden_values
+from edge_agent.config import AgentConfig, ConfigError, read_config_text
 from edge_agent.daemon import config_change
 from edge_agent.daemon.core_watch import CoreWatch
 from edge_agent.daemon.delivery import Delivery
@@ -193,17 +192,8 @@ class Agent:
     def parse_config(
         self, text: str, source: str, remote: bool, check_files: bool = True, keep_hidden: bool = False
     ) -> AgentConfig:
-        """`text` parsed as this agent applies it: remote text keeps only the running config's `${ENV}` references;
-        `keep_hidden` (a remote command's text) keeps what get-config hides only as it shows it (config/hidden.py)."""
-        refs = self.config.env_references
-        return parse_config(
-            text,
-            source=source,
-            environ=self.environ,
-            inherited=refs if remote else None,
-            check_files=check_files,
-            hidden=hidden_values(self.config, refs) if keep_hidden else None,
-        )
+        """`text` parsed as this agent applies it (daemon/config_change.py `parse_for`)."""
+        return config_change.parse_for(self.config, self.environ, text, source, remote, check_files, keep_hidden)
 
     def switch_to(self, new: AgentConfig, origin: str) -> config_change.Switched:
         """Run `new` instead of the running config, one switch at a time. Raises CommandError when it cannot; the

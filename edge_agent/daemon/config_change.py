@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Protocol
 
 from edge_agent.clock import Clock
-from edge_agent.config import AgentConfig, ConfigError
+from edge_agent.config import AgentConfig, ConfigError, parse_config
 from edge_agent.config.errors import dotted
+from edge_agent.config.hidden import hidden_values
 from edge_agent.config.policy import refused_message, remote_change_problems
 from edge_agent.daemon.reporting import persist_config
 from edge_agent.identity import device_id_for
@@ -124,6 +125,29 @@ def _validated(host: ConfigHost, request: Request) -> AgentConfig:
             raise CommandError(message, result={"outcome": "refused", "fields": [dotted(p) for p, _ in problems]})
         new = _parsed(host, request, remote, check_files=True)  # its paths are the running config's
     return new
+
+
+def parse_for(
+    running: AgentConfig,
+    environ,
+    text: str,
+    source: str,
+    remote: bool,
+    check_files: bool = True,
+    keep_hidden: bool = False,
+) -> AgentConfig:
+    """`text` parsed as the agent running `running` applies it (`ConfigHost.parse_config`): remote text keeps only
+    the running config's `${ENV}` references; `keep_hidden` (a remote command's text) keeps what get-config hides
+    only as it shows it (config/hidden.py)."""
+    refs = running.env_references
+    return parse_config(
+        text,
+        source=source,
+        environ=environ,
+        inherited=refs if remote else None,
+        check_files=check_files,
+        hidden=hidden_values(running, refs) if keep_hidden else None,
+    )
 
 
 def _parsed(host: ConfigHost, request: Request, remote: bool, check_files: bool) -> AgentConfig:
