@@ -29,6 +29,7 @@ from edge_agent.clock import Clock, SystemClock, iso_utc
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.events import Status
 from edge_agent.events.topics import Topics
+from edge_agent.faults import PUBLISHER, reached
 from edge_agent.publish.connection import (
     CONNECT_TIMEOUT_S,
     build_client,
@@ -217,6 +218,7 @@ class Publisher:
 
     def _io(self, timeout: float) -> int:
         self.loops += 1
+        reached(PUBLISHER)  # a test's hang or death of this thread (edge_agent/faults.py)
         client = self._client
         sock = client.socket()
         if sock is None:
