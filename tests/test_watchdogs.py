@@ -1,7 +1,8 @@
 """Every long-lived thread is watched: kill or hang each kind inside a real agent and see it noticed.
 
-The agent runs in process (so a test can reach one thread and break it) against a private
-mosquitto, with a real unix datagram socket as systemd's NOTIFY_SOCKET. A broken thread must be
+The agent runs in process against a private mosquitto, with a real unix datagram socket as
+systemd's NOTIFY_SOCKET. A test breaks one thread through its fault point (edge_agent/faults.py:
+the next pass of that thread hangs or dies), never by replacing the agent's parts. A broken thread must be
 detected (stage snapshot, `agent.health` alert at the broker), and then either restarted (a new
 thread alive, its work resumes) or, past the restart budget, the watchdog is no longer fed and
 the agent exits non-zero for systemd to restart it. A hung thread is abandoned, never killed.
@@ -18,11 +19,11 @@ import uuid
 import pytest
 import yaml
 
+from edge_agent import faults
 from edge_agent.config import parse_config
 from edge_agent.daemon import core_watch
 from edge_agent.daemon.agent import Agent
 from edge_agent.daemon.notify import SystemdNotifier
-from edge_agent.sources import camera as camera_module
 from tests.support.assets import entrance_camera
 from tests.support.daemon import NotifySocket, Watcher, base_config
 from tests.support.wait import wait_for
@@ -32,29 +33,18 @@ from tests.test_daemon_access_stage import Bridge
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 
 
-class ThreadKilled(BaseException):
-    """Not an Exception: no `except Exception` in a loop catches it, so the thread really ends."""
+@pytest.fixture
+def arm():
+    """`arm(point, mode)`: the next thread through the fault point hangs or dies; every fault released after."""
+    armed: list[faults.Fault] = []
 
+    def arm_one(point: str, mode: str) -> faults.Fault:
+        armed.append(faults.arm(point, mode))
+        return armed[-1]
 
-def die(*args, **kwargs):
-    raise ThreadKilled("killed by the test")
-
-
-class OneShot:
-    """Breaks the first call (blocks on `gate` or dies), passes later ones through to `original`."""
-
-    def __init__(self, original, mode: str):
-        self.original, self.mode = original, mode
-        self.gate = threading.Event()
-        self.fired = threading.Event()
-
-    def __call__(self, *args, **kwargs):
-        if not self.fired.is_set():
-            self.fired.set()
-            if self.mode == "die":
-                die()
-            self.gate.wait()
-        return self.original(*args, **kwargs)
+    yield arm_one
+    for fault in armed:
+        fault.release()
 
 
 class RunningAgent:
@@ -116,45 +106,44 @@ def stage_alert(watcher: Watcher, reason: str, stage: str) -> dict:
     )
 
 
+def test_a_fault_point_must_exist():
+    with pytest.raises(ValueError, match="a fault point is one of"):
+        faults.arm("the-kitchen-sink", "hang")
+
+
 # -- the publisher ------------------------------------------------------------------------------
 
 
-def test_a_hung_publisher_is_abandoned_and_a_new_one_delivers(run_agent, monkeypatch):
+def test_a_hung_publisher_is_abandoned_and_a_new_one_delivers(run_agent, arm, monkeypatch):
     monkeypatch.setattr(core_watch, "PUBLISHER_STALL_S", 2.0)
     running, watcher = run_agent()
     agent = running.agent
     hung = agent.delivery.publisher
-    hung_thread = hung._thread
     wait_for(lambda: agent.core is not None, message="the core watch")
-    stuck = OneShot(hung._io, "hang")
-    hung._io = stuck  # the network loop's next turn blocks for good
-    try:
-        wait_for(lambda: agent.delivery.publisher is not hung, timeout=30, message="a new publisher")
-        assert hung_thread.is_alive()  # abandoned, still stuck: Python cannot kill it
-        alert = stage_alert(watcher, "stage_stalled", "publisher")  # reached mosquitto through the new one
-        assert "no progress" in alert["details"]["message"]
-        assert running.stages()["publisher"]["restarts"] == 1
-        assert watcher.command("ping")["result"] == {"pong": True}
-    finally:
-        stuck.gate.set()
+    stuck = arm(faults.PUBLISHER, "hang")  # the network loop's next turn blocks for good
+    wait_for(lambda: agent.delivery.publisher is not hung, timeout=30, message="a new publisher")
+    assert stuck.fired.is_set() and stuck.thread.is_alive()  # abandoned, still stuck: Python cannot kill it
+    alert = stage_alert(watcher, "stage_stalled", "publisher")  # reached mosquitto through the new one
+    assert "no progress" in alert["details"]["message"]
+    assert running.stages()["publisher"]["restarts"] == 1
+    assert watcher.command("ping")["result"] == {"pong": True}
 
 
-def test_a_dead_publisher_is_restarted_then_past_the_budget_the_watchdog_starves(run_agent, notify):
+def test_a_dead_publisher_is_restarted_then_past_the_budget_the_watchdog_starves(run_agent, arm, notify):
     running, watcher = run_agent(supervisor={"start_grace": 0.5, "max_restarts": 1})
     agent = running.agent
     wait_for(lambda: agent.core is not None, message="the core watch")
     first = agent.delivery.publisher
-    first_thread = first._thread
-    first._io = die
+    death = arm(faults.PUBLISHER, "die")
     second = wait_for(lambda: agent.delivery.publisher is not first and agent.delivery.publisher, timeout=30)
     wait_for(lambda: second.connected, timeout=30, message="the new publisher connected")
-    assert not first_thread.is_alive() and second.alive()
+    assert not first.alive() and not death.thread.is_alive() and second.alive()
     assert stage_alert(watcher, "stage_crashed", "publisher")["details"]["extra"]["restarts"] == 1
     assert watcher.command("ping")["result"] == {"pong": True}
     fed = notify.count("WATCHDOG=1")
     wait_for(lambda: notify.count("WATCHDOG=1") > fed + 1, message="the watchdog fed again after the restart")
 
-    second._io = die  # a second death within the window: the budget (1) is spent
+    arm(faults.PUBLISHER, "die")  # a second death within the window: the budget (1) is spent
     running.thread.join(30)
     assert running.exit_codes == [os.EX_SOFTWARE]
     assert "stage publisher failed" in agent.core.supervisor.gave_up
@@ -167,33 +156,27 @@ def test_a_dead_publisher_is_restarted_then_past_the_budget_the_watchdog_starves
 
 
 @pytest.mark.parametrize("mode", ["hang", "die"])
-def test_a_broken_command_worker_is_replaced_and_pings_are_answered(run_agent, monkeypatch, mode):
+def test_a_broken_command_worker_is_replaced_and_pings_are_answered(run_agent, arm, monkeypatch, mode):
     monkeypatch.setattr(core_watch, "COMMAND_STALL_S", 2.0)
     running, watcher = run_agent()
     agent = running.agent
-    dispatcher = agent.commands.dispatcher
-    broken = OneShot(dispatcher.dispatch, mode)
-    dispatcher.dispatch = broken
-    old_thread = agent.commands._thread
+    broken = arm(faults.COMMAND_WORKER, mode)
     request = {"request_id": uuid.uuid4().hex, "args": {}}
     watcher.client.publish(f"{watcher.base}/cmd/status", json.dumps(request).encode(), qos=1)
-    try:
-        wait_for(broken.fired.is_set, message="the worker took the poisoned command")
-        reason = "stage_stalled" if mode == "hang" else "stage_crashed"
-        stage_alert(watcher, reason, "commands")
-        assert agent.commands._thread is not old_thread and agent.commands.alive()
-        assert old_thread.is_alive() == (mode == "hang")  # a hung worker is abandoned, not killed
-        assert watcher.command("ping")["result"] == {"pong": True}
-        assert running.stages()["commands"]["restarts"] == 1
-    finally:
-        broken.gate.set()
+    wait_for(broken.fired.is_set, message="the worker took the poisoned command")
+    reason = "stage_stalled" if mode == "hang" else "stage_crashed"
+    stage_alert(watcher, reason, "commands")
+    assert agent.commands.alive()  # a fresh worker on the same queue
+    assert broken.thread.is_alive() == (mode == "hang")  # a hung worker is abandoned, not killed
+    assert watcher.command("ping")["result"] == {"pong": True}
+    assert running.stages()["commands"]["restarts"] == 1
 
 
 # -- an access adapter --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", ["hang", "die"])
-def test_a_broken_adapter_thread_restarts_the_access_stage(tmp_path, run_agent, mode):
+def test_a_broken_adapter_thread_restarts_the_access_stage(tmp_path, run_agent, arm, mode):
     bridge = Bridge()
     access = {
         "site_key_file": str(write_site_key(tmp_path)),
@@ -214,8 +197,7 @@ def test_a_broken_adapter_thread_restarts_the_access_stage(tmp_path, run_agent, 
         running, watcher = run_agent(access=access)
         [adapter] = running.agent.pipeline.access.service.adapters
         wait_for(lambda: adapter.online and bridge.clients, message="adapter connected")
-        broken = OneShot(adapter.handle_bytes, mode)
-        adapter.handle_bytes = broken
+        broken = arm(faults.ADAPTER_READER, mode)
         clients = len(bridge.clients)
         bridge.send({"type": "access.granted", "reader": "r1", "card": "4010042"})
         wait_for(broken.fired.is_set, message="the adapter thread took the poisoned line")
@@ -225,7 +207,6 @@ def test_a_broken_adapter_thread_restarts_the_access_stage(tmp_path, run_agent, 
         bridge.send({"type": "access.granted", "reader": "r1", "card": "4010042"})
         wait_for(lambda: watcher.payloads("alerts/access.granted"), message="a grant after the restart")
         assert running.stages()["access"]["restarts"] == 1
-        broken.gate.set()
     finally:
         bridge.vanish()
 
@@ -233,72 +214,42 @@ def test_a_broken_adapter_thread_restarts_the_access_stage(tmp_path, run_agent, 
 # -- a camera reader ----------------------------------------------------------------------------
 
 
-class HangingCapture:
-    """A real capture of a real clip whose read() blocks once, after a few frames, until released."""
-
-    def __init__(self, capture, gate: threading.Event):
-        self._capture, self._gate, self._reads = capture, gate, 0
-
-    def read(self):
-        self._reads += 1
-        if self._reads == 20:
-            self._gate.wait()
-        return self._capture.read()
-
-    def __getattr__(self, name):
-        return getattr(self._capture, name)
-
-
-def test_a_reader_hung_in_read_raises_camera_offline_and_is_replaced(run_agent, replay_environ, monkeypatch):
-    gate = threading.Event()
-    real_open, opened = camera_module.open_capture, []
-
-    def open_capture(camera, timeout):
-        capture = real_open(camera, timeout)
-        opened.append(capture)
-        return HangingCapture(capture, gate) if len(opened) == 1 else capture
-
-    monkeypatch.setattr(camera_module, "open_capture", open_capture)
+def test_a_reader_hung_in_read_raises_camera_offline_and_is_replaced(run_agent, arm, replay_environ):
     camera = entrance_camera(health={"stall_timeout": 1.0, "offline_grace": 30.0})
-    try:
-        running, watcher = run_agent(
-            environ=replay_environ,
-            detector={"models_dir": replay_environ["EDGE_AGENT_MODELS"], "threads": 1},
-            cameras=[camera],
-        )
+    running, watcher = run_agent(
+        environ=replay_environ,
+        detector={"models_dir": replay_environ["EDGE_AGENT_MODELS"], "threads": 1},
+        cameras=[camera],
+    )
+    wait_for(lambda: running.stages()["camera-entrance"]["status"] == "running", message="the camera running")
+    stuck = arm(faults.CAMERA_READ, "hang")  # the reader's next read() blocks for good
 
-        def offline(phase):
-            alerts = watcher.payloads("alerts/camera.offline")
-            return next((a for a in alerts if a["phase"] == phase), None)
+    def offline(phase):
+        alerts = watcher.payloads("alerts/camera.offline")
+        return next((a for a in alerts if a["phase"] == phase), None)
 
-        start = wait_for(lambda: offline("start"), timeout=30, message="camera.offline start")
-        assert "stuck in read() for" in start["details"]["reason"]  # long before offline_grace (30 s)
-        alert = stage_alert(watcher, "stage_crashed", "camera-entrance")
-        assert "stuck in read()" in alert["details"]["message"]
-        end = wait_for(lambda: offline("end"), timeout=30, message="camera.offline end from the new reader")
-        assert end["related_event_id"] == start["event_id"] and len(opened) >= 2
-        assert running.stages()["camera-entrance"]["restarts"] == 1
-    finally:
-        gate.set()
+    start = wait_for(lambda: offline("start"), timeout=30, message="camera.offline start")
+    assert "stuck in read() for" in start["details"]["reason"]  # long before offline_grace (30 s)
+    alert = stage_alert(watcher, "stage_crashed", "camera-entrance")
+    assert "stuck in read()" in alert["details"]["message"]
+    end = wait_for(lambda: offline("end"), timeout=30, message="camera.offline end from the new reader")
+    assert end["related_event_id"] == start["event_id"] and stuck.thread.is_alive()  # abandoned in read()
+    assert running.stages()["camera-entrance"]["restarts"] == 1
 
 
 # -- the metrics server -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", ["hang", "die"])
-def test_a_broken_metrics_server_is_replaced_and_serves_again(run_agent, mode):
+def test_a_broken_metrics_server_is_replaced_and_serves_again(run_agent, arm, mode):
     running, watcher = run_agent(telemetry={"interval": 30, "prometheus": {"enabled": True, "port": 0}})
     agent = running.agent
     server = agent.supervisor.stage("metrics").component
-    broken = OneShot(server._serve_once, mode)
-    server._serve_once = broken
-    try:
-        wait_for(broken.fired.is_set, message="the accept loop took the next turn")
-        stage_alert(watcher, "stage_stalled" if mode == "hang" else "stage_crashed", "metrics")
-        fresh = agent.supervisor.stage("metrics").component
-        assert fresh is not server and fresh.alive()
-        with urllib.request.urlopen(f"http://127.0.0.1:{fresh.port}/metrics", timeout=10) as response:
-            assert response.status == 200 and b"edge_agent_" in response.read()
-        assert running.stages()["metrics"]["restarts"] == 1
-    finally:
-        broken.gate.set()
+    broken = arm(faults.METRICS_SERVER, mode)
+    wait_for(broken.fired.is_set, message="the accept loop took the next turn")
+    stage_alert(watcher, "stage_stalled" if mode == "hang" else "stage_crashed", "metrics")
+    fresh = agent.supervisor.stage("metrics").component
+    assert fresh is not server and fresh.alive()
+    with urllib.request.urlopen(f"http://127.0.0.1:{fresh.port}/metrics", timeout=10) as response:
+        assert response.status == 200 and b"edge_agent_" in response.read()
+    assert running.stages()["metrics"]["restarts"] == 1

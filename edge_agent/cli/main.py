@@ -7,7 +7,7 @@ import importlib
 import os
 import sys
 
-from edge_agent import __version__
+from edge_agent import __version__, malloc_arenas
 from edge_agent.cli.common import CliExit
 
 # Each module defines register(subparsers); its parser sets `handler`.
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    malloc_arenas.limit_arenas()  # first: before the command modules load OpenCV and onnxruntime, before threads
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

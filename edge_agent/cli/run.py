@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from edge_agent import malloc_arenas
 from edge_agent.cli.common import load_config_or_exit
 from edge_agent.config import read_config_text
 from edge_agent.logs import setup_logging
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
@@ -24,6 +28,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     config = load_config_or_exit(args.config)
     setup_logging(args.log_level or config.logging.level, config.logging.format)
+    log.info(malloc_arenas.applied or malloc_arenas.limit_arenas())  # set in cli/main.py, before any thread
     from edge_agent.daemon.agent import Agent  # heavy imports only for this command
     from edge_agent.web.server import WebService
 

@@ -106,6 +106,7 @@ class Delivery:
         The new one is built (TLS files read) before the old one stops, so a bad setting changes nothing."""
         publisher = Publisher(mqtt, self.outbox, self.topics, self.device_id, __version__, self.factory.clock)
         self.publisher.stop(timeout=10.0)
+        publisher.replies.adopt(self.publisher.replies)  # a reply the old one could not send yet goes out now
         self.config = self.config.model_copy(update={"mqtt": mqtt})  # what a renewed publisher uses
         self.publisher = publisher
         self.publisher.subscribe(self.topics.command_filter, on_command)
@@ -119,6 +120,7 @@ class Delivery:
         """
         publisher = Publisher(self.config.mqtt, self.outbox, self.topics, self.device_id, __version__, self.clock)
         publisher.subscribe(self.topics.command_filter, on_command)
+        publisher.replies.adopt(self.publisher.replies)
         self.publisher = publisher
         return publisher
 
@@ -136,4 +138,4 @@ class Delivery:
 
     def reply(self, topic: str, payload: str) -> None:
         if not self.publisher.publish_now(topic, payload, qos=1, retain=False):
-            log.warning("command reply on %s not sent: not connected to the broker", topic)
+            log.info("command reply on %s held until the broker connection is up", topic)

@@ -17,6 +17,7 @@ from prometheus_client.exposition import ThreadingWSGIServer
 
 from edge_agent.daemon.telemetry_metrics import TelemetryMetrics
 from edge_agent.events import Telemetry
+from edge_agent.faults import METRICS_SERVER, reached
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class MetricsServer:
             self.loops += 1
 
     def _serve_once(self, server: WSGIServer) -> None:
+        reached(METRICS_SERVER)  # a test's hang or death of this loop (edge_agent/faults.py)
         server.handle_request()  # one request (handled on its own thread), or nothing within POLL_S
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_agent.clock import Clock, iso_utc
 from edge_agent.events import Telemetry
+from edge_agent.malloc_arenas import arena_count
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,11 @@ class SystemStats:
             "threads": self._threads(),
             "load_1m": _round(os.getloadavg()[0]) if hasattr(os, "getloadavg") else None,
             "cpu_count": os.cpu_count(),
+            "malloc_arenas": arena_count(),  # glibc only: at most 2 (edge_agent/malloc_arenas.py)
+            # the Python heap, only while tracemalloc traces (PYTHONTRACEMALLOC=1: bench/bench_daemon.py --python-heap)
+            "python_traced_mb": _round(tracemalloc.get_traced_memory()[0] / 2**20)
+            if tracemalloc.is_tracing()
+            else None,
         }
         figures.update(self._memory())
         figures.update(self._disk())

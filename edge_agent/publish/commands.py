@@ -26,6 +26,7 @@ from edge_agent.clock import Clock, iso_utc, parse_rfc3339
 from edge_agent.config.errors import describe_validation_errors
 from edge_agent.control import AgentControl
 from edge_agent.events import CommandReply, CommandRequest
+from edge_agent.faults import COMMAND_WORKER, reached
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +236,7 @@ class CommandServer:
                 name, payload = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
+            reached(COMMAND_WORKER)  # a test's hang or death of this worker (edge_agent/faults.py)
             reply = self.dispatcher.dispatch(name, payload)
             self.handled += 1
             self._send(name, reply)

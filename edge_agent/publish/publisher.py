@@ -1,13 +1,12 @@
 """The publisher: drains the outbox to the broker at QoS 1, one network thread, no paho buffering.
 
-At most `window` rows are handed to paho at once; a row becomes delivered only
-when its PUBACK arrives. When a session ends, rows still in flight go back to
-pending and are re-sent on the next connection with the same event_id (that
-bookkeeping is publish/inflight.py).
+At most `window` rows are handed to paho at once; a row becomes delivered only when its PUBACK arrives.
+When a session ends, rows still in flight go back to pending and are re-sent on the next connection with the
+same event_id (that bookkeeping is publish/inflight.py).
 
-All paho calls happen on the publisher's own thread. Other threads reach it
-through `publish_now`/`subscribe`, which queue work and wake the thread; the
-outbox wakes it when rows become pending. Subscription callbacks run on that
+All paho calls happen on the publisher's own thread. Other threads reach it through
+`publish_now` (a reply waits for a connection: replies.py) and `subscribe`, which queue work
+and wake the thread; the outbox wakes it when rows become pending. Subscription callbacks run on that
 thread, so they must hand work off quickly (see publish/commands.py).
 """
 
@@ -30,6 +29,7 @@ from edge_agent.config.mqtt import MqttConfig
 from edge_agent.connection_errors import describe_connection_error
 from edge_agent.events import Status
 from edge_agent.events.topics import Topics
+from edge_agent.faults import PUBLISHER, reached
 from edge_agent.publish.inflight import InflightRows
 from edge_agent.publish.mqtt_client import (
     CONNECT_TIMEOUT_S,
@@ -39,6 +39,7 @@ from edge_agent.publish.mqtt_client import (
     warn_insecure,
 )
 from edge_agent.publish.publisher_state import PublisherStats, SessionState
+from edge_agent.publish.replies import HeldReplies
 from edge_agent.publish.subscriptions import MessageCallback, Subscriptions
 from edge_agent.publish.waker import Waker
 from edge_agent.publish.wire import row_properties
@@ -76,6 +77,7 @@ class Publisher:
         self._state = SessionState(window_size=mqtt.max_inflight)
         self._subscriptions = Subscriptions()
         self._requests: deque[Callable[[], None]] = deque()
+        self.replies = HeldReplies()  # public: a publisher that replaces this one adopts them (daemon/delivery.py)
         self._waker = Waker()
         self._stopping = threading.Event()
         self._stop_deadline = float("inf")
@@ -130,11 +132,11 @@ class Publisher:
             self._call_soon(lambda: self._client.subscribe(topic_filter, qos=1))
 
     def publish_now(self, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False) -> bool:
-        """Send an ephemeral message (e.g. a command reply) outside the outbox; False when offline."""
-        if not self._state.connected:
-            return False
-        self._call_soon(lambda: self._client.publish(topic, payload, qos=qos, retain=retain))
-        return True
+        """Send an ephemeral message (a command reply) outside the outbox: now when connected (True), else held in
+        memory for the next connection (False). Never dropped for want of a connection (only past the bound)."""
+        self.replies.hold(topic, payload, qos, retain)
+        self._waker.wake()
+        return self._state.connected
 
     # -- thread main -------------------------------------------------------------
 
@@ -218,6 +220,7 @@ class Publisher:
 
     def _io(self, timeout: float) -> int:
         self.loops += 1
+        reached(PUBLISHER)  # a test's hang or death of this thread (edge_agent/faults.py)
         client = self._client
         sock = client.socket()
         if sock is None:
@@ -247,6 +250,7 @@ class Publisher:
             self._begin_session()
         while self._requests:
             self._requests.popleft()()
+        self.replies.send(self._client.publish)
         if self._inflight.has_refusals:
             self._inflight.settle()
         self._inflight.feed(self._send_row)
@@ -268,6 +272,7 @@ class Publisher:
 
     def _close_gracefully(self) -> None:
         client = self._client
+        self.replies.send(client.publish)  # written out by the loops below, before the offline status
         while self._inflight.window and self._clock.monotonic() < self._stop_deadline:
             if self._io(0.05) != paho.MQTT_ERR_SUCCESS:
                 return

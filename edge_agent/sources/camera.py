@@ -22,6 +22,7 @@ from edge_agent.backoff import FullJitterBackoff
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.cameras import CameraConfig
 from edge_agent.events.vision_types import Frame
+from edge_agent.faults import CAMERA_READ, reached
 from edge_agent.sources.camera_health import CameraHealthEvent, FrozenDetector, OnlineState
 from edge_agent.sources.capture import LIVE_KINDS, CaptureOpenError, clip_position_s, open_capture, redact, source_kind
 from edge_agent.sources.tamper import TamperDetector
@@ -209,7 +210,7 @@ class CameraSource:
         started_wall, started_mono = self._timeline_start()
         pace_started, index = time.monotonic(), 0
         while not self._stop.is_set():
-            ok, image = self._blocking("read", capture.read)
+            ok, image = self._blocking("read", _read, capture)
             if self._stop.is_set():
                 break  # stopped (or abandoned as hung) while inside read(): this frame goes nowhere
             if not ok or image is None:
@@ -301,3 +302,8 @@ class CameraSource:
             self.on_health(event)
         except Exception:  # a broken consumer must not stop the camera
             log.exception("health callback failed for camera %s", self.config.id)
+
+
+def _read(capture: cv2.VideoCapture):
+    reached(CAMERA_READ)  # a test's hang inside read(), where a real OpenCV hang happens (edge_agent/faults.py)
+    return capture.read()

@@ -2,8 +2,9 @@
 
 Why our own and not a library: the maintained ByteTrack packages pull in torch or a
 plotting stack (supervision, boxmot, norfair), and the algorithm is a couple of hundred
-lines over numpy and scipy's assignment solver. bench/bench_tracking.py scores it against supervision's ByteTrack on
-MOTChallenge ground truth (the figures are in bench/README.md).
+lines over numpy and an assignment solver (scipy's, ported: assignment.py).
+bench/bench_tracking.py scores it against supervision's ByteTrack on MOTChallenge ground truth
+(the figures are in bench/README.md).
 
 What it reports: only tracks matched to a detection in this frame, with that detection's
 box. A track coasting on its prediction (occluded, missed) stays alive for `max_lost`
@@ -18,7 +19,8 @@ Association per frame (Zhang et al., ByteTrack, ECCV 2022):
      extends a track it clearly overlaps (a half-hidden person), it never bridges a gap;
   3. unmatched detections scored >= start_score start tentative tracks, confirmed after
      min_hits matched runs (a tentative track that misses once is dropped).
-Assignment is optimal (Hungarian, `scipy.optimize.linear_sum_assignment`), not greedy by
+Assignment is optimal (`assignment.py`: scipy's `linear_sum_assignment`, ported, without the 34 MB that
+importing scipy.optimize costs), not greedy by
 IoU: at 5 detector runs/s people move far between runs and greedy pairs cross over
 (TUD-Campus at 5/s: MOTA 0.547 vs 0.427, ID switches 2 vs 7).
 
@@ -35,10 +37,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from edge_agent.config.tracking import TrackerConfig
 from edge_agent.events import Box, Detection, FrameDetections, Track
+from edge_agent.tracking.assignment import linear_sum_assignment
 
 LOW_MATCH_IOU = 0.4  # second stage; ByteTrack uses 0.5, which drops small people seen from above (hall clip)
 _MAX_EXTRAPOLATION = 1.0  # seconds; beyond this a lost track stops drifting

@@ -21,6 +21,7 @@ import time
 import tty
 
 from edge_agent.config.access_adapters import LineStreamAdapterConfig
+from edge_agent.faults import ADAPTER_READER, reached
 from edge_agent.sources.access.base import AccessAdapter, Rejected
 from edge_agent.sources.access.normalize import EventContext, decode_json, parse_generic
 from edge_agent.sources.access.store_retry import StoreRetryQueue
@@ -162,6 +163,7 @@ class LineStreamAdapter(AccessAdapter):
         self.store_retry.submit(event)
 
     def handle_bytes(self, data: bytes) -> None:
+        reached(ADAPTER_READER)  # a test's hang or death of the reader thread (edge_agent/faults.py)
         for item in self._splitter.feed(data):
             if isinstance(item, Rejected):
                 self.reject(item)
