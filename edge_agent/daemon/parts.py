@@ -58,7 +58,7 @@ STARTS_AFRESH = {
 @dataclass
 class PipelineParts:
     video: VideoParts | None = None  # cameras, detector, chains and the video rule engine
-    counts: Stages | None = None  # line counts and zone occupancy (daemon/counts.py), with cameras
+    counts: Stages | None = None  # line counts and zone occupancy (daemon/counts_stages.py), with cameras
     access: AccessParts | None = None  # the door path (daemon/access_stages.py)
     actions: ActionParts | None = None  # the action runner (daemon/action_stages.py)
     collector: TelemetryCollector | None = None  # telemetry sections, read by a sample, a scrape and the page
