@@ -141,6 +141,18 @@ install_package() {
     say "installed edge-agent from $ROOT into $VENV"
   fi
   "$VENV/bin/edge-agent" --version >/dev/null || die "the installed edge-agent does not run (missing dependencies?)"
+  link_command
+}
+
+link_command() {
+  # on PATH for everyone, so the docs' `sudo -u edge-agent edge-agent web passwd` works on an installed box
+  local bin_dir="$PREFIX/usr/local/bin"
+  mkdir -p "$bin_dir"
+  if [ -e "$bin_dir/edge-agent" ] && [ ! -L "$bin_dir/edge-agent" ]; then
+    die "$bin_dir/edge-agent exists and is not a link; move it away and run install.sh again"
+  fi
+  ln -sfn "$VENV/bin/edge-agent" "$bin_dir/edge-agent"
+  say "linked $bin_dir/edge-agent -> $VENV/bin/edge-agent"
 }
 
 install_config() {
