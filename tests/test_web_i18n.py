@@ -17,11 +17,13 @@ import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from edge_agent.events.action import OUTCOMES
-from edge_agent.events.alert import Severity
+from edge_agent.events.alert import Severity, Source
+from edge_agent.events.alert_types import ALERT_TYPES
 from edge_agent.logs import LEVELS
 from edge_agent.web.i18n import negotiate
 
@@ -37,6 +39,12 @@ RUN_TIME_WORDS = {  # EA.word(group, value): every value the agent can send
     "level": list(LEVELS),
     "outcome": [*OUTCOMES, "applied", "refused", "reverted", "pending"],
     "trigger": ["alert", "remote", "technician"],
+    "alert_type": list(ALERT_TYPES),
+    "source_kind": list(get_args(Source.model_fields["kind"].annotation)),  # a new alert type needs its words
+    "reason": [  # agent.health's reasons (daemon/health.py, agent.py, delivery.py, supervisor.py)
+        *("adapter_offline", "adapter_online", "config_rejected", "config_reverted", "config_rolled_back"),
+        *("outbox.corrupt", "state.corrupt", "stage_crashed", "stage_stalled", "stage_gave_up"),
+    ],
 }
 
 
@@ -124,8 +132,8 @@ def test_every_word_picked_at_run_time_is_in_both_catalogues():
         missing = [f"{group}.{value}" for group, values in RUN_TIME_WORDS.items() for value in values]
         assert [key for key in missing if key not in words] == [], language
     english = catalogue("en")  # in English a run-time word reads as the agent sent it (scripts and tests match it)
-    assert [k for k in english if k.split(".")[0] in ("phase", "severity", "level", "outcome", "trigger")
-            and english[k] != k.split(".", 1)[1]] == []  # fmt: skip
+    as_sent = set(RUN_TIME_WORDS) - {"state"}  # "inflight" reads "in flight"
+    assert [k for k in english if k.split(".")[0] in as_sent and english[k] != k.split(".", 1)[1]] == []
 
 
 def test_no_catalogue_key_is_unused():

@@ -80,7 +80,7 @@ EA.pages.actions = {
         t("actions.col_alert", "alert"), t("actions.col_error", "error"), t("alerts.col_delivery", "delivery")],
       action.records.map((r) => [
         EA.time(r.finished_at), EA.word("trigger", r.trigger), EA.word("outcome", r.outcome), r.attempts,
-        r.run_ms ?? "", r.latency_ms ?? "", [r.alert_type, r.rule].filter(Boolean).join(" / "), r.error || "",
+        r.run_ms ?? "", r.latency_ms ?? "", [EA.word("alert_type", r.alert_type), r.rule].filter(Boolean).join(" / "), r.error || "",
         EA.word("state", r.state),
       ])
     );

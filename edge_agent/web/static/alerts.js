@@ -25,7 +25,7 @@ EA.pages.alerts = {
         t("alerts.col_severity", "severity"), t("alerts.col_source", "source"), t("alerts.col_rule", "rule"),
         t("alerts.col_message", "message"), t("alerts.col_delivery", "delivery")],
       alerts.map((a) => [
-        EA.time(a.created_at), a.type, EA.word("phase", a.phase), EA.word("severity", a.severity), a.source,
+        EA.time(a.created_at), EA.word("alert_type", a.type), EA.word("phase", a.phase), EA.word("severity", a.severity), EA.source(a.source),
         a.rule || "", a.message || "",
         EA.word("state", a.state) + (a.attempts ? " " + t("alerts.tries", "({n} tries)", { n: a.attempts }) : ""),
       ])

@@ -137,6 +137,12 @@ EA.loggedOut = function () {
   EA.show("login");
 };
 
+// "camera:entrance" with its kind in the page's language ("摄像头:entrance"); the id as it is
+EA.source = function (source) {
+  const [kind, ...id] = String(source || "").split(":");
+  return id.length ? `${EA.word("source_kind", kind)}:${id.join(":")}` : String(source || "");
+};
+
 // -- the server's words: a refusal or a config problem the page shows, in the page's language where it is one of
 // the page's own phrases (clause by clause); key paths, names and values stay exactly as written
 EA.serverPhrases = [

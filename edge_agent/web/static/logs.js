@@ -44,8 +44,8 @@ EA.pages.logs = {
           t("alerts.col_message", "message")],
         alerts.length
           ? alerts.map((a) => [
-            EA.time(a.created_at), a.type, EA.word("phase", a.phase), EA.word("severity", a.severity), a.source,
-            a.reason || "", a.message || "",
+            EA.time(a.created_at), EA.word("alert_type", a.type), EA.word("phase", a.phase),
+            EA.word("severity", a.severity), EA.source(a.source), EA.word("reason", a.reason), a.message || "",
           ])
           : [[t("logs.no_health", "no health alerts in the last 24 hours"), "", "", "", "", "", ""]]
       );
