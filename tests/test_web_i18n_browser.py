@@ -226,3 +226,21 @@ def test_the_language_switch_is_kept(site, browser):
     wait_for(lambda: browser.find_element(By.ID, "login-button").text == "登录", timeout=15, message="Chinese")
     browser.get(url)  # a new visit keeps the choice (the cookie), though the browser asks for English
     wait_for(lambda: browser.find_element(By.ID, "login-button").text == "登录", timeout=15, message="kept")
+
+
+def test_a_validation_error_is_in_chinese_with_its_key_path_as_written(site, chinese_browser):
+    """Validate only: nothing is applied, so the other tests see the config unchanged."""
+    _, url = site
+    log_in(chinese_browser, url)
+    chinese_browser.execute_script("location.hash = '#edit'")
+    selector = "input[data-path='rules[0].min_dwell']"
+    field = wait_for(lambda: chinese_browser.find_elements(By.CSS_SELECTOR, selector), timeout=15, message="rule")[0]
+    field.clear()
+    field.send_keys("soon")
+    chinese_browser.find_element(By.ID, "validate").click()
+    note = chinese_browser.find_element(By.CSS_SELECTOR, "[data-error-for='rules[0].min_dwell']")
+    wait_for(lambda: note.text, timeout=15, message="the error beside the field")
+    assert note.text == "应为数字；实际为 'soon'"  # the page's own phrases in Chinese, the value as typed
+    listed = chinese_browser.find_element(By.ID, "edit-errors").text
+    assert "rules[0].min_dwell: 应为数字；实际为 'soon'" in listed  # the key path as written
+    assert chinese_browser.find_element(By.ID, "edit-result").text == "校验未通过：1 个问题；未应用任何更改"
