@@ -77,6 +77,7 @@ STATE_DIR="$PREFIX/var/lib/edge-agent"
 MODELS_DIR="$STATE_DIR/models"
 UNIT_DIR="$PREFIX/etc/systemd/system"
 UNIT="$UNIT_DIR/edge-agent.service"
+BIN_LINK="$PREFIX/usr/local/bin/edge-agent"
 
 check_python() {
   command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found (install python3 and python3-venv)"
@@ -144,15 +145,17 @@ install_package() {
   link_command
 }
 
+check_link() {  # before anything is installed: a file of the site's own where the link goes stops the install
+  if [ -e "$BIN_LINK" ] && [ ! -L "$BIN_LINK" ]; then
+    die "$BIN_LINK exists and is not a link; move it away and run install.sh again"
+  fi
+}
+
 link_command() {
   # on PATH for everyone, so the docs' `sudo -u edge-agent edge-agent web passwd` works on an installed box
-  local bin_dir="$PREFIX/usr/local/bin"
-  mkdir -p "$bin_dir"
-  if [ -e "$bin_dir/edge-agent" ] && [ ! -L "$bin_dir/edge-agent" ]; then
-    die "$bin_dir/edge-agent exists and is not a link; move it away and run install.sh again"
-  fi
-  ln -sfn "$VENV/bin/edge-agent" "$bin_dir/edge-agent"
-  say "linked $bin_dir/edge-agent -> $VENV/bin/edge-agent"
+  mkdir -p "$(dirname "$BIN_LINK")"
+  ln -sfn "$VENV/bin/edge-agent" "$BIN_LINK"
+  say "linked $BIN_LINK -> $VENV/bin/edge-agent"
 }
 
 install_config() {
@@ -214,6 +217,7 @@ install_unit() {
 }
 
 check_python
+check_link
 create_user
 make_dirs
 install_package

@@ -120,6 +120,7 @@ def test_a_file_where_the_link_goes_is_not_overwritten(tmp_path, offline_dir):
     refused = run_install(*common, "--model", "none", check=False)
     assert refused.returncode == 1 and "exists and is not a link" in refused.stderr
     assert "a script of the site's own" in mine.read_text()
+    assert not (prefix / "opt/edge-agent").exists()  # refused before anything was installed
 
 
 def test_bad_arguments_are_refused_with_a_reason(tmp_path):
