@@ -96,7 +96,8 @@ class MqttConfig(Section):
         "send it again after a back-off (telemetry is never retried). Nobody received such a message: e.g. a broker "
         "that does not keep shared subscriptions across its restart (mosquitto) answers so until the platform's "
         "consumers have subscribed again. Such messages wait in the outbox (bounded by its expiry and size; telemetry "
-        "`outbox.unrouted_pending` says how many). Off: the broker's answer is taken as delivered.",
+        "`system.mqtt.first_unrouted_at` says since when nobody has received them). Off: the broker's answer is "
+        "taken as delivered.",
     )
     will_delay: int = Field(
         default=10,
