@@ -37,6 +37,12 @@ def test_the_alert_details_table_in_the_api_doc_is_current():
     )
 
 
+@pytest.mark.parametrize("file_name", sorted(schema_documents()))
+def test_python_jsonschema_accepts_each_schema_as_2020_12(file_name):
+    """Ajv (strict) is the other validator: tests/test_wire_contract.py."""
+    jsonschema.Draft202012Validator.check_schema(json.loads(schema_documents()[file_name]))
+
+
 def test_no_stray_schema_files():
     assert sorted(p.name for p in SCHEMAS.glob("*.json")) == sorted(schema_documents())
 

@@ -100,11 +100,12 @@ def test_every_message_type_the_agent_publishes_passes_ajv(agent, mosquitto, tmp
 
 def test_one_started_at_in_the_status_reply_and_the_retained_status(agent, mosquitto):
     daemon, watcher, config = agent
+    telemetry = wait_for(lambda: watcher.payloads("telemetry"), message="telemetry")[-1]
+    assert telemetry["system"]["mqtt"]["last_connected_at"].endswith("Z")  # RFC 3339, as every time on the wire
     reply = watcher.command("status")["result"]
     retained, _ = retained_message(mosquitto.port, f"{watcher.base}/status")
     assert reply["started_at"] == retained["started_at"]  # a boot id the platform can compare
-    telemetry = wait_for(lambda: watcher.payloads("telemetry"), message="telemetry")[-1]
-    assert telemetry["system"]["mqtt"]["last_connected_at"].endswith("Z")  # RFC 3339, as every time on the wire
+    assert reply["outbox"]["last_delivery_at"].endswith("Z")  # the telemetry it was told of was delivered
 
 
 def test_set_config_says_persisted_always_and_lists_every_problem(agent):
