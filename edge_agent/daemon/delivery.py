@@ -66,7 +66,12 @@ class Delivery:
 
     @classmethod
     def build(
-        cls, config: AgentConfig, device_id: str, clock: Clock, health: Health | None = None, started_at=None
+        cls,
+        config: AgentConfig,
+        device_id: str,
+        clock: Clock,
+        health: Health | None = None,
+        started_at: float | None = None,
     ) -> Delivery:
         """`health`: the previous delivery's, when only the broker changed (its open episodes carry on);
         `started_at`: the agent's start (epoch s), shown in the retained status (default: now)."""

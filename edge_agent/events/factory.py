@@ -42,7 +42,7 @@ class AlertFactory:
             rule=rule,
             related_event_id=related_event_id,
             started_at=iso_utc(now if started_at is None else started_at),
-            ended_at=iso_utc(now if ended_at is None else ended_at) if phase == "end" or ended_at else None,
+            ended_at=iso_utc(now if ended_at is None else ended_at) if phase == "end" or ended_at is not None else None,
             created_at=iso_utc(now),
             details=details or AlertDetails(),
         )
