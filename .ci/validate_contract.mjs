@@ -26,11 +26,26 @@ const ajv = new Ajv2020({ strict: true, allErrors: true });
 addFormats(ajv);
 const report = { validator: "ajv 2020-12 strict", schemas: {}, problems: [] };
 const validators = {};
+const branches = {};
+
+// a oneOf keyed by a `type` const (the alert schema): type -> its subschema's validator, to say what is wrong
+// against that branch rather than every branch at once
+function branchesOf(schema, id) {
+  const found = {};
+  for (const entry of schema.oneOf || []) {
+    const def = (entry.$ref || "").split("/").pop();
+    const type = schema.$defs?.[def]?.properties?.type?.const;
+    if (type !== undefined) found[type] = () => ajv.getSchema(`${id}#/$defs/${def}`);
+  }
+  return found;
+}
 const schemaDir = join(root, "docs", "schemas");
 for (const file of readdirSync(schemaDir).filter((f) => f.endsWith(".schema.json")).sort()) {
   const name = file.slice(0, -".schema.json".length);
   try {
-    validators[name] = ajv.compile(JSON.parse(readFileSync(join(schemaDir, file), "utf8")));
+    const schema = JSON.parse(readFileSync(join(schemaDir, file), "utf8"));
+    validators[name] = ajv.compile(schema);
+    branches[name] = branchesOf(schema, schema.$id);
     report.schemas[name] = { valid: 0, invalid: 0 };
   } catch (error) {
     report.problems.push(`docs/schemas/${file}: does not compile: ${error.message}`);
@@ -50,7 +65,9 @@ function check(name, payload, where) {
     return;
   }
   report.schemas[name].invalid += 1;
-  const errors = validate.errors.slice(0, 5).map((e) => `${e.instancePath || "(root)"} ${e.message}`);
+  const branch = branches[name][payload?.type]?.();  // what is wrong against its own type's subschema, if any
+  const told = branch && !branch(payload) ? branch.errors : validate.errors;
+  const errors = told.slice(0, 5).map((e) => `${e.instancePath || "(root)"} ${e.message}`);
   report.problems.push(`${where}: not a valid ${name}: ${errors.join("; ")}`);
 }
 

@@ -48,10 +48,13 @@ def test_ajv_refuses_what_the_docs_mark_always(tmp_path):
     """The second validator is live: an alert without `event_id`, an end without `related_event_id`."""
     intrusion = json.loads((ROOT / "docs" / "examples" / "alert-intrusion-start.json").read_text())
     end = json.loads((ROOT / "docs" / "examples" / "alert-intrusion-end.json").read_text())
+    line = json.loads((ROOT / "docs" / "examples" / "alert-line-crossing.json").read_text())
     del intrusion["event_id"], end["related_event_id"]
-    (tmp_path / "alert.jsonl").write_text(json.dumps(intrusion) + "\n" + json.dumps(end) + "\n")
+    line["created_at"] = "2026-01-05 22:14"  # not RFC 3339 (`format: date-time`, checked by ajv-formats)
+    (tmp_path / "alert.jsonl").write_text("".join(json.dumps(alert) + "\n" for alert in (intrusion, end, line)))
     code, report = ajv(str(tmp_path))
-    assert code == 1 and report["schemas"]["alert"]["invalid"] == 2
+    assert code == 1 and report["schemas"]["alert"]["invalid"] == 3
+    assert any("/created_at must match format" in p for p in report["problems"]), report["problems"]
     assert any("required property 'event_id'" in p for p in report["problems"]), report["problems"]
     assert any("required property 'related_event_id'" in p for p in report["problems"]), report["problems"]
 
