@@ -96,8 +96,8 @@ class AgentControl(Protocol):
     def apply_config_text(self, text: str, origin: str, persist: bool) -> dict[str, Any]:
         """Validate, switch, confirm or revert; raises CommandError (with a `result`) when not applied."""
 
-    def resend_since(self, wall: float) -> int:
-        """Queue again the alerts stored since `wall`; returns how many."""
+    def resend_since(self, wall: float, kinds: tuple[str, ...] = ("alerts",)) -> int:
+        """Queue again the delivered messages of `kinds` (alerts, counts, actions) stored since `wall`; how many."""
 
     def run_action(self, name: str, event_id: str | None, request_id: str | None) -> dict[str, Any]:
         """The `run-action` command: run a `remote: true` action, wait (bounded) for its outcome."""

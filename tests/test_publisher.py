@@ -28,6 +28,9 @@ FAST_RETRY = ReconnectConfig(min_delay=0.05, max_delay=0.3)
 
 
 def mqtt_config(port: int, **overrides) -> MqttConfig:
+    """Most tests here watch delivery with nobody subscribed to alerts: `retry_unrouted` (on by default) is off
+    unless a test asks for it."""
+    overrides.setdefault("retry_unrouted", False)
     return MqttConfig(port=port, reconnect=overrides.pop("reconnect", FAST_RETRY), **overrides)
 
 
@@ -360,15 +363,22 @@ def test_unrouted_alarms_and_events_wait_for_a_subscriber_when_configured(mosqui
         message="unrouted alerts taken back, the telemetry taken as delivered",
     )
     assert outbox.stats().delivered["alarm"] == 0  # PUBACKed more than once each, never recorded as delivered
+    first = publisher.stats().first_unrouted_at  # the health signal: nobody has received this box's alerts since
+    assert first is not None and first <= time.time()
 
     recorder = Recorder(mosquitto.port, "edge/#").start()
     running(recorder)
     wait_for(lambda: set(recorder.event_ids()) >= {a.event_id for a in alerts}, timeout=20, message="retried alerts")
     wait_for(lambda: outbox.stats().undelivered == 0, timeout=10, message="delivered once someone listened")
+    assert publisher.stats().first_unrouted_at is None
+
+
+def test_retry_unrouted_is_on_by_default():
+    assert MqttConfig().retry_unrouted is True  # docs/mqtt-api.md, Delivery guarantee; bench/README.md, the fleet
 
 
 def test_without_retry_unrouted_the_broker_answer_counts_as_delivered(mosquitto, outbox, factory, running):
-    publisher = make_publisher(outbox, mqtt_config(mosquitto.port))
+    publisher = make_publisher(outbox, mqtt_config(mosquitto.port, retry_unrouted=False))
     running(publisher)
     publisher.start()
     for alert in alerts_of(factory, 3):

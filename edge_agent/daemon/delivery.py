@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from edge_agent import __version__
-from edge_agent.clock import Clock
+from edge_agent.clock import Clock, wire_time
 from edge_agent.config import AgentConfig
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.daemon.health import Health
@@ -65,8 +65,16 @@ class Delivery:
     clock: Clock | None = None
 
     @classmethod
-    def build(cls, config: AgentConfig, device_id: str, clock: Clock, health: Health | None = None) -> Delivery:
-        """`health`: the previous delivery's, when only the broker changed (its open episodes carry on)."""
+    def build(
+        cls,
+        config: AgentConfig,
+        device_id: str,
+        clock: Clock,
+        health: Health | None = None,
+        started_at: float | None = None,
+    ) -> Delivery:
+        """`health`: the previous delivery's, when only the broker changed (its open episodes carry on);
+        `started_at`: the agent's start (epoch s), shown in the retained status (default: now)."""
         topics = Topics(config.mqtt.topic_prefix, config.device.site, device_id)
         factory = AlertFactory(device_id, config.device.site, clock)
         private_dir(config.device.state_dir, tighten_existing=True)  # 0750 whatever the umask (private_files.py)
@@ -90,7 +98,7 @@ class Delivery:
                 extra={"moved_to": str(state.moved_aside_to), "error": state.corruption},
             )
         try:
-            publisher = Publisher(config.mqtt, outbox, topics, device_id, __version__, clock)
+            publisher = Publisher(config.mqtt, outbox, topics, device_id, __version__, clock, started_at=started_at)
         except Exception:
             state.close()
             outbox.close()
@@ -104,7 +112,9 @@ class Delivery:
     def replace_publisher(self, mqtt: MqttConfig, on_command) -> None:
         """Another broker or credentials: a new publisher drains the same outbox (nothing queued is lost).
         The new one is built (TLS files read) before the old one stops, so a bad setting changes nothing."""
-        publisher = Publisher(mqtt, self.outbox, self.topics, self.device_id, __version__, self.factory.clock)
+        publisher = Publisher(
+            mqtt, self.outbox, self.topics, self.device_id, __version__, self.factory.clock, started_at=self._started_at
+        )
         self.publisher.stop(timeout=10.0)
         publisher.replies.adopt(self.publisher.replies)  # a reply the old one could not send yet goes out now
         self.config = self.config.model_copy(update={"mqtt": mqtt})  # what a renewed publisher uses
@@ -118,11 +128,23 @@ class Delivery:
         The old thread is abandoned if it does not stop (Python cannot kill it); rows it had in
         flight are requeued when the new one connects, so they are sent again with the same event_id.
         """
-        publisher = Publisher(self.config.mqtt, self.outbox, self.topics, self.device_id, __version__, self.clock)
+        publisher = Publisher(
+            self.config.mqtt,
+            self.outbox,
+            self.topics,
+            self.device_id,
+            __version__,
+            self.clock,
+            started_at=self._started_at,
+        )
         publisher.subscribe(self.topics.command_filter, on_command)
         publisher.replies.adopt(self.publisher.replies)
         self.publisher = publisher
         return publisher
+
+    @property
+    def _started_at(self) -> float:
+        return self.publisher.started_at  # a publisher that replaces another keeps the agent's start
 
     def stop(self, timeout: float) -> None:
         """Publisher first (it finishes in-flight rows and publishes status offline), then the store."""
@@ -134,8 +156,9 @@ class Delivery:
 
     def status(self) -> dict:
         """The broker link and the outbox, for the `status` reply."""
-        return {"mqtt_connected": self.publisher.connected, "outbox": self.outbox.stats().to_dict()}
+        outbox = {key: wire_time(key, value) for key, value in self.outbox.stats().to_dict().items()}
+        return {"mqtt_connected": self.publisher.connected, "outbox": outbox}
 
-    def reply(self, topic: str, payload: str) -> None:
-        if not self.publisher.publish_now(topic, payload, qos=1, retain=False):
+    def reply(self, topic: str, payload: str, correlation_data: bytes | None = None) -> None:
+        if not self.publisher.publish_now(topic, payload, qos=1, retain=False, correlation_data=correlation_data):
             log.info("command reply on %s held until the broker connection is up", topic)

@@ -131,9 +131,9 @@ class AgentFace:
     def apply_config_text(self, text: str, origin: str, persist: bool) -> dict[str, Any]:
         return self._agent.apply_config_text(text, origin, persist)
 
-    def resend_since(self, wall: float) -> int:
+    def resend_since(self, wall: float, kinds: tuple[str, ...] = ("alerts",)) -> int:
         delivery = self._agent.delivery
-        return delivery.outbox.requeue_since(wall) if delivery is not None else 0
+        return delivery.outbox.requeue_since(wall, kinds) if delivery is not None else 0
 
     def run_action(self, name: str, event_id: str | None, request_id: str | None) -> dict[str, Any]:
         return run_action(self._runner(), name, event_id, request_id)  # the reply may wait for the run's outcome

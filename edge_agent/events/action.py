@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge_agent.events.alert import SCHEMA_VERSION, Alert
+from edge_agent.events.alert import SCHEMA_VERSION, Alert, RFC3339Time
 
 TEMPLATE_FIELDS: dict[str, str] = {
     "action": "The action's own name.",
@@ -151,5 +151,5 @@ class ActionRecord(BaseModel):
     latency_ms: float | None = Field(
         default=None, ge=0, description="From the alert's creation (its detection) to the outcome."
     )
-    started_at: str | None = Field(default=None, description="RFC 3339 UTC time of the first try.")
-    finished_at: str = Field(description="RFC 3339 UTC time the outcome was known.")
+    started_at: RFC3339Time | None = Field(default=None, description="RFC 3339 UTC time of the first try.")
+    finished_at: RFC3339Time = Field(description="RFC 3339 UTC time the outcome was known.")

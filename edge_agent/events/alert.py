@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge_agent.events.ids import new_event_id
 
 SCHEMA_VERSION = "1.0"
+# Every time on the wire: RFC 3339 UTC with milliseconds (clock.iso_utc). `format: date-time` in the schemas, so a
+# validator that checks formats (Ajv with ajv-formats, .ci/validate_contract.mjs) holds the agent to it.
+RFC3339Time = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
 
 class Severity(str, Enum):
@@ -89,9 +92,9 @@ class Alert(BaseModel):
     )
     related_event_id: str | None = Field(default=None, description="For an end alert, the event_id of its start alert.")
     rule: str | None = Field(default=None, description="Name of the configured rule that fired.")
-    started_at: str = Field(description="RFC 3339 UTC time the condition began.")
-    ended_at: str | None = Field(default=None, description="RFC 3339 UTC time it ended (end alerts).")
-    created_at: str = Field(description="RFC 3339 UTC time the agent created this message.")
+    started_at: RFC3339Time = Field(description="RFC 3339 UTC time the condition began.")
+    ended_at: RFC3339Time | None = Field(default=None, description="RFC 3339 UTC time it ended (end alerts).")
+    created_at: RFC3339Time = Field(description="RFC 3339 UTC time the agent created this message.")
     details: AlertDetails = Field(default_factory=AlertDetails)
 
     @property

@@ -1,4 +1,6 @@
-"""Remote operations over MQTT: `{prefix}/{site}/{device}/cmd/<name>` → `…/cmd/<name>/reply`.
+"""Remote operations over MQTT: `{prefix}/{site}/{device}/cmd/<name>` → `…/cmd/<name>/reply`, or the
+request's MQTT v5 Response Topic with its Correlation Data when that is in the device's reply area
+(reply_route.py).
 
 Requests are JSON `{"request_id": "...", "args": {...}}`. Every request gets exactly one
 reply carrying its request id (or null when the payload was too broken to carry one),
@@ -18,7 +20,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import timezone
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -27,6 +29,7 @@ from edge_agent.config.errors import describe_validation_errors
 from edge_agent.control import AgentControl
 from edge_agent.events import CommandReply, CommandRequest
 from edge_agent.faults import COMMAND_WORKER, reached
+from edge_agent.publish.reply_route import ReplyRoute, reply_route
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,12 @@ class ResendArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     since: str | float = Field(description="RFC 3339 time or epoch seconds; alerts created since then are sent again.")
+    kinds: list[Literal["alerts", "counts", "actions"]] = Field(
+        default=["alerts"],
+        min_length=1,
+        max_length=3,
+        description="What to send again: alerts (the default), counts messages, action records. Never telemetry.",
+    )
 
 
 class RunActionArgs(BaseModel):
@@ -160,10 +169,17 @@ class CommandDispatcher:
         since = _wall_time(args.since)
         if since > self.clock.wall() + 60:
             raise CommandError(f"args.since is in the future ({iso_utc(since)})")
-        return {"since": iso_utc(since), "requeued": self.agent.resend_since(since)}
+        kinds = tuple(dict.fromkeys(args.kinds))
+        return {"since": iso_utc(since), "kinds": list(kinds), "requeued": self.agent.resend_since(since, kinds)}
 
     def _run_action(self, args: RunActionArgs, request_id: str | None) -> dict:
         return self.agent.run_action(args.action, args.event_id, request_id)
+
+    def refuse(self, name: str, payload: bytes, reason: str) -> CommandReply:
+        """The reply to a request that is not run (its Response Topic was refused): counted as an error."""
+        self.counts[f"{name}:error"] += 1
+        log.warning("command %s not run: %s", name, reason)
+        return self._reply(name, _request_id_of(payload), ok=False, error=reason)
 
     def _reply(self, name: str, request_id, ok: bool, result=None, error=None) -> CommandReply:
         return CommandReply(
@@ -178,14 +194,12 @@ class CommandServer:
         self,
         dispatcher: CommandDispatcher,
         command_prefix: str,
-        reply: Callable[[str, str], None],
-        reply_topic: Callable[[str], str],
+        reply: Callable[[str, str, bytes | None], None],
         queue_size: int = 8,
     ):
         self.dispatcher = dispatcher
         self.command_prefix = command_prefix  # "{prefix}/{site}/{device}/cmd/"
-        self._reply = reply
-        self._reply_topic = reply_topic
+        self._reply = reply  # (topic, payload, correlation data)
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -221,29 +235,36 @@ class CommandServer:
         if not name or "/" in name:
             return  # not a command (e.g. our own reply topic)
         try:
-            self._queue.put_nowait((name, bytes(payload)))
+            route = reply_route(self.command_prefix[: -len("/cmd/")], name, properties)
+        except Exception:  # properties paho could not make sense of: answer where v3.1.1 would
+            route = ReplyRoute(f"{self.command_prefix}{name}/reply")
+        try:
+            self._queue.put_nowait((name, bytes(payload), route))
         except queue.Full:
             self.dropped += 1
             busy = self.dispatcher._reply(
                 name, _request_id_of(payload), ok=False, error="busy: too many commands pending; retry later"
             )
-            self._send(name, busy)
+            self._send(name, busy, route)
 
     def _run(self, stopping: threading.Event) -> None:
         while not stopping.is_set():
             self.loops += 1
             try:
-                name, payload = self._queue.get(timeout=0.2)
+                name, payload, route = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
             reached(COMMAND_WORKER)  # a test's hang or death of this worker (edge_agent/faults.py)
-            reply = self.dispatcher.dispatch(name, payload)
+            if route.refusal is not None:
+                reply = self.dispatcher.refuse(name, payload, route.refusal)
+            else:
+                reply = self.dispatcher.dispatch(name, payload)
             self.handled += 1
-            self._send(name, reply)
+            self._send(name, reply, route)
 
-    def _send(self, name: str, reply: CommandReply) -> None:
+    def _send(self, name: str, reply: CommandReply, route: ReplyRoute) -> None:
         try:
-            self._reply(self._reply_topic(name), _encoded(reply))
+            self._reply(route.topic, _encoded(reply), route.correlation_data)
         except Exception:
             log.exception("could not publish the reply to command %s", name)
 

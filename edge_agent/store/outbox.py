@@ -241,14 +241,18 @@ class Outbox:
             self._notify()
         return changed
 
-    def requeue_since(self, wall_time: float) -> int:
-        """Send delivered alerts (not telemetry) created at or after `wall_time` again; returns how many."""
+    def requeue_since(self, wall_time: float, kinds: Iterable[str] = ("alerts",)) -> int:
+        """Send delivered messages of `kinds` (topic level after the device: alerts, counts, actions; never telemetry)
+        created at or after `wall_time` again; returns how many."""
+        wanted, depth = set(kinds) - {"telemetry"}, len(self.topic_prefix.split("/")) + 2  # prefix/site/device/<kind>
         with self._lock, self._transaction(durable=True):
-            changed = self._connection.execute(
-                "UPDATE outbox SET state = 'pending', delivered_at = NULL"
-                " WHERE state = 'delivered' AND class != 'telemetry' AND created_at >= ?",
+            rows = self._connection.execute(
+                "SELECT seq, topic FROM outbox WHERE state = 'delivered' AND class != 'telemetry' AND created_at >= ?",
                 (wall_time,),
-            ).rowcount
+            ).fetchall()
+            seqs = [(seq,) for seq, topic in rows if (topic.split("/") + [""] * depth)[depth] in wanted]
+            self._connection.executemany("UPDATE outbox SET state = 'pending', delivered_at = NULL WHERE seq = ?", seqs)
+            changed = len(seqs)
         if changed:
             self._notify()
         return changed
