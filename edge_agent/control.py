@@ -109,6 +109,9 @@ class AgentControl(Protocol):
     def open_alerts(self) -> list[dict[str, Any]]:
         """The alerts still waiting for a disposition (resolved or false_alarm), oldest first, with age and source."""
 
+    def door_states(self) -> dict[str, Any]:
+        """Per configured door: open or closed as last reported, since when, held open, its offline readers."""
+
     def response_snapshot(self) -> dict[str, Any]:
         """What is disarmed and snoozed (and what each kept back), escalations waiting, the audit trail."""
 

@@ -147,6 +147,10 @@ class AgentFace:
         delivery = self._agent.delivery
         return delivery.response.open_alerts() if delivery is not None and delivery.response is not None else []
 
+    def door_states(self) -> dict[str, Any]:
+        pipeline = self._agent.pipeline
+        return pipeline.door_states() if pipeline is not None else {}
+
     def response_snapshot(self) -> dict[str, Any]:
         desk = self._desk()
         return {**desk.snapshot(), "audit": desk.audit_trail(20)}

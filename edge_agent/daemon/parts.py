@@ -124,6 +124,9 @@ class PipelineParts:
         """Per access adapter its figures (as telemetry `adapters`), or None without access control."""
         return self.access.adapters() if self.access is not None else None
 
+    def door_states(self) -> dict:
+        return self.access.service.rules.door_states() if self.access is not None else {}
+
     def figures_now(self) -> dict:
         """The telemetry sample as it would be now (CPU% baseline untouched), as JSON-ready data."""
         return self.collector.current().model_dump(mode="json") if self.collector is not None else {}

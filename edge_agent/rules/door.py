@@ -305,6 +305,22 @@ class DoorRules:
             offline = {reader.alert_id for reader in self._offline.values()}
             return held | offline | self.denied_rising.open_episode_ids()
 
+    def door_states(self) -> dict[str, dict]:
+        """Per configured door: open (since, held open) or closed as last reported, and its offline readers."""
+        with self._lock:
+            offline: dict[str, list[str]] = {}
+            for door_id, reader in self._offline:
+                offline.setdefault(door_id, []).append(reader)
+            return {
+                door_id: {
+                    "open": door_id in self._open,
+                    "open_since": iso_utc(self._open[door_id].opened_wall) if door_id in self._open else None,
+                    "held_open": bool(door_id in self._open and self._open[door_id].alert_id),
+                    "offline_readers": sorted(offline.get(door_id, [])),
+                }
+                for door_id in self.doors
+            }
+
     def welfare_silence(self) -> dict[str, float]:
         """{watch name: seconds of silence counted}, for the state store (survives restarts)."""
         with self._lock:
