@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 from edge_agent.cli.platform_response import open_response
+from edge_agent.clock import parse_utc
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.platform import PlatformConsumer, PlatformStore
 from edge_agent.platform.consumer import ConsumerOptions
@@ -116,3 +117,57 @@ def _first_start(db: str) -> str | None:
 
 def _paths(target, name: str) -> list[str]:
     return [request.path.split("?")[0] for request in target.of_kind("ok") if f"/{name}" in request.path]
+
+
+def test_a_snooze_outlives_a_reload_and_a_restart_and_reports_what_it_hid(
+    tmp_path,
+    models_dir,  # noqa: F811
+    mosquitto,
+    target,
+):
+    config = siren_config(tmp_path / "state", mosquitto.port, models_dir, target.url, cooldown=0, clear_after=0.2)
+    watcher = Watcher(mosquitto.port)
+    daemon = Daemon(tmp_path / "agent", config).start()
+    try:
+        watcher.wait_ready()
+        wait_for(lambda: watcher.payloads("alerts/intrusion"), timeout=90, message="an intrusion before the snooze")
+        args = {"rule": "night", "minutes": 0.5, "reason": "bakery delivery", "by": "li"}
+        reply = watcher.command("snooze", args)
+        assert reply["ok"], reply
+        until = reply["result"]["snoozed"]["until"]
+        refused = watcher.command("snooze", {**args, "rule": "nobody"})
+        assert not refused["ok"] and "unknown target 'rule:nobody'" in refused["error"]
+
+        config["telemetry"] = {"interval": 20}  # any change: a reload
+        status = daemon.reload_file(config, watcher)
+        assert status["response"]["snoozed"]["rule:night"]["until"] == until
+        assert daemon.stop() == 0
+        daemon.start()
+        status = wait_for(lambda: watcher.command("status")["result"], timeout=40, message="the restarted agent")
+        snoozed = status["response"]["snoozed"]["rule:night"]
+        assert snoozed["until"] == until and snoozed["reason"] == "bakery delivery" and snoozed["by"] == "remote:li"
+
+        report = wait_for(lambda: watcher.payloads("alerts/rule.snoozed_report"), timeout=60, message="the report")
+        extra = report[0]["details"]["extra"]
+        assert extra["until"] == until and extra["ended_by"] == "expired" and extra["reason"] == "bakery delivery"
+        assert parse_utc(report[0]["created_at"]) >= parse_utc(until)  # not before its time
+        assert extra["suppressed"] >= 1 and extra["suppressed"] == sum(extra["suppressed_types"].values())
+        snoozed_from = parse_utc(reply["at"])
+        hidden = [
+            alert
+            for alert in watcher.payloads("alerts/intrusion")
+            if alert["phase"] == "start" and snoozed_from < parse_utc(alert["created_at"]) < parse_utc(until)
+        ]
+        assert hidden == []  # what the snooze covered never went out
+        wait_for(
+            lambda: [a for a in watcher.payloads("alerts/intrusion") if parse_utc(a["created_at"]) > parse_utc(until)],
+            timeout=60,
+            message="the rule alerting again after the snooze",
+        )
+        assert "rule:night" not in watcher.command("status")["result"]["response"]["snoozed"]
+        audit = [line for line in daemon.log().splitlines() if "response control: snooze rule:night" in line]
+        assert len(audit) == 1
+    finally:
+        code = daemon.stop()
+        watcher.close()
+    assert code == 0, daemon.log()[-3000:]

@@ -45,7 +45,7 @@ class Sessions:
         now = self.clock.monotonic()
         session = Session(user, secrets.token_urlsafe(32), now, now, password_version, role)
         with self._lock:
-            self._expire(now, password_version)
+            self._expire(now, None, versions=False)  # by time only: another user's hash is checked on their next use
             self._sessions[token] = session
         return token, session
 
@@ -70,7 +70,7 @@ class Sessions:
         with self._lock:
             return len(self._sessions)
 
-    def _expire(self, now: float, password_version: str | None | dict[str, str]) -> None:
+    def _expire(self, now: float, password_version: str | None | dict[str, str], versions: bool = True) -> None:
         def version(session: Session) -> str | None:
             return password_version.get(session.user) if isinstance(password_version, dict) else password_version
 
@@ -78,7 +78,7 @@ class Sessions:
             return (
                 now - session.last_seen > self.idle_timeout
                 or now - session.created > self.max_age
-                or session.password_version != version(session)
+                or (versions and session.password_version != version(session))
             )
 
         for token in [token for token, session in self._sessions.items() if over(session)]:
