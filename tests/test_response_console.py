@@ -106,7 +106,7 @@ def test_escalation_with_the_uplink_down_stopped_from_the_console(tmp_path, mode
         button = f"button.dispose[data-state=acknowledged][data-event='{start['event_id']}']"
         wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, button), timeout=15, message="the alert's buttons")
         row = next(r for r in table_rows(browser, "console-alerts") if "camera:entrance" in r)
-        assert "intrusion" in row and "major" in row and "night" in row
+        assert "intrusion" in row and "major" in row and "night" in row and "escalated" in row
         screenshot(browser, tmp_path, "console-open")
         browser.find_element(By.CSS_SELECTOR, button).click()
         wait_for(lambda: _paths(target, "siren-off"), message="the siren's stop")

@@ -17,9 +17,11 @@ CLOSING = ("resolved", "false_alarm")
 
 
 def open_alerts(outbox, ledger: ResponseLedger, now: float, limit: int) -> list[dict]:
-    """Open alerts, oldest first: event id, type, severity, rule, source, age, states so far, episode ended."""
+    """Open alerts, oldest first: event id, type, severity, rule, source, age, states so far, episode ended,
+    escalated (an `alert.unanswered` names it)."""
     alerts: list[Alert] = []
     ended: set[str] = set()
+    escalated: set[str] = set()
     for row in outbox.tail(limit):
         if "/alerts/" not in row.topic:
             continue
@@ -29,6 +31,8 @@ def open_alerts(outbox, ledger: ResponseLedger, now: float, limit: int) -> list[
             continue
         if alert.phase == "end":
             ended.add(alert.related_event_id or "")
+        elif alert.type == "alert.unanswered":
+            escalated.add((alert.details.extra or {}).get("unanswered_event_id", ""))
         elif alert.type not in NOT_LISTED and alert.severity.value != "info":
             alerts.append(alert)
     states = ledger.answered([alert.event_id for alert in alerts])
@@ -51,6 +55,7 @@ def open_alerts(outbox, ledger: ResponseLedger, now: float, limit: int) -> list[
                 "age_s": round(max(0.0, now - parse_utc(alert.created_at)), 1),
                 "states": done,
                 "ended": alert.phase == "instant" or alert.event_id in ended,
+                "escalated": alert.event_id in escalated,
             }
         )
     return listed

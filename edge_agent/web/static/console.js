@@ -50,7 +50,9 @@ EA.pages.console = {
         t("console.source", "source"), t("console.rule", "rule"), t("console.states", "so far"), ""],
       alerts.map((a) => [
         this.age(a.age_s), a.type, a.severity, a.source + (a.zone ? " / " + a.zone : "") + (a.door ? " / " + a.door : ""),
-        a.rule || "", a.states.join(", ") || t("console.unanswered", "unanswered"),
+        a.rule || "",
+        (a.states.join(", ") || t("console.unanswered", "unanswered")) +
+          (a.escalated ? " — " + t("console.escalated", "escalated") : ""),
         EA.el("span", {},
           button(a, "acknowledged", "console.acknowledge", "Acknowledge"),
           button(a, "dispatched", "console.dispatch", "Dispatched"),
