@@ -73,6 +73,7 @@ class OfflineReader:
     since_mono: float
     since_wall: float
     alert_id: str
+    door: str | None = None  # the door it reads for, when the event named one (the console's door states)
 
 
 @dataclass
@@ -224,7 +225,7 @@ class DoorRules:
         if key in self._offline:
             return
         alert_id = self._emit("reader.offline", READER_OFFLINE_SEVERITY, event, details_for(event), phase="start")
-        self._offline[key] = OfflineReader(self.clock.monotonic(), event.edge_time, alert_id)
+        self._offline[key] = OfflineReader(self.clock.monotonic(), event.edge_time, alert_id, event.door)
 
     def _on_reader_online(self, event: DoorEvent) -> None:
         offline = self._offline.pop((event.adapter, event.reader or event.door), None)
@@ -309,8 +310,8 @@ class DoorRules:
         """Per configured door: open (since, held open) or closed as last reported, and its offline readers."""
         with self._lock:
             offline: dict[str, list[str]] = {}
-            for door_id, reader in self._offline:
-                offline.setdefault(door_id, []).append(reader)
+            for (_, reader), state in self._offline.items():
+                offline.setdefault(state.door or "", []).append(reader)
             return {
                 door_id: {
                     "open": door_id in self._open,
