@@ -162,9 +162,15 @@ def test_an_unanswered_start_escalates_once_and_an_answer_cancels_it(tmp_path, c
 def test_escalation_timers_and_snoozes_survive_a_restart(tmp_path, clock):
     config = agent_config({"after": 30})
     box = Box(tmp_path, clock, config)
-    start = make_alert(clock)
+    start, answered = make_alert(clock), make_alert(clock, zone="hall")
     box.sink.emit(start)
+    box.sink.emit(answered)
+    box.desk.dispose(answered.event_id, "acknowledged", "ana", "", "console")
     box.desk.control("snooze", "rule:anyone", "guard", "console", minutes=1, reason="delivery")
+    earlier = make_alert(clock, zone="gate")
+    box.sink.emit(earlier)  # kept back by the snooze: no alert, so nothing to dispose
+    with pytest.raises(ResponseRefused, match="no alert"):
+        box.desk.dispose(earlier.event_id, "acknowledged", "ana", "", "remote")
     hidden = make_alert(clock, zone="dock")
     box.sink.emit(hidden)  # kept back
     box.sink.emit(
@@ -176,7 +182,9 @@ def test_escalation_timers_and_snoozes_survive_a_restart(tmp_path, clock):
 
     again = Box(tmp_path, clock, config)
     try:
-        assert again.desk.snapshot()["snoozed"]["rule:anyone"]["suppressed"] == 1
+        with pytest.raises(ResponseRefused, match="nothing changed"):  # the state store remembers the answers
+            again.desk.dispose(answered.event_id, "acknowledged", "bob", "", "remote")
+        assert again.desk.snapshot()["snoozed"]["rule:anyone"]["suppressed"] == 2
         again.sink.emit(make_alert(clock, type="loitering"))  # kept back too, counted after the restart
         clock.advance(30.0)
         again.desk.tick()
@@ -189,9 +197,9 @@ def test_escalation_timers_and_snoozes_survive_a_restart(tmp_path, clock):
         report = again.alerts("rule.snoozed_report")
         assert len(report) == 1
         extra = report[0]["details"]["extra"]
-        assert extra["suppressed"] == 2 and extra["suppressed_types"] == {"intrusion": 1, "loitering": 1}
+        assert extra["suppressed"] == 3 and extra["suppressed_types"] == {"intrusion": 2, "loitering": 1}
         assert extra["ended_by"] == "expired" and extra["reason"] == "delivery"
-        assert [a["details"].get("zone") for a in again.alerts("intrusion")] == ["room"]  # dock never went out
+        assert [a["details"].get("zone") for a in again.alerts("intrusion")] == ["room", "hall"]  # gate, dock: never
         after = make_alert(clock, zone="yard")
         again.sink.emit(after)
         assert after.event_id in [a["event_id"] for a in again.alerts("intrusion")]

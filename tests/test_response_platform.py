@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from edge_agent.cli.main import main as cli_main
 from edge_agent.clock import FakeClock, iso_utc, parse_utc
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.events import AlertFactory, Topics, new_event_id
@@ -103,3 +104,10 @@ def test_pending_and_figures_from_known_times(tmp_path):
     assert (row["ack_p50_s"], row["ack_p95_s"]) == (percentile(acks, 0.5), percentile(acks, 0.95)) == (13.0, 17.0)
     assert (row["resolve_p50_s"], row["resolve_p95_s"]) == (73.0, 77.0) == (percentile(closes, 0.5), 77.0)
     assert row["unanswered"] == 1 and row["false_alarms"] == 2 and row["false_alarm_rate"] == 0.2
+
+
+def test_platform_dispose_refuses_an_alert_the_platform_has_not_seen(tmp_path, capsys):
+    db = tmp_path / "platform.db"
+    stores(db)
+    code = cli_main(["platform", "dispose", "--db", str(db), new_event_id(), "acknowledged", "--by", "ana"])
+    assert code == 2 and "it must have reached the platform first" in capsys.readouterr().out

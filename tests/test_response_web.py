@@ -137,4 +137,13 @@ def test_a_new_password_ends_only_that_users_sessions(page):
     assert add_user(page, "guard", "operator", "another long password").returncode == 0
     assert guard.get("/api/console").status_code == 401
     assert technician.get("/api/console").status_code == 200 and technician.get("/api/overview").status_code == 200
-    operator(page, "another long password")
+    again, _ = operator(page, "another long password")
+    command = [sys.executable, "-m", "edge_agent", "web", "user"]
+    where = ["--config", str(page.path)]
+    listed = subprocess.run([*command, "list", *where], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert listed.stdout == "guard\toperator\n"
+    removed = subprocess.run(
+        [*command, "remove", "guard", *where], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert removed.returncode == 0 and again.get("/api/console").status_code == 401  # a removed user's sessions end
+    add_user(page, "guard", "operator")
