@@ -205,3 +205,37 @@ def test_escalation_timers_and_snoozes_survive_a_restart(tmp_path, clock):
         assert after.event_id in [a["event_id"] for a in again.alerts("intrusion")]
     finally:
         again.close()
+
+
+def test_disarm_keeps_back_its_target_until_armed_but_never_agent_health(tmp_path, clock):
+    box = Box(tmp_path, clock, agent_config())
+    try:
+        result = box.desk.control("disarm", "camera:entrance", "guard", "console")
+        assert result["disarmed"]["by"] == "guard"
+        box.sink.emit(make_alert(clock, zone="a"))  # the camera's: kept back
+        box.sink.emit(make_alert(clock, zone="b", type="door.forced", phase="instant", rule=None, source="gate"))
+        box.desk.control("disarm", "all", "guard", "console")
+        box.sink.emit(make_alert(clock, zone="c", type="door.forced", phase="instant", rule=None, source="gate"))
+        box.sink.emit(
+            box.factory.make("agent.health", "minor", ("device", "dev-1"), details={"reason": "stage_crashed"})
+        )
+        snapshot = box.desk.snapshot()
+        assert (
+            snapshot["disarmed"]["camera:entrance"]["suppressed"] == 1
+            and snapshot["disarmed"]["all"]["suppressed"] == 1
+        )
+        with pytest.raises(ResponseRefused, match="neither disarmed nor snoozed"):
+            box.desk.control("arm", "rule:anyone", "guard", "console")
+        with pytest.raises(ResponseRefused, match="unknown target 'camera:lobby'"):
+            box.desk.control("disarm", "camera:lobby", "guard", "console")
+        with pytest.raises(ResponseRefused, match="snooze takes a rule"):
+            box.desk.control("snooze", "all", "guard", "console", minutes=5, reason="x")
+        box.desk.control("arm", "all", "guard", "console")
+        box.desk.control("arm", "camera:entrance", "guard", "console")
+        box.sink.emit(make_alert(clock, zone="d"))
+        zones = [a["details"].get("zone") for a in box.alerts("intrusion") + box.alerts("door.forced")]
+        assert zones == ["d", "b"] and len(box.alerts("agent.health")) == 1
+        trail = [(entry["command"], entry["target"]) for entry in box.desk.audit_trail()]
+        assert trail == [("disarm", "camera:entrance"), ("disarm", "all"), ("arm", "all"), ("arm", "camera:entrance")]
+    finally:
+        box.close()
