@@ -9,23 +9,8 @@ EA.pages.console = {
     if (!form.dataset.bound) {
       form.dataset.bound = "1";
       form.addEventListener("submit", (event) => { event.preventDefault(); this.snooze(); });
-      this.label();
     }
     EA.every(2000, () => this.refresh());
-  },
-  label() {
-    const texts = {
-      "console-title": ["console.title", "Guards' console"],
-      "console-alerts-title": ["console.open_alerts", "Open alerts"],
-      "console-doors-title": ["console.doors", "Doors"],
-      "console-snooze-title": ["console.snooze_rule", "Snooze a rule"],
-      "snooze-rule-label": ["console.rule", "Rule"],
-      "snooze-minutes-label": ["console.minutes", "Minutes"],
-      "snooze-reason-label": ["console.reason", "Reason"],
-      "snooze-button": ["console.snooze", "Snooze"],
-      "console-note-label": ["console.note", "Note with a disposition (optional)"],
-    };
-    for (const [id, [key, en]] of Object.entries(texts)) document.getElementById(id).textContent = t(key, en);
   },
   async refresh() {
     const { ok, data } = await EA.json("GET", "/api/console");
@@ -39,10 +24,10 @@ EA.pages.console = {
       `${waiting} ${t("console.escalations_waiting", "waiting to escalate")}`;
   },
   alerts(alerts) {
-    const button = (alert, state, key, en) => EA.el(
+    const button = (alert, state, label) => EA.el(
       "button", { type: "button", class: "dispose", "data-state": state, "data-event": alert.event_id,
         onclick: () => this.dispose(alert.event_id, state) },
-      t(key, en)
+      label
     );
     EA.table(
       document.getElementById("console-alerts"),
@@ -54,10 +39,10 @@ EA.pages.console = {
         (a.states.join(", ") || t("console.unanswered", "unanswered")) +
           (a.escalated ? " — " + t("console.escalated", "escalated") : ""),
         EA.el("span", {},
-          button(a, "acknowledged", "console.acknowledge", "Acknowledge"),
-          button(a, "dispatched", "console.dispatch", "Dispatched"),
-          button(a, "resolved", "console.resolve", "Resolved"),
-          button(a, "false_alarm", "console.false_alarm", "False alarm")),
+          button(a, "acknowledged", t("console.acknowledge", "Acknowledge")),
+          button(a, "dispatched", t("console.dispatch", "Dispatched")),
+          button(a, "resolved", t("console.resolve", "Resolved")),
+          button(a, "false_alarm", t("console.false_alarm", "False alarm"))),
       ])
     );
   },
