@@ -105,6 +105,25 @@ class AgentControl(Protocol):
     def action_figures(self) -> dict[str, Any] | None:
         """Per running action its outcome counts and queue; None when no action runner runs."""
 
+    # -- the response to alerts (actions/response_desk.py) -------------------------------------------
+    def dispose(self, event_id: str, state: str, by: str, note: str, origin: str) -> dict[str, Any]:
+        """Record a disposition (`dispose`, the console); raises ResponseRefused saying why nothing changed."""
+
+    def control_alerts(
+        self, command: str, target: str, by: str, origin: str, minutes: float = 0, reason: str = ""
+    ) -> dict[str, Any]:
+        """`arm`, `disarm` or `snooze` a target (`rule:<name>`, `camera:<id>`, `all`), audited; raises
+        ResponseRefused (unknown target; from a remote sender, a target the remote-change policy keeps local)."""
+
+    def open_alerts(self) -> list[dict[str, Any]]:
+        """The alerts still waiting for a disposition (resolved or false_alarm), oldest first, with age and source."""
+
+    def door_states(self) -> dict[str, Any]:
+        """Per configured door: open or closed as last reported, since when, held open, its offline readers."""
+
+    def response_snapshot(self) -> dict[str, Any]:
+        """What is disarmed and snoozed (and what each kept back), escalations waiting, the audit trail."""
+
     def test_action(self, name: str, alert: Alert | None, fields: dict[str, Any]) -> ActionRun:
         """Queue one run of an enabled action now, for a technician (`trigger: technician`). Raises ActionRefused
         (actions/runner.py) saying why it cannot run, ActionsNotRunning when no runner runs."""

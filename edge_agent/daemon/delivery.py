@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from edge_agent import __version__
+from edge_agent.actions.response_desk import ResponseDesk
 from edge_agent.clock import Clock, wire_time
 from edge_agent.config import AgentConfig
 from edge_agent.config.mqtt import MqttConfig
@@ -63,6 +64,7 @@ class Delivery:
     state: StateStore  # rule state that survives reloads and restarts (state.db beside the outbox)
     sink: EpisodeSink  # where every alert goes: the outbox, with the ledger of open episodes
     clock: Clock | None = None
+    response: ResponseDesk | None = None  # dispositions, escalations, controls (their state: the state store)
 
     @classmethod
     def build(
@@ -85,6 +87,8 @@ class Delivery:
             outbox.close()
             raise
         sink = EpisodeSink(outbox, state, clock)
+        response = ResponseDesk(state, outbox, sink.emit, factory, topics)
+        sink.response, sink.escalations = response, response.ledger
         if health is None or health.factory.device_id != device_id:
             health = Health(factory, sink)
         else:
@@ -103,7 +107,7 @@ class Delivery:
             state.close()
             outbox.close()
             raise
-        return cls(config, device_id, topics, outbox, publisher, factory, health, state, sink, clock)
+        return cls(config, device_id, topics, outbox, publisher, factory, health, state, sink, clock, response)
 
     def start(self, on_command) -> None:
         self.publisher.subscribe(self.topics.command_filter, on_command)
@@ -157,7 +161,10 @@ class Delivery:
     def status(self) -> dict:
         """The broker link and the outbox, for the `status` reply."""
         outbox = {key: wire_time(key, value) for key, value in self.outbox.stats().to_dict().items()}
-        return {"mqtt_connected": self.publisher.connected, "outbox": outbox}
+        report = {"mqtt_connected": self.publisher.connected, "outbox": outbox}
+        if self.response is not None:
+            report["response"] = self.response.snapshot()
+        return report
 
     def reply(self, topic: str, payload: str, correlation_data: bytes | None = None) -> None:
         if not self.publisher.publish_now(topic, payload, qos=1, retain=False, correlation_data=correlation_data):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
+from edge_agent.actions.response_desk import ResponseDesk, ResponseRefused
 from edge_agent.actions.runner import ActionRunner
 from edge_agent.config import AgentConfig
 from edge_agent.config.hidden import as_written
@@ -148,6 +149,33 @@ class AgentFace:
             raise ActionsNotRunning("the actions are not running right now (the agent is starting or reloading)")
         job = runner.run_for_technician(name, alert, fields)  # raises ActionRefused
         return ActionRun(job, min(runner.outcome_within(name), MAX_TEST_WAIT_S))
+
+    # -- the response to alerts -------------------------------------------------------------------------
+    def dispose(self, event_id: str, state: str, by: str, note: str, origin: str) -> dict[str, Any]:
+        return self._desk().dispose(event_id, state, by, note, origin)
+
+    def control_alerts(
+        self, command: str, target: str, by: str, origin: str, minutes: float = 0, reason: str = ""
+    ) -> dict[str, Any]:
+        return self._desk().control(command, target, by, origin, minutes, reason)
+
+    def open_alerts(self) -> list[dict[str, Any]]:
+        delivery = self._agent.delivery
+        return delivery.response.open_alerts() if delivery is not None and delivery.response is not None else []
+
+    def door_states(self) -> dict[str, Any]:
+        pipeline = self._agent.pipeline
+        return pipeline.door_states() if pipeline is not None else {}
+
+    def response_snapshot(self) -> dict[str, Any]:
+        desk = self._desk()
+        return {**desk.snapshot(), "audit": desk.audit_trail(20)}
+
+    def _desk(self) -> ResponseDesk:
+        delivery = self._agent.delivery
+        if delivery is None or delivery.response is None:
+            raise ResponseRefused("the agent is starting or restarting its store; try again in a moment")
+        return delivery.response
 
     def _runner(self) -> ActionRunner | None:
         pipeline = self._agent.pipeline

@@ -52,6 +52,7 @@ STARTS_AFRESH = {
     "collector": "telemetry figures are read from the current parts at each sample",
     "telemetry": "the telemetry and metrics stages hold no state of their own",
     "fault": "test-only fault injection",
+    "response": "its state is the delivery's ResponseDesk (dispositions, timers, controls in the state store)",
 }
 
 
@@ -61,15 +62,18 @@ class PipelineParts:
     counts: CountsParts | None = None  # line counts and zone occupancy (daemon/counts_stages.py), with cameras
     access: AccessParts | None = None  # the door path (daemon/access_stages.py)
     actions: ActionParts | None = None  # the action runner (daemon/action_stages.py)
+    response: Stages | None = None  # ticks the delivery's ResponseDesk (daemon/response_stages.py)
     collector: TelemetryCollector | None = None  # telemetry sections, read by a sample, a scrape and the page
     telemetry: Stages = field(default_factory=Stages)  # the telemetry and metrics stages
     fault: Stages = field(default_factory=Stages)  # EDGE_AGENT_FAULT (tests only)
 
     def stages(self) -> list[Stages]:
         """Every builder's stages in start order: the action runner first (it hears every alert the others raise;
-        last to stop), then video, counts, access, telemetry and metrics, the fault injector."""
+        last to stop), the response desk's tick, then video, counts, access, telemetry and metrics, the fault
+        injector."""
         built = [
             self.actions.stages if self.actions else None,
+            self.response,
             self.video.stages if self.video else None,
             self.counts.stages if self.counts else None,
             self.access.stages if self.access else None,
@@ -121,6 +125,9 @@ class PipelineParts:
     def adapter_figures(self) -> dict | None:
         """Per access adapter its figures (as telemetry `adapters`), or None without access control."""
         return self.access.adapters() if self.access is not None else None
+
+    def door_states(self) -> dict:
+        return self.access.service.rules.door_states() if self.access is not None else {}
 
     def figures_now(self) -> dict:
         """The telemetry sample as it would be now (CPU% baseline untouched), as JSON-ready data."""

@@ -57,6 +57,10 @@ def build_pipeline(
             from edge_agent.daemon.action_stages import action_stages
 
             parts.actions = action_stages(config, services, lambda: parts.access.service if parts.access else None)
+        if delivery.response is not None:
+            from edge_agent.daemon.response_stages import response_stages
+
+            parts.response = response_stages(config, delivery.response, parts.action_runner)
         _add_telemetry(parts, config, delivery, clock, stages_snapshot, agent_figures)
         fault = fault_from_env(environ.get("EDGE_AGENT_FAULT"))
         if fault is not None:
@@ -94,6 +98,8 @@ def _add_telemetry(
         detector=video.detector if video else None,
         extra_system={"mqtt": lambda: _publisher_figures(delivery), "agent": agent_counters},
     )
+    if delivery.response is not None:
+        sources.extra_system["response"] = delivery.response.snapshot
     if parts.actions is not None:
         sources.extra_system["actions"] = lambda: runner.snapshot() if (runner := parts.action_runner()) else {}
     collector = TelemetryCollector(delivery.device_id, clock, SystemStats(config.device.state_dir, clock), sources)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from edge_agent.events.action import ActionRecord
 from edge_agent.events.alert import Alert
 from edge_agent.events.alert_types import ALERT_TYPES, TYPED_ALERTS
+from edge_agent.events.disposition import Disposition
 from edge_agent.events.messages import CommandReply, CommandRequest, Counts, Status, Telemetry
 
 PUBLISHED_MESSAGES: dict[str, type[BaseModel]] = {
@@ -19,6 +20,7 @@ PUBLISHED_MESSAGES: dict[str, type[BaseModel]] = {
     "telemetry": Telemetry,
     "counts": Counts,
     "action": ActionRecord,
+    "disposition": Disposition,
     "command-request": CommandRequest,
     "command-reply": CommandReply,
 }

@@ -1,7 +1,8 @@
 """Every topic the agent publishes to or listens on, built in one place.
 
 Layout: ``{prefix}/{site}/{device_id}/...`` with ``alerts/{type}``, ``status``,
-``telemetry``, ``counts``, ``actions/{action}``, ``cmd/{name}`` (requests) and ``cmd/{name}/reply``. The command
+``telemetry``, ``counts``, ``dispositions``, ``actions/{action}``, ``cmd/{name}`` (requests) and
+``cmd/{name}/reply``. The command
 filter ``cmd/+`` matches requests only, never replies.
 """
 
@@ -41,6 +42,10 @@ class Topics:
     @property
     def counts(self) -> str:
         return f"{self.base}/counts"
+
+    @property
+    def dispositions(self) -> str:
+        return f"{self.base}/dispositions"
 
     def action(self, name: str) -> str:
         return f"{self.base}/actions/{_check_level('action name', name)}"

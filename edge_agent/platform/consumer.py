@@ -30,7 +30,8 @@ from paho.mqtt.properties import Properties
 
 from edge_agent.config.base import read_secret
 from edge_agent.config.mqtt import MqttConfig
-from edge_agent.platform.message_checks import RejectedMessage, action_record, check_alert_origin
+from edge_agent.platform.message_checks import RejectedMessage, action_record, check_alert_origin, disposition
+from edge_agent.platform.response import ResponseStore
 from edge_agent.platform.store import PlatformStore, parse_json
 from edge_agent.publish.mqtt_client import tls_context
 
@@ -54,14 +55,23 @@ def subscription_filters(prefix: str, group: str) -> list[str]:
         f"$share/{group}/{prefix}/+/+/alerts/#",
         f"$share/{group}/{prefix}/+/+/actions/+",
         f"$share/{group}/{prefix}/+/+/counts",
+        f"$share/{group}/{prefix}/+/+/dispositions",
         f"{prefix}/+/+/status",
     ]
 
 
 class PlatformConsumer:
-    def __init__(self, mqtt: MqttConfig, store: PlatformStore, options: ConsumerOptions | None = None):
+    def __init__(
+        self,
+        mqtt: MqttConfig,
+        store: PlatformStore,
+        options: ConsumerOptions | None = None,
+        response: ResponseStore | None = None,
+    ):
+        """`response`: where dispositions go (platform/response.py); without it they are rejected."""
         self._mqtt = mqtt
         self._store = store
+        self._response = response
         self.options = options or ConsumerOptions()
         self.filters = subscription_filters(mqtt.topic_prefix, self.options.group)
         self.received: Counter[str] = Counter()  # message kind -> messages handled by this instance
@@ -138,7 +148,7 @@ class PlatformConsumer:
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Store one message by its topic: {prefix}/{site}/{device}/(alerts/{type} | actions/{name} | counts |
-        status); raises RejectedMessage for one it will not store."""
+        dispositions | status); raises RejectedMessage for one it will not store."""
         levels = topic.split("/")
         kind = _kind(levels)
         if kind is None:
@@ -160,6 +170,10 @@ class PlatformConsumer:
                 self.action_ids[record.event_id] += 1
         elif kind == "counts":
             self._store.add_counts(body, text, now)
+        elif kind == "disposition":
+            if self._response is None:
+                raise RejectedMessage("this consumer stores no dispositions (no response store)")
+            self._response.add(disposition(body, site=levels[-3], device_id=levels[-2]), text, now)
         else:
             self._store.set_status(body, site=levels[-3], received_at=now)
         with self._lock:
@@ -184,4 +198,6 @@ def _kind(levels: list[str]) -> str | None:
         return "action"
     if len(levels) >= 4 and levels[-1] in ("counts", "status"):
         return levels[-1]
+    if len(levels) >= 4 and levels[-1] == "dispositions":
+        return "disposition"
     return None

@@ -30,6 +30,7 @@ from edge_agent.control import AgentControl
 from edge_agent.events import CommandReply, CommandRequest
 from edge_agent.faults import COMMAND_WORKER, reached
 from edge_agent.publish.reply_route import ReplyRoute, reply_route
+from edge_agent.publish.response_commands import ResponseRefused, response_handlers
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class CommandDispatcher:
             "set-config": (SetConfigArgs, self._set_config),
             "resend-alerts": (ResendArgs, self._resend),
             "run-action": (RunActionArgs, self._run_action),
+            **response_handlers(agent),
         }
 
     @property
@@ -130,7 +132,7 @@ class CommandDispatcher:
             result = handler(args, request_id)
             self.counts[f"{name}:ok"] += 1
             return self._reply(name, request_id, ok=True, result=result)
-        except CommandError as exc:
+        except (CommandError, ResponseRefused) as exc:
             self.counts[f"{name}:error"] += 1
             log.info("command %s (request %s) refused: %s", name, request_id, exc)
             return self._reply(name, request_id, ok=False, error=str(exc), result=exc.result)

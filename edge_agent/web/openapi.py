@@ -142,6 +142,51 @@ SPEC: dict = {
                 "responses": _answers(404, 409, 422, 429, 503),
             }
         },
+        "/api/console": {
+            "get": {"summary": "the guards' console: open alerts, door states, snoozes", "responses": _answers()}
+        },
+        "/api/console/dispose": {
+            "post": {
+                "summary": "dispose of an alert (operator or technician; audited)",
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "event_id": {"type": "string"},
+                            "state": {
+                                "type": "string",
+                                "enum": ["acknowledged", "dispatched", "resolved", "false_alarm"],
+                            },
+                            "note": {"type": "string"},
+                        },
+                    }
+                ),
+                "responses": _answers(409),
+            }
+        },
+        "/api/console/snooze": {
+            "post": {
+                "summary": "snooze a rule for some minutes, with a reason (audited; reports what it hid)",
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "rule": {"type": "string"},
+                            "minutes": {"type": "number"},
+                            "reason": {"type": "string"},
+                        },
+                    }
+                ),
+                "responses": _answers(409),
+            }
+        },
+        "/api/console/arm": {
+            "post": {
+                "summary": "end a rule's snooze (or disarm) now",
+                "requestBody": _json_body({"type": "object", "properties": {"rule": {"type": "string"}}}),
+                "responses": _answers(409),
+            }
+        },
         "/api/logs": {
             "get": {
                 "summary": "the agent's newest log lines (redacted, from memory), newest first",
