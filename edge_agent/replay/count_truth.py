@@ -32,17 +32,17 @@ class TruthCrossing:
     object_id: int
 
 
-def auto_lines(count: int, margin: float = 0.02) -> dict[str, dict]:
+def auto_lines(count: int) -> dict[str, dict]:
     """`count` line configs (camera `lines:` entries): count/2 vertical (in = leftward), count/2 horizontal
-    (in = upward), evenly spaced from 0.2 to 0.8 (one line: at 0.5)."""
+    (in = upward), evenly spaced from 0.2 to 0.8 (one line: at 0.5); band and min_frames are the defaults."""
     if count < 2 or count % 2:
         raise ValueError(f"auto lines need an even count of at least 2, found {count}")
     half = count // 2
     lines = {}
     for k in range(half):
         at = round(0.2 + 0.6 * k / (half - 1), 4) if half > 1 else 0.5
-        lines[f"v{at:.3f}"] = {"points": [[at, 0.0], [at, 1.0]], "in_side": [0.0, 0.5], "margin": margin}
-        lines[f"h{at:.3f}"] = {"points": [[0.0, at], [1.0, at]], "in_side": [0.5, 0.0], "margin": margin}
+        lines[f"v{at:.3f}"] = {"points": [[at, 0.0], [at, 1.0]], "in_side": [0.0, 0.5]}
+        lines[f"h{at:.3f}"] = {"points": [[0.0, at], [1.0, at]], "in_side": [0.5, 0.0]}
     return lines
 
 
@@ -95,6 +95,24 @@ def truth_crossings(paths: Mapping[int, FootPath], lines: Mapping[str, DirectedL
                     found.append(TruthCrossing(name, "in" if now > 0 else "out", frame, object_id))
                 side = now
     return sorted(found, key=lambda c: (c.frame, c.line, c.object_id))
+
+
+def truth_passages(paths: Mapping[int, FootPath], lines: Mapping[str, DirectedLine]) -> list[TruthCrossing]:
+    """Net passages: per id and line, one crossing when the first and the last annotated side differ (at the
+    frame of the last change). What a person did, without the back-and-forth of a foot point along the line."""
+    found = []
+    for crossing_list in _by_person_and_line(truth_crossings(paths, lines)).values():
+        first, last = crossing_list[0], crossing_list[-1]
+        if len(crossing_list) % 2 == 1 and first.direction == last.direction:
+            found.append(last)
+    return sorted(found, key=lambda c: (c.frame, c.line, c.object_id))
+
+
+def _by_person_and_line(crossings: list[TruthCrossing]) -> dict[tuple[int, str], list[TruthCrossing]]:
+    grouped: dict[tuple[int, str], list[TruthCrossing]] = defaultdict(list)
+    for crossing in crossings:
+        grouped[(crossing.object_id, crossing.line)].append(crossing)
+    return grouped
 
 
 def occupancy(feet_by_frame: Mapping[int, list[tuple[float, float]]], zones: Mapping[str, Polygon], frames):
