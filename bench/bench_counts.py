@@ -104,8 +104,70 @@ from edge_agent.replay.count_eval import (
     read_track_feet,
     score_run,
 )
+from edge_agent.replay.count_scoring import count_error
+
+BAND = 0.01  # the agent's default band: a truth crossing whose foot stays within it on one side is geometry
 
 FPS_STEPS = (5.0, 10.0, None)  # None: the clip's own rate
+NEAR_S = 0.5  # a truth crossing whose person no detection covers (IoU >= 0.5) within this many s is a recall miss
+
+
+def excursions(path, line, index: int) -> tuple[float, float]:
+    """How far beyond `line` the foot got on the old side before the crossing at `index` and on the new after."""
+    distances = [line.signed_distance(x, y) for _, x, y in path]
+    sign = 1 if distances[index] > 0 else -1
+    after = before = 0.0
+    for d in distances[index:]:
+        if d * sign < 0:
+            break
+        after = max(after, d * sign)
+    for d in reversed(distances[:index]):
+        if d * sign > 0:
+            break
+        before = max(before, -d * sign)
+    return before, after
+
+
+def why_missed(gt: Path, geometry, lines: dict, agent: list, cache: Path, band: float) -> dict[str, int]:
+    """Truth crossings no agent crossing matched (same line and direction, 1 s), by cause: the foot never got
+    beyond the band on one side (geometry: jitter along the line, or the clip ends), no detection of the person
+    near the line (detector recall), else the tracker (fragments, late confirmation); and agent crossings no
+    truth crossing matched (false)."""
+    from edge_agent.events import Box
+    from edge_agent.replay import count_truth as truth
+    from edge_agent.replay.evaluate import read_mot
+    from edge_agent.rules.geometry import DirectedLine
+
+    width, height, fps = geometry
+    directed = {name: DirectedLine(name, c["points"][0], c["points"][1], c["in_side"]) for name, c in lines.items()}
+    paths = truth.read_foot_paths(gt, width, height)
+    boxes = {
+        (f, i): Box(x / width, y / height, (x + w) / width, (y + h) / height)
+        for f, rows in read_mot(gt, ground_truth=True).items()
+        for i, (x, y, w, h) in rows
+    }
+    detections = {int(k): [Box(*b) for _, _, *b in v] for k, v in json.loads(cache.read_text()).items()}
+    unmatched, causes = list(agent), {"geometry": 0, "recall": 0, "tracking": 0, "false": 0}
+    for crossing in truth.truth_crossings(paths, directed):
+        t = (crossing.frame - 1) / fps
+        near = [a for a in unmatched if a[:2] == (crossing.line, crossing.direction) and abs(a[2] - t) <= 1.0]
+        if near:
+            unmatched.remove(min(near, key=lambda a: abs(a[2] - t)))
+            continue
+        path = paths[crossing.object_id]
+        index = next(i for i, p in enumerate(path) if p[0] == crossing.frame)
+        if min(excursions(path, directed[crossing.line], index)) < band:
+            causes["geometry"] += 1
+            continue
+        seen = any(
+            box.iou(found) >= 0.5
+            for frame, found_boxes in detections.items()
+            if abs(frame - crossing.frame) <= NEAR_S * fps and (box := boxes.get((frame, crossing.object_id)))
+            for found in found_boxes
+        )
+        causes["tracking" if seen else "recall"] += 1
+    causes["false"] = len(unmatched)
+    return causes
 
 
 def replay_in(tree: Path, config: Path, clip: Path, scratch: Path, cache: Path | None) -> dict:
@@ -151,7 +213,8 @@ def sweep(trees: dict[str, Path], assets: Path, cache_dir: Path, scratch: Path) 
                     out["wall_s"],
                 )
                 report = score_run(run, gt, geometry, lines, zones)
-                rows.append({"sequence": sequence.name, "fps": rate, "tree": label, "report": report})
+                causes = why_missed(gt, geometry, lines, run.crossings, cache, BAND)
+                rows.append({"sequence": sequence.name, "fps": rate, "tree": label, "report": report, "causes": causes})
                 print(f"{sequence.name} {rate:g}/s {label}:\n{report.text()}\n", file=sys.stderr, flush=True)
     return rows
 
@@ -169,16 +232,18 @@ def entrance(trees: dict[str, Path], assets: Path, scratch: Path, rounds: int) -
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| sequence | detect/s | tree | truth | count error | bias | precision | recall | occ. MAE | occ. bias"
-        " | MAE / mean |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| sequence | detect/s | tree | truth | count error | bias | precision | recall | missed: geometry / recall /"
+        " tracking | false | net passages: error, bias | occ. MAE | occ. bias | MAE / mean |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        r = row["report"]
+        r, c = row["report"], row["causes"]
         occ = r.occupancy
         lines.append(
             f"| {row['sequence']} | {row['fps']:g} | {row['tree']} | {sum(s.truth_total for s in r.lines)} |"
             f" {r.error:.3f} | {r.bias:+.3f} | {r.crossings.precision:.3f} | {r.crossings.recall:.3f} |"
+            f" {c['geometry']} / {c['recall']} / {c['tracking']} | {c['false']} |"
+            f" {count_error(r.passages)[0]:.3f}, {count_error(r.passages)[1]:+.3f} |"
             f" {occ.mae:.3f} | {occ.bias:+.3f} | {occ.relative_mae:.3f} |"
         )
     for fps in sorted({row["fps"] for row in rows}):
@@ -188,7 +253,13 @@ def table(rows: list[dict]) -> str:
             truth = sum(s.truth_total for s in scores)
             error = sum(s.abs_error for s in scores) / truth
             bias = sum(s.signed_error for s in scores) / truth
-            lines.append(f"| all | {fps:g} | {tree} | {truth} | {error:.3f} | {bias:+.3f} | | | | | |")
+            net = count_error([s for r in picked for s in r.passages])
+            occ = [r.occupancy for r in picked]
+            relative = sum(o.mae * o.samples for o in occ) / sum(o.mean_truth * o.samples for o in occ)
+            lines.append(
+                f"| all | {fps:g} | {tree} | {truth} | {error:.3f} | {bias:+.3f} | | | | |"
+                f" {net[0]:.3f}, {net[1]:+.3f} | | | {relative:.3f} |"
+            )
     return "\n".join(lines)
 
 

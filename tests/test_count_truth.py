@@ -119,3 +119,13 @@ def test_eval_counts_names_what_is_wrong_in_its_inputs(tmp_path, capsys):
     lines.write_text("- just a list\n")
     assert main(["eval-counts", str(clip), str(gt), "--lines", str(lines)]) == 64
     assert "expected a mapping of line name" in capsys.readouterr().err
+
+
+def test_net_passages_drop_the_back_and_forth(paths):
+    passages = truth.truth_passages(paths, directed(truth.auto_lines(2)))
+    # 4 jittered out and back in over v0.500: no passage; 1, 2 and 3 each made one
+    assert {(c.object_id, c.line, c.direction) for c in passages} == {
+        (1, "v0.500", "out"),
+        (2, "v0.500", "in"),
+        (3, "h0.500", "out"),
+    }

@@ -48,7 +48,8 @@ class CountEvalOptions:
 
 @dataclass(frozen=True)
 class CountReport:
-    lines: list[LineScore]
+    lines: list[LineScore]  # against every truth crossing
+    passages: list[LineScore]  # against net passages (count_truth.truth_passages)
     crossings: CrossingMatch
     occupancy: OccupancyScore
     detect_fps: float
@@ -76,6 +77,8 @@ class CountReport:
         rows += [
             f"aggregate over {len(self.lines)} lines, {total} truth crossings, detect_fps {self.detect_fps:g},"
             f" {self.frames} detector runs: count error {self.error:.3f}  bias {self.bias:+.3f}",
+            f"against net passages (first side vs last side per person, {sum(s.truth_total for s in self.passages)}):"
+            f" count error {count_error(self.passages)[0]:.3f}  bias {count_error(self.passages)[1]:+.3f}",
             f"crossings: precision {cross.precision:.3f} ({cross.matched}/{cross.agent} agent crossings within the"
             f" window)  recall {cross.recall:.3f} ({cross.matched}/{cross.truth})",
             f"occupancy over {occ.samples} zone-frames: MAE {occ.mae:.3f}  bias {occ.bias:+.3f}  mean truth"
@@ -155,11 +158,14 @@ def score_run(run: RunOutput, gt, geometry, lines: dict, zones: dict, window: fl
     polygons = {name: Polygon.from_config(name, _zone(config)) for name, config in zones.items()}
     paths = truth.read_foot_paths(gt, width, height)
     truth_timed = [(c.line, c.direction, (c.frame - 1) / fps) for c in truth.truth_crossings(paths, directed)]
+    net = [(c.line, c.direction, (c.frame - 1) / fps) for c in truth.truth_passages(paths, directed)]
+    agent_counts = {name: run.line_counts.get(name, {"in": 0, "out": 0}) for name in lines}
     true_occupancy = truth.occupancy(truth.feet_by_frame(paths), polygons, run.frames)
     agent_occupancy = truth.occupancy(run.feet, polygons, run.frames)
     detect_fps = (len(run.frames) - 1) / ((run.frames[-1] - run.frames[0]) / fps) if len(run.frames) > 1 else 0.0
     return CountReport(
-        lines=line_scores(truth_timed, {name: run.line_counts.get(name, {"in": 0, "out": 0}) for name in lines}),
+        lines=line_scores(truth_timed, agent_counts),
+        passages=line_scores(net, agent_counts),
         crossings=match_crossings(run.crossings, truth_timed, window),
         occupancy=occupancy_score(agent_occupancy, true_occupancy, run.frames),
         detect_fps=round(detect_fps, 2),
