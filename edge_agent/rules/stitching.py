@@ -37,10 +37,7 @@ class Passage:
 @dataclass(slots=True)
 class _Seen:
     passage: Passage
-    class_name: str
-    foot: tuple[float, float]
-    velocity: tuple[float, float]
-    height: float
+    track: Track  # the tracker's own object: as of its last match (where it was, how it moved)
     last_seen: float
     handed_over: bool = False  # a later track took the passage over; if this one returns it starts a new one
 
@@ -67,15 +64,11 @@ class FragmentStitcher:
         for track in tracks:
             seen = self._seen.get(track.track_id)
             if seen is None:
-                passage = self._claim(track, present) or self._new()
+                seen = self._seen[track.track_id] = _Seen(self._claim(track, present) or self._new(), track, now)
             elif seen.handed_over:
-                passage = self._new(since=now)
-            else:
-                passage = seen.passage
-            result[track.track_id] = passage
-            self._seen[track.track_id] = _Seen(
-                passage, track.class_name, track.box.foot, _velocity(track), track.box.height, now
-            )
+                seen.passage, seen.handed_over = self._new(since=now), False
+            seen.track, seen.last_seen = track, now
+            result[track.track_id] = seen.passage
         self._expire(now, present)
         return result
 
@@ -89,14 +82,14 @@ class FragmentStitcher:
         best, best_distance = None, float("inf")
         for track_id, gone in self._seen.items():
             gap = started - gone.last_seen
-            if track_id in present or gone.handed_over or gone.class_name != track.class_name:
+            if track_id in present or gone.handed_over or gone.track.class_name != track.class_name:
                 continue
             if not 0 < gap <= self.window:
                 continue
             ahead = min(gap, MAX_EXTRAPOLATION)
-            px, py = gone.foot[0] + gone.velocity[0] * ahead, gone.foot[1] + gone.velocity[1] * ahead
-            distance = ((x - px) ** 2 + (y - py) ** 2) ** 0.5
-            if distance <= max(MIN_REACH, REACH_PER_HEIGHT * gone.height) and distance < best_distance:
+            (fx, fy), (vx, vy) = gone.track.box.foot, _velocity(gone.track)
+            distance = ((x - fx - vx * ahead) ** 2 + (y - fy - vy * ahead) ** 2) ** 0.5
+            if distance <= max(MIN_REACH, REACH_PER_HEIGHT * gone.track.box.height) and distance < best_distance:
                 best, best_distance = track_id, distance
         if best is None:
             return None
