@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "edge_agent.cli.status",
     "edge_agent.cli.replay",
     "edge_agent.cli.eval_tracks",
+    "edge_agent.cli.eval_counts",
     "edge_agent.cli.probe",
     "edge_agent.cli.actions",
     "edge_agent.cli.models",
