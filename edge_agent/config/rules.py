@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from edge_agent.config.base import Name, Section
+from edge_agent.config.evidence import RuleEvidence
 from edge_agent.config.policy import REMOTE
 from edge_agent.config.schedule import TimeRange
 from edge_agent.events.alert import Severity
@@ -38,6 +39,10 @@ class _VideoRule(Section):
     )
     severity: Severity = Field(default=Severity.minor, description="Severity of the alerts.")
     enabled: bool = Field(default=True, description="Set false to keep the rule configured but idle.")
+    evidence: RuleEvidence = Field(
+        default_factory=RuleEvidence,
+        description="Evidence kept on the box for this rule's alerts (off by default; docs/evidence.md).",
+    )
 
 
 class IntrusionRule(_VideoRule):

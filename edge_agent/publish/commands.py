@@ -18,7 +18,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import timezone
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -26,6 +26,7 @@ from edge_agent.clock import Clock, iso_utc, parse_rfc3339
 from edge_agent.config.errors import describe_validation_errors
 from edge_agent.control import AgentControl
 from edge_agent.events import CommandReply, CommandRequest
+from edge_agent.evidence.desk import EvidenceRefused
 from edge_agent.faults import COMMAND_WORKER, reached
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,18 @@ class RunActionArgs(BaseModel):
     )
 
 
+class GetEvidenceArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str = Field(min_length=1, max_length=64, description="The alert whose evidence is asked for.")
+    kind: Literal["snapshot", "clip"] | None = Field(
+        default=None, description="Which evidence; default the snapshot if one is kept, else the clip."
+    )
+    requested_by: str | None = Field(
+        default=None, min_length=1, max_length=128, description="Who asks (an operator's name or id): recorded."
+    )
+
+
 def _wall_time(value: str | float) -> float:
     if isinstance(value, (int, float)):
         return float(value)
@@ -89,7 +102,7 @@ class CommandDispatcher:
     """Parses a request, validates its args and runs the named handler; always returns a reply.
 
     The handlers use the agent's one face (edge_agent/control.py): status, get-config, set-config (a config change
-    through the agent's own path), resend-alerts and run-action."""
+    through the agent's own path), resend-alerts, run-action and get-evidence."""
 
     def __init__(self, agent: AgentControl, clock: Clock):
         self.agent = agent
@@ -103,6 +116,7 @@ class CommandDispatcher:
             "set-config": (SetConfigArgs, self._set_config),
             "resend-alerts": (ResendArgs, self._resend),
             "run-action": (RunActionArgs, self._run_action),
+            "get-evidence": (GetEvidenceArgs, self._get_evidence),
         }
 
     @property
@@ -164,6 +178,12 @@ class CommandDispatcher:
 
     def _run_action(self, args: RunActionArgs, request_id: str | None) -> dict:
         return self.agent.run_action(args.action, args.event_id, request_id)
+
+    def _get_evidence(self, args: GetEvidenceArgs, request_id: str | None) -> dict:
+        try:
+            return self.agent.send_evidence(args.event_id, args.kind, request_id, args.requested_by)
+        except EvidenceRefused as exc:
+            raise CommandError(str(exc)) from None
 
     def _reply(self, name: str, request_id, ok: bool, result=None, error=None) -> CommandReply:
         return CommandReply(
