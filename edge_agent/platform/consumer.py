@@ -30,7 +30,7 @@ from paho.mqtt.properties import Properties
 
 from edge_agent.config.base import read_secret
 from edge_agent.config.mqtt import MqttConfig
-from edge_agent.platform.message_checks import RejectedMessage, action_record, check_alert_origin
+from edge_agent.platform.message_checks import RejectedMessage, action_record, check_alert_origin, evidence_kept
 from edge_agent.platform.store import PlatformStore, parse_json
 from edge_agent.publish.mqtt_client import tls_context
 
@@ -54,6 +54,7 @@ def subscription_filters(prefix: str, group: str) -> list[str]:
         f"$share/{group}/{prefix}/+/+/alerts/#",
         f"$share/{group}/{prefix}/+/+/actions/+",
         f"$share/{group}/{prefix}/+/+/counts",
+        f"$share/{group}/{prefix}/+/+/evidence_kept",
         f"{prefix}/+/+/status",
     ]
 
@@ -160,6 +161,8 @@ class PlatformConsumer:
                 self.action_ids[record.event_id] += 1
         elif kind == "counts":
             self._store.add_counts(body, text, now)
+        elif kind == "evidence_kept":
+            self._store.add_evidence_kept(evidence_kept(body, site=levels[-3], device_id=levels[-2]), text, now)
         else:
             self._store.set_status(body, site=levels[-3], received_at=now)
         with self._lock:
@@ -182,6 +185,6 @@ def _kind(levels: list[str]) -> str | None:
         return "alert"
     if len(levels) >= 5 and levels[-2] == "actions":
         return "action"
-    if len(levels) >= 4 and levels[-1] in ("counts", "status"):
+    if len(levels) >= 4 and levels[-1] in ("counts", "status", "evidence_kept"):
         return levels[-1]
     return None

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from edge_agent.config.errors import describe_validation_errors
 from edge_agent.events.action import ActionRecord
 from edge_agent.events.alert import SCHEMA_VERSION
+from edge_agent.events.evidence_messages import EvidenceKept
 
 
 class RejectedMessage(ValueError):
@@ -56,3 +57,15 @@ def _version(value: object) -> tuple[int, int]:
         return int(major), int(minor)
     except ValueError:
         raise RejectedMessage(f"schema_version {value!r} is not MAJOR.MINOR") from None
+
+
+def evidence_kept(body: dict, site: str, device_id: str) -> dict:
+    """An `evidence_kept` record that validates and names the device and site its topic does."""
+    try:
+        kept = EvidenceKept.model_validate(body)
+    except ValidationError as exc:
+        raise RejectedMessage(f"evidence_kept: {describe_validation_errors(exc.errors())}") from None
+    _agrees_with_topic(
+        "evidence_kept", {"site": kept.site, "device_id": kept.device_id}, {"site": site, "device_id": device_id}
+    )
+    return kept.model_dump()
