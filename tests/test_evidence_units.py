@@ -26,15 +26,15 @@ from tests.test_remote_policy import _judge
 Usage = namedtuple("Usage", "total used free")
 
 
-def test_every_person_box_becomes_flat_blocks_of_an_eighth_of_its_height():
+def test_every_person_box_becomes_flat_blocks_of_a_sixth_of_its_height():
     rng = np.random.default_rng(7)
     image = rng.integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
     box = Box(0.30, 0.20, 0.50, 0.90)
     out = pixelate(image, [box])
     x1, y1, x2, y2 = pixel_rect(box, 640, 480)
     assert (x1, y1) < (int(0.30 * 640), int(0.20 * 480)), "the box grows before it is mosaicked"
-    block = block_size(y2 - y1)
-    assert block >= (y2 - y1) / 8 and block >= 8
+    block = block_size(0.70 * 480)
+    assert block >= (y2 - y1) / 8 and block >= 0.70 * 480 / 6
     for top in range(y1, y2, block):
         for left in range(x1, x2, block):
             cell = out[top : min(top + block, y2), left : min(left + block, x2)]
@@ -46,7 +46,7 @@ def test_every_person_box_becomes_flat_blocks_of_an_eighth_of_its_height():
 
 
 def test_a_small_box_still_gets_blocks_of_eight_pixels():
-    assert block_size(20) == 8 and block_size(400) == 50
+    assert block_size(20) == 8 and block_size(400) == 67
 
 
 def test_the_avi_holds_the_jpegs_as_frames_opencv_plays():

@@ -2,9 +2,9 @@
 
 The boxes are the ones the detector produced for that very frame (no second model). Each box is grown a little
 (a detector's box is tight, and a raised arm or hair pokes out of it) and filled with flat blocks whose side is at
-least 1/8 of the grown box's height and never under `MIN_BLOCK` pixels. A head is about 1/7 of a standing person's
-height, so a face falls in at most 2 x 2 blocks: four flat colours, nothing a face detector or a person can
-recognise (docs/evidence.md; tests/test_evidence_privacy.py checks it on the shared images and clips).
+least 1/6 of the person's box height (1/8 of the grown box's) and never under `MIN_BLOCK` pixels. A head is 1/7.5 to
+1/8 of a standing person's height, so a face falls in at most 2 x 2 blocks: four flat colours, nothing a face
+detector or a person can recognise (docs/evidence.md; tests/test_evidence_privacy.py checks it on the shared images and clips).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from edge_agent.events import Box, Detection
 
 PEOPLE = frozenset({"person"})
 GROW = 0.10  # each side grows by this share of the box's width / height
-BLOCK_SHARE = 1 / 8  # block side: at least this share of the grown box's height
+BLOCK_SHARE = 1 / 6  # block side: at least this share of the person's box height (a head is 1/7.5 of it)
 MIN_BLOCK = 8  # pixels
 
 
@@ -25,8 +25,8 @@ def person_boxes(detections: Iterable[Detection], classes: frozenset[str] = PEOP
     return [detection.box for detection in detections if detection.class_name in classes]
 
 
-def block_size(height_px: int) -> int:
-    """The mosaic's block side for a (grown) box this many pixels high."""
+def block_size(height_px: float) -> int:
+    """The mosaic's block side for a person whose detector box is this many pixels high."""
     return max(MIN_BLOCK, int(np.ceil(height_px * BLOCK_SHARE)))
 
 
@@ -47,7 +47,7 @@ def pixelate(image: np.ndarray, boxes: Iterable[Box]) -> np.ndarray:
     for box in boxes:
         x1, y1, x2, y2 = pixel_rect(box, width, height)
         if x2 > x1 and y2 > y1:
-            _mosaic(out, x1, y1, x2, y2, block_size(y2 - y1))
+            _mosaic(out, x1, y1, x2, y2, block_size(box.height * height))
     return out
 
 
