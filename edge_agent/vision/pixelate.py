@@ -4,7 +4,8 @@ The boxes are the ones the detector produced for that very frame (no second mode
 (a detector's box is tight, and a raised arm or hair pokes out of it) and filled with flat blocks whose side is at
 least 1/6 of the person's box height (1/8 of the grown box's) and never under `MIN_BLOCK` pixels. A head is 1/7.5 to
 1/8 of a standing person's height, so a face falls in at most 2 x 2 blocks: four flat colours, nothing a face
-detector or a person can recognise (docs/evidence.md; tests/test_evidence_privacy.py checks it on the shared images and clips).
+detector or a person can recognise (docs/evidence.md; tests/test_evidence_privacy.py measures it on the shared
+images and clips).
 """
 
 from __future__ import annotations
