@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 
+import httpx
 import pytest
 
 from edge_agent.config.mqtt import MqttConfig
@@ -25,11 +26,14 @@ from edge_agent.events import Alert
 from edge_agent.events.evidence_messages import EvidenceKept, EvidenceSent
 from edge_agent.platform import PlatformConsumer, PlatformStore
 from edge_agent.platform.evidence_fetch import FetchRequest, fetch_evidence
+from edge_agent.web.passwords import write_hash
 from tests.support.assets import WHOLE_PICTURE, entrance_camera
 from tests.support.broker import Recorder
 from tests.support.daemon import ROOT, Daemon, Watcher, base_config
 from tests.support.image_scan import pictures_in, pictures_in_files
 from tests.support.wait import wait_for
+from tests.support.web import PASSWORD
+from tests.support.web_daemon import page_url
 from tests.test_daemon_video import models_dir  # noqa: F401 - the fixture
 
 BASE = "edge/site-1/dev-1"
@@ -80,8 +84,10 @@ def agent(tmp_path, mosquitto, models_dir):  # noqa: F811
     recorder = Recorder(mosquitto.port, "#", client_id="scan-on").start()
     evidence = {"snapshot": True, "clip": {"before": 2, "after": 2}}
     settings = {"chunk_kb": 16, "fetches_per_minute": 12, "clip_fps": 5}
-    config = _config(tmp_path, mosquitto.port, models_dir, evidence, evidence=settings)
+    web = {"enabled": True, "port": 0}
+    config = _config(tmp_path, mosquitto.port, models_dir, evidence, evidence=settings, web=web)
     config["rules"][0]["cooldown"] = 600  # one episode: one snapshot and one clip
+    write_hash(tmp_path / "state" / "web" / "password", PASSWORD)
     daemon = Daemon(tmp_path / "agent", config).start()
     watcher = Watcher(mosquitto.port)
     try:
@@ -100,6 +106,7 @@ def test_evidence_is_kept_on_the_box_and_sent_only_on_request(tmp_path, mosquitt
     snapshot = alert.details.evidence
     assert snapshot is not None and snapshot.kind == "snapshot" and snapshot.bytes > 1000
     kept_file = tmp_path / "state" / "evidence" / f"{alert.event_id}.jpg"
+    wait_for(kept_file.exists, message="the snapshot on disk (the writer thread writes it)")
     assert hashlib.sha256(kept_file.read_bytes()).hexdigest() == snapshot.sha256
     assert stat.S_IMODE(kept_file.stat().st_mode) == 0o600
     clip = EvidenceKept.model_validate(wait_for(lambda: watcher.payloads("evidence_kept"), timeout=30)[0])
@@ -146,6 +153,7 @@ def test_evidence_is_kept_on_the_box_and_sent_only_on_request(tmp_path, mosquitt
         ("snapshot", "operator-7", "get-evidence"),
     }
     assert all(r.alert_event_id == alert.event_id and r.bytes > 0 for r in sent if r.outcome == "sent")
+    _on_the_page(daemon, alert.event_id, snapshot.sha256, tmp_path)
     _attacks(watcher, alert.event_id)
     refused = [record for record in _sent_records(tmp_path) if record.outcome == "refused"]
     assert len(refused) >= 2 and all(record.bytes == 0 and record.reason for record in refused)
@@ -156,6 +164,23 @@ def _sent_records(tmp_path) -> list[EvidenceSent]:
     with sqlite3.connect(tmp_path / "state" / "outbox.db") as db:
         rows = db.execute("SELECT payload FROM outbox WHERE topic = ? ORDER BY seq", (f"{BASE}/evidence_sent",))
         return [EvidenceSent.model_validate_json(payload) for (payload,) in rows]
+
+
+def _on_the_page(daemon: Daemon, event_id: str, sha256: str, tmp_path) -> None:
+    """The technician's page shows the kept snapshot to a logged-in technician only, and records it."""
+    url = page_url(daemon)
+    with httpx.Client(base_url=url, timeout=30) as anonymous:
+        assert anonymous.get(f"/api/evidence/{event_id}").status_code == 401
+    with httpx.Client(base_url=url, timeout=30) as page:
+        assert page.post("/api/login", json={"password": PASSWORD}).status_code == 200
+        shown = page.get(f"/api/evidence/{event_id}", params={"kind": "snapshot"})
+        assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+        assert hashlib.sha256(shown.content).hexdigest() == sha256 == shown.headers["x-evidence-sha256"]
+        assert page.get("/api/evidence/..%2F..%2Fconfig.yaml").status_code in (400, 404)
+        assert page.get(f"/api/evidence/{event_id}", params={"kind": "../x"}).status_code == 400
+        assert page.get(f"/api/evidence/{event_id[:-4]}abcd").status_code == 404
+    shown_records = [r for r in _sent_records(tmp_path) if r.via == "web" and r.outcome == "sent"]
+    assert [(r.kind, r.requested_by) for r in shown_records] == [("snapshot", "technician")]
 
 
 def _attacks(watcher: Watcher, event_id: str) -> None:

@@ -2,10 +2,11 @@
 
 `EvidenceCapture` is one video build's part. The detector thread shows it each detected frame of a camera with an
 evidence rule (`seen`, then `done` once the rules have run on it), so when a rule emits a start the frame and the
-person boxes of that very frame are at hand; `emit` (it wraps the build's AlertSink) keeps the snapshot, puts its
-description into `details.evidence` and passes the alert on. A clip is complete only `after` seconds later: its
-job waits for the writer thread (`run_clips`, supervised as the `evidence` stage), whose record follows as an
-`evidence_kept` message. Nothing here ever publishes a picture (evidence/desk.py does, on request).
+person boxes of that very frame are at hand; `emit` (it wraps the build's AlertSink) encodes and hashes the
+snapshot, puts its description into `details.evidence` and passes the alert on; the file is written by the writer
+thread (`ClipWriter`, supervised as the `evidence` stage), so the alert never waits for the disk. A clip is complete
+only `after` seconds later: its job waits for the writer thread too, and its record follows as an `evidence_kept`
+message. Nothing here ever publishes a picture (evidence/desk.py does, on request).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class EvidenceCapture:
         self.cameras = {camera for camera, _ in rules.values()}
         self._current: dict[str, tuple[Frame, FrameDetections]] = {}
         self._jobs: list[ClipJob] = []
+        self._writes: list[tuple[EvidenceRecord, bytes]] = []  # snapshots described, not yet on disk
         self._lock = threading.Lock()
         self.counts: Counter = Counter()
         self.capture_ms: deque[float] = deque(maxlen=1000)
@@ -133,7 +135,12 @@ class EvidenceCapture:
         fields = record_fields(
             alert.event_id, "snapshot", frame.captured_at, evidence.privacy, frame.camera_id, alert.rule
         )
-        return self._kept(self.store.write(fields, encoded.tobytes()))
+        data = encoded.tobytes()
+        record = self._kept(self.store.describe(fields, data))
+        if record is not None:  # the alert waits for the hash only; the writer thread waits for the disk
+            with self._lock:
+                self._writes.append((record, data))
+        return record
 
     def _kept(self, record: EvidenceRecord | None) -> EvidenceRecord | None:
         if record is None:
@@ -146,6 +153,13 @@ class EvidenceCapture:
         return record
 
     # -- the writer thread ---------------------------------------------------------------------------
+    def write_snapshots(self) -> int:
+        with self._lock:
+            writes, self._writes = self._writes, []
+        for record, data in writes:
+            self.store.commit(record, data)
+        return len(writes)
+
     def write_due_clips(self, everything: bool = False) -> int:
         """Write every clip whose `after` has passed (all of them when stopping); returns how many were written."""
         now = self.clock.wall()
@@ -195,6 +209,7 @@ class ClipWriter:
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
         self._thread.join(timeout)
+        self.capture.write_snapshots()
         self.capture.write_due_clips(everything=True)  # what the ring holds now beats no clip at all
 
     def alive(self) -> bool:
@@ -205,6 +220,7 @@ class ClipWriter:
         while not self._stopping.wait(0.25):
             self.loops += 1
             try:
+                self.capture.write_snapshots()
                 self.capture.write_due_clips()
                 if time.monotonic() - pruned_at >= PRUNE_EVERY_S:
                     pruned_at = time.monotonic()

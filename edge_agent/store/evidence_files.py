@@ -75,19 +75,28 @@ class EvidenceStore:
 
     def write(self, record_of: dict, data: bytes) -> EvidenceRecord | None:
         """Keep `data` as the evidence of `record_of["event_id"]`; None (counted) when the disk is low."""
+        record = self.describe(record_of, data)
+        if record is not None:
+            self.commit(record, data)
+        return record
+
+    def describe(self, record_of: dict, data: bytes) -> EvidenceRecord | None:
+        """The record `data` will be kept under (its hash, for the alert), or None (counted) when the disk is low;
+        nothing is written yet (`commit` does, on a thread that may wait for the disk)."""
         if self.disk_low():
             self.counts["refused_disk_low"] += 1
             return None
-        event_id, kind = record_of["event_id"], record_of["kind"]
-        if not self.valid_id(event_id) or kind not in SUFFIX:
-            raise ValueError(f"evidence for {event_id!r} of kind {kind!r}: not a UUIDv7 event id or known kind")
-        record = EvidenceRecord(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), **record_of)
+        if not self.valid_id(record_of["event_id"]) or record_of["kind"] not in SUFFIX:
+            raise ValueError(f"evidence {record_of['event_id']!r} of kind {record_of['kind']!r}: not a UUIDv7 or kind")
+        return EvidenceRecord(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), **record_of)
+
+    def commit(self, record: EvidenceRecord, data: bytes) -> None:
+        """Write the file and its record, atomically and 0600 (the file first: a record always has its file)."""
         with self._lock:
-            atomic_write_private(self._data_path(event_id, kind), data)
-            atomic_write_private(self._record_path(event_id, kind), json.dumps(asdict(record)).encode())
-            self.counts[f"{kind}s_written"] += 1
+            atomic_write_private(self._data_path(record.event_id, record.kind), data)
+            atomic_write_private(self._record_path(record.event_id, record.kind), json.dumps(asdict(record)).encode())
+            self.counts[f"{record.kind}s_written"] += 1
             self.counts["bytes_written"] += len(data)
-        return record
 
     def find(self, event_id: str, kind: str | None = None) -> EvidenceRecord | None:
         """The record kept for an alert (the snapshot first when `kind` is None); None when there is none."""

@@ -22,7 +22,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from edge_agent.web import handlers, openapi
+from edge_agent.web import evidence_view, handlers, openapi
 from edge_agent.web.context import WebContext
 from edge_agent.web.guard import RequestGuard
 from edge_agent.web.passwords import password_version
@@ -79,6 +79,7 @@ def api_routes() -> list[Route]:
         Route("/api/overview", logged_in(handlers.overview), methods=["GET"]),
         Route("/api/lines", logged_in(handlers.lines), methods=["GET"]),
         Route("/api/live/{camera_id}", logged_in(handlers.live_image), methods=["GET"]),
+        Route("/api/evidence/{event_id}", logged_in(evidence_view.evidence), methods=["GET"]),
         Route("/api/config", logged_in(handlers.editable_config), methods=["GET"]),
         Route("/api/validate", logged_in(handlers.validate), methods=["POST"]),
         Route("/api/apply", logged_in(handlers.apply), methods=["POST"]),
