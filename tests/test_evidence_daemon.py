@@ -113,9 +113,10 @@ def test_evidence_is_kept_on_the_box_and_sent_only_on_request(tmp_path, mosquitt
     assert clip.alert_event_id == alert.event_id and clip.frames >= 8 and clip.duration_s >= 2
     wait_for(lambda: store.evidence_sha256(alert.event_id, "clip") == clip.sha256, message="the consumer's copy")
 
-    # kept, described, and still not one picture byte on the wire, in the logs or in the databases
+    # kept, described, and still not one picture byte on the wire, in the logs or in the databases (the platform's too)
     assert pictures_in(_wire(recorder)) == []
-    assert pictures_in_files([daemon.log_path, *_stored_files(tmp_path / "state")]) == {}
+    platform_db = [tmp_path / f"platform.db{suffix}" for suffix in ("", "-wal")]
+    assert pictures_in_files([daemon.log_path, *_stored_files(tmp_path / "state"), *platform_db]) == {}
 
     # the clip, through a broker restart in the middle of the transfer
     mqtt = MqttConfig(host="127.0.0.1", port=mosquitto.port)
