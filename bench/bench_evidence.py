@@ -15,6 +15,7 @@ and the evidence bytes written per camera per day at this alert rate (SD-card we
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import statistics
 import subprocess
@@ -29,10 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_daemon import assets, proc_sample, telemetry_listener, unit_environment
+from edge_agent.config.evidence import EvidenceConfig
 from edge_agent.vision.models import fetch_model
 from tests.support.broker import Mosquitto
 
 CAMERAS = 4
+
+
 EVIDENCE = {"snapshot": True, "clip": {"before": 5, "after": 5}}
 
 
@@ -108,11 +112,63 @@ def run(duration: float, models: Path, evidence: bool) -> dict:
     }
 
 
+def micro(frames: int = 120) -> dict:
+    """CPU time (thread time, so other load on the machine hardly counts) of what evidence adds per frame and per
+    alert, on the shared clip's frames with the detector's person boxes: the ring's scale + pixelate + JPEG, and a
+    snapshot's pixelate + JPEG + sha256."""
+    import cv2
+
+    from edge_agent.config.detector import DetectorConfig
+    from edge_agent.evidence.frame_ring import FrameRing, scaled
+    from edge_agent.vision.detector import Detector
+    from edge_agent.vision.manifest import load_manifest
+    from edge_agent.vision.pixelate import person_boxes, pixelate
+
+    shared = assets()
+    detector = Detector(shared / "models" / "yolox_nano.onnx", load_manifest("yolox_nano"), DetectorConfig())
+    capture = cv2.VideoCapture(str(shared / "footage" / "entrance-one-by-one.mp4"))
+    pictures = []
+    while len(pictures) < frames:
+        ok, image = capture.read()
+        if not ok:
+            break
+        pictures.append((image, person_boxes(detector.detect(image))))
+    defaults = EvidenceConfig()
+    ring = FrameRing(12, 1e6, defaults.clip_width, defaults.jpeg_quality, True)  # every frame offered is kept
+    started = time.thread_time()
+    for index, (image, boxes) in enumerate(pictures):
+        ring.offer(float(index), image, boxes)
+    ring_ms = 1000 * (time.thread_time() - started) / len(pictures)
+    started = time.thread_time()
+    for image, boxes in pictures:
+        ok, data = cv2.imencode(".jpg", pixelate(scaled(image, 1280), boxes), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        hashlib.sha256(data.tobytes()).hexdigest()
+    snapshot_ms = 1000 * (time.thread_time() - started) / len(pictures)
+    height, width = pictures[0][0].shape[:2]
+    return {
+        "frame": f"{width}x{height}",
+        "ring_ms": ring_ms,
+        "snapshot_ms": snapshot_ms,
+        "people": sum(len(b) for _, b in pictures) / len(pictures),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=150.0, help="seconds per run")
     parser.add_argument("--rounds", type=int, default=2, help="off/on pairs")
+    parser.add_argument("--micro", action="store_true", help="only the per-frame and per-alert CPU cost")
     args = parser.parse_args()
+    cost = micro()
+    per_core = CAMERAS * EvidenceConfig().clip_fps * cost["ring_ms"] / 10.0
+    print(
+        f"per frame kept in a ring ({cost['frame']} → 640 px, {cost['people']:.1f} people): {cost['ring_ms']:.2f} "
+        f"ms CPU; per snapshot: {cost['snapshot_ms']:.2f} ms CPU; {CAMERAS} cameras x clip_fps "
+        f"{EvidenceConfig().clip_fps:g}: {per_core:.2f} % of one core, plus snapshots",
+        flush=True,
+    )
+    if args.micro:
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         models = Path(tmp) / "models"
         fetch_model("yolox_nano", models, mirror_dir=assets())
