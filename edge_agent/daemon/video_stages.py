@@ -237,6 +237,8 @@ def evidence_capture(config: AgentConfig, services: Services, cameras: set[str])
     }
     if not rules:
         return None
+    if any(evidence.privacy == "faces" for _, evidence in rules.values()):
+        log.info("evidence privacy 'faces': no face-detector model is installed, people are pixelated instead")
 
     def disk_low() -> None:
         services.health.emit(
