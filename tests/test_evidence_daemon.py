@@ -189,6 +189,8 @@ def _on_the_page(daemon: Daemon, event_id: str, sha256: str, tmp_path) -> None:
         assert anonymous.get(f"/api/evidence/{event_id}").status_code == 401
     with httpx.Client(base_url=url, timeout=30) as page:
         assert page.post("/api/login", json={"password": PASSWORD}).status_code == 200
+        listed = {entry["event_id"]: entry for entry in page.get("/api/alerts").json()["alerts"]}
+        assert listed[event_id]["evidence"] == "snapshot"
         shown = page.get(f"/api/evidence/{event_id}", params={"kind": "snapshot"})
         assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
         assert hashlib.sha256(shown.content).hexdigest() == sha256 == shown.headers["x-evidence-sha256"]

@@ -107,6 +107,10 @@ class Delivery:
             outbox.close()
             raise
         evidence = EvidenceStore(config.outbox_path.parent / "evidence", config.evidence, clock)
+        try:
+            evidence.prune()  # what aged out while the agent was down, even if no rule keeps evidence now
+        except OSError:
+            log.exception("evidence: could not prune %s", evidence.directory)
         desk = EvidenceDesk(evidence, outbox, topics, config.device.site, clock)
         return cls(config, device_id, topics, outbox, publisher, factory, health, state, sink, clock, desk)
 
