@@ -47,7 +47,7 @@ class EvidenceDesk:
                 raise EvidenceRefused(
                     f"evidence of {event_id} was kept without pixelation (privacy: none) and never leaves the box"
                 )
-            data = self.store.read(record)
+            data = self._read(record)
         except EvidenceRefused as exc:
             self._record(event_id, None, who, refused=str(exc))
             raise
@@ -75,7 +75,7 @@ class EvidenceDesk:
         who = {"requested_by": user, "via": "web", "request_id": None}
         try:
             record = self._find(event_id, kind)
-            data = self.store.read(record)
+            data = self._read(record)
         except EvidenceRefused as exc:
             self._record(event_id, None, who, refused=str(exc))
             raise
@@ -136,6 +136,12 @@ class EvidenceDesk:
             f"no {what}evidence is kept for {event_id}: unknown alert, a rule without evidence, or deleted to keep "
             "evidence within evidence.max_mb"
         )
+
+    def _read(self, record: EvidenceRecord) -> bytes:
+        try:
+            return self.store.read(record)
+        except OSError:  # deleted by retention since it was found
+            raise EvidenceRefused(f"evidence of {record.event_id} was just deleted by retention") from None
 
     def _parts(self, record: EvidenceRecord, data: bytes, request_id: str | None) -> list[str]:
         size = len(data) if record.kind == "snapshot" else self.config.chunk_kb * 1024

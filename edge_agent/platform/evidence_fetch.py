@@ -50,6 +50,7 @@ class _Progress:
     refused: str | None = None
     changed: float = 0.0
     requests: int = 0
+    ignored: int = 0  # messages that were not a reply or a part (damaged, or someone else's)
 
 
 def fetch_evidence(mqtt: MqttConfig, request: FetchRequest) -> tuple[bytes, int]:
@@ -102,10 +103,13 @@ def _client(mqtt: MqttConfig, request: FetchRequest, progress: _Progress, lock, 
 
     def on_message(client, userdata, message):
         with lock:
-            if message.topic == reply_topic:
-                _on_reply(json.loads(message.payload), progress, done)
-            else:
-                _on_part(message.payload, request, progress, done)
+            try:
+                if message.topic == reply_topic:
+                    _on_reply(json.loads(message.payload), progress, done)
+                else:
+                    _on_part(message.payload, request, progress, done)
+            except (ValueError, TypeError, AttributeError):  # not ours or damaged (pydantic's errors are ValueErrors)
+                progress.ignored += 1
 
     client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
     client.connect_async(mqtt.host, mqtt.port, mqtt.keepalive)
