@@ -104,6 +104,7 @@ def run(duration: float, models: Path, evidence: bool) -> dict:
         "cpu": 100.0 * (cpu1 - cpu0) / (t1 - t0),
         "rss": statistics.mean(p[2] for p in points[warm:]),
         "p95": figures.get("capture_ms_p95", 0.0),
+        "cpu_p95": figures.get("capture_cpu_ms_p95", 0.0),
         "bytes": figures.get("bytes_written", 0),
         "snapshots": figures.get("snapshots_written", 0),
         "clips": figures.get("clips_written", 0),
@@ -185,7 +186,9 @@ def main() -> int:
     print("| | evidence off | evidence on | added | target |\n|---|---|---|---|---|")
     print(f"| CPU, % of one core | {cpu_off:.1f} | {cpu_on:.1f} | {cpu_on - cpu_off:+.1f} | <= 3 |")
     print(f"| RSS, MB (mean after warm-up) | {rss_off:.1f} | {rss_on:.1f} | {rss_on - rss_off:+.1f} | <= 30 |")
-    print(f"| capture p95, ms | - | {max(r['p95'] for r in on):.1f} | | <= 50 |")
+    walls = ", ".join(f"{r['p95']:.1f}" for r in on)
+    cpus = ", ".join(f"{r['cpu_p95']:.1f}" for r in on)
+    print(f"| capture p95 on the alert's path, ms: wall (per run) / its CPU time | | {walls} / {cpus} | | <= 50 |")
     print(
         f"snapshots {sum(r['snapshots'] for r in on)}, clips {sum(r['clips'] for r in on)}, "
         f"ring {max(r['ring'] for r in on) / 1e6:.2f} MB; evidence written per camera: {per_day / 1e6:.0f} MB/day"
