@@ -17,6 +17,7 @@ from edge_agent.actions.recorder import Job
 from edge_agent.config import AgentConfig
 from edge_agent.events import Alert, Frame, Topics
 from edge_agent.store import OutboxRow
+from edge_agent.store.evidence_files import EvidenceRecord
 
 
 class ActionsNotRunning(RuntimeError):
@@ -83,6 +84,10 @@ class AgentControl(Protocol):
 
     def stored_message(self, event_id: str) -> OutboxRow | None: ...
 
+    def show_evidence(self, event_id: str, kind: str | None, user: str | None) -> tuple[EvidenceRecord, bytes]:
+        """The technician's page (local): an alert's evidence file, recorded as an `evidence_sent` of `via: web`.
+        Raises EvidenceRefused (evidence/desk.py) saying why there is none to show."""
+
     def health_alerts(self, since: float, limit: int) -> list[OutboxRow]:
         """The health alerts (camera offline/tamper, agent health) stored since `since`, newest first."""
 
@@ -101,6 +106,10 @@ class AgentControl(Protocol):
 
     def run_action(self, name: str, event_id: str | None, request_id: str | None) -> dict[str, Any]:
         """The `run-action` command: run a `remote: true` action, wait (bounded) for its outcome."""
+
+    def send_evidence(self, event_id: str, kind: str | None, request_id: str | None, requested_by: str | None) -> dict:
+        """`get-evidence`: queue an alert's evidence for `{base}/evidence/{event_id}` and its `evidence_sent` record;
+        raises EvidenceRefused (unknown, expired, privacy none, too many requests)."""
 
     def action_figures(self) -> dict[str, Any] | None:
         """Per running action its outcome counts and queue; None when no action runner runs."""

@@ -63,8 +63,8 @@ def test_ping_status_and_get_config(dispatcher):
         (
             "reboot",
             request("r9"),
-            "unknown command 'reboot'; known: arm, disarm, dispose, get-config, ping, resend-alerts, run-action, "
-            "set-config, snooze, status",
+            "unknown command 'reboot'; known: arm, disarm, dispose, get-config, get-evidence, ping, resend-alerts, "
+            "run-action, set-config, snooze, status",
         ),
         ("ping", b"{not json", "malformed payload: not JSON"),
         ("ping", b"\xff\xfe", "malformed payload: not JSON"),

@@ -6,6 +6,7 @@ import json
 import signal
 import threading
 
+from edge_agent.cli import platform_evidence
 from edge_agent.cli.platform_response import open_response, register_response
 from edge_agent.config.mqtt import MqttConfig, TlsConfig
 from edge_agent.platform import ATTENTION_OUTCOMES, ConsumerOptions, PlatformConsumer, PlatformStore
@@ -42,6 +43,7 @@ def register(subparsers) -> None:
     actions.add_argument("--json", action="store_true", help="print JSON lines instead of text")
     actions.set_defaults(handler=run_actions)
     register_response(commands)
+    platform_evidence.register(commands)
 
 
 def run_consume(args) -> int:

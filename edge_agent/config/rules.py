@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from edge_agent.config.base import Name, Section
+from edge_agent.config.evidence import RuleEvidence
 from edge_agent.config.policy import REMOTE, local
 from edge_agent.config.schedule import TimeRange
 from edge_agent.events.alert import Severity
@@ -59,6 +60,10 @@ class _VideoRule(Section):
     escalate: Escalation | None = Field(
         default=None,
         description="Escalate an alert of this rule nobody acknowledged: run actions, raise `alert.unanswered`.",
+    )
+    evidence: RuleEvidence = Field(
+        default_factory=RuleEvidence,
+        description="Evidence kept on the box for this rule's alerts (off by default; docs/evidence.md).",
     )
 
 

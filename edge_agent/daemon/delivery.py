@@ -16,10 +16,12 @@ from edge_agent.config import AgentConfig
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.daemon.health import Health
 from edge_agent.events import AlertFactory, Topics
+from edge_agent.evidence.desk import EvidenceDesk
 from edge_agent.private_files import private_dir
 from edge_agent.publish.publisher import Publisher
 from edge_agent.store import Outbox
 from edge_agent.store.episodes import EpisodeSink
+from edge_agent.store.evidence_files import EvidenceStore
 from edge_agent.store.state_store import StateStore
 
 log = logging.getLogger(__name__)
@@ -38,11 +40,19 @@ class Services:
     outbox: Outbox
     topics: Topics
     clock: Clock
+    desk: EvidenceDesk | None = None  # evidence kept and handed out (None: no evidence, unit tests)
 
     @classmethod
     def of(cls, delivery: Delivery, clock: Clock) -> Services:
         return cls(
-            delivery.sink, delivery.factory, delivery.health, delivery.state, delivery.outbox, delivery.topics, clock
+            delivery.sink,
+            delivery.factory,
+            delivery.health,
+            delivery.state,
+            delivery.outbox,
+            delivery.topics,
+            clock,
+            delivery.desk,
         )
 
 
@@ -65,6 +75,7 @@ class Delivery:
     sink: EpisodeSink  # where every alert goes: the outbox, with the ledger of open episodes
     clock: Clock | None = None
     response: ResponseDesk | None = None  # dispositions, escalations, controls (their state: the state store)
+    desk: EvidenceDesk | None = None  # evidence files beside the outbox, handed out on request (evidence/desk.py)
 
     @classmethod
     def build(
@@ -107,7 +118,13 @@ class Delivery:
             state.close()
             outbox.close()
             raise
-        return cls(config, device_id, topics, outbox, publisher, factory, health, state, sink, clock, response)
+        evidence = EvidenceStore(config.outbox_path.parent / "evidence", config.evidence, clock)
+        try:
+            evidence.prune()  # what aged out while the agent was down, even if no rule keeps evidence now
+        except OSError:
+            log.exception("evidence: could not prune %s", evidence.directory)
+        desk = EvidenceDesk(evidence, outbox, topics, config.device.site, clock)
+        return cls(config, device_id, topics, outbox, publisher, factory, health, state, sink, clock, response, desk)
 
     def start(self, on_command) -> None:
         self.publisher.subscribe(self.topics.command_filter, on_command)

@@ -23,8 +23,10 @@ from edge_agent.daemon.delivery import Delivery
 from edge_agent.daemon.health import HEALTH_ALERT_TYPES
 from edge_agent.daemon.parts import PipelineParts
 from edge_agent.events import Alert, Frame, Topics
+from edge_agent.evidence.desk import EvidenceDesk, EvidenceRefused
 from edge_agent.logs import log_ring
 from edge_agent.store import OutboxRow
+from edge_agent.store.evidence_files import EvidenceRecord
 
 # a technician's Test waits at most this long for the outcome, as `run-action` does
 MAX_TEST_WAIT_S = MAX_REMOTE_WAIT_S
@@ -115,6 +117,9 @@ class AgentFace:
         delivery = self._agent.delivery
         return delivery.outbox.get(event_id) if delivery is not None else None
 
+    def show_evidence(self, event_id: str, kind: str | None, user: str | None) -> tuple[EvidenceRecord, bytes]:
+        return self._desk().show(event_id, kind, user)
+
     def health_alerts(self, since: float, limit: int) -> list[OutboxRow]:
         delivery = self._agent.delivery
         if delivery is None:
@@ -129,6 +134,15 @@ class AgentFace:
         return self._log.components()
 
     # -- what it does ------------------------------------------------------------------------------
+    def send_evidence(self, event_id: str, kind: str | None, request_id: str | None, requested_by: str | None) -> dict:
+        return self._desk().send(event_id, kind, request_id, requested_by)
+
+    def _desk(self) -> EvidenceDesk:
+        delivery = self._agent.delivery
+        if delivery is None or delivery.desk is None:
+            raise EvidenceRefused("the agent is starting: no evidence can be handed out yet")
+        return delivery.desk
+
     def apply_config_text(self, text: str, origin: str, persist: bool) -> dict[str, Any]:
         return self._agent.apply_config_text(text, origin, persist)
 

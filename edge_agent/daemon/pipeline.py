@@ -100,6 +100,7 @@ def _add_telemetry(
     )
     if delivery.response is not None:
         sources.extra_system["response"] = delivery.response.snapshot
+    sources.extra_system["evidence"] = lambda: _evidence_figures(delivery, video)
     if parts.actions is not None:
         sources.extra_system["actions"] = lambda: runner.snapshot() if (runner := parts.action_runner()) else {}
     collector = TelemetryCollector(delivery.device_id, clock, SystemStats(config.device.state_dir, clock), sources)
@@ -133,6 +134,16 @@ def _add_telemetry(
         )
 
         parts.telemetry.specs.append(StageSpec("metrics", metrics_stage))
+
+
+def _evidence_figures(delivery: Delivery, video) -> dict:
+    """Telemetry `system.evidence`: files and bytes written and kept (SD wear), fetches, the capture's figures."""
+    if delivery.desk is None:
+        return {}
+    figures = {**delivery.desk.store.figures(), **delivery.desk.figures()}
+    if video is not None and video.evidence is not None:
+        figures.update(video.evidence())
+    return figures
 
 
 def _publisher_figures(delivery: Delivery) -> dict:

@@ -44,6 +44,17 @@ class BoxOut(BaseModel):
     box: list[float] = Field(min_length=4, max_length=4, description="Normalized [x1, y1, x2, y2].")
 
 
+class EvidenceRef(BaseModel):
+    """What the box keeps for an alert (docs/evidence.md): its description and hash, never the picture."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["snapshot", "clip"] = Field(description="snapshot: one JPEG; clip: MJPEG in AVI.")
+    sha256: str = Field(pattern="^[0-9a-f]{64}$", description="SHA-256 of the file, hex: check a fetched copy.")
+    bytes: int = Field(ge=0, description="Size of the file.")
+    captured_at: str = Field(description="RFC 3339 UTC time of the (first) frame.")
+
+
 class AlertDetails(BaseModel):
     """Structured facts of an alert; unused fields are omitted from the payload."""
 
@@ -71,6 +82,9 @@ class AlertDetails(BaseModel):
     crossings: int | None = Field(default=None, ge=0, description="Inward crossings counted (tailgating).")
     message: str | None = Field(default=None, description="Short human-readable summary.")
     extra: dict[str, Any] | None = Field(default=None, description="Rule-specific facts not covered above.")
+    evidence: EvidenceRef | None = Field(
+        default=None, description="Evidence kept on the box; fetched only by `get-evidence` (docs/evidence.md)."
+    )
 
 
 class Alert(BaseModel):

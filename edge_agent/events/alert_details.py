@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from edge_agent.events.alert import BoxOut
+from edge_agent.events.alert import BoxOut, EvidenceRef
 from edge_agent.events.door_event import DENY_REASONS as DOOR_DENY_REASONS
 
 EPISODE_END_REASONS = ("config_changed", "agent_restarted")  # ends decided by the agent, not by the rule
@@ -30,7 +30,11 @@ HEALTH_REASONS = (
     "state.corrupt",
     "adapter_offline",
     "adapter_online",
+    "evidence.disk_low",
 )
+
+
+EVIDENCE_TEXT = "Evidence kept on the box for this alert (rules with `evidence:`); fetched only by `get-evidence`."
 
 
 class _Details(BaseModel):
@@ -64,6 +68,7 @@ class _VideoDetails(_Details):
     reason: Literal[EPISODE_END_REASONS] | None = Field(
         default=None, description="End alerts the agent decided: a reload changed the rule, or the agent restarted."
     )
+    evidence: EvidenceRef | None = Field(default=None, description=EVIDENCE_TEXT)
 
 
 def _video_details(name: str, **facts: tuple[type, str]) -> type[BaseModel]:
@@ -118,6 +123,7 @@ class LineCrossingDetails(_Details):
     objects: list[BoxOut] = Field(description="Its box.")
     confidence: float | None = Field(default=None, ge=0, le=1, description="Its detector score.")
     extra: LineCrossingExtra = Field(description="Both directions' counters.")
+    evidence: EvidenceRef | None = Field(default=None, description=EVIDENCE_TEXT)
 
 
 # -- camera health ----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from edge_agent.events.action import ActionRecord
 from edge_agent.events.alert import Alert
 from edge_agent.events.alert_types import ALERT_TYPES, TYPED_ALERTS
 from edge_agent.events.disposition import Disposition
+from edge_agent.events.evidence_messages import EvidenceKept, EvidencePart, EvidenceSent
 from edge_agent.events.messages import CommandReply, CommandRequest, Counts, Status, Telemetry
 
 PUBLISHED_MESSAGES: dict[str, type[BaseModel]] = {
@@ -23,6 +24,9 @@ PUBLISHED_MESSAGES: dict[str, type[BaseModel]] = {
     "disposition": Disposition,
     "command-request": CommandRequest,
     "command-reply": CommandReply,
+    "evidence-kept": EvidenceKept,
+    "evidence-part": EvidencePart,
+    "evidence-sent": EvidenceSent,
 }
 
 

@@ -30,7 +30,13 @@ from paho.mqtt.properties import Properties
 
 from edge_agent.config.base import read_secret
 from edge_agent.config.mqtt import MqttConfig
-from edge_agent.platform.message_checks import RejectedMessage, action_record, check_alert_origin, disposition
+from edge_agent.platform.message_checks import (
+    RejectedMessage,
+    action_record,
+    check_alert_origin,
+    disposition,
+    evidence_kept,
+)
 from edge_agent.platform.response import ResponseStore
 from edge_agent.platform.store import PlatformStore, parse_json
 from edge_agent.publish.mqtt_client import tls_context
@@ -56,6 +62,7 @@ def subscription_filters(prefix: str, group: str) -> list[str]:
         f"$share/{group}/{prefix}/+/+/actions/+",
         f"$share/{group}/{prefix}/+/+/counts",
         f"$share/{group}/{prefix}/+/+/dispositions",
+        f"$share/{group}/{prefix}/+/+/evidence_kept",
         f"{prefix}/+/+/status",
     ]
 
@@ -174,6 +181,8 @@ class PlatformConsumer:
             if self._response is None:
                 raise RejectedMessage("this consumer stores no dispositions (no response store)")
             self._response.add(disposition(body, site=levels[-3], device_id=levels[-2]), text, now)
+        elif kind == "evidence_kept":
+            self._store.add_evidence_kept(evidence_kept(body, site=levels[-3], device_id=levels[-2]), text, now)
         else:
             self._store.set_status(body, site=levels[-3], received_at=now)
         with self._lock:
@@ -196,7 +205,7 @@ def _kind(levels: list[str]) -> str | None:
         return "alert"
     if len(levels) >= 5 and levels[-2] == "actions":
         return "action"
-    if len(levels) >= 4 and levels[-1] in ("counts", "status"):
+    if len(levels) >= 4 and levels[-1] in ("counts", "status", "evidence_kept"):
         return levels[-1]
     if len(levels) >= 4 and levels[-1] == "dispositions":
         return "disposition"

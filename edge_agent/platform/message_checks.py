@@ -15,6 +15,7 @@ from edge_agent.config.errors import describe_validation_errors
 from edge_agent.events.action import ActionRecord
 from edge_agent.events.alert import SCHEMA_VERSION
 from edge_agent.events.disposition import Disposition
+from edge_agent.events.evidence_messages import EvidenceKept
 
 
 class RejectedMessage(ValueError):
@@ -73,3 +74,15 @@ def disposition(body: dict, site: str, device_id: str) -> Disposition:
     claimed = {"site": found.site, "device_id": found.device_id}
     _agrees_with_topic(f"disposition {found.event_id}", claimed, {"site": site, "device_id": device_id})
     return found
+
+
+def evidence_kept(body: dict, site: str, device_id: str) -> dict:
+    """An `evidence_kept` record that validates and names the device and site its topic does."""
+    try:
+        kept = EvidenceKept.model_validate(body)
+    except ValidationError as exc:
+        raise RejectedMessage(f"evidence_kept: {describe_validation_errors(exc.errors())}") from None
+    _agrees_with_topic(
+        "evidence_kept", {"site": kept.site, "device_id": kept.device_id}, {"site": site, "device_id": device_id}
+    )
+    return kept.model_dump()

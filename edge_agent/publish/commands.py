@@ -28,6 +28,7 @@ from edge_agent.clock import Clock, iso_utc, parse_rfc3339
 from edge_agent.config.errors import describe_validation_errors
 from edge_agent.control import AgentControl
 from edge_agent.events import CommandReply, CommandRequest
+from edge_agent.evidence.desk import EvidenceRefused
 from edge_agent.faults import COMMAND_WORKER, reached
 from edge_agent.publish.reply_route import ReplyRoute, reply_route
 from edge_agent.publish.response_commands import ResponseRefused, response_handlers
@@ -81,6 +82,18 @@ class RunActionArgs(BaseModel):
     )
 
 
+class GetEvidenceArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str = Field(min_length=1, max_length=64, description="The alert whose evidence is asked for.")
+    kind: Literal["snapshot", "clip"] | None = Field(
+        default=None, description="Which evidence; default the snapshot if one is kept, else the clip."
+    )
+    requested_by: str | None = Field(
+        default=None, min_length=1, max_length=128, description="Who asks (an operator's name or id): recorded."
+    )
+
+
 def _wall_time(value: str | float) -> float:
     if isinstance(value, (int, float)):
         return float(value)
@@ -99,7 +112,7 @@ class CommandDispatcher:
     """Parses a request, validates its args and runs the named handler; always returns a reply.
 
     The handlers use the agent's one face (edge_agent/control.py): status, get-config, set-config (a config change
-    through the agent's own path), resend-alerts and run-action."""
+    through the agent's own path), resend-alerts, run-action and get-evidence."""
 
     def __init__(self, agent: AgentControl, clock: Clock):
         self.agent = agent
@@ -114,6 +127,7 @@ class CommandDispatcher:
             "resend-alerts": (ResendArgs, self._resend),
             "run-action": (RunActionArgs, self._run_action),
             **response_handlers(agent),
+            "get-evidence": (GetEvidenceArgs, self._get_evidence),
         }
 
     @property
@@ -182,6 +196,12 @@ class CommandDispatcher:
         self.counts[f"{name}:error"] += 1
         log.warning("command %s not run: %s", name, reason)
         return self._reply(name, _request_id_of(payload), ok=False, error=reason)
+
+    def _get_evidence(self, args: GetEvidenceArgs, request_id: str | None) -> dict:
+        try:
+            return self.agent.send_evidence(args.event_id, args.kind, request_id, args.requested_by)
+        except EvidenceRefused as exc:
+            raise CommandError(str(exc)) from None
 
     def _reply(self, name: str, request_id, ok: bool, result=None, error=None) -> CommandReply:
         return CommandReply(

@@ -22,7 +22,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from edge_agent.web import console, handlers, i18n, log_view, openapi
+from edge_agent.web import console, evidence_view, handlers, i18n, log_view, openapi
 from edge_agent.web.accounts import current_versions
 from edge_agent.web.context import WebContext
 from edge_agent.web.guard import RequestGuard
@@ -90,6 +90,7 @@ def api_routes() -> list[Route]:
         Route("/api/overview", logged_in(handlers.overview), methods=["GET"]),
         Route("/api/lines", logged_in(handlers.lines), methods=["GET"]),
         Route("/api/live/{camera_id}", logged_in(handlers.live_image), methods=["GET"]),
+        Route("/api/evidence/{event_id}", logged_in(evidence_view.evidence), methods=["GET"]),
         Route("/api/config", logged_in(handlers.editable_config), methods=["GET"]),
         Route("/api/validate", logged_in(handlers.validate), methods=["POST"]),
         Route("/api/apply", logged_in(handlers.apply), methods=["POST"]),

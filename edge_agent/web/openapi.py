@@ -105,6 +105,14 @@ SPEC: dict = {
                 "responses": _answers(404, 429, 503, media="image/jpeg"),
             }
         },
+        "/api/evidence/{event_id}": {
+            "get": {
+                "summary": "an alert's kept evidence (JPEG snapshot, MJPEG/AVI clip); recorded as evidence_sent",
+                "parameters": _path_parameter("event_id")
+                + [{"name": "kind", "in": "query", "required": False, "schema": {"type": "string"}}],
+                "responses": _answers(404, 429, media="image/jpeg"),
+            }
+        },
         "/api/config": {"get": {"summary": "the editable part of the config and its digest", "responses": _answers()}},
         "/api/validate": {
             "post": {

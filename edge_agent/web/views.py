@@ -90,6 +90,8 @@ def _alert_entry(row) -> dict | None:
         "door": details.get("door") or (source.get("id") if kind == "door" else None),
         "source": f"{kind}:{source.get('id')}",
         "message": details.get("message") or details.get("reason"),
+        # kept evidence (snapshot | clip): the page shows it from /api/evidence/{event_id} (web/evidence_view.py)
+        "evidence": (details.get("evidence") or {}).get("kind") if isinstance(details.get("evidence"), dict) else None,
         "created_at": alert.get("created_at"),
         "state": row.state,
         "attempts": row.attempts,
