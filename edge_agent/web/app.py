@@ -79,6 +79,7 @@ def api_routes() -> list[Route]:
         Route("/api/overview", logged_in(handlers.overview), methods=["GET"]),
         Route("/api/lines", logged_in(handlers.lines), methods=["GET"]),
         Route("/api/live/{camera_id}", logged_in(handlers.live_image), methods=["GET"]),
+        Route("/api/sight/{camera_id}", logged_in(handlers.sight), methods=["GET"]),
         Route("/api/config", logged_in(handlers.editable_config), methods=["GET"]),
         Route("/api/validate", logged_in(handlers.validate), methods=["POST"]),
         Route("/api/apply", logged_in(handlers.apply), methods=["POST"]),
