@@ -1,5 +1,7 @@
 // Shared by every page: the API wrapper (CSRF header on changes), DOM building without innerHTML, page switching.
 "use strict";
+// Every new word of the page goes through t(key, english); the catalogues (when present) replace the fallback.
+window.t = window.t || ((key, en) => en);
 const EA = { session: null, pages: {}, timers: [] };
 
 EA.api = async function (method, path, body) {
@@ -37,10 +39,13 @@ EA.el = function (tag, attrs, ...children) {
   return node;
 };
 
+// Each cell carries its column's heading (data-label): on a narrow screen a row becomes a card of "heading value"
 EA.table = function (table, headings, rows) {
+  table.classList.add("reflow");
   table.replaceChildren(
     EA.el("tr", {}, ...headings.map((h) => EA.el("th", {}, h))),
-    ...rows.map((row) => EA.el("tr", {}, ...row.map((cell) => EA.el("td", {}, cell === undefined ? "" : cell))))
+    ...rows.map((row) => EA.el("tr", {},
+      ...row.map((cell, i) => EA.el("td", { "data-label": headings[i] }, cell === undefined ? "" : cell))))
   );
 };
 
@@ -67,4 +72,9 @@ EA.loggedOut = function () {
   EA.stopTimers();
   document.getElementById("nav").hidden = true;
   EA.show("login");
+};
+
+// Static words of index.html carry data-t="key" (their English as text): put through t() once at start
+EA.translateStatic = function () {
+  document.querySelectorAll("[data-t]").forEach((node) => { node.textContent = t(node.dataset.t, node.textContent); });
 };

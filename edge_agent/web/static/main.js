@@ -43,4 +43,5 @@ document.getElementById("logout").addEventListener("click", async () => {
 });
 
 window.addEventListener("hashchange", EA.route);
+EA.translateStatic();
 EA.start();
