@@ -3,7 +3,7 @@
 // trails, the motion gate's changed regions and its masks. Each zone's live occupancy comes with it.
 "use strict";
 EA.overlay = {
-  COLOURS: { detection: "#ff4fd8", track: "#00ff66", motion: "#ff9900", mask: "#c0c0c0" },
+  COLOURS: { detection: "#ff4fd8", track: "#00ff00", motion: "#ff9900", mask: "#c0c0c0" },
 
   async fetch(cameraId) {
     const { ok, status, data } = await EA.json("GET", `/api/sight/${encodeURIComponent(cameraId)}`);
