@@ -82,6 +82,11 @@ def test_on_a_phone_the_navigation_fits_and_tables_reflow(phone, shots):
     row = table_rows(phone, "ov-cameras")[0]
     assert "\n" in row  # a row is a card, a cell a line ("camera: entrance" via its data-label)
     screenshot(phone, shots, "overview-390")
+    metrics = {"width": 360, "height": 740, "deviceScaleFactor": 1, "mobile": True}
+    phone.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)  # a smaller phone still
+    wait_for(lambda: phone.execute_script("return window.innerWidth") == 360, timeout=5, message="360 px")
+    assert max(right_edges(phone, "header nav a, #logout")) <= 360
+    assert phone.execute_script("return document.documentElement.scrollWidth") <= 360
 
 
 def open_edit(driver):
