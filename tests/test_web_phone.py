@@ -150,4 +150,5 @@ def test_draw_a_mask_by_touch_and_apply_it(site, phone, shots):
         go(phone, "camera")
         phone.find_element(By.ID, "overlay-toggle").click()
         wait_for(lambda: "masks 1" in text_of(phone, "overlay-legend"), timeout=20, message="the mask in the overlay")
+        wait_for(lambda: "tracks 0" not in text_of(phone, "overlay-legend"), timeout=60, message="a person tracked")
         screenshot(phone, shots, "overlay-390")

@@ -18,7 +18,7 @@ EA.draw.scene = function (canvas, image, geometry, options) {
   const W = canvas.width, H = canvas.height;
   const handles = options && options.handles;
   ctx.lineWidth = Math.max(2, W / 400);
-  ctx.font = `${Math.max(12, W / 60)}px sans-serif`;
+  ctx.font = `${EA.draw.fontPx(canvas)}px sans-serif`;
   for (const [name, zone] of Object.entries(geometry.zones || {})) {
     const pts = zone.points || [];
     if (pts.length < 2) continue;
@@ -50,6 +50,12 @@ EA.draw.scene = function (canvas, image, geometry, options) {
     ctx.fillText(label, ax * W + 4, ay * H - 6);
     if (handles) EA.draw.handles(ctx, line.points, W, H, "#00e0ff", options.selected);
   }
+};
+
+// Labels readable on a phone too: at least 13 CSS px, however far the canvas is scaled down
+EA.draw.fontPx = function (canvas) {
+  const width = canvas.getBoundingClientRect().width;
+  return Math.round(Math.max(12, canvas.width / 60, width ? (13 * canvas.width) / width : 0));
 };
 
 // Motion masks: where the motion gate ignores change (grey, hatched), numbered as the config lists them

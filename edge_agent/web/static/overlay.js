@@ -15,7 +15,7 @@ EA.overlay = {
     const ctx = canvas.getContext("2d");
     const W = canvas.width, H = canvas.height;
     ctx.save();
-    ctx.font = `${Math.max(12, W / 60)}px sans-serif`;
+    ctx.font = `${EA.draw.fontPx(canvas)}px sans-serif`;
     EA.draw.masks(ctx, sight.masks || [], W, H, false, null);
     ctx.lineWidth = Math.max(1, W / 500);
     ctx.setLineDash([6, 4]);
