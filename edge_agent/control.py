@@ -88,6 +88,15 @@ class AgentControl(Protocol):
 
     def stored_message(self, event_id: str) -> OutboxRow | None: ...
 
+    def health_alerts(self, since: float, limit: int) -> list[OutboxRow]:
+        """The health alerts (camera offline/tamper, agent health) stored since `since`, newest first."""
+
+    def log_lines(self, limit: int, level: str | None, component: str | None) -> list[dict[str, Any]]:
+        """The newest log lines (redacted, from memory) at `level` or above, of `component` (None: any)."""
+
+    def log_components(self) -> list[str]:
+        """The components the remembered log lines come from (`web`, `daemon`, `sources`, ...)."""
+
     # -- what it does ------------------------------------------------------------------------------
     def apply_config_text(self, text: str, origin: str, persist: bool) -> dict[str, Any]:
         """Validate, switch, confirm or revert; raises CommandError (with a `result`) when not applied."""

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "edge_agent.cli.schema",
     "edge_agent.cli.outbox",
     "edge_agent.cli.run",
+    "edge_agent.cli.status",
     "edge_agent.cli.replay",
     "edge_agent.cli.eval_tracks",
     "edge_agent.cli.probe",

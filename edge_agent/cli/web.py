@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import getpass
-import hashlib
 import os
-import ssl
 import subprocess
 import sys
 from pathlib import Path
 
 from edge_agent.cli.common import CliExit, load_config_or_exit
 from edge_agent.private_files import private_dir
+from edge_agent.web.page_address import fingerprint
 
 
 def register(subparsers) -> None:
@@ -80,9 +79,3 @@ def make_certificate(args) -> int:
     print(f"SHA-256 fingerprint: {fingerprint(cert)}")
     print("compare it with what the browser shows the first time; then set web.tls.cert_file and web.tls.key_file")
     return os.EX_OK
-
-
-def fingerprint(cert: Path) -> str:
-    der = ssl.PEM_cert_to_DER_cert(cert.read_text())
-    digest = hashlib.sha256(der).hexdigest().upper()
-    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))

@@ -19,8 +19,10 @@ from edge_agent.config.redaction import redact
 from edge_agent.control import ActionRun, ActionsNotRunning
 from edge_agent.daemon.action_stages import MAX_REMOTE_WAIT_S, run_action
 from edge_agent.daemon.delivery import Delivery
+from edge_agent.daemon.health import HEALTH_ALERT_TYPES
 from edge_agent.daemon.parts import PipelineParts
 from edge_agent.events import Alert, Frame, Topics
+from edge_agent.logs import log_ring
 from edge_agent.store import OutboxRow
 
 # a technician's Test waits at most this long for the outcome, as `run-action` does
@@ -53,6 +55,7 @@ class AgentFace:
 
     def __init__(self, agent: FacedAgent):
         self._agent = agent
+        self._log = log_ring()  # the process's logging, not the agent's: it outlives reloads like the face
 
     # -- what runs ------------------------------------------------------------------------------
     @property
@@ -115,6 +118,19 @@ class AgentFace:
     def stored_message(self, event_id: str) -> OutboxRow | None:
         delivery = self._agent.delivery
         return delivery.outbox.get(event_id) if delivery is not None else None
+
+    def health_alerts(self, since: float, limit: int) -> list[OutboxRow]:
+        delivery = self._agent.delivery
+        if delivery is None:
+            return []
+        topics = self.topics
+        return delivery.outbox.newest_on([topics.alert(kind) for kind in HEALTH_ALERT_TYPES], since, limit)
+
+    def log_lines(self, limit: int, level: str | None, component: str | None) -> list[dict[str, Any]]:
+        return self._log.lines(limit, level, component)
+
+    def log_components(self) -> list[str]:
+        return self._log.components()
 
     # -- what it does ------------------------------------------------------------------------------
     def apply_config_text(self, text: str, origin: str, persist: bool) -> dict[str, Any]:

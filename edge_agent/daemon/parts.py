@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from edge_agent.actions.runner import ActionRunner
     from edge_agent.daemon.access_stages import AccessParts
     from edge_agent.daemon.action_stages import ActionParts
+    from edge_agent.daemon.counts_stages import CountsParts
     from edge_agent.daemon.video_stages import VideoParts
     from edge_agent.events import Frame
 
@@ -45,10 +46,9 @@ CAMERA_KEY = "camera "  # + the camera id: a camera's feed in the registry
 
 # Every field of PipelineParts is either carried (in `carried()`) or starts afresh with each build, for the reason
 # given here; tests/test_carry.py fails on a field that is neither, so a new part cannot forget its state silently.
-CARRIED_FIELDS = ("video", "access")
+CARRIED_FIELDS = ("video", "counts", "access")
 STARTS_AFRESH = {
     "actions": "the runner is rebuilt with its actions; an alert reaches exactly one runner (the after-store listener)",
-    "counts": "its truth is the state store (line counts, saved occupancy), read by every new ledger",
     "collector": "telemetry figures are read from the current parts at each sample",
     "telemetry": "the telemetry and metrics stages hold no state of their own",
     "fault": "test-only fault injection",
@@ -58,7 +58,7 @@ STARTS_AFRESH = {
 @dataclass
 class PipelineParts:
     video: VideoParts | None = None  # cameras, detector, chains and the video rule engine
-    counts: Stages | None = None  # line counts and zone occupancy (daemon/counts.py), with cameras
+    counts: CountsParts | None = None  # line counts and zone occupancy (daemon/counts_stages.py), with cameras
     access: AccessParts | None = None  # the door path (daemon/access_stages.py)
     actions: ActionParts | None = None  # the action runner (daemon/action_stages.py)
     collector: TelemetryCollector | None = None  # telemetry sections, read by a sample, a scrape and the page
@@ -71,7 +71,7 @@ class PipelineParts:
         built = [
             self.actions.stages if self.actions else None,
             self.video.stages if self.video else None,
-            self.counts,
+            self.counts.stages if self.counts else None,
             self.access.stages if self.access else None,
             self.telemetry,
             self.fault,
@@ -92,6 +92,8 @@ class PipelineParts:
         if self.video is not None:
             parts["video rules"] = self.video.engine
             parts.update({CAMERA_KEY + camera_id: feed for camera_id, feed in self.video.feeds.items()})
+        if self.counts is not None:
+            parts["counts"] = self.counts.ledger  # after the rule engine, whose last frame it samples
         if self.access is not None:
             parts["access"] = self.access.service
         return parts

@@ -88,8 +88,9 @@ class Counts(BaseModel):
     interval_start: str = Field(description="RFC 3339 UTC start of the interval (inclusive), on a boundary.")
     interval_end: str = Field(description="RFC 3339 UTC end of the interval (exclusive).")
     complete: bool = Field(
-        description="False when the agent did not run for the whole interval (started, restarted or reloaded in it): "
-        "crossings stored before a restart are still included, but none could be seen while it was down."
+        description="False when the agent did not watch the whole interval without a break (it started or restarted "
+        "in it, or a reload in it made it count something new): crossings stored before a restart are still "
+        "included, but none could be seen while it was down."
     )
     lines: list[LineCount] = Field(default_factory=list, description="Every configured counting line.")
     zones: list[ZoneOccupancy] = Field(

@@ -29,7 +29,7 @@ from edge_agent.events import Alert, AlertFactory, Topics, new_event_id
 from edge_agent.store.capacity import DiskGuard, make_room
 from edge_agent.store.outbox_rows import OutboxRow, OutboxStats
 from edge_agent.store.outbox_schema import CLASSES, PRIORITY, open_outbox_database
-from edge_agent.store.queries import ROW_COLUMNS, read_stats, read_tail, row_from_tuple
+from edge_agent.store.queries import ROW_COLUMNS, read_newest_on, read_stats, read_tail, row_from_tuple
 
 if TYPE_CHECKING:
     from edge_agent.config import AgentConfig
@@ -292,6 +292,11 @@ class Outbox:
     def tail(self, n: int, include_telemetry: bool = False) -> list[OutboxRow]:
         with self._lock:
             return read_tail(self.db, n, include_telemetry)
+
+    def newest_on(self, topics: Iterable[str], since: float, limit: int) -> list[OutboxRow]:
+        """Rows on one of `topics` stored since `since`, newest first (the page's health history)."""
+        with self._lock:
+            return read_newest_on(self.db, topics, since, limit)
 
     def get(self, event_id: str) -> OutboxRow | None:
         with self._lock:

@@ -22,7 +22,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from edge_agent.web import handlers, openapi
+from edge_agent.web import handlers, i18n, log_view, openapi
 from edge_agent.web.context import WebContext
 from edge_agent.web.guard import RequestGuard
 from edge_agent.web.passwords import password_version
@@ -87,12 +87,19 @@ def api_routes() -> list[Route]:
         Route("/api/actions", logged_in(handlers.actions), methods=["GET"]),
         Route("/api/actions/{name}/render", logged_in(handlers.action_render), methods=["POST"]),
         Route("/api/actions/{name}/test", logged_in(handlers.action_test), methods=["POST"]),
+        Route("/api/logs", logged_in(log_view.logs), methods=["GET"]),
+        Route("/api/health", logged_in(log_view.health), methods=["GET"]),
         Route("/api/openapi.json", logged_in(openapi.document), methods=["GET"]),
     ]
 
 
 def create_app(context: WebContext) -> RequestGuard:
-    routes = [Route("/", index), *api_routes(), Mount("/static", StaticFiles(directory=STATIC), name="static")]
+    routes = [
+        Route("/", index),
+        Route("/i18n.js", i18n.catalogue_script),
+        *api_routes(),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
     app = Starlette(routes=routes)
     app.state.context = context
     config = context.config

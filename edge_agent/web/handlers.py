@@ -96,6 +96,7 @@ async def session(request: Request) -> Response:
             "live_view": context.config.live_view,
             "live_fps": context.config.live_fps,
             "cameras": cameras,
+            "timezone": context.agent.config.device.timezone,  # the page shows times in the site's zone
         }
     )
 

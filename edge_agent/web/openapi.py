@@ -65,6 +65,17 @@ _ALERT_QUERY = [
     for key in ("type", "camera", "door", "phase")
 ] + [{"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 500}}]
 
+_LOG_QUERY = [
+    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+    {
+        "name": "level",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": ["debug", "info", "warning", "error", "critical"]},
+    },
+    {"name": "component", "in": "query", "required": False, "schema": {"type": "string"}},
+]
+
 SPEC: dict = {
     "openapi": "3.0.3",
     "info": {
@@ -138,6 +149,16 @@ SPEC: dict = {
                 "requestBody": _json_body(_SAMPLE),
                 "responses": _answers(404, 409, 422, 429, 503),
             }
+        },
+        "/api/logs": {
+            "get": {
+                "summary": "the agent's newest log lines (redacted, from memory), newest first",
+                "parameters": _LOG_QUERY,
+                "responses": _answers(),
+            }
+        },
+        "/api/health": {
+            "get": {"summary": "the health alerts of the last 24 h, newest first", "responses": _answers()}
         },
         "/api/openapi.json": {"get": {"summary": "this description", "responses": _answers()}},
     },

@@ -31,11 +31,12 @@ EA.pages.camera = {
       const result = await EA.draw.fetchImage(id);
       image = result.image;
       if (result.status !== 429) {
-        status.textContent = image ? "live" : `no image (HTTP ${result.status})`;
+        status.textContent = image
+          ? t("camera.live", "live") : t("camera.no_image", "no image (HTTP {status})", { status: result.status });
       }
       if (!image && result.status === 429) return; // keep the last picture
     } else {
-      status.textContent = "the live view is disabled on this device (web.live_view: false)";
+      status.textContent = t("camera.disabled", "the live view is disabled on this device (web.live_view: false)");
     }
     const counts = await EA.json("GET", "/api/lines");
     const mine = {};
@@ -59,7 +60,7 @@ EA.pages.camera = {
     );
     EA.table(
       document.getElementById("line-counts"),
-      ["line", "in", "out"],
+      [t("camera.col_line", "line"), t("camera.col_in", "in"), t("camera.col_out", "out")],
       Object.entries(mine).map(([line, c]) => [line, c.in || 0, c.out || 0])
     );
   },

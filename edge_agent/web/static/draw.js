@@ -45,7 +45,8 @@ EA.draw.scene = function (canvas, image, geometry, options) {
     ctx.stroke();
     EA.draw.inArrow(ctx, line, W, H);
     const count = options && options.counts && options.counts[name];
-    const label = count ? `${name}  in ${count.in || 0} / out ${count.out || 0}` : name;
+    const label = count
+      ? `${name}  ` + t("draw.counts", "in {in} / out {out}", { in: count.in || 0, out: count.out || 0 }) : name;
     ctx.fillStyle = "#00e0ff";
     ctx.fillText(label, ax * W + 4, ay * H - 6);
     if (handles) EA.draw.handles(ctx, line.points, W, H, "#00e0ff", options.selected);
@@ -121,7 +122,7 @@ EA.draw.inArrow = function (ctx, line, W, H) {
   ctx.lineTo(tx - nx * 10 - ny * 7, ty - ny * 10 + nx * 7);
   ctx.closePath();
   ctx.fill();
-  ctx.fillText("in", tx + 4, ty);
+  ctx.fillText(t("draw.in", "in"), tx + 4, ty);
 };
 
 // The newest live image of a camera as an ImageBitmap, or null (refused, none yet, disabled).

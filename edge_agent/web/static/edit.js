@@ -43,9 +43,11 @@ EA.pages.edit = {
     const notice = document.getElementById("running-differs");
     notice.hidden = !data.running_differs;
     notice.textContent = data.running_differs
-      ? `The running config differs from ${data.config_file}` +
-        (data.running_differs_in ? ` (${data.running_differs_in.join(", ")})` : "") +
-        ", e.g. a remote change made with persist: false. This page edits the file; Apply would end that change."
+      ? t("edit.running_differs", "The running config differs from {file}{sections}, e.g. a remote change made with " +
+        "persist: false. This page edits the file; Apply would end that change.", {
+        file: data.config_file,
+        sections: data.running_differs_in ? ` (${data.running_differs_in.join(", ")})` : "",
+      })
       : "";
     this.clearErrors();
     this.render();
@@ -175,7 +177,7 @@ EA.pages.edit = {
         EA.el("span", { class: "field-error", "data-error-for": `${base}.${kind}.${name}` }));
     document.getElementById("zones").replaceChildren(...Object.keys(camera.zones).map((n) => item("zones", n, [])));
     document.getElementById("lines").replaceChildren(...Object.keys(camera.lines).map((n) =>
-      item("lines", n, [EA.el("button", { type: "button", class: "flip-line", onclick: () => this.flip(n) }, "Flip in-side")])));
+      item("lines", n, [EA.el("button", { type: "button", class: "flip-line", onclick: () => this.flip(n) }, t("edit.flip", "Flip in-side"))])));
     document.getElementById("masks").replaceChildren(...(camera.masks || []).map((_, i) =>
       EA.el("div", { class: "item", "data-path": `${base}.motion.masks[${i}]` },
         EA.el("span", {}, `${t("edit.mask", "mask")} ${i + 1}`),
@@ -211,8 +213,10 @@ EA.pages.edit = {
         .filter((n) => error.path === n.dataset.errorFor || error.path.startsWith(n.dataset.errorFor + ".") ||
           error.path.startsWith(n.dataset.errorFor + "["))
         .sort((a, b) => b.dataset.errorFor.length - a.dataset.errorFor.length)[0];
-      if (target) target.textContent = (target.textContent ? target.textContent + "; " : "") + error.message;
-      document.getElementById("edit-errors").append(EA.el("li", {}, `${error.path || "config"}: ${error.message}`));
+      const message = EA.serverText(error.message);
+      if (target) target.textContent = (target.textContent ? target.textContent + "; " : "") + message;
+      document.getElementById("edit-errors").append(
+        EA.el("li", {}, `${error.path || t("edit.config", "config")}: ${message}`));
     }
   },
   async send(path) {
@@ -221,28 +225,34 @@ EA.pages.edit = {
     const applying = path.endsWith("apply");
     const body = { edit: this.edit, digest: this.digest };
     if (applying && this.runningDiffers) {
-      if (!window.confirm("The running config differs from the file on disk (a change not meant to be kept). " +
-        "Apply the file with your edit and end that change?")) return;
+      if (!window.confirm(t("edit.confirm_replace", "The running config differs from the file on disk (a change " +
+        "not meant to be kept). Apply the file with your edit and end that change?"))) return;
       body.replace_running = true;
     }
-    result.textContent = applying ? "applying… (the new config must prove itself)" : "validating…";
+    result.textContent = applying
+      ? t("edit.applying", "applying… (the new config must prove itself)") : t("edit.validating", "validating…");
     const { status, data } = await EA.json("POST", path, body);
     this.showDiff(data.diff);
     if (data.errors && data.errors.length) {
       this.showErrors(data.errors);
-      result.textContent = `not valid: ${data.errors.length} problem(s); nothing was applied`;
+      result.textContent = t("edit.not_valid", "not valid: {n} problem(s); nothing was applied",
+        { n: data.errors.length });
       result.className = "error";
     } else if (path.endsWith("validate")) {
       const changed = data.diff && data.diff.length;
-      result.textContent = data.ok ? "valid" + (changed ? "" : " (no change)") : data.error || `HTTP ${status}`;
+      result.textContent = data.ok
+        ? (changed ? t("edit.valid", "valid") : t("edit.valid_no_change", "valid (no change)"))
+        : EA.serverText(data.error) || `HTTP ${status}`;
       result.className = data.ok ? "ok" : "error";
     } else if (data.ok) {
       await this.load(); // the file now: the next edit starts from it
       this.showDiff(data.diff);
-      result.textContent = `applied (${data.result.switch || "no change"})`;
+      result.textContent = t("edit.applied", "applied ({how})",
+        { how: data.result.switch ? EA.word("switch", data.result.switch) : t("edit.no_change", "no change") });
       result.className = "ok";
     } else {
-      result.textContent = `not applied: ${(data.result && (data.result.error || data.result.reason)) || data.error}`;
+      result.textContent = t("edit.not_applied", "not applied: {why}",
+        { why: EA.serverText((data.result && (data.result.error || data.result.reason)) || data.error) });
       result.className = "error";
     }
   },

@@ -30,7 +30,7 @@ document.getElementById("login-form").addEventListener("submit", async (event) =
   const { ok, data } = await EA.json("POST", "/api/login", { user, password });
   document.getElementById("login-password").value = "";
   if (!ok) {
-    error.textContent = data.error || "login failed";
+    error.textContent = EA.serverText(data.error) || t("login.failed", "login failed");
     return;
   }
   const session = await EA.json("GET", "/api/session");
@@ -43,5 +43,4 @@ document.getElementById("logout").addEventListener("click", async () => {
 });
 
 window.addEventListener("hashchange", EA.route);
-EA.translateStatic();
 EA.start();
