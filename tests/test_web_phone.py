@@ -73,11 +73,14 @@ def right_edges(driver, selector: str) -> list[float]:
     )
 
 
+HEADER = "header nav a, #logout, #lang-select"
+
+
 def test_on_a_phone_the_navigation_fits_and_tables_reflow(phone, shots):
     assert phone.execute_script("return [window.innerWidth, matchMedia('(pointer: coarse)').matches]") == [390, True]
     wait_for(lambda: any(r.startswith("entrance") for r in table_rows(phone, "ov-cameras")), timeout=30)
-    assert max(right_edges(phone, "header nav a, #logout")) <= 390  # Actions and Log out on screen
-    assert phone.find_element(By.ID, "logout").is_displayed()
+    assert max(right_edges(phone, HEADER)) <= 390  # Actions, Logs, Log out and the language on screen
+    assert all(phone.find_element(By.ID, n).is_displayed() for n in ("tab-logs", "logout", "lang-select"))
     assert phone.execute_script("return document.documentElement.scrollWidth") <= 390  # nothing scrolls sideways
     row = table_rows(phone, "ov-cameras")[0]
     assert "\n" in row  # a row is a card, a cell a line ("camera: entrance" via its data-label)
@@ -85,7 +88,7 @@ def test_on_a_phone_the_navigation_fits_and_tables_reflow(phone, shots):
     metrics = {"width": 360, "height": 740, "deviceScaleFactor": 1, "mobile": True}
     phone.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)  # a smaller phone still
     wait_for(lambda: phone.execute_script("return window.innerWidth") == 360, timeout=5, message="360 px")
-    assert max(right_edges(phone, "header nav a, #logout")) <= 360
+    assert max(right_edges(phone, HEADER)) <= 360
     assert phone.execute_script("return document.documentElement.scrollWidth") <= 360
 
 

@@ -47,8 +47,9 @@ def require_chromium() -> None:
 
 
 @contextlib.contextmanager
-def chromium(phone: bool = False):
-    """A fresh headless chromium (its own profile directory, removed after), at a desk or as a phone."""
+def chromium(phone: bool = False, language: str = "en-US"):
+    """A fresh headless chromium (its own profile directory, removed after), at a desk or as a phone, asking for
+    pages in `language` (Accept-Language)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -57,8 +58,9 @@ def chromium(phone: bool = False):
     options = Options()
     options.binary_location = CHROMIUM
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        for flag in (*FLAGS, f"--user-data-dir={profile}"):
+        for flag in (*FLAGS, f"--user-data-dir={profile}", f"--lang={language}"):
             options.add_argument(flag)
+        options.add_experimental_option("prefs", {"intl.accept_languages": language})
         if phone:
             options.add_experimental_option("mobileEmulation", {"deviceMetrics": PHONE, "userAgent": PHONE_AGENT})
         else:
