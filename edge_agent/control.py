@@ -79,6 +79,11 @@ class AgentControl(Protocol):
     def latest_frame(self, camera_id: str) -> Frame | None:
         """The camera's newest decoded frame (not consumed: the pipeline still gets it)."""
 
+    def sight(self, camera_id: str) -> dict[str, Any] | None:
+        """What the camera's detector sees now, for the page's overlay (values, memory only): the last detected
+        frame's detections and tracks with short trails, the motion regions and masks, each zone's occupancy; None
+        when the camera does not run."""
+
     def recent_messages(self, limit: int) -> list[OutboxRow]:
         """The outbox's newest `limit` rows (alerts, action records, counts; not telemetry), newest first."""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import cv2
@@ -21,19 +20,13 @@ from edge_agent.vision.models import fetch_model
 from edge_agent.web.passwords import write_hash
 from tests.support.assets import assets_dir, entrance_camera, model_path
 from tests.support.broker import Mosquitto
+from tests.support.browser import PASSWORD, chromium, log_in, page_url, require_chromium
 from tests.support.daemon import Daemon, base_config
 from tests.support.wait import wait_for
-from tests.support.web_daemon import page_url
 
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.common.by import By  # noqa: E402
+pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.by import By
 
-PASSWORD = "correct horse battery"
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver")
-FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-)  # fmt: skip
 # Latin words the zh-CN page may show: names and units, not words of the page
 NAMES = {"edge-agent", "MQTT", "HTTP", "English", "fps", "ms"}
 pytestmark = pytest.mark.slow
@@ -41,9 +34,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    if CHROMEDRIVER is None or not Path(CHROMIUM).exists():
-        message = "chromium and chromium-driver are not installed (.ci/run installs them)"
-        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
+    require_chromium()
     model_path()
     workdir = tmp_path_factory.mktemp("web-i18n-browser")
     models = workdir / "models"
@@ -69,41 +60,16 @@ def site(tmp_path_factory):
         assert code == 0, daemon.log()[-3000:]
 
 
-def new_browser(tmp_path: Path, language: str = "en-US", width: int = 1280, height: int = 900):
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in (*FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"--window-size={width},{height}"):
-        options.add_argument(flag)
-    options.add_argument(f"--lang={language}")
-    options.add_experimental_option("prefs", {"intl.accept_languages": language})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_script_timeout(30)
-    return driver
+@pytest.fixture
+def browser():
+    with chromium() as driver:
+        yield driver
 
 
 @pytest.fixture
-def browser(tmp_path):
-    driver = new_browser(tmp_path)
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture
-def chinese_browser(tmp_path):
-    driver = new_browser(tmp_path, language="zh-CN")
-    yield driver
-    driver.quit()
-
-
-def log_in(driver, url: str) -> None:
-    driver.get(url)
-    wait_for(lambda: driver.find_element(By.ID, "page-login").is_displayed(), timeout=15, message="the login form")
-    driver.find_element(By.ID, "login-password").send_keys(PASSWORD)
-    driver.find_element(By.ID, "login-button").click()
-    wait_for(lambda: driver.find_element(By.ID, "nav").is_displayed(), timeout=15, message="logged in")
+def chinese_browser():
+    with chromium(language="zh-CN") as driver:
+        yield driver
 
 
 def visible_text(driver) -> str:
@@ -131,21 +97,29 @@ def leftover_english(text: str, names: set[str]) -> list[str]:
     return sorted({w for w in words if not all(part in names for part in re.split(r"[:/.]", w) if part)})
 
 
-# per page: when its first refresh has filled it, and what is not the page's own words (the agent's log lines and
-# messages, the config's keys as written)
-PAGES = {
-    "overview": ("#ov-alerts tr + tr", ["#ov-alerts td:nth-child(7)"]),  # the alert's message: the agent's
-    "camera": ("#live-status:not(:empty)", []),
-    "edit": ("#zones .item", ["#rules label", "#diff"]),  # a rule's keys (min_dwell, classes): the config's
-    "alerts": ("#alerts-table tr + tr", ["#alerts-table td:nth-child(7)"]),
-    "actions": ("#actions-status:not(:empty)", []),
-    "logs": (
+# per page: what to do on it first (a script, or None), when its first refresh has filled it, and what is not the
+# page's own words (the agent's log lines and messages, the config's keys as written, a rule field's help text: the
+# config's JSON Schema descriptions, in English)
+PAGES = [
+    ("overview", None, "#ov-alerts tr + tr", ["#ov-alerts td:nth-child(7)"]),  # the alert's message: the agent's
+    ("camera", None, "#live-status:not(:empty)", []),
+    # what the detector sees: its legend, the zone occupancy table
+    ("camera", "document.getElementById('overlay-toggle').click()", "#overlay-legend:not(:empty)", []),
+    ("edit", None, "#zones .item", ["#rules label", "#diff"]),  # a rule's keys (min_dwell, classes): the config's
+    # a mask drawn (not applied: the unsaved mark shows too), then discarded so nothing asks before leaving
+    ("edit", "document.getElementById('add-mask').click()", "#masks .item", ["#rules label", "#diff"]),
+    ("alerts", None, "#alerts-table tr + tr", ["#alerts-table td:nth-child(7)"]),
+    ("actions", None, "#actions-status:not(:empty)", []),
+    (
+        "logs",
+        None,
         "#log-lines tr + tr",
         # the components (web, daemon, …: the code's own names), the lines, the health alerts' messages
         ["#log-component option + option", "#log-lines td:nth-child(3)", "#log-lines td:nth-child(4)"]
         + ["#health-alerts td:nth-child(7)"],
     ),
-}
+]
+READY = {"camera": "return true", "edit": "return EA.pages.edit.edit !== null"}
 SECTION_TEXT = """const [page, others] = arguments;
 const section = document.getElementById("page-" + page);
 let text = section.innerText;
@@ -170,12 +144,17 @@ def test_the_zh_cn_page_has_no_english_left(site, chinese_browser, tmp_path):
     names |= set(re.split(r"[:/.]", version.group(1))) if version else set()
     header = chinese_browser.find_element(By.TAG_NAME, "header").text
     assert leftover_english(header, names) == [], header
-    for page, (filled, others) in PAGES.items():
+    for page, before, filled, others in PAGES:
         chinese_browser.execute_script(f"location.hash = '#{page}'")
         wait_for(lambda p=page: chinese_browser.find_element(By.ID, f"page-{p}").is_displayed(), timeout=10)
-        wait_for(lambda f=filled: chinese_browser.find_elements(By.CSS_SELECTOR, f), timeout=15, message=page)
+        if before:  # once the page has what it acts on (the edit page: the config)
+            wait_for(lambda p=page: chinese_browser.execute_script(READY[p]), timeout=15, message=f"{page} ready")
+            chinese_browser.execute_script(before)
+        wait_for(lambda f=filled: chinese_browser.find_elements(By.CSS_SELECTOR, f), timeout=15, message=filled)
         text = chinese_browser.execute_script(SECTION_TEXT, page, others)
         assert leftover_english(text, names) == [], (page, text)
+    chinese_browser.execute_script("document.getElementById('reload-config').click()")  # the drawn mask discarded
+    wait_for(lambda: not chinese_browser.find_elements(By.CSS_SELECTOR, "#masks .item"), timeout=15, message="gone")
     shoot(chinese_browser, url, tmp_path)
 
 
@@ -185,8 +164,9 @@ def shoot(driver, url: str, tmp_path: Path) -> None:
     if not docs:
         return
     driver.get(url + "#overview")
-    for width in (390, 1280):
-        driver.set_window_size(width, 1000)
+    for width in (390, 1280):  # the viewport itself that wide (a phone's is also touch-sized: mobile)
+        metrics = {"width": width, "height": 1000, "deviceScaleFactor": 1, "mobile": width < 600}
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
         wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#ov-cameras tr"), timeout=15)
         path = tmp_path / f"zh-{width}.png"
         driver.save_screenshot(str(path))

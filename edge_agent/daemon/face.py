@@ -109,6 +109,11 @@ class AgentFace:
         pipeline = self._agent.pipeline
         return pipeline.latest_frame(camera_id) if pipeline is not None else None
 
+    def sight(self, camera_id: str) -> dict | None:
+        pipeline = self._agent.pipeline
+        classes = self._agent.config.counts.zone_classes
+        return pipeline.sight(camera_id, classes) if pipeline is not None else None
+
     def recent_messages(self, limit: int) -> list[OutboxRow]:
         delivery = self._agent.delivery
         return list(reversed(delivery.outbox.tail(limit))) if delivery is not None else []

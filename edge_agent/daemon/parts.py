@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -115,6 +115,11 @@ class PipelineParts:
         feed = self.video.feeds.get(camera_id) if self.video is not None else None
         pump = feed.pump if feed is not None else None
         return pump.source.peek() if pump is not None else None
+
+    def sight(self, camera_id: str, occupancy_classes: Sequence[str]) -> dict | None:
+        """What the camera's detector sees now (chain.py `sight`), or None when the camera does not run."""
+        feed = self.video.feeds.get(camera_id) if self.video is not None else None
+        return feed.chain.sight(occupancy_classes) if feed is not None else None
 
     def action_runner(self) -> ActionRunner | None:
         return self.actions.runner() if self.actions is not None else None

@@ -91,6 +91,7 @@ def api_routes() -> list[Route]:
         Route("/api/lines", logged_in(handlers.lines), methods=["GET"]),
         Route("/api/live/{camera_id}", logged_in(handlers.live_image), methods=["GET"]),
         Route("/api/evidence/{event_id}", logged_in(evidence_view.evidence), methods=["GET"]),
+        Route("/api/sight/{camera_id}", logged_in(handlers.sight), methods=["GET"]),
         Route("/api/config", logged_in(handlers.editable_config), methods=["GET"]),
         Route("/api/validate", logged_in(handlers.validate), methods=["POST"]),
         Route("/api/apply", logged_in(handlers.apply), methods=["POST"]),

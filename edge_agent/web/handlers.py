@@ -15,6 +15,7 @@ from edge_agent.web.accounts import accounts, find
 from edge_agent.web.context import WebContext
 from edge_agent.web.passwords import PasswordUnset, hash_version, verify_password
 from edge_agent.web.responses import SECURITY_HEADERS, error
+from edge_agent.web.rule_schema import rule_schema
 from edge_agent.web.security import COOKIE
 
 log = logging.getLogger(__name__)
@@ -113,20 +114,41 @@ async def lines(request: Request) -> Response:
     return JSONResponse(await run_in_threadpool(views.line_counts, _context(request).agent))
 
 
-async def live_image(request: Request) -> Response:
+def _live_refusal(request: Request, key: str, what: str) -> Response | None:
+    """The live view's checks, shared by the image and the overlay: enabled, a known camera, the session's pace."""
     context = _context(request)
     if not context.config.live_view:
         return error(403, "the live view is disabled on this device (web.live_view: false)")
     camera_id = request.path_params["camera_id"]
     if camera_id not in {camera.id for camera in context.agent.config.cameras}:
         return error(404, f"no camera {camera_id!r}")
-    wait = context.live.too_soon(request.state.session.last_image, camera_id)
+    wait = context.live.too_soon(request.state.session.last_image, key + camera_id)
     if wait is not None:
-        return error(429, "too many images; at most web.live_fps per second", retry_after=round(wait, 2))
-    data = await run_in_threadpool(context.live.jpeg, camera_id)
+        return error(429, f"too many {what}; at most web.live_fps per second", retry_after=round(wait, 2))
+    return None
+
+
+async def live_image(request: Request) -> Response:
+    refusal = _live_refusal(request, "", "images")
+    if refusal is not None:
+        return refusal
+    camera_id = request.path_params["camera_id"]
+    data = await run_in_threadpool(_context(request).live.jpeg, camera_id)
     if data is None:
         return error(503, f"camera {camera_id!r} has no frame yet")
     return Response(data, media_type="image/jpeg")
+
+
+async def sight(request: Request) -> Response:
+    """The overlay: what the detector sees (detections, tracks, motion, masks, occupancy), as values, never kept."""
+    refusal = _live_refusal(request, "sight/", "overlays")  # its own pace, beside the image's (ids have no "/")
+    if refusal is not None:
+        return refusal
+    camera_id = request.path_params["camera_id"]
+    seen = await run_in_threadpool(_context(request).agent.sight, camera_id)
+    if seen is None:
+        return error(503, f"camera {camera_id!r} is not running")
+    return JSONResponse(seen)
 
 
 async def editable_config(request: Request) -> Response:
@@ -146,6 +168,7 @@ async def editable_config(request: Request) -> Response:
             "config_file": str(agent.config_path),
             "running_differs": differs_in != [],
             "running_differs_in": differs_in,
+            "rule_schema": rule_schema(),  # the rule forms are generated from it (static/schema_form.js)
         }
     )
 

@@ -113,6 +113,14 @@ SPEC: dict = {
                 "responses": _answers(404, 429, media="image/jpeg"),
             }
         },
+        "/api/sight/{camera_id}": {
+            "get": {
+                "summary": "what the detector sees (detections, tracks, motion, masks, zone occupancy), at most "
+                "web.live_fps per session",
+                "parameters": _path_parameter("camera_id"),
+                "responses": _answers(404, 429, 503),
+            }
+        },
         "/api/config": {"get": {"summary": "the editable part of the config and its digest", "responses": _answers()}},
         "/api/validate": {
             "post": {

@@ -105,10 +105,13 @@ EA.el = function (tag, attrs, ...children) {
   return node;
 };
 
+// Each cell carries its column's heading (data-label): on a narrow screen a row becomes a card of "heading value"
 EA.table = function (table, headings, rows) {
+  table.classList.add("reflow");
   table.replaceChildren(
     EA.el("tr", {}, ...headings.map((h) => EA.el("th", {}, h))),
-    ...rows.map((row) => EA.el("tr", {}, ...row.map((cell) => EA.el("td", {}, cell === undefined ? "" : cell))))
+    ...rows.map((row) => EA.el("tr", {},
+      ...row.map((cell, i) => EA.el("td", { "data-label": headings[i] }, cell === undefined ? "" : cell))))
   );
 };
 
