@@ -88,3 +88,36 @@ def test_the_checker_counts_from_def_to_the_last_line_and_honours_only_a_stated_
     assert long_module(module, "m.py") == "m.py is 401 lines"
     assert long_module("# long module: a generated table\n" + module, "m.py") is None
     assert long_module(module[: -len("x = 1\n")], "m.py") is None
+
+
+def redefined_methods(source: str, where: str) -> list[str]:
+    """A class that defines one name twice: the second silently replaces the first (merging two branches that each
+    added a `_desk` helper to the agent's face did exactly that, and one of them then called the other's object)."""
+    found = []
+    for cls in (node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ClassDef)):
+        seen: set[str] = set()
+        for node in cls.body:
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            decorators = [ast.unparse(d) for d in node.decorator_list]
+            if any(d.endswith((".setter", ".deleter", "overload")) for d in decorators):
+                continue
+            if node.name in seen:
+                found.append(f"{where}:{node.lineno}: {cls.name}.{node.name} is defined twice")
+            seen.add(node.name)
+    return found
+
+
+def test_no_class_defines_a_method_twice():
+    found = [line for where, source in package_sources().items() for line in redefined_methods(source, where)]
+    assert not found, "methods defined twice (the later one wins without a word):\n" + "\n".join(found)
+
+
+def test_the_redefinition_check_sees_a_second_def_and_allows_a_property_setter():
+    twice = "class Face:\n    def _desk(self):\n        return 1\n\n    def _desk(self):\n        return 2\n"
+    assert redefined_methods(twice, "m.py") == ["m.py:5: Face._desk is defined twice"]
+    setter = (
+        "class C:\n    @property\n    def x(self):\n        return 1\n\n"
+        "    @x.setter\n    def x(self, value):\n        pass\n"
+    )
+    assert redefined_methods(setter, "m.py") == []

@@ -40,7 +40,7 @@ class Services:
     outbox: Outbox
     topics: Topics
     clock: Clock
-    desk: EvidenceDesk | None = None  # evidence kept and handed out (None: no evidence, unit tests)
+    evidence_desk: EvidenceDesk | None = None  # evidence kept and handed out (None: no evidence, unit tests)
 
     @classmethod
     def of(cls, delivery: Delivery, clock: Clock) -> Services:
@@ -52,7 +52,7 @@ class Services:
             delivery.outbox,
             delivery.topics,
             clock,
-            delivery.desk,
+            delivery.evidence_desk,
         )
 
 
@@ -75,7 +75,7 @@ class Delivery:
     sink: EpisodeSink  # where every alert goes: the outbox, with the ledger of open episodes
     clock: Clock | None = None
     response: ResponseDesk | None = None  # dispositions, escalations, controls (their state: the state store)
-    desk: EvidenceDesk | None = None  # evidence files beside the outbox, handed out on request (evidence/desk.py)
+    evidence_desk: EvidenceDesk | None = None  # evidence files beside the outbox, handed out on request
 
     @classmethod
     def build(

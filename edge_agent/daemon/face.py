@@ -123,7 +123,7 @@ class AgentFace:
         return delivery.outbox.get(event_id) if delivery is not None else None
 
     def show_evidence(self, event_id: str, kind: str | None, user: str | None) -> tuple[EvidenceRecord, bytes]:
-        return self._desk().show(event_id, kind, user)
+        return self._evidence_desk().show(event_id, kind, user)
 
     def health_alerts(self, since: float, limit: int) -> list[OutboxRow]:
         delivery = self._agent.delivery
@@ -140,13 +140,13 @@ class AgentFace:
 
     # -- what it does ------------------------------------------------------------------------------
     def send_evidence(self, event_id: str, kind: str | None, request_id: str | None, requested_by: str | None) -> dict:
-        return self._desk().send(event_id, kind, request_id, requested_by)
+        return self._evidence_desk().send(event_id, kind, request_id, requested_by)
 
-    def _desk(self) -> EvidenceDesk:
+    def _evidence_desk(self) -> EvidenceDesk:
         delivery = self._agent.delivery
-        if delivery is None or delivery.desk is None:
+        if delivery is None or delivery.evidence_desk is None:
             raise EvidenceRefused("the agent is starting: no evidence can be handed out yet")
-        return delivery.desk
+        return delivery.evidence_desk
 
     def apply_config_text(self, text: str, origin: str, persist: bool) -> dict[str, Any]:
         return self._agent.apply_config_text(text, origin, persist)

@@ -138,9 +138,9 @@ def _add_telemetry(
 
 def _evidence_figures(delivery: Delivery, video) -> dict:
     """Telemetry `system.evidence`: files and bytes written and kept (SD wear), fetches, the capture's figures."""
-    if delivery.desk is None:
+    if delivery.evidence_desk is None:
         return {}
-    figures = {**delivery.desk.store.figures(), **delivery.desk.figures()}
+    figures = {**delivery.evidence_desk.store.figures(), **delivery.evidence_desk.figures()}
     if video is not None and video.evidence is not None:
         figures.update(video.evidence())
     return figures

@@ -226,9 +226,9 @@ def _result_handler(feeds: dict[str, CameraFeed], capture: EvidenceCapture | Non
 
 def evidence_capture(config: AgentConfig, services: Services, cameras: set[str]) -> EvidenceCapture | None:
     """The build's evidence capture, when an enabled rule of a running camera keeps evidence; else None."""
-    if services.desk is None:
+    if services.evidence_desk is None:
         return None
-    store = services.desk.store
+    store = services.evidence_desk.store
     store.config = config.evidence  # retention and the fetch rate follow the running config
     rules = {
         rule.name: (rule.camera, rule.evidence)
@@ -248,12 +248,12 @@ def evidence_capture(config: AgentConfig, services: Services, cameras: set[str])
         )
 
     return EvidenceCapture(
-        rules, store, config.evidence, services.clock, services.sink, services.desk.announce_clip, disk_low
+        rules, store, config.evidence, services.clock, services.sink, services.evidence_desk.announce_clip, disk_low
     )
 
 
 def _writer_stage(capture: EvidenceCapture, services: Services) -> ComponentStage:
-    writer = ClipWriter(capture, services.desk.store)
+    writer = ClipWriter(capture, services.evidence_desk.store)
     return ComponentStage("evidence", writer, alive=writer.alive, progress=lambda: writer.loops)
 
 
