@@ -1,0 +1,194 @@
+"""The two databases the platform store runs on, and every difference between them, in this one module.
+
+ddl.py's statements are written once, in SQL both accept (plain types, explicit keys, `ON CONFLICT`,
+`RETURNING`); store.py speaks only to the `Database` below. What differs:
+
+- **where**: SQLite, a file path or `sqlite:///relative` / `sqlite:////absolute` (a laptop; instances on
+  one host); PostgreSQL, a libpq URL `postgresql://user@host:port/db?...` (a platform; instances anywhere).
+- **placeholders**: `?` as written for sqlite3; `%s` for psycopg, swapped once per statement.
+- **a write transaction**: SQLite `BEGIN IMMEDIATE` (the file's write lock up front, waiting up to the busy
+  timeout); PostgreSQL `BEGIN` (row locks).
+- **migrations run by several instances at once**: SQLite, that same write lock; PostgreSQL,
+  `pg_advisory_xact_lock` (concurrent `CREATE TABLE IF NOT EXISTS` can fail there).
+- **the rows an `INSERT … RETURNING` added, for a batch**: SQLite, a statement per row (in-process, cheap);
+  PostgreSQL, one `executemany` in a pipeline with a result per row (one round trip).
+- **worth trying again**: SQLite `database is locked`; PostgreSQL a lost connection, a deadlock, a
+  serialization failure.
+- **connection set-up**: SQLite WAL, `synchronous = NORMAL`, busy timeout; PostgreSQL whatever the URL says
+  (`options=-csearch_path=…`, `sslmode=…`), the password from `PGPASSFILE` or `~/.pgpass`, never the URL.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+BUSY_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 10
+# Any constant shared by every instance: the key of the advisory lock migrations hold on PostgreSQL.
+MIGRATION_LOCK_KEY = 0x6564676550_4C41  # "edgeP" "LA"
+_PASSWORD_IN_URL = re.compile(r"(//[^:/@]*:)[^@/]*@")
+
+
+def is_postgres_url(target: str | Path) -> bool:
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def open_database(target: str | Path) -> Database:
+    """A PostgreSQL URL, a `sqlite:///` URL or a plain SQLite file path."""
+    if is_postgres_url(target):
+        return PostgresDatabase(str(target))
+    text = str(target)
+    if text.startswith("sqlite:///"):
+        text = text[len("sqlite:///") :]
+    elif "://" in text:
+        raise ValueError(f"--db {shown_target(text)!r}: a postgresql:// or sqlite:/// URL, or a file path")
+    return SqliteDatabase(Path(text))
+
+
+def shown_target(target: str | Path) -> str:
+    """The target as it may be printed and logged: a password written into a URL is masked."""
+    return _PASSWORD_IN_URL.sub(r"\1***@", str(target))
+
+
+class Database:
+    """One connection to the store. Not thread-safe: PlatformStore holds its lock around every use."""
+
+    name: str
+
+    def sql(self, statement: str) -> str:
+        return statement
+
+    def execute(self, statement: str, parameters: Sequence = ()):
+        raise NotImplementedError
+
+    def executemany(self, statement: str, rows: Sequence[Sequence]) -> None:
+        raise NotImplementedError
+
+    def returning(self, statement: str, rows: Sequence[Sequence]) -> list[tuple]:
+        """Run an `INSERT … RETURNING` once per row; the rows returned, all together."""
+        raise NotImplementedError
+
+    def transaction(self):
+        raise NotImplementedError
+
+    def lock_for_migration(self) -> None:
+        """Inside a transaction: make other instances wait until this one's migration commits."""
+
+    def retryable(self, error: BaseException) -> bool:
+        raise NotImplementedError
+
+    def reconnect(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class SqliteDatabase(Database):
+    def __init__(self, path: Path):
+        self.path = path
+        self.name = str(path)
+        self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level None: no implicit transactions; writes open theirs with BEGIN IMMEDIATE.
+        db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        return db
+
+    def execute(self, statement: str, parameters: Sequence = ()):
+        return self._db.execute(statement, parameters)
+
+    def executemany(self, statement: str, rows: Sequence[Sequence]) -> None:
+        if rows:
+            self._db.executemany(statement, rows)
+
+    def returning(self, statement: str, rows: Sequence[Sequence]) -> list[tuple]:
+        found: list[tuple] = []
+        for row in rows:
+            found.extend(self._db.execute(statement, row).fetchall())
+        return found
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def retryable(self, error: BaseException) -> bool:
+        return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+    def reconnect(self) -> None:
+        """Nothing to reconnect to: the file is local."""
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class PostgresDatabase(Database):
+    def __init__(self, url: str):
+        import psycopg  # the `platform` extra: only a PostgreSQL store needs it
+
+        self._psycopg = psycopg
+        self.url = url
+        self.name = shown_target(url)
+        self._statements: dict[str, str] = {}
+        self._db = self._connect()
+
+    def _connect(self):
+        # autocommit: a read is its own statement; a write opens an explicit transaction (transaction()).
+        return self._psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+
+    def sql(self, statement: str) -> str:
+        translated = self._statements.get(statement)
+        if translated is None:  # ddl.py has no literal '?' nor '%': every '?' is a placeholder
+            translated = self._statements[statement] = statement.replace("?", "%s")
+        return translated
+
+    def execute(self, statement: str, parameters: Sequence = ()):
+        return self._db.execute(self.sql(statement), parameters or None)
+
+    def executemany(self, statement: str, rows: Sequence[Sequence]) -> None:
+        if rows:
+            with self._db.cursor() as cursor:
+                cursor.executemany(self.sql(statement), rows)
+
+    def returning(self, statement: str, rows: Sequence[Sequence]) -> list[tuple]:
+        found: list[tuple] = []
+        if not rows:
+            return found
+        with self._db.cursor() as cursor:
+            cursor.executemany(self.sql(statement), rows, returning=True)
+            while True:
+                found.extend(cursor.fetchall())
+                if not cursor.nextset():
+                    return found
+
+    def transaction(self):
+        return self._db.transaction()
+
+    def lock_for_migration(self) -> None:
+        self._db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+
+    def retryable(self, error: BaseException) -> bool:
+        errors = self._psycopg.errors
+        if isinstance(error, (errors.DeadlockDetected, errors.SerializationFailure)):
+            return True
+        return isinstance(error, self._psycopg.OperationalError)
+
+    def reconnect(self) -> None:
+        if not self._db.closed and not self._db.broken:
+            return
+        self._db = self._connect()
+
+    def close(self) -> None:
+        self._db.close()
