@@ -13,7 +13,24 @@ store runs them all). The store applies them in one transaction and records the 
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 SCHEMA_VERSION = 2
+# Rows per multi-row INSERT (`many`): within SQLite's 32,766 parameters at 16 columns.
+ROWS_PER_STATEMENT = 500
+_VALUES = re.compile(r"VALUES\s*(\([^)]*\))")
+
+
+@lru_cache(maxsize=64)
+def many(statement: str, rows: int) -> str:
+    """`statement`'s single-row `VALUES (...)` repeated for `rows` rows: a batch in one statement and one round
+    trip. Not for a DO UPDATE whose rows may share a key (PostgreSQL refuses to update a row twice in one
+    statement): the store merges those first."""
+    group = _VALUES.search(statement)
+    assert group is not None, "a statement with one VALUES (...) group"
+    return statement[: group.start(1)] + ", ".join([group.group(1)] * rows) + statement[group.end(1) :]
+
 
 DDL = (
     """
@@ -85,14 +102,17 @@ INSERT_ALERT = """
 """
 COUNT_ALERT_DELIVERY = "UPDATE alerts SET deliveries = deliveries + 1 WHERE event_id = ?"
 
-# Start and end may reach different consumer instances in either order: each side upserts its half.
-UPSERT_EPISODE_START = """
-    INSERT INTO episodes (start_event_id, device_id, type, started_at) VALUES (?, ?, ?, ?)
-    ON CONFLICT (start_event_id) DO UPDATE SET started_at = excluded.started_at
-"""
-UPSERT_EPISODE_END = """
-    INSERT INTO episodes (start_event_id, device_id, type, end_event_id, ended_at) VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (start_event_id) DO UPDATE SET end_event_id = excluded.end_event_id, ended_at = excluded.ended_at
+# Start and end may reach different consumer instances in either order: each writes its half of the episode
+# through this one upsert (a start's row has no end columns, an end's no started_at), and a half never
+# erases the other. One statement for both halves, so a batch's episode rows go in one key order (two
+# instances each holding one start and the other's end would otherwise lock in opposite orders).
+UPSERT_EPISODE = """
+    INSERT INTO episodes (start_event_id, device_id, type, started_at, end_event_id, ended_at)
+    VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (start_event_id) DO UPDATE SET
+        started_at = coalesce(excluded.started_at, episodes.started_at),
+        end_event_id = coalesce(excluded.end_event_id, episodes.end_event_id),
+        ended_at = coalesce(excluded.ended_at, episodes.ended_at)
 """
 
 # Several instances may apply the same status messages; a message received earlier never

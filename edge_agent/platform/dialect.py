@@ -1,7 +1,7 @@
 """The two databases the platform store runs on, and every difference between them, in this one module.
 
 ddl.py's statements are written once, in SQL both accept (plain types, explicit keys, `ON CONFLICT`,
-`RETURNING`); store.py speaks only to the `Database` below. What differs:
+`RETURNING`, multi-row `VALUES`); store.py speaks only to the `Database` below. What differs:
 
 - **where**: SQLite, a file path or `sqlite:///relative` / `sqlite:////absolute` (a laptop; instances on
   one host); PostgreSQL, a libpq URL `postgresql://user@host:port/db?...` (a platform; instances anywhere).
@@ -10,8 +10,6 @@ ddl.py's statements are written once, in SQL both accept (plain types, explicit 
   timeout); PostgreSQL `BEGIN` (row locks).
 - **migrations run by several instances at once**: SQLite, that same write lock; PostgreSQL,
   `pg_advisory_xact_lock` (concurrent `CREATE TABLE IF NOT EXISTS` can fail there).
-- **the rows an `INSERT … RETURNING` added, for a batch**: SQLite, a statement per row (in-process, cheap);
-  PostgreSQL, one `executemany` in a pipeline with a result per row (one round trip).
 - **worth trying again**: SQLite `database is locked`; PostgreSQL a lost connection, a deadlock, a
   serialization failure.
 - **connection set-up**: SQLite WAL, `synchronous = NORMAL`, busy timeout; PostgreSQL whatever the URL says
@@ -68,10 +66,6 @@ class Database:
     def executemany(self, statement: str, rows: Sequence[Sequence]) -> None:
         raise NotImplementedError
 
-    def returning(self, statement: str, rows: Sequence[Sequence]) -> list[tuple]:
-        """Run an `INSERT … RETURNING` once per row; the rows returned, all together."""
-        raise NotImplementedError
-
     def transaction(self):
         raise NotImplementedError
 
@@ -107,12 +101,6 @@ class SqliteDatabase(Database):
     def executemany(self, statement: str, rows: Sequence[Sequence]) -> None:
         if rows:
             self._db.executemany(statement, rows)
-
-    def returning(self, statement: str, rows: Sequence[Sequence]) -> list[tuple]:
-        found: list[tuple] = []
-        for row in rows:
-            found.extend(self._db.execute(statement, row).fetchall())
-        return found
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -161,17 +149,6 @@ class PostgresDatabase(Database):
         if rows:
             with self._db.cursor() as cursor:
                 cursor.executemany(self.sql(statement), rows)
-
-    def returning(self, statement: str, rows: Sequence[Sequence]) -> list[tuple]:
-        found: list[tuple] = []
-        if not rows:
-            return found
-        with self._db.cursor() as cursor:
-            cursor.executemany(self.sql(statement), rows, returning=True)
-            while True:
-                found.extend(cursor.fetchall())
-                if not cursor.nextset():
-                    return found
 
     def transaction(self):
         return self._db.transaction()

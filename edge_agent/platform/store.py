@@ -93,7 +93,7 @@ class PlatformStore:
         first: dict[str, StoredRow] = {}
         for _, row in items:
             first.setdefault(row.key, row)
-        inserted = {found[0] for found in self._db.returning(insert, [row.values() for row in first.values()])}
+        inserted = {found[0] for found in self._many(insert, [row.values() for row in first.values()])}
         again = []
         for index, row in items:
             new[index] = row.key in inserted
@@ -103,16 +103,30 @@ class PlatformStore:
         self._db.executemany(count_delivery, again)
         return items
 
+    def _many(self, statement: str, rows: list[tuple]) -> list[tuple]:
+        """Run a one-row statement for every row, ROWS_PER_STATEMENT rows to a statement; what they return."""
+        found: list[tuple] = []
+        for start in range(0, len(rows), ddl.ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ddl.ROWS_PER_STATEMENT]
+            cursor = self._db.execute(ddl.many(statement, len(chunk)), [value for row in chunk for value in row])
+            if cursor.description is not None:
+                found.extend(cursor.fetchall())
+        return found
+
     def _pair(self, alerts: list[AlertRow]) -> None:
-        """Start and end may reach different instances in either order: each upserts its half of the episode."""
-        starts = [(row.event_id, row.device_id, row.type, row.started_at) for row in alerts if row.phase == "start"]
-        ends = [
-            (row.related_event_id, row.device_id, row.type, row.event_id, row.ended_at)
-            for row in alerts
-            if row.phase == "end" and row.related_event_id
-        ]
-        self._db.executemany(ddl.UPSERT_EPISODE_START, starts)
-        self._db.executemany(ddl.UPSERT_EPISODE_END, sorted(ends))
+        """Start and end may reach different instances in either order: each upserts its half of the episode
+        (ddl.UPSERT_EPISODE); a start and its end in the same batch make one row (one statement may not update
+        a row twice), and the rows go in the order of their key."""
+        halves: dict[str, list] = {}
+        for row in alerts:
+            if row.phase == "start":
+                half = halves.setdefault(row.event_id, [row.event_id, row.device_id, row.type, None, None, None])
+                half[3] = row.started_at
+            elif row.phase == "end" and row.related_event_id:
+                key = row.related_event_id
+                half = halves.setdefault(key, [key, row.device_id, row.type, None, None, None])
+                half[4:] = [row.event_id, row.ended_at]
+        self._many(ddl.UPSERT_EPISODE, [tuple(halves[key]) for key in sorted(halves)])
 
     def add_alert(self, alert: dict, payload: str, received_at: float | None = None) -> bool:
         """Store one alert (already checked: message_checks.alert_row); False when its event_id was stored."""
