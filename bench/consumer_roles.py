@@ -62,7 +62,7 @@ def profile_threads(directory: str) -> None:
     original = threading.Thread.run
 
     def run(thread: threading.Thread) -> None:
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time)  # CPU time: waiting for input or for a CPU is not work
         profile.enable()
         try:
             original(thread)
