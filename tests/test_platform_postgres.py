@@ -18,13 +18,15 @@ import psycopg
 import pytest
 
 from edge_agent.cli.main import main as cli_main
+from edge_agent.config.mqtt import MqttConfig
 from edge_agent.events import AlertFactory, Topics
-from edge_agent.platform import PlatformStore, StoreVersionError, ddl
+from edge_agent.platform import ConsumerOptions, PlatformConsumer, PlatformStore, StoreVersionError, ddl
 from edge_agent.platform.message_checks import alert_row
 from edge_agent.platform.store_writer import Pending, StoreWriter
+from tests.support.actions import make_alert
 from tests.support.postgres import private_schema, schema_tables
 from tests.support.wait import wait_for
-from tests.test_platform_consumer import SITE, Device, consumer
+from tests.test_platform_consumer import SITE, Device, consumer, publish_raw
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = {"alerts", "episodes", "devices", "counts", "actions", "platform_schema"}
@@ -203,4 +205,28 @@ def test_postgres_the_command_consumes_into_a_url_and_summary_reads_it(postgres,
     assert "alerts: 1 unique, 0 duplicate deliveries (intrusion=1)" in output
     assert cli_main(["platform", "summary", "--db", postgres, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["alerts"] == 1
+    store.close()
+
+
+def test_postgres_a_message_is_acknowledged_only_once_its_transaction_commits(postgres, mosquitto):
+    """The alerts table is locked, so the write waits; the consumer dies meanwhile. Had it acknowledged on
+    receipt the broker would forget the alert; it re-sends it to the instance that takes the session over."""
+    url = postgres + "&application_name=ack-after-commit"
+    first = consumer(mosquitto, url, "c-ack")
+    successor_store = PlatformStore(url)  # opened (and migrated) before the lock, which would hold that up too
+    options = ConsumerOptions(client_id="c-ack", reconnect_min_s=0.05, reconnect_max_s=0.3)
+    with psycopg.connect(postgres) as admin:  # not autocommit: the lock holds until rollback
+        admin.execute("LOCK TABLE alerts IN SHARE MODE")  # writes wait
+        alert = make_alert()
+        publish_raw(mosquitto.port, Topics("edge", SITE, "dev-1").alert("intrusion"), alert.to_json().encode())
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'"
+        wait_for(lambda: admin.execute(waiting, ("ack-after-commit",)).fetchone()[0] == 1, message="the write waits")
+        first.kill()  # no DISCONNECT, no PUBACK
+        # the same session: the broker re-sends what is unacknowledged to the instance that takes it over
+        second = PlatformConsumer(MqttConfig(port=mosquitto.port), successor_store, options).start()
+        wait_for(lambda: admin.execute(waiting, ("ack-after-commit",)).fetchone()[0] == 2, message="both wait")
+        admin.rollback()
+    store = PlatformStore(postgres)
+    wait_for(lambda: store.alert_deliveries() == {alert.event_id: 2}, message="stored once, delivered twice")
+    second.stop()
     store.close()

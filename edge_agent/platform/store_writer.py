@@ -56,8 +56,10 @@ class StoreWriter:
         return self
 
     def put(self, pending: Pending) -> None:
-        """Blocks while the queue is full: the network thread stops reading, and TCP holds the broker back."""
-        self._queue.put(pending)
+        """Blocks while the queue is full: the network thread stops reading, and TCP holds the broker back.
+        After `stop`, drops it unacknowledged: the broker sends it again to this session or another."""
+        if not self._stopping.is_set():
+            self._queue.put(pending)
 
     def stop(self) -> None:
         """Store what has queued, then end (what cannot be stored stays unacknowledged: the broker re-sends it)."""
