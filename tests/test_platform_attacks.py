@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge_agent.cli.main import main as cli_main
 from edge_agent.events import Topics, new_event_id
 from edge_agent.platform import PlatformStore
 from tests.support.actions import make_alert
@@ -138,3 +139,21 @@ def test_a_store_url_with_a_password_is_never_printed_with_it(capsys):
     from edge_agent.platform.dialect import shown_target
 
     assert shown_target(url) == "postgresql://platform:***@127.0.0.1:1/fleet?connect_timeout=1"
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "65536", "1e9", "many"])
+def test_consume_refuses_a_receive_maximum_mqtt_cannot_carry(value, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli_main(["platform", "consume", "--db", str(tmp_path / "p.db"), "--receive-maximum", value])
+    assert exited.value.code == 2
+    assert f"--receive-maximum: {value!r}: a whole number from 1 to 65535" in capsys.readouterr().err
+    assert not (tmp_path / "p.db").exists()  # refused before anything was opened
+
+
+def test_a_store_is_a_postgresql_url_a_sqlite_url_or_a_path_and_nothing_else(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    PlatformStore(f"sqlite:///{tmp_path}/absolute.db").close()  # sqlite:////abs/path
+    PlatformStore("sqlite:///relative.db").close()
+    assert (tmp_path / "absolute.db").exists() and (tmp_path / "relative.db").exists()
+    with pytest.raises(ValueError, match=r"'mysql://root:\*\*\*@db/fleet': a postgresql:// or sqlite:/// URL"):
+        PlatformStore("mysql://root:hunter2@db/fleet")

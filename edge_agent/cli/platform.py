@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import threading
@@ -31,6 +32,13 @@ def register(subparsers) -> None:
     consume.add_argument("--username", help="broker username")
     consume.add_argument("--password-file", metavar="FILE", help="file holding the broker password")
     consume.add_argument("--ca-file", metavar="FILE", help="use TLS, verifying the broker against this CA")
+    consume.add_argument(
+        "--receive-maximum",
+        type=_receive_maximum,
+        default=500,
+        metavar="N",
+        help="unacknowledged messages in flight, 1-65535 (MQTT v5 Receive Maximum; the largest batch)",
+    )
     consume.add_argument("--summary", type=float, default=0.0, metavar="S", help="print a summary every S seconds")
     consume.set_defaults(handler=run_consume)
     summary = commands.add_parser("summary", help="print what the store holds and exit")
@@ -47,6 +55,16 @@ def register(subparsers) -> None:
     actions.set_defaults(handler=run_actions)
 
 
+def _receive_maximum(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1 to 65535 (MQTT v5 Receive Maximum)")
+    return value
+
+
 def run_consume(args) -> int:
     tls = TlsConfig(enabled=True, ca_file=args.ca_file) if args.ca_file else TlsConfig()
     mqtt = MqttConfig(
@@ -57,7 +75,12 @@ def run_consume(args) -> int:
         password_file=args.password_file,
         tls=tls,
     )
-    options = ConsumerOptions(group=args.group, client_id=args.client_id, session_expiry_s=args.session_expiry)
+    options = ConsumerOptions(
+        group=args.group,
+        client_id=args.client_id,
+        session_expiry_s=args.session_expiry,
+        receive_maximum=args.receive_maximum,
+    )
     store = PlatformStore(args.db)
     consumer = PlatformConsumer(mqtt, store, options).start()
     stopping = threading.Event()
