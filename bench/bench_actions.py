@@ -81,7 +81,7 @@ def document(workdir: Path, mqtt_port: int, models: Path, clip: Path, target_por
 
     return {
         "device": {"id": "bench-actions", "site": "bench", "state_dir": str(workdir / "state")},
-        "mqtt": {"host": "127.0.0.1", "port": mqtt_port},
+        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "retry_unrouted": False},
         "detector": {"models_dir": str(models), "classes": ["person"], "score_threshold": 0.1},
         "cameras": [
             {

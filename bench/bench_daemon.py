@@ -76,7 +76,7 @@ def config_for(cameras: int, workdir: Path, port: int, models: Path, motion_gate
     clip = assets() / "footage" / "entrance-one-by-one.mp4"
     return {
         "device": {"id": "bench", "site": "bench", "state_dir": str(workdir / "state")},
-        "mqtt": {"host": "127.0.0.1", "port": port},
+        "mqtt": {"host": "127.0.0.1", "port": port, "retry_unrouted": False},
         "detector": {"models_dir": str(models)},
         "cameras": [
             {

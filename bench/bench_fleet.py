@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from fleet_devices import run_worker
 
+from edge_agent.config.mqtt import MqttConfig
 from tests.support.broker import Mosquitto, free_port
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -257,11 +258,15 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=240.0, help="longest wait for outboxes to empty")
     parser.add_argument(
         "--retry-unrouted",
-        action="store_true",
-        help="devices re-send a message PUBACKed 'No matching subscribers' (the agent's mqtt.retry_unrouted)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="devices re-send a message PUBACKed 'No matching subscribers' (the agent's mqtt.retry_unrouted); "
+        "default: the agent's default (on)",
     )
     parser.add_argument("--workdir", default=None, help="where the outboxes go (default: the temp dir)")
     args = parser.parse_args()
+    if args.retry_unrouted is None:
+        args.retry_unrouted = MqttConfig().retry_unrouted
     if args.per_process > FD_SETSIZE_DEVICES:
         print(f"warning: over ~{FD_SETSIZE_DEVICES} devices per process pass select()'s 1024-descriptor limit (README)")
     report = run(args)

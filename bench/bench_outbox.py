@@ -219,7 +219,7 @@ def drain(workdir: Path, broker: Mosquitto, alerts, name: str) -> tuple[float, i
     """Messages/s of the publisher draining a pre-filled outbox."""
     outbox = Outbox(workdir / f"{name}.db", OutboxConfig(max_rows=len(alerts) + 10, max_bytes=1 << 30))
     fill(outbox, alerts)
-    config = MqttConfig(port=broker.port, max_inflight=20)
+    config = MqttConfig(port=broker.port, max_inflight=20, retry_unrouted=False)  # nobody subscribes: PUBACK is it
     publisher = Publisher(config, outbox, Topics("edge", SITE, DEVICE), DEVICE, "bench")
     start = time.perf_counter()
     publisher.start()
@@ -236,7 +236,9 @@ def backlog(workdir: Path, alerts) -> float:
     """Seconds from the publisher's (re)connect to the last PUBACK of a backlog built while the broker was down."""
     port = free_port()
     outbox = Outbox(workdir / "backlog.db", OutboxConfig(max_rows=len(alerts) + 10, max_bytes=1 << 30))
-    config = MqttConfig(port=port, max_inflight=20, reconnect=ReconnectConfig(min_delay=0.05, max_delay=0.2))
+    config = MqttConfig(
+        port=port, max_inflight=20, reconnect=ReconnectConfig(min_delay=0.05, max_delay=0.2), retry_unrouted=False
+    )
     publisher = Publisher(config, outbox, Topics("edge", SITE, DEVICE), DEVICE, "bench")
     publisher.start()
     fill(outbox, alerts)

@@ -51,7 +51,7 @@ def _recording_process(self, frame, tracks):  # every processed frame, whichever
 def document(workdir: Path, port: int, models: Path, clip: Path, threshold: float, fps: float) -> dict:
     return {
         "device": {"id": "bench", "site": "bench", "state_dir": str(workdir / "state")},
-        "mqtt": {"host": "127.0.0.1", "port": port},
+        "mqtt": {"host": "127.0.0.1", "port": port, "retry_unrouted": False},
         "detector": {"models_dir": str(models), "threads": 1},
         "cameras": [
             {

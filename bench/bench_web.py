@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """What an open technician's page costs the daemon: CPU (% of one core) and processed fps, page open vs closed.
 
-    .venv/bin/python bench/bench_web.py [--rounds 3] [--seconds 20] [--live-fps 5]
+    .venv/bin/python bench/bench_web.py [--rounds 3] [--seconds 20] [--live-fps 5] [--motion-gate]
 
 One daemon (`edge-agent run` as a subprocess, a private mosquitto, the entrance clip looping in
 real time at detect_fps 5 with the motion gate off, so every paced frame is detected) runs the
-whole time. Rounds alternate: "closed" (nobody on the page) and "open" (a logged-in client doing
+whole time. Rounds cycle: "closed" (nobody on the page), "open" (a logged-in client doing
 what the Camera page does: the live JPEG at web.live_fps — the most the server allows — plus the
-line counts at the same rate and the overview every 2 s). Per round: the daemon's CPU from
+line counts at the same rate and the overview every 2 s) and "overlay" (the same with the overlay
+toggled on: GET /api/sight at web.live_fps too). Per round: the daemon's CPU from
 /proc/<pid>/stat, and processed frames from the detector-call counter in its telemetry. Printed:
-each round, the medians, and open minus closed (target: at most 5 % of a core, no fps lost).
+each round, the medians, and open and overlay minus closed (target: at most 5 % of a core, no fps
+lost). --motion-gate turns the gate on with threshold 1 and min_area 0: every frame still counts as
+motion (so is detected), and the overlay's motion regions are computed from a frame-wide change
+(their worst case).
 """
 
 from __future__ import annotations
@@ -53,12 +57,13 @@ def detector_calls(watcher: Watcher) -> tuple[float, int]:
 class PageClient:
     """A logged-in client doing what an open Camera page does, on its own thread."""
 
-    def __init__(self, url: str, live_fps: float):
+    def __init__(self, url: str, live_fps: float, overlay: bool = False):
         self.client = httpx.Client(base_url=url, timeout=10)
         reply = self.client.post("/api/login", json={"password": PASSWORD})
         reply.raise_for_status()
         self.period = 1.0 / live_fps
-        self.images = self.refused = 0
+        self.overlay = overlay
+        self.images = self.refused = self.sights = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -71,6 +76,8 @@ class PageClient:
             self.images += reply.status_code == 200
             self.refused += reply.status_code == 429
             self.client.get("/api/lines")
+            if self.overlay:
+                self.sights += self.client.get("/api/sight/entrance").status_code == 200
             if started >= next_overview:
                 self.client.get("/api/overview")
                 next_overview = started + 2.0
@@ -97,6 +104,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each kind (they alternate)")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of one round")
     parser.add_argument("--live-fps", type=float, default=5.0, help="web.live_fps (the page polls at this rate)")
+    parser.add_argument("--motion-gate", action="store_true", help="gate on, every frame motion (regions' worst case)")
     args = parser.parse_args()
     try:
         assets = require_mirror().resolve()
@@ -115,7 +123,7 @@ def main() -> int:
             "loop": True,
             "realtime": True,
             "detect_fps": 5,
-            "motion": {"enabled": False},
+            "motion": {"enabled": True, "threshold": 1, "min_area": 0.0} if args.motion_gate else {"enabled": False},
             "lines": {"entry": {"points": [[0.1, 0.8], [0.9, 0.8]], "in_side": [0.5, 0.95]}},
         }
         config = base_config(
@@ -145,28 +153,27 @@ def run_rounds(daemon: Daemon, watcher: Watcher, args) -> int:
         url = found[-1] if found else None
         time.sleep(0.2)
     time.sleep(10)  # warm-up: the model's first runs, the reader's first frames
-    results: dict[str, list[tuple[float, float]]] = {"closed": [], "open": []}
+    kinds = ("closed", "open", "overlay")
+    results: dict[str, list[tuple[float, float]]] = {kind: [] for kind in kinds}
     for index in range(args.rounds):
-        for kind in ("closed", "open"):
-            client = PageClient(url, args.live_fps) if kind == "open" else None
+        for kind in kinds:
+            client = PageClient(url, args.live_fps, overlay=kind == "overlay") if kind != "closed" else None
             cpu, fps = measure(daemon, watcher, args.seconds)
             extra = ""
             if client is not None:
                 client.stop()
                 extra = f"  images {client.images / args.seconds:.2f}/s, refused {client.refused}"
+                extra += f", overlays {client.sights / args.seconds:.2f}/s" if client.overlay else ""
             results[kind].append((cpu, fps))
-            print(f"round {index + 1} {kind:6s}: CPU {cpu:6.1f} % of a core, processed {fps:5.2f} fps{extra}")
-    closed_cpu = statistics.median(cpu for cpu, _ in results["closed"])
-    open_cpu = statistics.median(cpu for cpu, _ in results["open"])
-    closed_fps = statistics.median(fps for _, fps in results["closed"])
-    open_fps = statistics.median(fps for _, fps in results["open"])
-    print(
-        f"median closed: CPU {closed_cpu:.1f} %, {closed_fps:.2f} fps; open: CPU {open_cpu:.1f} %, {open_fps:.2f} fps"
-    )
-    print(
-        f"open page costs {open_cpu - closed_cpu:+.1f} % of a core (target <= 5); "
-        f"processed fps ratio open/closed {open_fps / closed_fps:.3f} (target >= ~1)"
-    )
+            print(f"round {index + 1} {kind:7s}: CPU {cpu:6.1f} % of a core, processed {fps:5.2f} fps{extra}")
+    cpu = {kind: statistics.median(c for c, _ in results[kind]) for kind in kinds}
+    fps = {kind: statistics.median(f for _, f in results[kind]) for kind in kinds}
+    print("medians: " + "; ".join(f"{kind} CPU {cpu[kind]:.1f} %, {fps[kind]:.2f} fps" for kind in kinds))
+    for kind in ("open", "overlay"):
+        print(
+            f"{kind} page costs {cpu[kind] - cpu['closed']:+.1f} % of a core (target <= 5); "
+            f"processed fps ratio {kind}/closed {fps[kind] / fps['closed']:.3f} (target >= ~1)"
+        )
     return 0
 
 

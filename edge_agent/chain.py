@@ -18,18 +18,29 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from edge_agent.config.cameras import CameraConfig
 from edge_agent.config.tracking import TrackerConfig
 from edge_agent.events import Frame, FrameDetections, Track
 from edge_agent.rules.engine import RuleEngine
+from edge_agent.rules.marks import detection_marks, track_marks
 from edge_agent.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
 Detect = Callable[[Frame], FrameDetections]
+
+
+@dataclass(frozen=True, slots=True)
+class SeenFrame:
+    """The marks of the last frame the detector ran on (rules/annotate.py's, copied at that frame)."""
+
+    seq: int
+    monotonic: float
+    detections: list[dict]
+    tracks: list[dict]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +56,12 @@ class ChainStats:
     def motion_gate_ratio(self) -> float:
         """Share of frames the gate let through to the detector."""
         return self.detected / self.frames if self.frames else 0.0
+
+
+def changed_regions(changed) -> list[list[float]]:
+    from edge_agent.vision.motion import changed_regions as regions  # the vision stage owns motion detection
+
+    return regions(changed)
 
 
 def make_motion_gate(camera: CameraConfig):
@@ -75,6 +92,7 @@ class CameraChain:
         self._lock = threading.Lock()  # counters only; read by telemetry
         self._frames = self._detected = self._gated = 0
         self._tracker_s = 0.0
+        self._seen: SeenFrame | None = None  # the last detected frame's marks, for the page's overlay (memory only)
 
     def adopt(self, predecessor: CameraChain) -> bool:
         """Keep the predecessor's tracker (track ids, so the rules' per-track state stays true) if its config is the
@@ -101,6 +119,10 @@ class CameraChain:
         started = time.perf_counter()
         tracks = self.tracker.update(detections)
         self.engine.process(detections, tracks)
+        seen = SeenFrame(
+            detections.seq, detections.monotonic, detection_marks(detections.detections), track_marks(tracks)
+        )
+        self._seen = seen  # replaced whole: the page reads it from another thread
         elapsed = time.perf_counter() - started
         with self._lock:
             self._detected += 1
@@ -112,6 +134,27 @@ class CameraChain:
         if not self.wants_detection(frame):
             return None
         return self.on_detections(detect(frame))
+
+    def sight(self, occupancy_classes: Sequence[str]) -> dict:
+        """What the detector sees now, as the page's overlay draws it: the last detected frame's detections and
+        tracks (with short trails), the motion gate's changed regions and masks, and each zone's occupancy (objects
+        of `occupancy_classes` with their foot inside, as the counts report it). Values only, nothing kept."""
+        seen = self._seen
+        gate = self.motion_gate
+        return {
+            "camera": self.camera.id,
+            "seq": seen.seq if seen else None,
+            "detections": seen.detections if seen else [],
+            "tracks": seen.tracks if seen else [],
+            "motion": {
+                "enabled": gate is not None,
+                "fraction": round(gate.last_motion_fraction, 4) if gate is not None else None,
+                "min_area": self.camera.motion.min_area,
+                "regions": changed_regions(gate.last_changed) if gate is not None else [],
+            },
+            "masks": [[list(point) for point in polygon] for polygon in self.camera.motion.masks],
+            "occupancy": self.engine.camera(self.camera.id).zone_occupancy(occupancy_classes),
+        }
 
     def finish(self, reason: str = "source_ended") -> None:
         """The source has ended (or the camera is stopping): close open rule episodes."""

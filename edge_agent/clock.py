@@ -62,6 +62,13 @@ def iso_utc(epoch_seconds: float) -> str:
 _RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2})(:\d{2})?(?:[.,](\d+))?([Zz]|[+-]\d{2}:?\d{2})?")
 
 
+def wire_time(key: str, value):
+    """A figure for the wire: a `*_at` epoch number becomes RFC 3339 UTC (every time the agent publishes is one)."""
+    if key.endswith("_at") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return iso_utc(value)
+    return value
+
+
 def parse_rfc3339(text: str) -> datetime:
     """The moment an RFC 3339 text names; naive when it has no zone, so callers can reject that.
 

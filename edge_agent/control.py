@@ -17,6 +17,7 @@ from edge_agent.actions.recorder import Job
 from edge_agent.config import AgentConfig
 from edge_agent.events import Alert, Frame, Topics
 from edge_agent.store import OutboxRow
+from edge_agent.store.evidence_files import EvidenceRecord
 
 
 class ActionsNotRunning(RuntimeError):
@@ -78,23 +79,64 @@ class AgentControl(Protocol):
     def latest_frame(self, camera_id: str) -> Frame | None:
         """The camera's newest decoded frame (not consumed: the pipeline still gets it)."""
 
+    def sight(self, camera_id: str) -> dict[str, Any] | None:
+        """What the camera's detector sees now, for the page's overlay (values, memory only): the last detected
+        frame's detections and tracks with short trails, the motion regions and masks, each zone's occupancy; None
+        when the camera does not run."""
+
     def recent_messages(self, limit: int) -> list[OutboxRow]:
         """The outbox's newest `limit` rows (alerts, action records, counts; not telemetry), newest first."""
 
     def stored_message(self, event_id: str) -> OutboxRow | None: ...
 
+    def show_evidence(self, event_id: str, kind: str | None, user: str | None) -> tuple[EvidenceRecord, bytes]:
+        """The technician's page (local): an alert's evidence file, recorded as an `evidence_sent` of `via: web`.
+        Raises EvidenceRefused (evidence/desk.py) saying why there is none to show."""
+
+    def health_alerts(self, since: float, limit: int) -> list[OutboxRow]:
+        """The health alerts (camera offline/tamper, agent health) stored since `since`, newest first."""
+
+    def log_lines(self, limit: int, level: str | None, component: str | None) -> list[dict[str, Any]]:
+        """The newest log lines (redacted, from memory) at `level` or above, of `component` (None: any)."""
+
+    def log_components(self) -> list[str]:
+        """The components the remembered log lines come from (`web`, `daemon`, `sources`, ...)."""
+
     # -- what it does ------------------------------------------------------------------------------
     def apply_config_text(self, text: str, origin: str, persist: bool) -> dict[str, Any]:
         """Validate, switch, confirm or revert; raises CommandError (with a `result`) when not applied."""
 
-    def resend_since(self, wall: float) -> int:
-        """Queue again the alerts stored since `wall`; returns how many."""
+    def resend_since(self, wall: float, kinds: tuple[str, ...] = ("alerts",)) -> int:
+        """Queue again the delivered messages of `kinds` (alerts, counts, actions) stored since `wall`; how many."""
 
     def run_action(self, name: str, event_id: str | None, request_id: str | None) -> dict[str, Any]:
         """The `run-action` command: run a `remote: true` action, wait (bounded) for its outcome."""
 
+    def send_evidence(self, event_id: str, kind: str | None, request_id: str | None, requested_by: str | None) -> dict:
+        """`get-evidence`: queue an alert's evidence for `{base}/evidence/{event_id}` and its `evidence_sent` record;
+        raises EvidenceRefused (unknown, expired, privacy none, too many requests)."""
+
     def action_figures(self) -> dict[str, Any] | None:
         """Per running action its outcome counts and queue; None when no action runner runs."""
+
+    # -- the response to alerts (actions/response_desk.py) -------------------------------------------
+    def dispose(self, event_id: str, state: str, by: str, note: str, origin: str) -> dict[str, Any]:
+        """Record a disposition (`dispose`, the console); raises ResponseRefused saying why nothing changed."""
+
+    def control_alerts(
+        self, command: str, target: str, by: str, origin: str, minutes: float = 0, reason: str = ""
+    ) -> dict[str, Any]:
+        """`arm`, `disarm` or `snooze` a target (`rule:<name>`, `camera:<id>`, `all`), audited; raises
+        ResponseRefused (unknown target; from a remote sender, a target the remote-change policy keeps local)."""
+
+    def open_alerts(self) -> list[dict[str, Any]]:
+        """The alerts still waiting for a disposition (resolved or false_alarm), oldest first, with age and source."""
+
+    def door_states(self) -> dict[str, Any]:
+        """Per configured door: open or closed as last reported, since when, held open, its offline readers."""
+
+    def response_snapshot(self) -> dict[str, Any]:
+        """What is disarmed and snoozed (and what each kept back), escalations waiting, the audit trail."""
 
     def test_action(self, name: str, alert: Alert | None, fields: dict[str, Any]) -> ActionRun:
         """Queue one run of an enabled action now, for a technician (`trigger: technician`). Raises ActionRefused

@@ -77,6 +77,7 @@ STATE_DIR="$PREFIX/var/lib/edge-agent"
 MODELS_DIR="$STATE_DIR/models"
 UNIT_DIR="$PREFIX/etc/systemd/system"
 UNIT="$UNIT_DIR/edge-agent.service"
+BIN_LINK="$PREFIX/usr/local/bin/edge-agent"
 
 check_python() {
   command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found (install python3 and python3-venv)"
@@ -141,6 +142,20 @@ install_package() {
     say "installed edge-agent from $ROOT into $VENV"
   fi
   "$VENV/bin/edge-agent" --version >/dev/null || die "the installed edge-agent does not run (missing dependencies?)"
+  link_command
+}
+
+check_link() {  # before anything is installed: a file of the site's own where the link goes stops the install
+  if [ -e "$BIN_LINK" ] && [ ! -L "$BIN_LINK" ]; then
+    die "$BIN_LINK exists and is not a link; move it away and run install.sh again"
+  fi
+}
+
+link_command() {
+  # on PATH for everyone, so the docs' `sudo -u edge-agent edge-agent web passwd` works on an installed box
+  mkdir -p "$(dirname "$BIN_LINK")"
+  ln -sfn "$VENV/bin/edge-agent" "$BIN_LINK"
+  say "linked $BIN_LINK -> $VENV/bin/edge-agent"
 }
 
 install_config() {
@@ -202,6 +217,7 @@ install_unit() {
 }
 
 check_python
+check_link
 create_user
 make_dirs
 install_package

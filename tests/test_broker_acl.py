@@ -128,14 +128,20 @@ def test_a_device_acts_only_as_itself_and_the_platform_reads_all(mode, tmp_path,
         (B.telemetry, False),
         (B.counts, False),
         (B.action("siren"), False),
+        (B.dispositions, False),
         (B.command("set-config"), False),
         (B.command_reply("ping"), False),
+        (f"{B.base}/reply/platform-1", False),  # B's v5 reply area (docs/mqtt-api.md, Remote commands)
     ]:
         publish(spy.client, topic, forged, retain)
     publish(spy.client, A.alert("intrusion"), json.dumps({"event_id": "a-marker"}))  # A may write its own
     wait_for(lambda: "a-marker" in platform.event_ids(), message="A's own marker at the platform")
     publish(spy.client, A.action("siren"), json.dumps({"event_id": "a-action"}))  # and its own action records
     wait_for(lambda: A.action("siren") in topics_received(platform), message="A's own action record at the platform")
+    publish(spy.client, f"{A.base}/reply/platform-1", "{}")  # and replies in its own v5 reply area
+    wait_for(lambda: f"{A.base}/reply/platform-1" in topics_received(platform), message="A's reply-area message")
+    publish(spy.client, A.dispositions, json.dumps({"event_id": "a-disposition"}))  # and its own dispositions
+    wait_for(lambda: A.dispositions in topics_received(platform), message="A's own disposition at the platform")
 
     # B's real traffic: B publishes an alert, the platform sends B a command; then A's marker command.
     publish(device_b.client, B.alert("intrusion"), json.dumps({"event_id": "b-alert"}))

@@ -76,7 +76,7 @@ def test_held_replies_are_bounded_oldest_first_out():
     for n in range(HELD_REPLIES + 3):
         held.hold(f"t/{n}", b"x", 1, False)
     sent = []
-    held.send(lambda topic, payload, qos, retain: sent.append(topic))
+    held.send(lambda topic, payload, qos, retain, properties: sent.append(topic))
     assert sent == [f"t/{n}" for n in range(3, HELD_REPLIES + 3)] and held.dropped == 3
     held.send(lambda *message, **options: sent.append(message))
     assert len(sent) == HELD_REPLIES  # sent once only

@@ -31,7 +31,7 @@ class RecordingAgent:
         self.applied.append((text, origin, persist))
         return {"applied": True}
 
-    def resend_since(self, wall):
+    def resend_since(self, wall, kinds=("alerts",)):
         self.resent.append(wall)
         return 7
 
@@ -63,7 +63,8 @@ def test_ping_status_and_get_config(dispatcher):
         (
             "reboot",
             request("r9"),
-            "unknown command 'reboot'; known: get-config, ping, resend-alerts, run-action, set-config, status",
+            "unknown command 'reboot'; known: arm, disarm, dispose, get-config, get-evidence, ping, resend-alerts, "
+            "run-action, set-config, snooze, status",
         ),
         ("ping", b"{not json", "malformed payload: not JSON"),
         ("ping", b"\xff\xfe", "malformed payload: not JSON"),
@@ -108,7 +109,7 @@ def test_set_config_accepts_yaml_text_or_an_object(dispatcher):
 
 def test_resend_parses_rfc3339_and_epoch(dispatcher):
     reply = dispatcher.dispatch("resend-alerts", request(since="2025-12-31T23:00:00+00:00"))
-    assert reply.result == {"since": "2025-12-31T23:00:00.000Z", "requeued": 7}
+    assert reply.result == {"since": "2025-12-31T23:00:00.000Z", "kinds": ["alerts"], "requeued": 7}
     dispatcher.dispatch("resend-alerts", request(since=1_767_000_000))
     assert dispatcher.agent.resent == [1_767_222_000.0, 1_767_000_000.0]
 
@@ -120,8 +121,7 @@ def test_server_answers_on_the_reply_topic_and_refuses_when_busy(dispatcher):
     server = CommandServer(
         dispatcher,
         "edge/s/d/cmd/",
-        lambda t, p: sent.append((t, json.loads(p))),
-        lambda name: f"edge/s/d/cmd/{name}/reply",
+        lambda t, p, c: sent.append((t, json.loads(p))),
         queue_size=2,
     )
     server.start()

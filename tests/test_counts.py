@@ -41,12 +41,13 @@ def agent_config(state_dir: Path, interval: float = 300, door: dict | None = Non
 class Agent:
     """The parts the counts stage lives among: delivery (outbox + state store), rule engine, the stage."""
 
-    def __init__(self, config: AgentConfig, clock: FakeClock):
+    def __init__(self, config: AgentConfig, clock: FakeClock, delivery: Delivery | None = None):
+        """`delivery`: the running one's, for a reload's new build (tests/test_counts_carry.py)."""
         self.clock = clock
-        self.delivery = Delivery.build(config, "dev-1", clock)
+        self.delivery = delivery or Delivery.build(config, "dev-1", clock)
         self.engine = RuleEngine.from_config(config, self.delivery.factory, self.delivery.outbox)
-        parts = counts_stages(config, Services.of(self.delivery, clock), self.engine)
-        self.stage: CountsStage = parts.specs[0].factory()
+        self.parts = counts_stages(config, Services.of(self.delivery, clock), self.engine)
+        self.stage: CountsStage = self.parts.stages.specs[0].factory()
         self.seq = 0
         self.visible: dict[int, tuple[float, float]] = {}  # track id → foot point, shown every frame
 
@@ -81,7 +82,10 @@ class Agent:
         self.delivery.outbox.close()
 
     def stop(self) -> None:
+        """A clean stop: the stage stops, then the build is dropped (its closers save the samples)."""
         self.stage.stop(1.0)
+        for close in self.parts.stages.closers:
+            close()
         self.delivery.state.close()
         self.delivery.outbox.close()
 

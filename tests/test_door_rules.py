@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from edge_agent.clock import FakeClock
+from edge_agent.clock import FakeClock, parse_utc
 from edge_agent.events import DOOR_EVENT_TYPES, AlertFactory, DoorEvent, ListSink
 from edge_agent.rules.door import STATELESS_EVENTS, DoorRules
 from tests.test_access_common import access_config, tokenizer
@@ -222,3 +222,22 @@ def test_an_event_for_an_unconfigured_door_is_counted_and_still_raises_its_alarm
     assert rules.unknown_doors == 1
     [alert] = sink.of_type("door.forced")
     assert alert.source.id == "back-gate"
+
+
+def test_door_states_for_the_guards_console(setup):
+    rules, sink, clock = setup(
+        doors=[{"id": "main-gate", "held_open_after": 30}, {"id": "dock", "held_open_after": 30}]
+    )
+    assert rules.door_states()["main-gate"] == {"open": False, "open_since": None, "held_open": False,
+                                                "offline_readers": []}  # fmt: skip
+    opened_at = clock.wall()
+    rules.on_event(ev(clock, "door.opened"))
+    rules.on_event(ev(clock, "reader.offline", door="dock", reader="r2"))
+    clock.advance(31)
+    rules.tick()
+    states = rules.door_states()
+    assert states["main-gate"]["open"] and states["main-gate"]["held_open"]
+    assert parse_utc(states["main-gate"]["open_since"]) == pytest.approx(opened_at, abs=0.01)
+    assert states["dock"] == {"open": False, "open_since": None, "held_open": False, "offline_readers": ["r2"]}
+    rules.on_event(ev(clock, "door.closed"))
+    assert rules.door_states()["main-gate"]["open"] is False

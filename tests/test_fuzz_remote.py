@@ -62,7 +62,7 @@ class PolicyOnlyAgent:
     def redacted_config(self) -> dict:
         return {}
 
-    def resend_since(self, wall: float) -> int:
+    def resend_since(self, wall: float, kinds=("alerts",)) -> int:
         return 0
 
     def run_action(self, name, event_id, request_id) -> dict:

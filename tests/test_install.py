@@ -73,6 +73,13 @@ def test_offline_install_into_a_prefix_is_complete_and_idempotent(tmp_path, offl
     ).stdout.strip()
     assert where.startswith(str(prefix / "opt/edge-agent/venv")), where
 
+    # `edge-agent` on PATH: the docs' `sudo -u edge-agent edge-agent web passwd` works on an installed box
+    command = prefix / "usr/local/bin/edge-agent"
+    assert command.is_symlink() and command.resolve() == (prefix / "opt/edge-agent/venv/bin/edge-agent").resolve()
+    version = subprocess.run([str(command), "--version"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("edge-agent "), version.stderr
+    assert f"linked {command}" in first.stdout
+
     config = prefix / "etc/edge-agent/config.yaml"
     data = yaml.safe_load(config.read_text())
     assert data["device"]["state_dir"] == str(prefix / "var/lib/edge-agent")
@@ -101,6 +108,19 @@ def test_offline_install_into_a_prefix_is_complete_and_idempotent(tmp_path, offl
     assert "already installed" in second.stdout
     assert "already benched" in second.stdout and "preferred variant" not in second.stdout
     assert "site: edited-site" in config.read_text()
+    assert command.is_symlink() and f"linked {command}" in second.stdout  # the link is renewed, not refused
+
+
+def test_a_file_where_the_link_goes_is_not_overwritten(tmp_path, offline_dir):
+    prefix = tmp_path / "root"
+    (prefix / "usr/local/bin").mkdir(parents=True)
+    mine = prefix / "usr/local/bin/edge-agent"
+    mine.write_text("#!/bin/sh\necho a script of the site's own\n")
+    common = ["--prefix", str(prefix), "--offline", str(offline_dir), "--no-deps", "--python", sys.executable]
+    refused = run_install(*common, "--model", "none", check=False)
+    assert refused.returncode == 1 and "exists and is not a link" in refused.stderr
+    assert "a script of the site's own" in mine.read_text()
+    assert not (prefix / "opt/edge-agent").exists()  # refused before anything was installed
 
 
 def test_bad_arguments_are_refused_with_a_reason(tmp_path):

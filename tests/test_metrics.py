@@ -104,6 +104,10 @@ def test_counters_and_gauges_are_typed_labelled_and_read_live(served):
     assert value(second, "edge_agent_outbox_bytes") > value(first, "edge_agent_outbox_bytes")
     assert value(second, "edge_agent_uptime_seconds") >= value(first, "edge_agent_uptime_seconds")
     assert value(second, "edge_agent_metrics_scrape_errors_total") == 0
+    # telemetry says RFC 3339; Prometheus still gets Unix time
+    outbox.mark_delivered([row.seq for row in outbox.claim(1)])
+    stamp = value(scrape(server.port), "edge_agent_outbox_last_delivery_timestamp_seconds")
+    assert abs(stamp - outbox.stats().last_delivery_at) < 0.01
 
 
 def test_only_metrics_is_served_and_stop_releases_the_port(served):

@@ -11,7 +11,7 @@ from edge_agent.events.vision_types import Frame
 from edge_agent.sources.clip_frames import iter_file_frames
 from edge_agent.vision.detector import Detector
 from edge_agent.vision.manifest import load_manifest
-from edge_agent.vision.motion import MotionGate
+from edge_agent.vision.motion import MotionGate, changed_regions
 from tests.support.assets import footage, model_path
 
 DETECT_FPS = 2.0
@@ -76,6 +76,24 @@ def test_motion_under_a_mask_is_ignored():
     walker[100:170, 200:240] = 250  # outside the mask
     assert gate.should_detect(frame_at(1.0, walker, 2), False)
     assert gate.counters.skipped == 1
+
+
+def test_the_regions_the_page_draws_box_what_moved_and_leave_out_the_masked_blink():
+    mask = [[0.0, 0.0], [0.5, 0.0], [0.5, 0.5], [0.0, 0.5]]
+    gate = MotionGate(MotionConfig(masks=[mask], full_check_interval=100))
+    scene = np.full((180, 320, 3), 60, np.uint8)
+    gate.should_detect(frame_at(0, scene), False)
+    assert changed_regions(gate.last_changed) == []  # the first frame only sets the background
+    moved = scene.copy()
+    moved[10:80, 10:140] = 250  # under the mask
+    moved[100:170, 200:240] = 250  # a walker, bottom right
+    moved[20:40, 250:300] = 250  # something smaller, top right
+    gate.should_detect(frame_at(0.5, moved, 1), False)
+    regions = changed_regions(gate.last_changed)
+    assert len(regions) == 2  # the masked blink is not among them
+    walker, small = regions  # largest first
+    assert walker == pytest.approx([200 / 320, 100 / 180, 240 / 320, 170 / 180], abs=0.03)
+    assert small == pytest.approx([250 / 320, 20 / 180, 300 / 320, 40 / 180], abs=0.03)
 
 
 def test_disabled_gate_always_detects():

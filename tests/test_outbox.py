@@ -184,17 +184,27 @@ def test_low_disk_stops_telemetry_but_not_alerts(tmp_path, clock, factory):
 
 def test_requeue_since_sends_delivered_alerts_again_but_not_telemetry(tmp_path, clock):
     outbox = open_outbox(tmp_path / "o.db", clock)
-    old = outbox.enqueue("t", "old", "alarm")
+    base = "edge/alerts/counts"  # a site and a device named like kinds: the kind is the level after the device
+    old = outbox.enqueue(f"{base}/alerts/intrusion", "old", "alarm")
     clock.advance(100)
     since = clock.wall()
-    recent = [outbox.enqueue("t", "a", "alarm"), outbox.enqueue("t", "e", "event")]
-    outbox.enqueue("t", "tele", "telemetry")
+    recent = [
+        outbox.enqueue(f"{base}/alerts/intrusion", "a", "alarm"),
+        outbox.enqueue(f"{base}/alerts/x", "e", "event"),
+    ]
+    counts, action = (
+        outbox.enqueue(f"{base}/counts", "c", "event"),
+        outbox.enqueue(f"{base}/actions/siren", "r", "event"),
+    )
+    outbox.enqueue(f"{base}/telemetry", "tele", "telemetry")
     outbox.mark_delivered([row.seq for row in outbox.claim(10)])
     woken = []
     outbox.add_listener(lambda: woken.append(1))
-    assert outbox.requeue_since(since) == 2
+    assert outbox.requeue_since(since) == 2  # alerts only, by default (docs/mqtt-api.md, resend-alerts)
     assert [row.event_id for row in outbox.claim(10)] == recent
     assert outbox.get(old).state == "delivered" and woken
+    assert outbox.requeue_since(since, ("counts", "actions", "telemetry")) == 2
+    assert [row.event_id for row in outbox.claim(10)] == [counts, action]
 
 
 def test_corrupt_file_is_moved_aside_and_an_alert_raised(tmp_path, clock, factory):

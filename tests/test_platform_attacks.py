@@ -23,7 +23,7 @@ from tests.test_platform_actions import record
 from tests.test_platform_consumer import SITE, consumer
 
 TOPICS = Topics("edge", SITE, "dev-1")
-TABLES = {"alerts", "episodes", "devices", "counts", "actions", "platform_schema"}
+TABLES = {"alerts", "episodes", "devices", "counts", "actions", "evidence_kept", "platform_schema"}
 DROP = "x');DROP TABLE alerts;--"
 
 

@@ -29,7 +29,7 @@ from tests.support.wait import wait_for
 from tests.test_platform_consumer import SITE, Device, consumer, publish_raw
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLES = {"alerts", "episodes", "devices", "counts", "actions", "platform_schema"}
+TABLES = {"alerts", "episodes", "devices", "counts", "actions", "evidence_kept", "platform_schema"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -153,6 +153,8 @@ def test_every_section_default_is_local_unless_it_says_so():
         if getattr(model, "remote_change", LOCAL) == REMOTE:
             assert model.__name__ in {
                 "CameraConfig",
+                "RuleEvidence",  # what a rule keeps: the platform's to tune, but privacy none only locally
+                "ClipConfig",
                 "MotionConfig",
                 "TamperConfig",
                 "CameraHealthConfig",
@@ -172,4 +174,5 @@ def test_every_section_default_is_local_unless_it_says_so():
                 "ReconnectConfig",
                 "PrometheusConfig",
                 "TelemetryConfig",
+                "Escalation",  # `after` is tuning; its `actions` (what runs) are marked local
             } or model.__name__.endswith("Rule"), f"{model.__name__} is remote by default: add it here on purpose"

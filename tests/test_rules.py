@@ -154,13 +154,29 @@ def test_schedule_boundaries_in_site_time_zone(start_offset_min, expect_alert):
 
 
 def test_disarming_ends_an_open_episode():
-    rule = intrusion(min_dwell=0, schedule=[{"days": ["mon"], "start": "12:00", "end": "12:01"}])
+    rule = intrusion(min_dwell=0, severity="major", schedule=[{"days": ["mon"], "start": "12:00", "end": "12:01"}])
     scene = Scene(rule, timezone="Asia/Singapore", start_wall=NOON_SGT + 50)
     scene.step(person(1, 0.5, 0.5), seconds=20)
     assert len(scene.alerts("start")) == 1
     end = scene.alerts("end")[0]
     assert end.details.extra == {"reason": "disarmed"}
     assert end.ended_at.startswith("2026-01-05T04:01:00")
+    assert (scene.alerts("start")[0].severity, end.severity) == ("major", "info")
+
+
+@pytest.mark.parametrize("reason", ["camera_stopped", "source_ended"])
+def test_an_end_the_agent_decides_is_info_as_documented(reason):
+    """docs/mqtt-api.md: an end the agent decides (camera stopped, source ended) has severity info."""
+    scene = Scene(intrusion(min_dwell=0, severity="major"))
+    scene.step(person(1, 0.5, 0.5), seconds=2)
+    scene.engine.finish(reason=reason)
+    (start,), (end,) = scene.alerts("start"), scene.alerts("end")
+    assert (start.severity, end.severity, end.details.extra, end.related_event_id) == (
+        "major",
+        "info",
+        {"reason": reason},
+        start.event_id,
+    )
 
 
 def test_loitering_fires_after_max_dwell_only():
@@ -273,7 +289,7 @@ def test_ebike_in_lift_needs_consecutive_detections():
 
 
 def test_finish_closes_open_episodes_at_the_last_frame():
-    scene = Scene(intrusion(min_dwell=0))
+    scene = Scene(intrusion(min_dwell=0, severity="major"))
     scene.step(person(1, 0.5, 0.5), seconds=2)
     scene.engine.finish()
     end = scene.alerts("end")[0]
@@ -282,7 +298,7 @@ def test_finish_closes_open_episodes_at_the_last_frame():
 
 
 def test_payload_has_no_image_and_serialises():
-    scene = Scene(intrusion(min_dwell=0))
+    scene = Scene(intrusion(min_dwell=0, severity="major"))
     scene.step(person(1, 0.5, 0.5), seconds=1)
     text = scene.alerts()[0].to_json()
     assert '"objects"' in text and "image" not in text and len(text) < 2000

@@ -37,6 +37,12 @@ def test_the_alert_details_table_in_the_api_doc_is_current():
     )
 
 
+@pytest.mark.parametrize("file_name", sorted(schema_documents()))
+def test_python_jsonschema_accepts_each_schema_as_2020_12(file_name):
+    """Ajv (strict) is the other validator: tests/test_wire_contract.py."""
+    jsonschema.Draft202012Validator.check_schema(json.loads(schema_documents()[file_name]))
+
+
 def test_no_stray_schema_files():
     assert sorted(p.name for p in SCHEMAS.glob("*.json")) == sorted(schema_documents())
 
@@ -75,11 +81,44 @@ def test_every_door_event_type_forward_events_may_publish_has_a_subschema():
     assert DOOR_EVENT_TYPES <= set(ALERT_TYPES)
 
 
-def test_subschemas_discriminate_on_type():
+def test_subschemas_are_keyed_by_a_type_const_without_the_openapi_discriminator():
     schema = json.loads((SCHEMAS / "alert.schema.json").read_text())
     assert len(schema["oneOf"]) == len(ALERT_TYPES)
-    for name, ref in schema["discriminator"]["mapping"].items():
-        assert schema["$defs"][ref.rsplit("/", 1)[1]]["properties"]["type"]["const"] == name
+    consts = [
+        schema["$defs"][entry["$ref"].rsplit("/", 1)[1]]["properties"]["type"]["const"] for entry in schema["oneOf"]
+    ]
+    assert sorted(consts) == sorted(ALERT_TYPES)
+    # `discriminator` is OpenAPI, not JSON Schema: Ajv's strict mode refuses it (docs/mqtt-api.md, Alerts)
+    assert not any("discriminator" in text for text in schema_documents().values())
+
+
+@pytest.mark.parametrize(
+    "name, missing",
+    [
+        ("alert-intrusion-start.json", "event_id"),
+        ("alert-intrusion-start.json", "schema_version"),
+        ("alert-intrusion-start.json", "phase"),
+        ("alert-line-crossing.json", "phase"),  # an instant type too: `phase: instant` is on every payload
+        ("alert-door-forced.json", "event_id"),
+        ("alert-intrusion-end.json", "related_event_id"),
+        ("alert-intrusion-end.json", "ended_at"),
+        ("alert-agent-health-end.json", "related_event_id"),
+        ("alert-reader-offline-end.json", "ended_at"),
+    ],
+)
+def test_schema_requires_what_the_api_doc_marks_always(name, missing):
+    """docs/mqtt-api.md: event_id, schema_version and phase always; an end always names its start and its end."""
+    document = example(name)
+    del document[missing]
+    assert any(f"'{missing}' is a required property" in p for p in contract_problems(document)), document
+
+
+def test_an_instant_type_requires_phase_instant_and_a_start_needs_no_end_fields():
+    assert any(
+        "'instant' was expected" in p
+        for p in contract_problems(example("alert-line-crossing.json") | {"phase": "start"})
+    )
+    assert contract_problems(example("alert-intrusion-start.json")) == []
 
 
 @pytest.mark.parametrize(
@@ -138,3 +177,14 @@ def test_the_agents_alerts_are_checked_whichever_sink_takes_them(alert_contract,
     problems = alert_contract.violations()
     assert len(problems) == 1 and "'stage_melted' is not one of" in problems[0], problems
     alert_contract.alerts.clear()  # the bad one was made on purpose; this test's teardown must not fail on it
+
+
+def test_an_adapter_outage_end_names_its_start_and_its_end(alert_contract):
+    """An end always carries `ended_at` and `related_event_id`, also one the health module makes (factory default)."""
+    sink = ListSink()
+    health = Health(AlertFactory("dev-1", "site-1"), sink)
+    health.adapter_offline("osdp-1", "osdp", "no answer")
+    health.adapter_online("osdp-1", "osdp")
+    start, end = sink.alerts
+    assert (end.phase, end.related_event_id, end.ended_at is not None) == ("end", start.event_id, True)
+    assert alert_contract.violations() == []

@@ -69,3 +69,16 @@ def test_current_reads_now_without_touching_the_periodic_sample(tmp_path):
     sample = collector.sample()
     assert sample.system["cpu_percent"] > 5  # current() left the baseline alone: the burn still counts
     assert collector.last is sample and "cpu_seconds" not in sample.system
+
+
+def test_every_time_in_telemetry_is_rfc3339(tmp_path):
+    """docs/mqtt-api.md: every time the agent publishes is RFC 3339 UTC, telemetry's `*_at` figures too."""
+    clock = FakeClock()
+    sources = TelemetrySources(
+        outbox=lambda: {"rows": 1, "last_delivery_at": 1_767_222_000.25},
+        extra_system={"mqtt": lambda: {"connected": True, "last_connected_at": 1_767_222_001.0, "last_error_at": None}},
+    )
+    telemetry = TelemetryCollector("dev-1", clock, SystemStats(tmp_path, clock), sources).sample()
+    assert telemetry.outbox["last_delivery_at"] == "2025-12-31T23:00:00.250Z"
+    assert telemetry.system["mqtt"]["last_connected_at"] == "2025-12-31T23:00:01.000Z"
+    assert telemetry.system["mqtt"]["last_error_at"] is None and telemetry.outbox["rows"] == 1

@@ -69,7 +69,10 @@ def test_the_listing_shows_each_action_with_its_figures_and_never_a_secret(page,
     assert TOKEN not in reply.text
     siren, idle = listed(client, "siren"), listed(client, "idle")
     assert siren["kind"] == "http" and siren["target"] == f"POST {target.url}/ok/siren/{{door}}"
-    assert siren["on"] == [{"type": "door.forced", "phases": ["start", "instant"]}] and siren["remote"] is False
+    assert (
+        siren["on"] == [{"type": "door.forced", "phases": ["start", "instant"], "dispositions": []}]
+        and siren["remote"] is False
+    )
     assert siren["rate_limit"] == {"count": 2, "per": 3600.0}
     assert siren["figures"] == {"kind": "http", "queued": 0, "off_schedule": 0, "outcomes": {}}
     assert idle["enabled"] is False and idle["figures"] is None and idle["records"] == []

@@ -253,3 +253,10 @@ def test_dripping_clients_are_cut_off_and_never_hold_the_page(page):
         for dripper in drippers:
             dripper.close()
     assert page.client().get("/").status_code == 200
+
+
+def test_the_overlay_is_refused_with_the_live_view_off(page):
+    """What the detector sees is part of the live view: with web.live_view false, no overlay either."""
+    client, _ = page.logged_in()
+    reply = client.get("/api/sight/anything")
+    assert reply.status_code == 403 and "web.live_view: false" in reply.json()["error"]

@@ -18,7 +18,7 @@ import yaml
 from edge_agent.config import ConfigError, parse_config
 from edge_agent.web.passwords import hash_password, read_hash, verify_password
 from tests.support.broker import Mosquitto
-from tests.support.daemon import ROOT
+from tests.support.daemon import ROOT, Watcher
 from tests.support.wait import wait_for
 from tests.support.web import PASSWORD, WebAgent, logged_in
 
@@ -27,6 +27,7 @@ from tests.support.web import PASSWORD, WebAgent, logged_in
 def page(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("web-http")
     broker = Mosquitto(workdir / "broker").start()
+    platform = Watcher(broker.port)  # a subscriber, as a platform is: alerts are delivered (mqtt.retry_unrouted)
     running = WebAgent(
         workdir,
         broker.port,
@@ -34,6 +35,7 @@ def page(tmp_path_factory):
     )
     yield running
     running.stop()
+    platform.close()
     broker.stop()
 
 

@@ -121,6 +121,7 @@ OPERATION = st.one_of(
         st.sampled_from(["lobby", "critical", True, 2.5, "on", "${ZONE}"]),
     ),
     st.tuples(st.just("drop-rule"), st.integers(0, 5)),
+    st.tuples(st.just("mask"), st.integers(0, 0), st.sampled_from(["add", "drop", "move"]), POINT),
 )
 
 
@@ -130,6 +131,14 @@ def edited(edit: dict, operations) -> dict:
         kind, index = operation[0], operation[1]
         if kind == "drop-rule" and edit["rules"]:
             del edit["rules"][index % len(edit["rules"])]
+        elif kind == "mask":
+            masks = edit["cameras"][index]["masks"]
+            if operation[2] == "add":
+                masks.append([operation[3], [0.5, 0.5], [0.9, 0.1]])
+            elif masks and operation[2] == "drop":
+                masks.pop()
+            elif masks:
+                masks[0][0] = operation[3]
         elif kind == "rule" and edit["rules"]:
             edit["rules"][index % len(edit["rules"])][operation[2]] = operation[3]
         elif kind in ("move", "add", "remove"):
@@ -143,6 +152,36 @@ def edited(edit: dict, operations) -> dict:
                 points = items[names[0]]["points"]
                 points[operation[3] % len(points)] = operation[4]
     return edit
+
+
+def test_a_mask_drawn_on_the_page_lands_in_motion_masks_and_the_template_keeps_its_comments():
+    edit = loaded(TEMPLATE)
+    assert edit["cameras"][0]["masks"] == [[[0.0, 0.0], [0.25, 0.0], [0.25, 0.2], [0.0, 0.2]]]
+    edit["cameras"][0]["masks"][0][2] = [0.3, 0.25]
+    edit["cameras"][0]["masks"].append([[0.6, 0.1], [0.9, 0.1], [0.9, 0.3]])
+    proposal = editing.propose(TEMPLATE, edit)
+    assert [c["path"] for c in proposal.changes] == ["cameras[0].motion.masks[0][2]", "cameras[0].motion.masks[1]"]
+    assert "   # wall clock" in proposal.text and "full_check_interval: 10" in proposal.text
+    config = parse_config(proposal.text)
+    assert config.cameras[0].motion.masks[1] == [[0.6, 0.1], [0.9, 0.1], [0.9, 0.3]]
+    assert config.cameras[0].motion.full_check_interval == 10  # the rest of motion: untouched
+
+
+def test_masks_on_a_camera_without_a_motion_section_add_one_and_removing_them_takes_it_away_again():
+    text = "cameras:\n  - id: c\n    url: rtsp://x  # the gate\nrules: []\n"
+    edit = loaded(text)
+    edit["cameras"][0]["masks"] = [[[0.1, 0.1], [0.4, 0.1], [0.4, 0.4]]]
+    drawn = editing.propose(text, edit).text
+    assert yaml.safe_load(drawn)["cameras"][0]["motion"] == {"masks": [[[0.1, 0.1], [0.4, 0.1], [0.4, 0.4]]]}
+    edit["cameras"][0]["masks"] = []
+    assert editing.propose(drawn, edit).text == text  # byte for byte: the motion section it added is gone
+
+
+def test_a_mask_edit_that_is_not_a_list_is_refused_naming_the_camera():
+    edit = loaded(TEMPLATE)
+    edit["cameras"][0]["masks"] = {"a": 1}
+    with pytest.raises(editing.BadEdit, match="cameras entrance: masks must be a list"):
+        editing.propose(TEMPLATE, edit)
 
 
 def outside_cameras_and_rules(text: str) -> tuple[str, str]:

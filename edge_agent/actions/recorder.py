@@ -37,7 +37,7 @@ class Job:
     """One run asked for: by an alert (or a remote command), waiting in an action's queue."""
 
     record_id: str  # the event_id its record will carry (known before it runs: a remote reply names it)
-    trigger: Literal["alert", "remote", "technician"]
+    trigger: Literal["alert", "remote", "technician", "disposition", "escalation"]
     alert: Alert | None
     fields: dict
     offered_at: float  # monotonic: the alert was stored (or the command received)

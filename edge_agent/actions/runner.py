@@ -19,6 +19,7 @@ from edge_agent.actions.base import ActionEnv
 from edge_agent.actions.kinds import build_kind
 from edge_agent.actions.limits import ActionLimits
 from edge_agent.actions.recorder import Job, Recorder, RecordMaker, RecordStore
+from edge_agent.actions.triggers import disposition_match
 from edge_agent.actions.worker import Action, ActionWorker
 from edge_agent.clock import Clock
 from edge_agent.events import Alert, Topics, new_event_id
@@ -125,6 +126,28 @@ class ActionRunner:
             return
         job = Job(new_event_id(), "alert", alert, alert_fields(alert, action.name), self.clock.monotonic())
         self._admit(action, job, cooldown=True)
+
+    def offer_disposition(self, alert: Alert, state: str) -> list[Job]:
+        """Queue a run of every action bound to disposition `state` of alerts like `alert` (`on: [{dispositions}]`).
+        Schedule and cooldown do not apply (an answer always stops what the alert started); the rate limit does."""
+        jobs = []
+        for action in self.actions.values():
+            if disposition_match(action.config.on, alert, state):
+                fields = {**alert_fields(alert, action.name), "disposition": state}
+                jobs.append(Job(new_event_id(), "disposition", alert, fields, self.clock.monotonic()))
+                self._admit(action, jobs[-1], cooldown=False)
+        return jobs
+
+    def offer_escalation(self, alert: Alert, names: Sequence[str]) -> list[Job]:
+        """Queue a run of each named action for an unanswered `alert` (a rule's `escalate.actions`); a name not
+        running (disabled) is skipped. Schedule and cooldown do not apply, the rate limit does."""
+        jobs = []
+        for name in names:
+            action = self.actions.get(name)
+            if action is not None:
+                jobs.append(Job(new_event_id(), "escalation", alert, alert_fields(alert, name), self.clock.monotonic()))
+                self._admit(action, jobs[-1], cooldown=False)
+        return jobs
 
     def run_remote(self, name: str, event_id: str | None, request_id: str | None) -> Job:
         """Queue a `run-action` run (schedule and cooldown do not apply; the rate limit does). The returned job's

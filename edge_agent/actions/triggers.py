@@ -29,14 +29,27 @@ def triggers_match(triggers: Sequence, alert: Alert) -> bool:
     for trigger in triggers:
         if alert.phase not in trigger.phases:
             continue
-        if trigger.rule is not None and alert.rule != trigger.rule:
-            continue
-        if trigger.type is not None and alert.type != trigger.type:
-            continue
-        if trigger.source is not None and alert.source.id != trigger.source:
-            continue
-        return True
+        if getattr(trigger, "dispositions", None) and "phases" not in trigger.model_fields_set:
+            continue  # a trigger on dispositions runs on alerts only for the phases it writes out
+        if _names(trigger, alert):
+            return True
     return False
+
+
+def disposition_match(triggers: Sequence, alert: Alert, state: str) -> bool:
+    """True when one of `triggers` binds disposition `state` of an alert like this one (its rule, type, source)."""
+    return any(
+        state in (getattr(trigger, "dispositions", None) or ()) and _names(trigger, alert) for trigger in triggers
+    )
+
+
+def _names(trigger, alert: Alert) -> bool:
+    """The trigger's rule, type and source, where it gives them, are the alert's."""
+    if trigger.rule is not None and alert.rule != trigger.rule:
+        return False
+    if trigger.type is not None and alert.type != trigger.type:
+        return False
+    return trigger.source is None or alert.source.id == trigger.source
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`edge-agent platform consume|summary|actions`: the reference platform consumer (docs/platform.md)."""
+"""`edge-agent platform ...`: the reference consumer (docs/platform.md); pending|dispose|response: platform_response."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 import signal
 import threading
 
+from edge_agent.cli import platform_evidence
+from edge_agent.cli.platform_response import open_response, register_response
 from edge_agent.config.mqtt import MqttConfig, TlsConfig
 from edge_agent.platform import ATTENTION_OUTCOMES, ConsumerOptions, PlatformConsumer, PlatformStore
 
@@ -53,6 +55,8 @@ def register(subparsers) -> None:
     actions.add_argument("--limit", type=int, default=50, metavar="N", help="at most N records, newest first")
     actions.add_argument("--json", action="store_true", help="print JSON lines instead of text")
     actions.set_defaults(handler=run_actions)
+    register_response(commands)
+    platform_evidence.register(commands)
 
 
 def _receive_maximum(text: str) -> int:
@@ -82,7 +86,7 @@ def run_consume(args) -> int:
         receive_maximum=args.receive_maximum,
     )
     store = PlatformStore(args.db)
-    consumer = PlatformConsumer(mqtt, store, options).start()
+    consumer = PlatformConsumer(mqtt, store, options, response=open_response(args.db)).start()
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())

@@ -15,6 +15,7 @@ from edge_agent.config.policy import PATH, REMOTE, REMOTE_FIELD, local
 from edge_agent.config.schedule import TimeRange
 from edge_agent.events.action import TemplateError, template_fields
 from edge_agent.events.alert_types import ALERT_TYPES
+from edge_agent.events.disposition import DispositionState
 
 Phase = Literal["start", "end", "instant"]
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110)
@@ -51,7 +52,14 @@ class ActionTrigger(Section):
     )
     source: Name | None = Field(default=None, description="Only alerts from this camera or door id.")
     phases: list[Phase] = Field(
-        default_factory=lambda: ["start", "instant"], min_length=1, description="Alert phases that run the action."
+        default_factory=lambda: ["start", "instant"],
+        min_length=1,
+        description="Alert phases that run the action (with `dispositions` given: only the phases written here).",
+    )
+    dispositions: list[DispositionState] = Field(
+        default_factory=list,
+        description="Dispositions of a matching alert that run the action (e.g. `[acknowledged]` for the action "
+        "that stops the siren the alert started); the run's fields are the alert's, plus `{disposition}`.",
     )
 
     @model_validator(mode="after")
@@ -106,12 +114,6 @@ class _Action(Section):
         description="Allow the platform to run it with the `run-action` command.",
     )
     enabled: bool = Field(default=True, description="Set false to keep it configured but idle.")
-
-    @model_validator(mode="after")
-    def _triggered_somehow(self) -> _Action:
-        if not self.on and not self.remote:
-            raise ValueError(f"action {self.name!r} has no `on` triggers and is not `remote`: nothing would run it")
-        return self
 
 
 class HttpAction(_Action):
@@ -294,6 +296,17 @@ def action_reference_problems(config) -> list[tuple[tuple, str]]:
     """(key path, message) for names actions use that the config does not define."""
     problems = []
     rules = {rule.name for rule in config.rules}
+    escalating = {name for rule in config.rules if rule.escalate for name in rule.escalate.actions}
+    defined = {action.name for action in config.actions}
+    for index, rule in enumerate(config.rules):
+        for a_index, name in enumerate(rule.escalate.actions if rule.escalate else ()):
+            if name not in defined:
+                problems.append(
+                    (
+                        ("rules", index, "escalate", "actions", a_index),
+                        f"unknown action {name!r} (known: {sorted(defined)})",
+                    )
+                )
     osdp = {a.id: a for a in config.access.adapters if a.type == "osdp"}
     seen: set[str] = set()
     for index, action in enumerate(config.actions):
@@ -301,6 +314,14 @@ def action_reference_problems(config) -> list[tuple[tuple, str]]:
         if action.name in seen:
             problems.append(((*where, "name"), f"action name {action.name!r} is used twice"))
         seen.add(action.name)
+        if not action.on and not action.remote and action.name not in escalating:
+            problems.append(
+                (
+                    where,
+                    f"action {action.name!r} has no `on` triggers, is not `remote` and no rule escalates to it: "
+                    "nothing would run it",
+                )
+            )
         for t_index, trigger in enumerate(action.on):
             if trigger.rule is not None and trigger.rule not in rules:
                 problems.append(

@@ -36,5 +36,6 @@ class CountsConfig(Section):
         default=1.0,
         ge=0.1,  # a floor: a remote sender tunes this, and 1e-9 spun a core
         le=60,
-        description="Seconds between zone occupancy samples (peak and mean are over these samples).",
+        description="Seconds per zone occupancy sample: one sample per slot of this length on the wall clock, so a "
+        "fully watched interval has interval / sample_every samples (peak and mean are over them).",
     )

@@ -27,18 +27,20 @@ class LineConfig(Section):
     points: list[Point] = Field(min_length=2, max_length=2, description="The two ends of the line, normalized [x, y].")
     in_side: Point = Field(description="Any point on the side objects move toward when they come in.")
     margin: float = Field(
-        default=0.02,
+        default=0.01,
         ge=0,
         le=0.25,
         description="Half-width (normalized) of the band around the line in which a foot point keeps its previous "
-        "side, so standing on the line or jittering across it is not a crossing.",
+        "side, so standing on the line or jittering across it is not a crossing. The default is the best of "
+        "bench/bench_counts.py's sweep (bench/README.md).",
     )
     min_frames: int = Field(
         default=2,
         ge=1,
         le=30,
         description="Consecutive detector runs a foot point must stay on the new side before the crossing counts, so "
-        "a one-frame stride or box glitch is not a crossing.",
+        "a one-frame stride or box glitch is not a crossing; a person who vanishes sooner (out of the picture, "
+        "behind someone) on the new side still counts once unseen for 3 s. The default is the bench's best.",
     )
     classes: list[str] = Field(
         default_factory=lambda: ["person"],

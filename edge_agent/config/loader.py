@@ -80,11 +80,35 @@ def _validated(located: LocatedYaml, source: str, check_files: bool) -> AgentCon
         config = AgentConfig.model_validate(located.data, context=context)
     except ValidationError as exc:
         issues.extend(_issue_from_error(error, located) for error in exc.errors())
+        references.extend(_references_beside(located.data, exc.errors(), context))
         config = None
     issues.extend(ConfigIssue(dotted(path), located.line_of(path), message) for path, message in references)
     if issues:
         raise ConfigError(source, _sorted_unique(issues))
     return config
+
+
+# Sections other sections name (a rule its camera, zone and line; an action its door or rule; a class the detector):
+# without them the cross-references cannot be judged.
+_REFERENCED = frozenset({"cameras", "rules", "access", "actions", "detector"})
+
+
+def _references_beside(data: dict, errors: list, context: dict) -> list[tuple[tuple, str]]:
+    """Cross-reference problems of a config whose fields already failed: pydantic skips the whole-config check then,
+    so the sender would learn of them one round later. The config is checked again without the sections that failed
+    (their defaults instead); when none of those is a section others refer to, its reference problems are real."""
+    failed = {error["loc"][0] for error in errors if error.get("loc")}
+    if not failed or failed & _REFERENCED or not failed <= set(data):
+        return []
+    found: list[tuple[tuple, str]] = []
+    try:
+        AgentConfig.model_validate(
+            {key: value for key, value in data.items() if key not in failed},
+            context={**context, "reference_problems": found},
+        )
+    except ValidationError:
+        return []  # a required section failed: nothing more can be judged
+    return [(path, message) for path, message in found if path[:1] and path[0] not in failed]
 
 
 def _without_expanded(issue: ConfigIssue, located: LocatedYaml) -> ConfigIssue:

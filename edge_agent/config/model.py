@@ -15,6 +15,7 @@ from edge_agent.config.counts import CountsConfig
 from edge_agent.config.daemon import CommandsConfig, LoggingConfig, SupervisorConfig, TelemetryConfig
 from edge_agent.config.detector import DetectorConfig
 from edge_agent.config.device import DeviceConfig
+from edge_agent.config.evidence import EvidenceConfig
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.config.outbox import OutboxConfig
 from edge_agent.config.rules import VideoRuleConfig
@@ -40,6 +41,7 @@ class AgentConfig(Section):
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
 
     # key path -> the value as written, for each value read from the environment (`${NAME}`): get-config shows
     # these as written, and a remote change may keep them (config/yaml_source.py); set by the loader

@@ -90,12 +90,14 @@ class MqttConfig(Section):
         description="Messages handed to the MQTT client before their PUBACK.",
     )
     retry_unrouted: bool = Field(
-        default=False,
+        default=True,
         json_schema_extra=REMOTE_FIELD,
         description="MQTT v5: treat a PUBACK 'No matching subscribers' for an alarm or event as not delivered and "
         "send it again after a back-off (telemetry is never retried). Nobody received such a message: e.g. a broker "
         "that does not keep shared subscriptions across its restart (mosquitto) answers so until the platform's "
-        "consumers have subscribed again. Off: the broker's answer is taken as delivered.",
+        "consumers have subscribed again. Such messages wait in the outbox (bounded by its expiry and size; telemetry "
+        "`system.mqtt.first_unrouted_at` says since when nobody has received them). Off: the broker's answer is "
+        "taken as delivered.",
     )
     will_delay: int = Field(
         default=10,

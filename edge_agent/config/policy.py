@@ -25,6 +25,9 @@ from edge_agent.config.errors import dotted
 
 MARK = "x-remote-change"  # the JSON Schema keyword that carries the policy
 WHY = "x-remote-change-why"
+# values of a remote field that only the local file may choose (evidence privacy `none`): a remote sender may move
+# away from them, never to them
+LOCAL_VALUES = "x-remote-change-local-values"
 REMOTE, LOCAL, BROKER = "remote", "local", "broker"
 
 REMOTE_FIELD = {MARK: REMOTE}
@@ -86,6 +89,9 @@ class _Judge:
             before = _MISSING if old is _MISSING else getattr(old, name)
             after = _MISSING if new is _MISSING else getattr(new, name)
             self.compare(before, after, (*path, name), *field_policy(model, name))
+            if after in _local_values(model, name) and not _same(before, after):
+                why = model.model_fields[name].json_schema_extra.get(WHY)
+                self.problems.append(((*path, name), f"{after!r} {_WHERE}" + (f" ({why})" if why else "")))
 
     def compare(self, old, new, path: tuple, policy: str, why: str | None, explicit: bool) -> None:
         if _same(old, new):
@@ -148,6 +154,11 @@ class _Judge:
             self.compare(before.pop(getattr(item, key), (None, _MISSING))[1], item, (*path, index), policy, why, False)
         for index, item in before.values():
             self.compare(item, _MISSING, (*path, index), policy, why, False)
+
+
+def _local_values(model: type[BaseModel], name: str) -> list:
+    extra = model.model_fields[name].json_schema_extra
+    return list(extra.get(LOCAL_VALUES) or []) if isinstance(extra, dict) else []
 
 
 def _broker_allowed(old, new) -> bool:

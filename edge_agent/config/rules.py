@@ -7,9 +7,28 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from edge_agent.config.base import Name, Section
-from edge_agent.config.policy import REMOTE
+from edge_agent.config.evidence import RuleEvidence
+from edge_agent.config.policy import REMOTE, local
 from edge_agent.config.schedule import TimeRange
 from edge_agent.events.alert import Severity
+
+
+class Escalation(Section):
+    """What the box does itself when nobody acknowledges a start of this rule in time (docs/response.md)."""
+
+    remote_change: ClassVar[str] = REMOTE
+
+    after: float = Field(
+        gt=0,
+        le=86_400,
+        description="Seconds a start (or instant) alert of this rule may wait for a disposition before it escalates.",
+    )
+    actions: list[Name] = Field(
+        default_factory=list,
+        max_length=8,
+        json_schema_extra=local("what makes the box act: a remote sender could make any action run"),
+        description="Actions (`actions[].name`) run when it escalates, beside the `alert.unanswered` alert.",
+    )
 
 
 class _VideoRule(Section):
@@ -38,6 +57,14 @@ class _VideoRule(Section):
     )
     severity: Severity = Field(default=Severity.minor, description="Severity of the alerts.")
     enabled: bool = Field(default=True, description="Set false to keep the rule configured but idle.")
+    escalate: Escalation | None = Field(
+        default=None,
+        description="Escalate an alert of this rule nobody acknowledged: run actions, raise `alert.unanswered`.",
+    )
+    evidence: RuleEvidence = Field(
+        default_factory=RuleEvidence,
+        description="Evidence kept on the box for this rule's alerts (off by default; docs/evidence.md).",
+    )
 
 
 class IntrusionRule(_VideoRule):

@@ -68,9 +68,10 @@ class Agent:
             CommandDispatcher(self.face, self.clock),
             command_prefix="",  # set when the delivery is built (topics depend on the config)
             reply=self._reply,
-            reply_topic=lambda name: self.delivery.topics.command_reply(name),
         )
-        self.runtime = Runtime(config, self.clock, self.environ, self.commands, self.counters, self._stopping)
+        self.runtime = Runtime(
+            config, self.clock, self.environ, self.commands, self.counters, self._stopping, started_at=self.started_at
+        )
 
     # -- what runs (read-only; the runtime's current parts) -------------------------------------------------
     @property
@@ -170,9 +171,9 @@ class Agent:
         self.notifier.close()
         log.info("stopped")
 
-    def _reply(self, topic: str, payload: str) -> None:
+    def _reply(self, topic: str, payload: str, correlation_data: bytes | None = None) -> None:
         if self.delivery is not None:
-            self.delivery.reply(topic, payload)
+            self.delivery.reply(topic, payload, correlation_data)
 
     # -- config changes (the ConfigHost of daemon/config_change.py) -------------------------------------------
     def reload_from_file(self) -> None:

@@ -34,6 +34,7 @@ from edge_agent.publish.commands import CommandError
 log = logging.getLogger(__name__)
 
 CONFIRM_POLL_S = 0.2
+NOT_PERSISTED = {"persisted": False}  # every set-config result says whether the file now holds the config
 REMOTE_ORIGINS = ("remote", "web")  # set-config over MQTT, the technician's page: not the file on the box
 
 
@@ -95,8 +96,11 @@ def apply(host: ConfigHost, request: Request) -> dict:
     """Raises CommandError (after reporting) when the config is rejected, fails to start, or is reverted."""
     new = _validated(host, request)
     switched = host.switch_to(new, request.origin)
-    if switched.how is None:
-        return {"outcome": "applied", **switched.reply()}
+    if switched.how is None:  # nothing to switch; the file still gets the text when asked (`persisted` always says)
+        outcome = {"outcome": "applied", **switched.reply()}
+        return outcome | (
+            persist_config(host.config_path, new.kept_text or request.text) if request.persist else NOT_PERSISTED
+        )
     if request.confirm:
         problem = _confirm(host, new.commands.confirm_timeout)
         if problem is not None:
@@ -104,9 +108,7 @@ def apply(host: ConfigHost, request: Request) -> dict:
     text = new.kept_text or request.text  # with the secrets it kept as ********** put back (config/hidden.py)
     host.confirmed(text, request.origin)
     outcome = {"outcome": "applied", **switched.reply()}
-    if request.persist:
-        outcome.update(persist_config(host.config_path, text))
-    return outcome
+    return outcome | (persist_config(host.config_path, text) if request.persist else NOT_PERSISTED)
 
 
 def _validated(host: ConfigHost, request: Request) -> AgentConfig:
@@ -116,13 +118,14 @@ def _validated(host: ConfigHost, request: Request) -> AgentConfig:
     if request.origin.startswith("remote") and identity_changed:
         message = "device.id and device.site cannot be changed remotely (edit the file on the device)"
         host.report_rejected(request.origin, message)
-        raise CommandError(message)
+        raise CommandError(message, result={"outcome": "refused", "fields": ["device"], **NOT_PERSISTED})
     if remote:  # the allow-list on the config fields (config/policy.py), before anything is built or sent
         problems = remote_change_problems(host.config, new)
         if problems:
             message = refused_message(problems)
             host.report_rejected(request.origin, message)
-            raise CommandError(message, result={"outcome": "refused", "fields": [dotted(p) for p, _ in problems]})
+            fields = [dotted(p) for p, _ in problems]
+            raise CommandError(message, result={"outcome": "refused", "fields": fields, **NOT_PERSISTED})
         new = _parsed(host, request, remote, check_files=True)  # its paths are the running config's
     return new
 
@@ -160,7 +163,11 @@ def _parsed(host: ConfigHost, request: Request, remote: bool, check_files: bool)
         return host.parse_config(request.text, source, remote, check_files=check_files, keep_hidden=keep_hidden)
     except ConfigError as exc:
         host.report_rejected(request.origin, exc.report())
-        raise CommandError(f"config rejected, still running the previous one: {exc.report()}") from None
+        problems = [issue.format(source) for issue in exc.issues]  # every one, not the first (config/loader.py)
+        raise CommandError(
+            f"config rejected, still running the previous one: {exc.report()}",
+            result={"outcome": "rejected", "problems": problems, **NOT_PERSISTED},
+        ) from None
 
 
 def _confirm(host: ConfigHost, timeout: float) -> str | None:
@@ -180,5 +187,6 @@ def _revert(host: ConfigHost, switched: Switched, origin: str, problem: str) -> 
     host.switch_to(switched.previous, f"revert of {origin}")
     host.report_reverted(origin, problem)
     raise CommandError(
-        f"reverted to the last known-good config: {problem}", result={"outcome": "reverted", "reason": problem}
+        f"reverted to the last known-good config: {problem}",
+        result={"outcome": "reverted", "reason": problem, **NOT_PERSISTED},
     )

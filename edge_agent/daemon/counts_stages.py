@@ -1,11 +1,14 @@
 """The `counts` stage: a loop over the counts ledger (store/counts_ledger.py) under the supervisor.
 
 The ledger is the counting (crossings into the state store, occupancy samples, one counts message per
-interval); this stage only gives it a thread: it samples and reports every `counts.sample_every` s and
-saves the occupancy samples when it stops.
+interval); this stage only gives it a thread: it samples and reports every `counts.sample_every` s, and takes
+a last sample when it stops. The ledger is carried over a reload (`CountsParts.ledger`, the Carried protocol of
+daemon/parts.py); a build dropped without a successor saves its samples to the store (its closer).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from edge_agent.config import AgentConfig
 from edge_agent.daemon.delivery import Services
@@ -16,7 +19,7 @@ from edge_agent.store.counts_ledger import CountsLedger
 
 
 class CountsStage(LoopStage):
-    """Samples occupancy and reports finished intervals; saves the occupancy samples when stopped."""
+    """Samples occupancy and reports finished intervals; samples once more when stopped."""
 
     def __init__(self, ledger: CountsLedger):
         super().__init__("counts", self.tick, ledger.config.sample_every)
@@ -29,12 +32,22 @@ class CountsStage(LoopStage):
 
     def stop(self, timeout: float) -> None:
         super().stop(timeout)
-        self.ledger.save_occupancy()
+        if not self._thread.is_alive():  # not when a stalled tick still holds the ledger (the supervisor restarts it)
+            self.ledger.sample(self.ledger.clock.wall())  # the slots up to the stop; a no-op once adopted
 
 
-def counts_stages(config: AgentConfig, services: Services, engine: RuleEngine) -> Stages:
+@dataclass
+class CountsParts:
+    """What the counts build yields: its stage, and the ledger (what a reload carries)."""
+
+    stages: Stages
+    ledger: CountsLedger
+
+
+def counts_stages(config: AgentConfig, services: Services, engine: RuleEngine) -> CountsParts:
     """The counts stage over the video rule engine (its crossings are stored from now on)."""
     ledger = CountsLedger(config, services, engine)
     engine.add_crossing_listener(ledger.on_crossing)
     counters = {"counts_reported": lambda: ledger.reported, "counts_write_errors": lambda: ledger.write_errors}
-    return Stages([StageSpec("counts", lambda: CountsStage(ledger))], counters=counters)
+    stages = Stages([StageSpec("counts", lambda: CountsStage(ledger))], counters=counters, closers=[ledger.save])
+    return CountsParts(stages, ledger)

@@ -10,15 +10,18 @@ import logging
 from dataclasses import dataclass
 
 from edge_agent import __version__
-from edge_agent.clock import Clock
+from edge_agent.actions.response_desk import ResponseDesk
+from edge_agent.clock import Clock, wire_time
 from edge_agent.config import AgentConfig
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.daemon.health import Health
 from edge_agent.events import AlertFactory, Topics
+from edge_agent.evidence.desk import EvidenceDesk
 from edge_agent.private_files import private_dir
 from edge_agent.publish.publisher import Publisher
 from edge_agent.store import Outbox
 from edge_agent.store.episodes import EpisodeSink
+from edge_agent.store.evidence_files import EvidenceStore
 from edge_agent.store.state_store import StateStore
 
 log = logging.getLogger(__name__)
@@ -37,11 +40,19 @@ class Services:
     outbox: Outbox
     topics: Topics
     clock: Clock
+    desk: EvidenceDesk | None = None  # evidence kept and handed out (None: no evidence, unit tests)
 
     @classmethod
     def of(cls, delivery: Delivery, clock: Clock) -> Services:
         return cls(
-            delivery.sink, delivery.factory, delivery.health, delivery.state, delivery.outbox, delivery.topics, clock
+            delivery.sink,
+            delivery.factory,
+            delivery.health,
+            delivery.state,
+            delivery.outbox,
+            delivery.topics,
+            clock,
+            delivery.desk,
         )
 
 
@@ -63,10 +74,20 @@ class Delivery:
     state: StateStore  # rule state that survives reloads and restarts (state.db beside the outbox)
     sink: EpisodeSink  # where every alert goes: the outbox, with the ledger of open episodes
     clock: Clock | None = None
+    response: ResponseDesk | None = None  # dispositions, escalations, controls (their state: the state store)
+    desk: EvidenceDesk | None = None  # evidence files beside the outbox, handed out on request (evidence/desk.py)
 
     @classmethod
-    def build(cls, config: AgentConfig, device_id: str, clock: Clock, health: Health | None = None) -> Delivery:
-        """`health`: the previous delivery's, when only the broker changed (its open episodes carry on)."""
+    def build(
+        cls,
+        config: AgentConfig,
+        device_id: str,
+        clock: Clock,
+        health: Health | None = None,
+        started_at: float | None = None,
+    ) -> Delivery:
+        """`health`: the previous delivery's, when only the broker changed (its open episodes carry on);
+        `started_at`: the agent's start (epoch s), shown in the retained status (default: now)."""
         topics = Topics(config.mqtt.topic_prefix, config.device.site, device_id)
         factory = AlertFactory(device_id, config.device.site, clock)
         private_dir(config.device.state_dir, tighten_existing=True)  # 0750 whatever the umask (private_files.py)
@@ -77,6 +98,8 @@ class Delivery:
             outbox.close()
             raise
         sink = EpisodeSink(outbox, state, clock)
+        response = ResponseDesk(state, outbox, sink.emit, factory, topics)
+        sink.response, sink.escalations = response, response.ledger
         if health is None or health.factory.device_id != device_id:
             health = Health(factory, sink)
         else:
@@ -90,12 +113,18 @@ class Delivery:
                 extra={"moved_to": str(state.moved_aside_to), "error": state.corruption},
             )
         try:
-            publisher = Publisher(config.mqtt, outbox, topics, device_id, __version__, clock)
+            publisher = Publisher(config.mqtt, outbox, topics, device_id, __version__, clock, started_at=started_at)
         except Exception:
             state.close()
             outbox.close()
             raise
-        return cls(config, device_id, topics, outbox, publisher, factory, health, state, sink, clock)
+        evidence = EvidenceStore(config.outbox_path.parent / "evidence", config.evidence, clock)
+        try:
+            evidence.prune()  # what aged out while the agent was down, even if no rule keeps evidence now
+        except OSError:
+            log.exception("evidence: could not prune %s", evidence.directory)
+        desk = EvidenceDesk(evidence, outbox, topics, config.device.site, clock)
+        return cls(config, device_id, topics, outbox, publisher, factory, health, state, sink, clock, response, desk)
 
     def start(self, on_command) -> None:
         self.publisher.subscribe(self.topics.command_filter, on_command)
@@ -104,7 +133,9 @@ class Delivery:
     def replace_publisher(self, mqtt: MqttConfig, on_command) -> None:
         """Another broker or credentials: a new publisher drains the same outbox (nothing queued is lost).
         The new one is built (TLS files read) before the old one stops, so a bad setting changes nothing."""
-        publisher = Publisher(mqtt, self.outbox, self.topics, self.device_id, __version__, self.factory.clock)
+        publisher = Publisher(
+            mqtt, self.outbox, self.topics, self.device_id, __version__, self.factory.clock, started_at=self._started_at
+        )
         self.publisher.stop(timeout=10.0)
         publisher.replies.adopt(self.publisher.replies)  # a reply the old one could not send yet goes out now
         self.config = self.config.model_copy(update={"mqtt": mqtt})  # what a renewed publisher uses
@@ -118,11 +149,23 @@ class Delivery:
         The old thread is abandoned if it does not stop (Python cannot kill it); rows it had in
         flight are requeued when the new one connects, so they are sent again with the same event_id.
         """
-        publisher = Publisher(self.config.mqtt, self.outbox, self.topics, self.device_id, __version__, self.clock)
+        publisher = Publisher(
+            self.config.mqtt,
+            self.outbox,
+            self.topics,
+            self.device_id,
+            __version__,
+            self.clock,
+            started_at=self._started_at,
+        )
         publisher.subscribe(self.topics.command_filter, on_command)
         publisher.replies.adopt(self.publisher.replies)
         self.publisher = publisher
         return publisher
+
+    @property
+    def _started_at(self) -> float:
+        return self.publisher.started_at  # a publisher that replaces another keeps the agent's start
 
     def stop(self, timeout: float) -> None:
         """Publisher first (it finishes in-flight rows and publishes status offline), then the store."""
@@ -134,8 +177,12 @@ class Delivery:
 
     def status(self) -> dict:
         """The broker link and the outbox, for the `status` reply."""
-        return {"mqtt_connected": self.publisher.connected, "outbox": self.outbox.stats().to_dict()}
+        outbox = {key: wire_time(key, value) for key, value in self.outbox.stats().to_dict().items()}
+        report = {"mqtt_connected": self.publisher.connected, "outbox": outbox}
+        if self.response is not None:
+            report["response"] = self.response.snapshot()
+        return report
 
-    def reply(self, topic: str, payload: str) -> None:
-        if not self.publisher.publish_now(topic, payload, qos=1, retain=False):
+    def reply(self, topic: str, payload: str, correlation_data: bytes | None = None) -> None:
+        if not self.publisher.publish_now(topic, payload, qos=1, retain=False, correlation_data=correlation_data):
             log.info("command reply on %s held until the broker connection is up", topic)

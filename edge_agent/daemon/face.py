@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
+from edge_agent.actions.response_desk import ResponseDesk, ResponseRefused
 from edge_agent.actions.runner import ActionRunner
 from edge_agent.config import AgentConfig
 from edge_agent.config.hidden import as_written
@@ -19,9 +20,13 @@ from edge_agent.config.redaction import redact
 from edge_agent.control import ActionRun, ActionsNotRunning
 from edge_agent.daemon.action_stages import MAX_REMOTE_WAIT_S, run_action
 from edge_agent.daemon.delivery import Delivery
+from edge_agent.daemon.health import HEALTH_ALERT_TYPES
 from edge_agent.daemon.parts import PipelineParts
 from edge_agent.events import Alert, Frame, Topics
+from edge_agent.evidence.desk import EvidenceDesk, EvidenceRefused
+from edge_agent.logs import log_ring
 from edge_agent.store import OutboxRow
+from edge_agent.store.evidence_files import EvidenceRecord
 
 # a technician's Test waits at most this long for the outcome, as `run-action` does
 MAX_TEST_WAIT_S = MAX_REMOTE_WAIT_S
@@ -53,6 +58,7 @@ class AgentFace:
 
     def __init__(self, agent: FacedAgent):
         self._agent = agent
+        self._log = log_ring()  # the process's logging, not the agent's: it outlives reloads like the face
 
     # -- what runs ------------------------------------------------------------------------------
     @property
@@ -103,6 +109,11 @@ class AgentFace:
         pipeline = self._agent.pipeline
         return pipeline.latest_frame(camera_id) if pipeline is not None else None
 
+    def sight(self, camera_id: str) -> dict | None:
+        pipeline = self._agent.pipeline
+        classes = self._agent.config.counts.zone_classes
+        return pipeline.sight(camera_id, classes) if pipeline is not None else None
+
     def recent_messages(self, limit: int) -> list[OutboxRow]:
         delivery = self._agent.delivery
         return list(reversed(delivery.outbox.tail(limit))) if delivery is not None else []
@@ -111,13 +122,38 @@ class AgentFace:
         delivery = self._agent.delivery
         return delivery.outbox.get(event_id) if delivery is not None else None
 
+    def show_evidence(self, event_id: str, kind: str | None, user: str | None) -> tuple[EvidenceRecord, bytes]:
+        return self._desk().show(event_id, kind, user)
+
+    def health_alerts(self, since: float, limit: int) -> list[OutboxRow]:
+        delivery = self._agent.delivery
+        if delivery is None:
+            return []
+        topics = self.topics
+        return delivery.outbox.newest_on([topics.alert(kind) for kind in HEALTH_ALERT_TYPES], since, limit)
+
+    def log_lines(self, limit: int, level: str | None, component: str | None) -> list[dict[str, Any]]:
+        return self._log.lines(limit, level, component)
+
+    def log_components(self) -> list[str]:
+        return self._log.components()
+
     # -- what it does ------------------------------------------------------------------------------
+    def send_evidence(self, event_id: str, kind: str | None, request_id: str | None, requested_by: str | None) -> dict:
+        return self._desk().send(event_id, kind, request_id, requested_by)
+
+    def _desk(self) -> EvidenceDesk:
+        delivery = self._agent.delivery
+        if delivery is None or delivery.desk is None:
+            raise EvidenceRefused("the agent is starting: no evidence can be handed out yet")
+        return delivery.desk
+
     def apply_config_text(self, text: str, origin: str, persist: bool) -> dict[str, Any]:
         return self._agent.apply_config_text(text, origin, persist)
 
-    def resend_since(self, wall: float) -> int:
+    def resend_since(self, wall: float, kinds: tuple[str, ...] = ("alerts",)) -> int:
         delivery = self._agent.delivery
-        return delivery.outbox.requeue_since(wall) if delivery is not None else 0
+        return delivery.outbox.requeue_since(wall, kinds) if delivery is not None else 0
 
     def run_action(self, name: str, event_id: str | None, request_id: str | None) -> dict[str, Any]:
         return run_action(self._runner(), name, event_id, request_id)  # the reply may wait for the run's outcome
@@ -132,6 +168,33 @@ class AgentFace:
             raise ActionsNotRunning("the actions are not running right now (the agent is starting or reloading)")
         job = runner.run_for_technician(name, alert, fields)  # raises ActionRefused
         return ActionRun(job, min(runner.outcome_within(name), MAX_TEST_WAIT_S))
+
+    # -- the response to alerts -------------------------------------------------------------------------
+    def dispose(self, event_id: str, state: str, by: str, note: str, origin: str) -> dict[str, Any]:
+        return self._desk().dispose(event_id, state, by, note, origin)
+
+    def control_alerts(
+        self, command: str, target: str, by: str, origin: str, minutes: float = 0, reason: str = ""
+    ) -> dict[str, Any]:
+        return self._desk().control(command, target, by, origin, minutes, reason)
+
+    def open_alerts(self) -> list[dict[str, Any]]:
+        delivery = self._agent.delivery
+        return delivery.response.open_alerts() if delivery is not None and delivery.response is not None else []
+
+    def door_states(self) -> dict[str, Any]:
+        pipeline = self._agent.pipeline
+        return pipeline.door_states() if pipeline is not None else {}
+
+    def response_snapshot(self) -> dict[str, Any]:
+        desk = self._desk()
+        return {**desk.snapshot(), "audit": desk.audit_trail(20)}
+
+    def _desk(self) -> ResponseDesk:
+        delivery = self._agent.delivery
+        if delivery is None or delivery.response is None:
+            raise ResponseRefused("the agent is starting or restarting its store; try again in a moment")
+        return delivery.response
 
     def _runner(self) -> ActionRunner | None:
         pipeline = self._agent.pipeline

@@ -23,6 +23,9 @@ from edge_agent.sources.camera_health import CameraHealthEvent
 
 log = logging.getLogger(__name__)
 
+# every alert type Health raises (the page's health history reads these back from the outbox)
+HEALTH_ALERT_TYPES = ("agent.health", "camera.offline", "camera.tamper")
+
 _CAMERA_SHAPE = {  # kind -> (alert type, severity, phase)
     "offline": ("camera.offline", Severity.major, "start"),
     "online": ("camera.offline", Severity.info, "end"),

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from edge_agent.actions.runner import ActionRunner
     from edge_agent.daemon.access_stages import AccessParts
     from edge_agent.daemon.action_stages import ActionParts
+    from edge_agent.daemon.counts_stages import CountsParts
     from edge_agent.daemon.video_stages import VideoParts
     from edge_agent.events import Frame
 
@@ -45,33 +46,36 @@ CAMERA_KEY = "camera "  # + the camera id: a camera's feed in the registry
 
 # Every field of PipelineParts is either carried (in `carried()`) or starts afresh with each build, for the reason
 # given here; tests/test_carry.py fails on a field that is neither, so a new part cannot forget its state silently.
-CARRIED_FIELDS = ("video", "access")
+CARRIED_FIELDS = ("video", "counts", "access")
 STARTS_AFRESH = {
     "actions": "the runner is rebuilt with its actions; an alert reaches exactly one runner (the after-store listener)",
-    "counts": "its truth is the state store (line counts, saved occupancy), read by every new ledger",
     "collector": "telemetry figures are read from the current parts at each sample",
     "telemetry": "the telemetry and metrics stages hold no state of their own",
     "fault": "test-only fault injection",
+    "response": "its state is the delivery's ResponseDesk (dispositions, timers, controls in the state store)",
 }
 
 
 @dataclass
 class PipelineParts:
     video: VideoParts | None = None  # cameras, detector, chains and the video rule engine
-    counts: Stages | None = None  # line counts and zone occupancy (daemon/counts.py), with cameras
+    counts: CountsParts | None = None  # line counts and zone occupancy (daemon/counts_stages.py), with cameras
     access: AccessParts | None = None  # the door path (daemon/access_stages.py)
     actions: ActionParts | None = None  # the action runner (daemon/action_stages.py)
+    response: Stages | None = None  # ticks the delivery's ResponseDesk (daemon/response_stages.py)
     collector: TelemetryCollector | None = None  # telemetry sections, read by a sample, a scrape and the page
     telemetry: Stages = field(default_factory=Stages)  # the telemetry and metrics stages
     fault: Stages = field(default_factory=Stages)  # EDGE_AGENT_FAULT (tests only)
 
     def stages(self) -> list[Stages]:
         """Every builder's stages in start order: the action runner first (it hears every alert the others raise;
-        last to stop), then video, counts, access, telemetry and metrics, the fault injector."""
+        last to stop), the response desk's tick, then video, counts, access, telemetry and metrics, the fault
+        injector."""
         built = [
             self.actions.stages if self.actions else None,
+            self.response,
             self.video.stages if self.video else None,
-            self.counts,
+            self.counts.stages if self.counts else None,
             self.access.stages if self.access else None,
             self.telemetry,
             self.fault,
@@ -92,6 +96,8 @@ class PipelineParts:
         if self.video is not None:
             parts["video rules"] = self.video.engine
             parts.update({CAMERA_KEY + camera_id: feed for camera_id, feed in self.video.feeds.items()})
+        if self.counts is not None:
+            parts["counts"] = self.counts.ledger  # after the rule engine, whose last frame it samples
         if self.access is not None:
             parts["access"] = self.access.service
         return parts
@@ -110,6 +116,11 @@ class PipelineParts:
         pump = feed.pump if feed is not None else None
         return pump.source.peek() if pump is not None else None
 
+    def sight(self, camera_id: str, occupancy_classes: Sequence[str]) -> dict | None:
+        """What the camera's detector sees now (chain.py `sight`), or None when the camera does not run."""
+        feed = self.video.feeds.get(camera_id) if self.video is not None else None
+        return feed.chain.sight(occupancy_classes) if feed is not None else None
+
     def action_runner(self) -> ActionRunner | None:
         return self.actions.runner() if self.actions is not None else None
 
@@ -119,6 +130,9 @@ class PipelineParts:
     def adapter_figures(self) -> dict | None:
         """Per access adapter its figures (as telemetry `adapters`), or None without access control."""
         return self.access.adapters() if self.access is not None else None
+
+    def door_states(self) -> dict:
+        return self.access.service.rules.door_states() if self.access is not None else {}
 
     def figures_now(self) -> dict:
         """The telemetry sample as it would be now (CPU% baseline untouched), as JSON-ready data."""

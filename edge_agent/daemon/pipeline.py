@@ -57,6 +57,10 @@ def build_pipeline(
             from edge_agent.daemon.action_stages import action_stages
 
             parts.actions = action_stages(config, services, lambda: parts.access.service if parts.access else None)
+        if delivery.response is not None:
+            from edge_agent.daemon.response_stages import response_stages
+
+            parts.response = response_stages(config, delivery.response, parts.action_runner)
         _add_telemetry(parts, config, delivery, clock, stages_snapshot, agent_figures)
         fault = fault_from_env(environ.get("EDGE_AGENT_FAULT"))
         if fault is not None:
@@ -94,6 +98,9 @@ def _add_telemetry(
         detector=video.detector if video else None,
         extra_system={"mqtt": lambda: _publisher_figures(delivery), "agent": agent_counters},
     )
+    if delivery.response is not None:
+        sources.extra_system["response"] = delivery.response.snapshot
+    sources.extra_system["evidence"] = lambda: _evidence_figures(delivery, video)
     if parts.actions is not None:
         sources.extra_system["actions"] = lambda: runner.snapshot() if (runner := parts.action_runner()) else {}
     collector = TelemetryCollector(delivery.device_id, clock, SystemStats(config.device.state_dir, clock), sources)
@@ -127,6 +134,16 @@ def _add_telemetry(
         )
 
         parts.telemetry.specs.append(StageSpec("metrics", metrics_stage))
+
+
+def _evidence_figures(delivery: Delivery, video) -> dict:
+    """Telemetry `system.evidence`: files and bytes written and kept (SD wear), fetches, the capture's figures."""
+    if delivery.desk is None:
+        return {}
+    figures = {**delivery.desk.store.figures(), **delivery.desk.figures()}
+    if video is not None and video.evidence is not None:
+        figures.update(video.evidence())
+    return figures
 
 
 def _publisher_figures(delivery: Delivery) -> dict:

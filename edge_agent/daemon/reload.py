@@ -6,9 +6,9 @@
    (a kept camera's running reader is set aside for it: no reopen, a kept camera misses only the frames
    in flight); the old detector and pumps stop; every new part adopts its predecessor's state where
    its config is unchanged: the chains the trackers, the rule engine the rules, counters and
-   episodes, the access service the door rules' state, the fusion's recent grants and every adapter
-   whose config is unchanged, still running (its port, serial device and connection are handed over,
-   never held twice).
+   episodes, the counts ledger its occupancy samples and watched spans, the access service the door
+   rules' state, the fusion's recent grants and every adapter whose config is unchanged, still running
+   (its port, serial device and connection are handed over, never held twice).
 3. The new video stages and the action runner start (the runner takes over the after-store
    listener); the old pipeline stops, releasing the ports and devices it kept; the other new stages
    start.

@@ -64,10 +64,12 @@ class Runtime:
         commands: CommandServer,
         agent_figures: Section,
         stopping: threading.Event,
+        started_at: float | None = None,
     ):
         """`agent_figures`: the agent's own counters for telemetry; `stopping`: set when the agent stops (a start
-        grace is not waited out then)."""
+        grace is not waited out then); `started_at`: the agent's start, the one the status message and reply show."""
         self.device_id = device_id_for(config)
+        self.started_at = started_at
         self.delivery: Delivery | None = None
         self.pipeline: PipelineParts | None = None
         self.supervisor: Supervisor | None = None
@@ -113,7 +115,7 @@ class Runtime:
     # -- building blocks ---------------------------------------------------------------------------
     def _start_delivery(self, config: AgentConfig, health: Health | None = None) -> None:
         self.device_id = device_id_for(config)
-        delivery = Delivery.build(config, self.device_id, self._clock, health)
+        delivery = Delivery.build(config, self.device_id, self._clock, health, started_at=self.started_at)
         self._commands.command_prefix = delivery.topics.base + "/cmd/"
         delivery.start(self._commands.on_message)
         self.delivery = delivery

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_agent.clock import Clock, iso_utc
+from edge_agent.clock import Clock, iso_utc, wire_time
 from edge_agent.events import Telemetry
 from edge_agent.malloc_arenas import arena_count
 
@@ -213,13 +213,13 @@ class TelemetryCollector:
 
 
 def _plain(value):
-    """Dataclasses, tuples and numpy scalars to JSON-friendly values."""
+    """Dataclasses, tuples and numpy scalars to JSON-friendly values; `*_at` times to RFC 3339 (clock.wire_time)."""
     if hasattr(value, "__dataclass_fields__"):
         value = {key: getattr(value, key) for key in value.__dataclass_fields__}
     if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json")
     if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
+        return {str(key): wire_time(str(key), _plain(item)) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
     if hasattr(value, "item") and callable(value.item):  # numpy scalar

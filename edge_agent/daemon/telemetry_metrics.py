@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from edge_agent.clock import parse_utc
 from edge_agent.events import Telemetry
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,10 @@ _MQTT_GAUGES = {
     "window_size": ("mqtt_inflight_window", "mqtt.max_inflight."),
     "next_retry_s": ("mqtt_next_retry_seconds", "Seconds until the next connection attempt, while disconnected."),
     "last_connected_at": ("mqtt_last_connected_timestamp_seconds", "Unix time of the last connection."),
+    "first_unrouted_at": (
+        "mqtt_first_unrouted_timestamp_seconds",
+        "Unix time since which every alarm and event found no subscriber (absent while they reach one).",
+    ),
 }
 _ADAPTER_TEXT = {
     "type",
@@ -122,6 +127,8 @@ class _Families:
             self.counter(name, doc, labels, figures.get(key))
         for key, (name, doc) in gauges.items():
             value = figures.get(key)
+            if key.endswith("_at") and isinstance(value, str):  # telemetry's RFC 3339; Prometheus takes Unix time
+                value = parse_utc(value)
             self.gauge(name, doc, labels, value * scale if _number(value) and not isinstance(value, bool) else value)
 
     def _add(self, kind, name: str, doc: str, labels: dict, value) -> None:

@@ -20,6 +20,7 @@ from edge_agent.daemon.delivery import Services
 from edge_agent.daemon.stage_kinds import ComponentStage, Stages
 from edge_agent.daemon.supervisor import Probe, StageSpec
 from edge_agent.daemon.telemetry import Section
+from edge_agent.evidence.evidence_sink import ClipWriter, EvidenceCapture
 from edge_agent.rules.engine import RuleEngine
 from edge_agent.sources.camera import CameraSource
 from edge_agent.vision.detector import Detector
@@ -149,6 +150,7 @@ class VideoParts:
     cameras: Section
     lines: Section
     detector: Section
+    evidence: Section | None = None  # the evidence capture's figures, when a rule keeps evidence
 
 
 def video_stages(config: AgentConfig, services: Services) -> VideoParts:
@@ -159,8 +161,9 @@ def video_stages(config: AgentConfig, services: Services) -> VideoParts:
     """
     clock, health = services.clock, services.health
     detector = Detector.from_config(config.detector, config.models_dir)
-    engine = RuleEngine.from_config(config, services.factory, services.sink)
     cameras = [camera for camera in config.cameras if camera.enabled]
+    capture = evidence_capture(config, services, {camera.id for camera in cameras})
+    engine = RuleEngine.from_config(config, services.factory, capture or services.sink)
     feeds = {
         camera.id: CameraFeed(
             camera, CameraChain(camera, engine, tracker_config=camera.tracker, motion_gate=make_motion_gate(camera))
@@ -168,13 +171,13 @@ def video_stages(config: AgentConfig, services: Services) -> VideoParts:
         for camera in cameras
     }
 
-    def on_result(detections) -> None:
-        feeds[detections.camera_id].chain.on_detections(detections)
-
+    on_result = _result_handler(feeds, capture)
     figures = _VideoFigures(config, detector, engine, feeds, clock)
 
     def worker_stage():
-        worker = DetectorWorker(detector, on_result, queue_size=config.detector.queue_size)
+        worker = DetectorWorker(
+            detector, on_result, queue_size=config.detector.queue_size, with_frame=capture is not None
+        )
         figures.workers.append(worker)
         return ComponentStage("detector", worker, alive=worker.alive, progress=_worker_progress(worker))
 
@@ -196,9 +199,62 @@ def video_stages(config: AgentConfig, services: Services) -> VideoParts:
 
     specs = [StageSpec("detector", worker_stage)]
     specs += [StageSpec(f"camera-{camera_id}", pump_stage(feed)) for camera_id, feed in feeds.items()]
+    if capture is not None:
+        specs.append(StageSpec("evidence", lambda: _writer_stage(capture, services)))
     closers = [feed.release for feed in feeds.values()]
     stages = Stages(specs, closers=closers)
-    return VideoParts(stages, engine, feeds, figures.cameras, figures.lines, figures.detector)
+    evidence = capture.figures if capture is not None else None
+    return VideoParts(stages, engine, feeds, figures.cameras, figures.lines, figures.detector, evidence)
+
+
+def _result_handler(feeds: dict[str, CameraFeed], capture: EvidenceCapture | None):
+    """The detector worker's consumer: the camera's chain, with its frame shown to the evidence capture first."""
+
+    def on_result(detections, frame=None) -> None:
+        chain = feeds[detections.camera_id].chain
+        if capture is None or frame is None or detections.camera_id not in capture.cameras:
+            chain.on_detections(detections)
+            return
+        capture.seen(frame, detections)  # the rules' alerts find this frame and its person boxes
+        try:
+            chain.on_detections(detections)
+        finally:
+            capture.done(detections.camera_id)
+
+    return on_result
+
+
+def evidence_capture(config: AgentConfig, services: Services, cameras: set[str]) -> EvidenceCapture | None:
+    """The build's evidence capture, when an enabled rule of a running camera keeps evidence; else None."""
+    if services.desk is None:
+        return None
+    store = services.desk.store
+    store.config = config.evidence  # retention and the fetch rate follow the running config
+    rules = {
+        rule.name: (rule.camera, rule.evidence)
+        for rule in config.rules
+        if rule.enabled and rule.camera in cameras and rule.evidence.wanted
+    }
+    if not rules:
+        return None
+    if any(evidence.privacy == "faces" for _, evidence in rules.values()):
+        log.info("evidence privacy 'faces': no face-detector model is installed, people are pixelated instead")
+
+    def disk_low() -> None:
+        services.health.emit(
+            "evidence.disk_low",
+            f"free disk below evidence.min_free_mb ({config.evidence.min_free_mb} MB): no evidence is kept until "
+            "there is room again; the outbox goes on",
+        )
+
+    return EvidenceCapture(
+        rules, store, config.evidence, services.clock, services.sink, services.desk.announce_clip, disk_low
+    )
+
+
+def _writer_stage(capture: EvidenceCapture, services: Services) -> ComponentStage:
+    writer = ClipWriter(capture, services.desk.store)
+    return ComponentStage("evidence", writer, alive=writer.alive, progress=lambda: writer.loops)
 
 
 class _VideoFigures:

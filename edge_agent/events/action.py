@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge_agent.events.alert import SCHEMA_VERSION, Alert
+from edge_agent.events.alert import SCHEMA_VERSION, Alert, RFC3339Time
 
 TEMPLATE_FIELDS: dict[str, str] = {
     "action": "The action's own name.",
@@ -41,6 +41,7 @@ TEMPLATE_FIELDS: dict[str, str] = {
     "started_at": "RFC 3339 UTC start of the condition.",
     "ended_at": "RFC 3339 UTC end (end alerts).",
     "created_at": "RFC 3339 UTC time the alert was made.",
+    "disposition": "Runs bound to a disposition: its state (acknowledged, dispatched, resolved, false_alarm).",
 }
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
@@ -109,6 +110,7 @@ def alert_fields(alert: Alert, action: str) -> dict[str, str | int | float | Non
         "started_at": alert.started_at,
         "ended_at": alert.ended_at,
         "created_at": alert.created_at,
+        "disposition": None,
     }
 
 
@@ -127,8 +129,10 @@ class ActionRecord(BaseModel):
     site: str
     action: str = Field(description="Name of the configured action.")
     kind: Literal["http", "command", "osdp_output"] = Field(description="What the action does.")
-    trigger: Literal["alert", "remote", "technician"] = Field(
-        description="An alert matched the action, a `run-action` command, or a Test on the technician's page."
+    trigger: Literal["alert", "remote", "technician", "disposition", "escalation"] = Field(
+        description="An alert matched the action, a `run-action` command, a Test on the technician's page, a "
+        "disposition of an alert (`on: [{dispositions: [...]}]`), or an unanswered alert's escalation "
+        "(`escalate.actions`)."
     )
     alert_event_id: str | None = Field(
         default=None,
@@ -151,5 +155,5 @@ class ActionRecord(BaseModel):
     latency_ms: float | None = Field(
         default=None, ge=0, description="From the alert's creation (its detection) to the outcome."
     )
-    started_at: str | None = Field(default=None, description="RFC 3339 UTC time of the first try.")
-    finished_at: str = Field(description="RFC 3339 UTC time the outcome was known.")
+    started_at: RFC3339Time | None = Field(default=None, description="RFC 3339 UTC time of the first try.")
+    finished_at: RFC3339Time = Field(description="RFC 3339 UTC time the outcome was known.")

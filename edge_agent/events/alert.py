@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge_agent.events.ids import new_event_id
 
 SCHEMA_VERSION = "1.0"
+# Every time on the wire: RFC 3339 UTC with milliseconds (clock.iso_utc). `format: date-time` in the schemas, so a
+# validator that checks formats (Ajv with ajv-formats, .ci/validate_contract.mjs) holds the agent to it.
+RFC3339Time = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
 
 class Severity(str, Enum):
@@ -39,6 +42,17 @@ class BoxOut(BaseModel):
     class_name: str = Field(description="Detector class, e.g. person, car, bicycle.")
     confidence: float = Field(ge=0, le=1, description="Detector score.")
     box: list[float] = Field(min_length=4, max_length=4, description="Normalized [x1, y1, x2, y2].")
+
+
+class EvidenceRef(BaseModel):
+    """What the box keeps for an alert (docs/evidence.md): its description and hash, never the picture."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["snapshot", "clip"] = Field(description="snapshot: one JPEG; clip: MJPEG in AVI.")
+    sha256: str = Field(pattern="^[0-9a-f]{64}$", description="SHA-256 of the file, hex: check a fetched copy.")
+    bytes: int = Field(ge=0, description="Size of the file.")
+    captured_at: str = Field(description="RFC 3339 UTC time of the (first) frame.")
 
 
 class AlertDetails(BaseModel):
@@ -68,6 +82,9 @@ class AlertDetails(BaseModel):
     crossings: int | None = Field(default=None, ge=0, description="Inward crossings counted (tailgating).")
     message: str | None = Field(default=None, description="Short human-readable summary.")
     extra: dict[str, Any] | None = Field(default=None, description="Rule-specific facts not covered above.")
+    evidence: EvidenceRef | None = Field(
+        default=None, description="Evidence kept on the box; fetched only by `get-evidence` (docs/evidence.md)."
+    )
 
 
 class Alert(BaseModel):
@@ -89,9 +106,9 @@ class Alert(BaseModel):
     )
     related_event_id: str | None = Field(default=None, description="For an end alert, the event_id of its start alert.")
     rule: str | None = Field(default=None, description="Name of the configured rule that fired.")
-    started_at: str = Field(description="RFC 3339 UTC time the condition began.")
-    ended_at: str | None = Field(default=None, description="RFC 3339 UTC time it ended (end alerts).")
-    created_at: str = Field(description="RFC 3339 UTC time the agent created this message.")
+    started_at: RFC3339Time = Field(description="RFC 3339 UTC time the condition began.")
+    ended_at: RFC3339Time | None = Field(default=None, description="RFC 3339 UTC time it ended (end alerts).")
+    created_at: RFC3339Time = Field(description="RFC 3339 UTC time the agent created this message.")
     details: AlertDetails = Field(default_factory=AlertDetails)
 
     @property

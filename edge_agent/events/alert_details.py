@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from edge_agent.events.alert import BoxOut
+from edge_agent.events.alert import BoxOut, EvidenceRef
 from edge_agent.events.door_event import DENY_REASONS as DOOR_DENY_REASONS
 
 EPISODE_END_REASONS = ("config_changed", "agent_restarted")  # ends decided by the agent, not by the rule
@@ -30,7 +30,11 @@ HEALTH_REASONS = (
     "state.corrupt",
     "adapter_offline",
     "adapter_online",
+    "evidence.disk_low",
 )
+
+
+EVIDENCE_TEXT = "Evidence kept on the box for this alert (rules with `evidence:`); fetched only by `get-evidence`."
 
 
 class _Details(BaseModel):
@@ -64,6 +68,7 @@ class _VideoDetails(_Details):
     reason: Literal[EPISODE_END_REASONS] | None = Field(
         default=None, description="End alerts the agent decided: a reload changed the rule, or the agent restarted."
     )
+    evidence: EvidenceRef | None = Field(default=None, description=EVIDENCE_TEXT)
 
 
 def _video_details(name: str, **facts: tuple[type, str]) -> type[BaseModel]:
@@ -118,6 +123,7 @@ class LineCrossingDetails(_Details):
     objects: list[BoxOut] = Field(description="Its box.")
     confidence: float | None = Field(default=None, ge=0, le=1, description="Its detector score.")
     extra: LineCrossingExtra = Field(description="Both directions' counters.")
+    evidence: EvidenceRef | None = Field(default=None, description=EVIDENCE_TEXT)
 
 
 # -- camera health ----------------------------------------------------------------------------
@@ -278,3 +284,36 @@ class AgentHealthExtra(_Extra):
 class AgentHealthDetails(_Details):
     reason: Literal[HEALTH_REASONS + EPISODE_END_REASONS] = Field(description="What happened (see docs/mqtt-api.md).")
     extra: AgentHealthExtra | None = None
+
+
+# -- the response on the box (dispositions, escalation, snooze) -----------------------------------
+
+
+class UnansweredExtra(_Extra):
+    unanswered_event_id: str = Field(description="The alert nobody acknowledged.")
+    unanswered_type: str = Field(description="Its type.")
+    after_s: float = Field(ge=0, description="The rule's `escalate.after`: seconds it waited for an answer.")
+    actions: list[str] = Field(default_factory=list, description="The escalation actions run (`escalate.actions`).")
+
+
+class UnansweredDetails(_Details):
+    reason: Literal["not_acknowledged"] = Field(description="Always not_acknowledged.")
+    zone: str | None = Field(default=None, description="The unanswered alert's zone, if it has one.")
+    door: str | None = Field(default=None, description="The unanswered alert's door, if it has one.")
+    extra: UnansweredExtra
+
+
+class SnoozeEndedExtra(_Extra):
+    target: str = Field(description="What was snoozed: `rule:<name>`.")
+    suppressed: int = Field(ge=0, description="Alerts (starts and instants) the snooze kept from going out.")
+    suppressed_types: dict[str, int] = Field(default_factory=dict, description="The same, by alert type.")
+    reason: str = Field(description="The reason given with the snooze.")
+    by: str = Field(description="Who snoozed it (the page's user, or `remote:` and the sender's name).")
+    snoozed_at: str = Field(description="RFC 3339 UTC time the snooze began.")
+    until: str = Field(description="RFC 3339 UTC time it was due to end.")
+    ended_by: str = Field(description="`expired`, or who armed the rule again before then.")
+
+
+class SnoozeEndedDetails(_Details):
+    reason: Literal["snooze_ended"] = Field(description="Always snooze_ended.")
+    extra: SnoozeEndedExtra

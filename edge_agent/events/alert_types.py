@@ -32,8 +32,10 @@ from edge_agent.events.alert_details import (
     LineCrossingDetails,
     LoiteringDetails,
     OccupancyDetails,
+    SnoozeEndedDetails,
     StationaryVehicleDetails,
     TailgatingDetails,
+    UnansweredDetails,
     WelfareDetails,
 )
 
@@ -121,6 +123,20 @@ ALERT_TYPES: dict[str, AlertType] = {
             ("instant",) + _EPISODE,
             ("device",),
             "The agent's own health: instants, and adapter outages as start/end.",
+        ),
+        AlertType(
+            "alert.unanswered",
+            UnansweredDetails,
+            ("instant",),
+            ("camera", "door", "device"),
+            "A start its rule escalates (`escalate.after`) was not acknowledged in time; the escalation actions ran.",
+        ),
+        AlertType(
+            "rule.snoozed_report",
+            SnoozeEndedDetails,
+            ("instant",),
+            ("device",),
+            "A snooze ended (expired or armed again): what it kept from going out.",
         ),
     ]
     + [

@@ -25,7 +25,8 @@ class AlertFactory:
         related_event_id: str | None = None,
         details: AlertDetails | dict | None = None,
     ) -> Alert:
-        """`started_at`/`ended_at` are wall-clock epoch seconds; default: now."""
+        """`started_at`/`ended_at` are wall-clock epoch seconds; default: now (`ended_at` only on an end,
+        which always carries it: docs/mqtt-api.md)."""
         now = self.clock.wall()
         if isinstance(source, tuple):
             source = Source(kind=source[0], id=source[1])
@@ -41,7 +42,7 @@ class AlertFactory:
             rule=rule,
             related_event_id=related_event_id,
             started_at=iso_utc(now if started_at is None else started_at),
-            ended_at=None if ended_at is None else iso_utc(ended_at),
+            ended_at=iso_utc(now if ended_at is None else ended_at) if phase == "end" or ended_at is not None else None,
             created_at=iso_utc(now),
             details=details or AlertDetails(),
         )

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge_agent.events.alert import SCHEMA_VERSION
+from edge_agent.events.alert import SCHEMA_VERSION, RFC3339Time
 
 
 class Status(BaseModel):
@@ -16,8 +16,8 @@ class Status(BaseModel):
     device_id: str
     state: Literal["online", "offline"] = Field(description="offline is the Last Will, sent by the broker.")
     agent_version: str | None = Field(default=None)
-    started_at: str | None = Field(default=None, description="RFC 3339 UTC start time of this agent process.")
-    at: str | None = Field(default=None, description="RFC 3339 UTC time of this status.")
+    started_at: RFC3339Time | None = Field(default=None, description="RFC 3339 UTC start time of this agent process.")
+    at: RFC3339Time | None = Field(default=None, description="RFC 3339 UTC time of this status.")
 
 
 class Telemetry(BaseModel):
@@ -27,7 +27,7 @@ class Telemetry(BaseModel):
 
     schema_version: str = Field(default=SCHEMA_VERSION)
     device_id: str
-    at: str = Field(description="RFC 3339 UTC time of the sample.")
+    at: RFC3339Time = Field(description="RFC 3339 UTC time of the sample.")
     uptime_s: float = Field(ge=0)
     cameras: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -60,7 +60,7 @@ class LineCount(BaseModel):
     out: int = Field(ge=0, description="Outward crossings counted in this interval.")
     total_in: int = Field(ge=0, description="Inward crossings since `total_since`, up to interval_end.")
     total_out: int = Field(ge=0, description="Outward crossings since `total_since`, up to interval_end.")
-    total_since: str = Field(
+    total_since: RFC3339Time = Field(
         description="RFC 3339 UTC time the cumulative counters started (first seen, or the line's geometry changed)."
     )
 
@@ -85,17 +85,18 @@ class Counts(BaseModel):
     event_id: str = Field(description="UUIDv7, the same for every send of this device's interval: dedupe on it.")
     device_id: str
     site: str
-    interval_start: str = Field(description="RFC 3339 UTC start of the interval (inclusive), on a boundary.")
-    interval_end: str = Field(description="RFC 3339 UTC end of the interval (exclusive).")
+    interval_start: RFC3339Time = Field(description="RFC 3339 UTC start of the interval (inclusive), on a boundary.")
+    interval_end: RFC3339Time = Field(description="RFC 3339 UTC end of the interval (exclusive).")
     complete: bool = Field(
-        description="False when the agent did not run for the whole interval (started, restarted or reloaded in it): "
-        "crossings stored before a restart are still included, but none could be seen while it was down."
+        description="False when the agent did not watch the whole interval without a break (it started or restarted "
+        "in it, or a reload in it made it count something new): crossings stored before a restart are still "
+        "included, but none could be seen while it was down."
     )
     lines: list[LineCount] = Field(default_factory=list, description="Every configured counting line.")
     zones: list[ZoneOccupancy] = Field(
         default_factory=list, description="Every configured zone: objects of counts.zone_classes whose foot is inside."
     )
-    created_at: str = Field(description="RFC 3339 UTC time this message was built.")
+    created_at: RFC3339Time = Field(description="RFC 3339 UTC time this message was built.")
 
 
 class CommandRequest(BaseModel):
@@ -114,4 +115,4 @@ class CommandReply(BaseModel):
     ok: bool
     error: str | None = None
     result: dict[str, Any] | None = None
-    at: str
+    at: RFC3339Time = Field(description="RFC 3339 UTC time of the reply.")

@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field, TypeAdapter
 from edge_agent.events.action import ActionRecord
 from edge_agent.events.alert import Alert
 from edge_agent.events.alert_types import ALERT_TYPES, TYPED_ALERTS
+from edge_agent.events.disposition import Disposition
+from edge_agent.events.evidence_messages import EvidenceKept, EvidencePart, EvidenceSent
 from edge_agent.events.messages import CommandReply, CommandRequest, Counts, Status, Telemetry
 
 PUBLISHED_MESSAGES: dict[str, type[BaseModel]] = {
@@ -19,8 +21,12 @@ PUBLISHED_MESSAGES: dict[str, type[BaseModel]] = {
     "telemetry": Telemetry,
     "counts": Counts,
     "action": ActionRecord,
+    "disposition": Disposition,
     "command-request": CommandRequest,
     "command-reply": CommandReply,
+    "evidence-kept": EvidenceKept,
+    "evidence-part": EvidencePart,
+    "evidence-sent": EvidenceSent,
 }
 
 
@@ -29,12 +35,32 @@ ALERT_DESCRIPTION = (
     "fields that type carries. Schema version 1.x: minor versions only add (types, fields); validate with the "
     "schema of the payload's `schema_version` and keep, rather than reject, what a newer minor adds."
 )
+# Fields every alert carries on the wire although the model gives them a default (docs/mqtt-api.md "always").
+ALWAYS_SENT = ("schema_version", "event_id", "phase")
+END_REQUIRES = ("related_event_id", "ended_at")
+
+
+def _require_as_documented(subschema: dict[str, Any], phases: tuple[str, ...]) -> None:
+    """What pydantic leaves optional because the model has a default, but every payload carries."""
+    subschema["required"] = [*ALWAYS_SENT, *(f for f in subschema["required"] if f not in ALWAYS_SENT)]
+    if "end" in phases:
+        subschema["if"] = {"properties": {"phase": {"const": "end"}}, "required": ["phase"]}
+        # `properties` beside `required` so a strict validator sees them defined (Ajv strictRequired); not null
+        subschema["then"] = {
+            "properties": {f: {"type": "string"} for f in END_REQUIRES},
+            "required": list(END_REQUIRES),
+        }
 
 
 def typed_alert_schema() -> dict[str, Any]:
-    """The alert schema discriminated on `type`: one subschema per registered type (alert_types.py)."""
+    """The alert schema: a `oneOf` of one subschema per registered type (alert_types.py), each keyed by its
+    `type` const. No OpenAPI `discriminator` keyword: it is not JSON Schema, so a strict 2020-12 validator
+    (Ajv) refuses it, and the `const` already selects exactly one branch for any validator."""
     union = Annotated[Union[tuple(TYPED_ALERTS.values())], Field(discriminator="type")]  # noqa: UP007
     schema = TypeAdapter(union).json_schema()
+    schema.pop("discriminator", None)
+    for name, model in TYPED_ALERTS.items():
+        _require_as_documented(schema["$defs"][model.__name__], ALERT_TYPES[name].phases)
     schema["title"] = "Alert"
     schema["description"] = ALERT_DESCRIPTION
     return schema

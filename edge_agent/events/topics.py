@@ -1,8 +1,9 @@
 """Every topic the agent publishes to or listens on, built in one place.
 
 Layout: ``{prefix}/{site}/{device_id}/...`` with ``alerts/{type}``, ``status``,
-``telemetry``, ``counts``, ``actions/{action}``, ``cmd/{name}`` (requests) and ``cmd/{name}/reply``. The command
-filter ``cmd/+`` matches requests only, never replies.
+``telemetry``, ``counts``, ``dispositions``, ``actions/{action}``, ``evidence/{event_id}``, ``evidence_kept``,
+``evidence_sent``, ``cmd/{name}`` (requests) and ``cmd/{name}/reply``. The command filter ``cmd/+`` matches
+requests only, never replies.
 """
 
 from __future__ import annotations
@@ -42,8 +43,24 @@ class Topics:
     def counts(self) -> str:
         return f"{self.base}/counts"
 
+    @property
+    def dispositions(self) -> str:
+        return f"{self.base}/dispositions"
+
     def action(self, name: str) -> str:
         return f"{self.base}/actions/{_check_level('action name', name)}"
+
+    def evidence(self, event_id: str) -> str:
+        """Where `get-evidence` publishes an alert's evidence."""
+        return f"{self.base}/evidence/{_check_level('event id', event_id)}"
+
+    @property
+    def evidence_kept(self) -> str:
+        return f"{self.base}/evidence_kept"
+
+    @property
+    def evidence_sent(self) -> str:
+        return f"{self.base}/evidence_sent"
 
     def command(self, name: str) -> str:
         return f"{self.base}/cmd/{_check_level('command name', name)}"

@@ -40,8 +40,11 @@ from edge_agent.platform.message_checks import (
     check_payload,
     check_topic_ids,
     counts_row,
+    disposition,
+    evidence_kept,
     status_row,
 )
+from edge_agent.platform.response import ResponseStore
 from edge_agent.platform.store import PlatformStore, parse_json
 from edge_agent.platform.store_writer import Pending, StoreWriter
 from edge_agent.platform.stored_rows import StoredRow
@@ -70,14 +73,24 @@ def subscription_filters(prefix: str, group: str) -> list[str]:
         f"$share/{group}/{prefix}/+/+/alerts/#",
         f"$share/{group}/{prefix}/+/+/actions/+",
         f"$share/{group}/{prefix}/+/+/counts",
+        f"$share/{group}/{prefix}/+/+/dispositions",
+        f"$share/{group}/{prefix}/+/+/evidence_kept",
         f"{prefix}/+/+/status",
     ]
 
 
 class PlatformConsumer:
-    def __init__(self, mqtt: MqttConfig, store: PlatformStore, options: ConsumerOptions | None = None):
+    def __init__(
+        self,
+        mqtt: MqttConfig,
+        store: PlatformStore,
+        options: ConsumerOptions | None = None,
+        response: ResponseStore | None = None,
+    ):
+        """`response`: where dispositions go (platform/response.py); without it they are rejected."""
         self._mqtt = mqtt
         self._store = store
+        self._response = response
         self.options = options or ConsumerOptions()
         self.filters = subscription_filters(mqtt.topic_prefix, self.options.group)
         self.received: Counter[str] = Counter()  # message kind -> messages stored by this instance
@@ -168,11 +181,18 @@ class PlatformConsumer:
             self._count_rejected(message.topic)
             client.ack(message.mid, message.qos)
             return
+        if row is None:  # stored already (check's doc)
+            with self._lock:
+                self.received[_kind(message.topic.split("/")) or "unknown"] += 1
+            client.ack(message.mid, message.qos)
+            return
         self._writer.put(Pending(row, message.mid, message.qos, self._session))
 
-    def check(self, topic: str, payload: bytes) -> StoredRow:
+    def check(self, topic: str, payload: bytes) -> StoredRow | None:
         """The row to store for one message, by its topic: {prefix}/{site}/{device}/(alerts/{type} |
-        actions/{name} | counts | status); raises RejectedMessage for one it will not store."""
+        actions/{name} | counts | status); None for a disposition or an evidence_kept record, which it stores
+        itself at once (their tables are not the batches'; a few per alert at most). Raises RejectedMessage
+        for one it will not store."""
         levels = topic.split("/")
         kind = _kind(levels)
         if kind is None:
@@ -190,6 +210,14 @@ class PlatformConsumer:
         check_topic_ids(site=levels[-3], device_id=levels[-2])
         if kind == "counts":
             return counts_row(body, levels, text, now)
+        if kind == "disposition":
+            if self._response is None:
+                raise RejectedMessage("this consumer stores no dispositions (no response store)")
+            self._response.add(disposition(body, site=levels[-3], device_id=levels[-2]), text, now)
+            return None
+        if kind == "evidence_kept":
+            self._store.add_evidence_kept(evidence_kept(body, site=levels[-3], device_id=levels[-2]), text, now)
+            return None
         return status_row(body, levels, now)
 
     # -- the writer's reports (its thread) -------------------------------------------
@@ -234,6 +262,8 @@ def _kind(levels: list[str]) -> str | None:
         return "alert"
     if len(levels) >= 5 and levels[-2] == "actions":
         return "action"
-    if len(levels) >= 4 and levels[-1] in ("counts", "status"):
+    if len(levels) >= 4 and levels[-1] in ("counts", "status", "evidence_kept"):
         return levels[-1]
+    if len(levels) >= 4 and levels[-1] == "dispositions":
+        return "disposition"
     return None

@@ -83,6 +83,19 @@ DDL = (
         payload TEXT NOT NULL
     )
     """,
+    # evidence_kept: a clip's hash, which follows its alert (docs/evidence.md); kept by the alert it belongs to.
+    # Created if missing on every open, like the first version's tables: nothing older reads or lacks it.
+    """
+    CREATE TABLE IF NOT EXISTS evidence_kept (
+        alert_event_id TEXT NOT NULL PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        bytes BIGINT NOT NULL,
+        received_at DOUBLE PRECISION NOT NULL,
+        payload TEXT NOT NULL
+    )
+    """,
     """
     CREATE TABLE IF NOT EXISTS platform_schema (
         name TEXT NOT NULL PRIMARY KEY,
@@ -131,6 +144,12 @@ INSERT_COUNTS = """
     INSERT INTO counts (event_id, device_id, site, interval_start, interval_end, complete, received_at, payload)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (event_id) DO NOTHING
+"""
+
+INSERT_EVIDENCE_KEPT = """
+    INSERT INTO evidence_kept (alert_event_id, device_id, kind, sha256, bytes, received_at, payload)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (alert_event_id) DO NOTHING
 """
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {

@@ -43,12 +43,17 @@ def open_database(target: str | Path) -> Database:
     """A PostgreSQL URL, a `sqlite:///` URL or a plain SQLite file path."""
     if is_postgres_url(target):
         return PostgresDatabase(str(target))
+    return SqliteDatabase(sqlite_path(target))
+
+
+def sqlite_path(target: str | Path) -> Path:
+    """The file of a `sqlite:///` URL or a plain path; ValueError for any other URL."""
     text = str(target)
     if text.startswith("sqlite:///"):
-        text = text[len("sqlite:///") :]
-    elif "://" in text:
+        return Path(text[len("sqlite:///") :])
+    if "://" in text:
         raise ValueError(f"--db {shown_target(text)!r}: a postgresql:// or sqlite:/// URL, or a file path")
-    return SqliteDatabase(Path(text))
+    return Path(text)
 
 
 def shown_target(target: str | Path) -> str:

@@ -23,6 +23,8 @@ from pydantic import ValidationError
 from edge_agent.config.errors import describe_validation_errors
 from edge_agent.events.action import ActionRecord
 from edge_agent.events.alert import SCHEMA_VERSION, Severity
+from edge_agent.events.disposition import Disposition
+from edge_agent.events.evidence_messages import EvidenceKept
 from edge_agent.platform.stored_rows import ActionRow, AlertRow, CountsRow, StatusRow
 
 # Far above any message the agent sends (an alert is under 4 KiB; a counts message of 100 lines ~20 KiB).
@@ -207,3 +209,31 @@ def _version(value: object) -> tuple[int, int]:
         return int(major), int(minor)
     except ValueError:
         raise RejectedMessage(f"schema_version {value!r} is not MAJOR.MINOR") from None
+
+
+def disposition(body: dict, site: str, device_id: str) -> Disposition:
+    """The disposition in `body`, published on `…/{site}/{device_id}/dispositions`; raises RejectedMessage."""
+    major, minor = _version(body.get("schema_version", SCHEMA_VERSION))
+    known_major, _ = _version(SCHEMA_VERSION)
+    if major != known_major:
+        raise RejectedMessage(f"schema_version {body['schema_version']!r}: this consumer reads major {known_major}")
+    body = {key: value for key, value in body.items() if key in Disposition.model_fields}
+    try:
+        found = Disposition.model_validate(body)
+    except ValidationError as exc:
+        raise RejectedMessage("not a disposition: " + describe_validation_errors(exc.errors(), limit=3)) from None
+    claimed = {"site": found.site, "device_id": found.device_id}
+    _agrees_with_topic(f"disposition {found.event_id}", claimed, {"site": site, "device_id": device_id})
+    return found
+
+
+def evidence_kept(body: dict, site: str, device_id: str) -> dict:
+    """An `evidence_kept` record that validates and names the device and site its topic does."""
+    try:
+        kept = EvidenceKept.model_validate(body)
+    except ValidationError as exc:
+        raise RejectedMessage(f"evidence_kept: {describe_validation_errors(exc.errors())}") from None
+    _agrees_with_topic(
+        "evidence_kept", {"site": kept.site, "device_id": kept.device_id}, {"site": site, "device_id": device_id}
+    )
+    return kept.model_dump()

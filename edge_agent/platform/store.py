@@ -183,6 +183,33 @@ class PlatformStore:
         found = self._rows("SELECT * FROM episodes WHERE start_event_id = ?", (start_event_id,))
         return found[0] if found else None
 
+    def add_evidence_kept(self, kept: dict, payload: str, received_at: float | None = None) -> None:
+        """A clip's `evidence_kept` record (the hash `platform evidence` checks a fetched clip against)."""
+        row = (kept["alert_event_id"], kept["device_id"], kept["kind"], kept["sha256"], kept["bytes"])
+        with self._lock, self._db.transaction():
+            self._db.execute(
+                ddl.INSERT_EVIDENCE_KEPT, (*row, time.time() if received_at is None else received_at, payload)
+            )
+
+    def alert_origin(self, event_id: str) -> tuple[str, str] | None:
+        """(site, device_id) of a stored alert."""
+        with self._lock:
+            found = self._db.execute("SELECT site, device_id FROM alerts WHERE event_id = ?", (event_id,)).fetchone()
+        return None if found is None else (found[0], found[1])
+
+    def evidence_sha256(self, alert_event_id: str, kind: str) -> str | None:
+        """The hash the agent published for an alert's evidence: the alert's own `details.evidence` (a snapshot),
+        or its clip's `evidence_kept` record."""
+        with self._lock:
+            if kind == "clip":
+                found = self._db.execute(
+                    "SELECT sha256 FROM evidence_kept WHERE alert_event_id = ?", (alert_event_id,)
+                ).fetchone()
+                return None if found is None else found[0]
+            found = self._db.execute("SELECT payload FROM alerts WHERE event_id = ?", (alert_event_id,)).fetchone()
+        evidence = (parse_json(found[0].encode()) or {}).get("details", {}).get("evidence") if found else None
+        return evidence.get("sha256") if isinstance(evidence, dict) and evidence.get("kind") == kind else None
+
     def device_state(self, device_id: str) -> str | None:
         found = self._rows("SELECT state FROM devices WHERE device_id = ?", (device_id,))
         return found[0]["state"] if found else None

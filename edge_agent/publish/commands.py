@@ -1,4 +1,6 @@
-"""Remote operations over MQTT: `{prefix}/{site}/{device}/cmd/<name>` → `…/cmd/<name>/reply`.
+"""Remote operations over MQTT: `{prefix}/{site}/{device}/cmd/<name>` → `…/cmd/<name>/reply`, or the
+request's MQTT v5 Response Topic with its Correlation Data when that is in the device's reply area
+(reply_route.py).
 
 Requests are JSON `{"request_id": "...", "args": {...}}`. Every request gets exactly one
 reply carrying its request id (or null when the payload was too broken to carry one),
@@ -18,7 +20,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import timezone
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -26,7 +28,10 @@ from edge_agent.clock import Clock, iso_utc, parse_rfc3339
 from edge_agent.config.errors import describe_validation_errors
 from edge_agent.control import AgentControl
 from edge_agent.events import CommandReply, CommandRequest
+from edge_agent.evidence.desk import EvidenceRefused
 from edge_agent.faults import COMMAND_WORKER, reached
+from edge_agent.publish.reply_route import ReplyRoute, reply_route
+from edge_agent.publish.response_commands import ResponseRefused, response_handlers
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,12 @@ class ResendArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     since: str | float = Field(description="RFC 3339 time or epoch seconds; alerts created since then are sent again.")
+    kinds: list[Literal["alerts", "counts", "actions"]] = Field(
+        default=["alerts"],
+        min_length=1,
+        max_length=3,
+        description="What to send again: alerts (the default), counts messages, action records. Never telemetry.",
+    )
 
 
 class RunActionArgs(BaseModel):
@@ -68,6 +79,18 @@ class RunActionArgs(BaseModel):
         max_length=64,
         description="A stored alert whose fields fill the action's templates; without it only action, site and "
         "device_id have values.",
+    )
+
+
+class GetEvidenceArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str = Field(min_length=1, max_length=64, description="The alert whose evidence is asked for.")
+    kind: Literal["snapshot", "clip"] | None = Field(
+        default=None, description="Which evidence; default the snapshot if one is kept, else the clip."
+    )
+    requested_by: str | None = Field(
+        default=None, min_length=1, max_length=128, description="Who asks (an operator's name or id): recorded."
     )
 
 
@@ -89,7 +112,7 @@ class CommandDispatcher:
     """Parses a request, validates its args and runs the named handler; always returns a reply.
 
     The handlers use the agent's one face (edge_agent/control.py): status, get-config, set-config (a config change
-    through the agent's own path), resend-alerts and run-action."""
+    through the agent's own path), resend-alerts, run-action and get-evidence."""
 
     def __init__(self, agent: AgentControl, clock: Clock):
         self.agent = agent
@@ -103,6 +126,8 @@ class CommandDispatcher:
             "set-config": (SetConfigArgs, self._set_config),
             "resend-alerts": (ResendArgs, self._resend),
             "run-action": (RunActionArgs, self._run_action),
+            **response_handlers(agent),
+            "get-evidence": (GetEvidenceArgs, self._get_evidence),
         }
 
     @property
@@ -121,7 +146,7 @@ class CommandDispatcher:
             result = handler(args, request_id)
             self.counts[f"{name}:ok"] += 1
             return self._reply(name, request_id, ok=True, result=result)
-        except CommandError as exc:
+        except (CommandError, ResponseRefused) as exc:
             self.counts[f"{name}:error"] += 1
             log.info("command %s (request %s) refused: %s", name, request_id, exc)
             return self._reply(name, request_id, ok=False, error=str(exc), result=exc.result)
@@ -160,10 +185,23 @@ class CommandDispatcher:
         since = _wall_time(args.since)
         if since > self.clock.wall() + 60:
             raise CommandError(f"args.since is in the future ({iso_utc(since)})")
-        return {"since": iso_utc(since), "requeued": self.agent.resend_since(since)}
+        kinds = tuple(dict.fromkeys(args.kinds))
+        return {"since": iso_utc(since), "kinds": list(kinds), "requeued": self.agent.resend_since(since, kinds)}
 
     def _run_action(self, args: RunActionArgs, request_id: str | None) -> dict:
         return self.agent.run_action(args.action, args.event_id, request_id)
+
+    def refuse(self, name: str, payload: bytes, reason: str) -> CommandReply:
+        """The reply to a request that is not run (its Response Topic was refused): counted as an error."""
+        self.counts[f"{name}:error"] += 1
+        log.warning("command %s not run: %s", name, reason)
+        return self._reply(name, _request_id_of(payload), ok=False, error=reason)
+
+    def _get_evidence(self, args: GetEvidenceArgs, request_id: str | None) -> dict:
+        try:
+            return self.agent.send_evidence(args.event_id, args.kind, request_id, args.requested_by)
+        except EvidenceRefused as exc:
+            raise CommandError(str(exc)) from None
 
     def _reply(self, name: str, request_id, ok: bool, result=None, error=None) -> CommandReply:
         return CommandReply(
@@ -178,14 +216,12 @@ class CommandServer:
         self,
         dispatcher: CommandDispatcher,
         command_prefix: str,
-        reply: Callable[[str, str], None],
-        reply_topic: Callable[[str], str],
+        reply: Callable[[str, str, bytes | None], None],
         queue_size: int = 8,
     ):
         self.dispatcher = dispatcher
         self.command_prefix = command_prefix  # "{prefix}/{site}/{device}/cmd/"
-        self._reply = reply
-        self._reply_topic = reply_topic
+        self._reply = reply  # (topic, payload, correlation data)
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -221,29 +257,36 @@ class CommandServer:
         if not name or "/" in name:
             return  # not a command (e.g. our own reply topic)
         try:
-            self._queue.put_nowait((name, bytes(payload)))
+            route = reply_route(self.command_prefix[: -len("/cmd/")], name, properties)
+        except Exception:  # properties paho could not make sense of: answer where v3.1.1 would
+            route = ReplyRoute(f"{self.command_prefix}{name}/reply")
+        try:
+            self._queue.put_nowait((name, bytes(payload), route))
         except queue.Full:
             self.dropped += 1
             busy = self.dispatcher._reply(
                 name, _request_id_of(payload), ok=False, error="busy: too many commands pending; retry later"
             )
-            self._send(name, busy)
+            self._send(name, busy, route)
 
     def _run(self, stopping: threading.Event) -> None:
         while not stopping.is_set():
             self.loops += 1
             try:
-                name, payload = self._queue.get(timeout=0.2)
+                name, payload, route = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
             reached(COMMAND_WORKER)  # a test's hang or death of this worker (edge_agent/faults.py)
-            reply = self.dispatcher.dispatch(name, payload)
+            if route.refusal is not None:
+                reply = self.dispatcher.refuse(name, payload, route.refusal)
+            else:
+                reply = self.dispatcher.dispatch(name, payload)
             self.handled += 1
-            self._send(name, reply)
+            self._send(name, reply, route)
 
-    def _send(self, name: str, reply: CommandReply) -> None:
+    def _send(self, name: str, reply: CommandReply, route: ReplyRoute) -> None:
         try:
-            self._reply(self._reply_topic(name), _encoded(reply))
+            self._reply(route.topic, _encoded(reply), route.correlation_data)
         except Exception:
             log.exception("could not publish the reply to command %s", name)
 

@@ -80,7 +80,11 @@ class InflightRows:
             return False
         if unrouted and retry:
             self._state.unrouted += 1
+            if self._state.first_unrouted_at is None:  # the health signal: nobody has received alerts since then
+                self._state.first_unrouted_at = self._clock.wall()
             refused = True
+        elif retry and not refused:
+            self._state.first_unrouted_at = None
         (self._refused if refused else self._acked).append(seq)
         return True
 

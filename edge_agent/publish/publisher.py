@@ -42,7 +42,7 @@ from edge_agent.publish.publisher_state import PublisherStats, SessionState
 from edge_agent.publish.replies import HeldReplies
 from edge_agent.publish.subscriptions import MessageCallback, Subscriptions
 from edge_agent.publish.waker import Waker
-from edge_agent.publish.wire import row_properties
+from edge_agent.publish.wire import reply_properties, row_properties
 from edge_agent.store import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class Publisher:
         clock: Clock | None = None,
         *,
         rng: random.Random | None = None,
+        started_at: float | None = None,
     ):
         self._config = mqtt
         self._outbox = outbox
@@ -72,7 +73,7 @@ class Publisher:
         self._device_id = device_id
         self._agent_version = agent_version
         self._clock = clock or SystemClock()
-        self._started_at = self._clock.wall()
+        self.started_at = self._clock.wall() if started_at is None else started_at  # the agent's, for the status
         self._backoff = FullJitterBackoff(mqtt.reconnect.min_delay, mqtt.reconnect.max_delay, rng)
         self._state = SessionState(window_size=mqtt.max_inflight)
         self._subscriptions = Subscriptions()
@@ -131,10 +132,12 @@ class Publisher:
         if self._state.connected:
             self._call_soon(lambda: self._client.subscribe(topic_filter, qos=1))
 
-    def publish_now(self, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False) -> bool:
-        """Send an ephemeral message (a command reply) outside the outbox: now when connected (True), else held in
-        memory for the next connection (False). Never dropped for want of a connection (only past the bound)."""
-        self.replies.hold(topic, payload, qos, retain)
+    def publish_now(self, topic: str, payload: str | bytes, qos=1, retain=False, correlation_data=None) -> bool:
+        """Send an ephemeral message (a command reply, with the request's v5 Correlation Data) outside the outbox: now
+        when connected (True), else held for the next connection (False). Never dropped for want of a connection."""
+        self.replies.hold(
+            topic, payload, qos, retain, reply_properties(correlation_data) if is_v5(self._config) else None
+        )
         self._waker.wake()
         return self._state.connected
 
@@ -364,12 +367,9 @@ class Publisher:
 
     def _status_json(self, state: str) -> str:
         at = iso_utc(self._clock.wall()) if state == "online" else None  # the Will is sent later, by the broker
+        started = iso_utc(self.started_at)
         status = Status(
-            device_id=self._device_id,
-            state=state,
-            agent_version=self._agent_version,
-            started_at=iso_utc(self._started_at),
-            at=at,
+            device_id=self._device_id, state=state, agent_version=self._agent_version, started_at=started, at=at
         )
         return status.model_dump_json(exclude_none=True)
 

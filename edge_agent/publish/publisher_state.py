@@ -16,6 +16,7 @@ class PublisherStats:
     delivered: int
     refused: int
     unrouted: int  # alarms and events the broker had no subscriber for, sent again (mqtt.retry_unrouted)
+    first_unrouted_at: float | None  # since then every alarm/event found no subscriber; None once one found one
     inflight: int
     peak_inflight: int
     window_size: int
@@ -42,6 +43,7 @@ class SessionState:
         self.delivered = 0
         self.refused = 0
         self.unrouted = 0
+        self.first_unrouted_at: float | None = None
         self.window_size = window_size
         self.peak_inflight = 0
         self.errors = 0
@@ -75,6 +77,7 @@ class SessionState:
                 delivered=self.delivered,
                 refused=self.refused,
                 unrouted=self.unrouted,
+                first_unrouted_at=self.first_unrouted_at,
                 inflight=inflight,
                 peak_inflight=self.peak_inflight,
                 window_size=self.window_size,

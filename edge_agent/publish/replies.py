@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 HELD_REPLIES = 32  # commands are queued 8 deep (publish/commands.py): this is several rounds of them
 
-Reply = tuple[str, "str | bytes", int, bool]  # topic, payload, qos, retain
+Reply = tuple[str, "str | bytes", int, bool, object]  # topic, payload, qos, retain, v5 properties (or None)
 
 
 class HeldReplies:
@@ -29,22 +29,22 @@ class HeldReplies:
         self._replies: deque[Reply] = deque()
         self.dropped = 0
 
-    def hold(self, topic: str, payload: str | bytes, qos: int, retain: bool) -> None:
+    def hold(self, topic: str, payload: str | bytes, qos: int, retain: bool, properties=None) -> None:
         with self._lock:
             if len(self._replies) >= HELD_REPLIES:
                 self._replies.popleft()
                 self.dropped += 1
                 log.warning("a command reply waited too long for the broker and was dropped (%d so far)", self.dropped)
-            self._replies.append((topic, payload, qos, retain))
+            self._replies.append((topic, payload, qos, retain, properties))
 
     def send(self, publish: Callable[..., object]) -> None:
-        """Hand every held reply to `publish(topic, payload, qos=, retain=)` (paho's), oldest first."""
+        """Hand every held reply to `publish(topic, payload, qos=, retain=, properties=)` (paho's), oldest first."""
         while True:
             with self._lock:
                 if not self._replies:
                     return
-                topic, payload, qos, retain = self._replies.popleft()
-            publish(topic, payload, qos=qos, retain=retain)
+                topic, payload, qos, retain, properties = self._replies.popleft()
+            publish(topic, payload, qos=qos, retain=retain, properties=properties)
 
     def adopt(self, predecessor: HeldReplies) -> None:
         """Take over what a replaced publisher still held, ahead of anything held here since."""

@@ -56,3 +56,12 @@ def row_properties(row, now: float) -> PackedPublishProperties:
     """event_id and schema_version user properties, and the expiry left (whole seconds, at least 1)."""
     expiry = None if row.expires_at is None else max(1, math.ceil(row.expires_at - now))
     return PackedPublishProperties([("event_id", row.event_id), ("schema_version", SCHEMA_VERSION)], expiry)
+
+
+def reply_properties(correlation_data: bytes | None) -> Properties | None:
+    """A command reply's v5 properties: the request's Correlation Data, echoed (none without one)."""
+    if correlation_data is None:
+        return None
+    properties = Properties(PacketTypes.PUBLISH)
+    properties.CorrelationData = correlation_data
+    return properties

@@ -2,7 +2,8 @@
 
 Used by `replay --annotate` (a video) and `probe --out` (one still with the
 geometry only). Everything is drawn from normalized coordinates, so any
-resolution works.
+resolution works. The technician's page draws the same marks in the browser
+(rules/marks.py: the same labels; the chain keeps the last frame's marks, in memory only).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from edge_agent.config.cameras import CameraConfig
 from edge_agent.events import Alert, Track
+from edge_agent.rules.marks import track_label
 
 ZONE_COLOUR = (255, 200, 0)  # BGR
 ACTIVE_COLOUR = (0, 0, 255)
@@ -86,12 +88,7 @@ def draw_tracks(image: np.ndarray, tracks: Sequence[Track]) -> np.ndarray:
         cv2.circle(image, _px(box.foot, size), 4, TRACK_COLOUR, -1)
         # Labelled inside the box above its bottom edge: a person's box often reaches the top of
         # the frame, where the alert banner would cover a label at the box's top.
-        _label(
-            image,
-            f"#{track.track_id} {track.class_name} {track.score:.2f}",
-            (top_left[0], bottom_right[1] - 4),
-            TRACK_COLOUR,
-        )
+        _label(image, track_label(track), (top_left[0], bottom_right[1] - 4), TRACK_COLOUR)
     return image
 
 

@@ -9,7 +9,8 @@ from edge_agent.rules.schedule import ArmingSchedule
 
 
 class LineCrossingRule:
-    """An instant alert per crossing in the chosen direction; one track alerts at most once per cooldown."""
+    """An instant alert per crossing in the chosen direction; one passage (a person's walk, even when the track
+    broke: rules/stitching.py) alerts at most once per cooldown."""
 
     def __init__(self, config, emitter: RuleEmitter, schedule: ArmingSchedule):
         self.config = config
@@ -39,12 +40,12 @@ class LineCrossingRule:
     def on_crossing(self, ctx: FrameContext, crossing: Crossing, counts: dict[str, int]) -> None:
         if not self.wants(crossing) or not self.schedule.armed(ctx.wall):
             return
-        track_id = crossing.track.track_id
-        last = self._last_alert.get(track_id)
+        passage = crossing.passage_id
+        last = self._last_alert.get(passage)
         if last is not None and ctx.now - last < self.config.cooldown:
             self.emitter.stats.add("suppressed")
             return
-        self._last_alert[track_id] = ctx.now
+        self._last_alert[passage] = ctx.now
         self._forget(ctx.now)
         details = AlertDetails(
             line=self.config.line,

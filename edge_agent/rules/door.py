@@ -73,6 +73,7 @@ class OfflineReader:
     since_mono: float
     since_wall: float
     alert_id: str
+    door: str | None = None  # the door it reads for, when the event named one (the console's door states)
 
 
 @dataclass
@@ -224,7 +225,7 @@ class DoorRules:
         if key in self._offline:
             return
         alert_id = self._emit("reader.offline", READER_OFFLINE_SEVERITY, event, details_for(event), phase="start")
-        self._offline[key] = OfflineReader(self.clock.monotonic(), event.edge_time, alert_id)
+        self._offline[key] = OfflineReader(self.clock.monotonic(), event.edge_time, alert_id, event.door)
 
     def _on_reader_online(self, event: DoorEvent) -> None:
         offline = self._offline.pop((event.adapter, event.reader or event.door), None)
@@ -304,6 +305,22 @@ class DoorRules:
             held = {door.alert_id for door in self._open.values() if door.alert_id}
             offline = {reader.alert_id for reader in self._offline.values()}
             return held | offline | self.denied_rising.open_episode_ids()
+
+    def door_states(self) -> dict[str, dict]:
+        """Per configured door: open (since, held open) or closed as last reported, and its offline readers."""
+        with self._lock:
+            offline: dict[str, list[str]] = {}
+            for (_, reader), state in self._offline.items():
+                offline.setdefault(state.door or "", []).append(reader)
+            return {
+                door_id: {
+                    "open": door_id in self._open,
+                    "open_since": iso_utc(self._open[door_id].opened_wall) if door_id in self._open else None,
+                    "held_open": bool(door_id in self._open and self._open[door_id].alert_id),
+                    "offline_readers": sorted(offline.get(door_id, [])),
+                }
+                for door_id in self.doors
+            }
 
     def welfare_silence(self) -> dict[str, float]:
         """{watch name: seconds of silence counted}, for the state store (survives restarts)."""

@@ -18,8 +18,9 @@ from edge_agent.events import AlertFactory, AlertSink, CrossingListener, FrameDe
 from edge_agent.rules.crossing import LineCrossingRule
 from edge_agent.rules.episode import FrameContext, RuleEmitter
 from edge_agent.rules.forecast import CrowdForecastRule
-from edge_agent.rules.geometry import LineCounter, Polygon
+from edge_agent.rules.geometry import Crossing, LineCounter, Polygon
 from edge_agent.rules.schedule import ArmingSchedule
+from edge_agent.rules.stitching import FragmentStitcher
 from edge_agent.rules.video import ZONE_RULES
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class CameraRules:
         self.timezone = timezone
         self.zones = {name: Polygon.from_config(name, zone) for name, zone in camera.zones.items()}
         self.counters = {name: LineCounter.from_config(name, line) for name, line in camera.lines.items()}
+        self.stitcher = FragmentStitcher()  # one passage per person across track fragments (the counters' key)
         self._notify = notify
         self.zone_rules = []
         self.line_rules: dict[str, list[LineCrossingRule]] = {name: [] for name in camera.lines}
@@ -66,23 +68,27 @@ class CameraRules:
         self.last_tracks = tracks
         for rule in self.zone_rules:
             rule.update(ctx, tracks)
+        passages = self.stitcher.passages(tracks, ctx.now)
         for name, counter in self.counters.items():
-            for crossing in counter.update(tracks, ctx.now):
-                counts = counter.counts()
-                if counter.counted(crossing):
-                    self._notify(
-                        LineCrossing(
-                            camera_id=ctx.camera_id,
-                            line=name,
-                            track_id=crossing.track.track_id,
-                            class_name=crossing.track.class_name,
-                            direction=crossing.direction,
-                            at=ctx.wall,
-                            monotonic=ctx.now,
-                        )
+            self._crossed(ctx, name, counter, counter.update(tracks, ctx.now, passages))
+
+    def _crossed(self, ctx: FrameContext, name: str, counter: LineCounter, crossings: list[Crossing]) -> None:
+        for crossing in crossings:
+            counts = counter.counts()
+            if counter.counted(crossing):
+                self._notify(
+                    LineCrossing(
+                        camera_id=ctx.camera_id,
+                        line=name,
+                        track_id=crossing.track.track_id,
+                        class_name=crossing.track.class_name,
+                        direction=crossing.direction,
+                        at=ctx.wall,
+                        monotonic=ctx.now,
                     )
-                for rule in self.line_rules[name]:
-                    rule.on_crossing(ctx, crossing, counts)
+                )
+            for rule in self.line_rules[name]:
+                rule.on_crossing(ctx, crossing, counts)
 
     def adopt(self, predecessor: CameraRules) -> list[str]:
         """Take over the predecessor's state where the config did not change: counters of identical lines, rules
@@ -97,6 +103,7 @@ class CameraRules:
         for name, counter in predecessor.counters.items():
             if name in self.counters and self.camera.lines.get(name) == predecessor.camera.lines.get(name):
                 self.counters[name] = counter
+        self.stitcher = predecessor.stitcher  # the passages the kept counters remember go on
         for rules in (self.zone_rules, *self.line_rules.values()):
             for index, rule in enumerate(rules):
                 previous = old_rules.get(rule.name)
@@ -125,6 +132,9 @@ class CameraRules:
         ctx = FrameContext(
             last.camera_id, last.seq, last.wall if wall is None else wall, last.now if monotonic is None else monotonic
         )
+        if reason == "source_ended":  # the clip is over, so is every passage: decide the pending ones
+            for name, counter in self.counters.items():
+                self._crossed(ctx, name, counter, counter.settle())
         for rule in self.rules:
             rule.finish(ctx, reason)
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge_agent.events import Alert, AlertDetails, AlertFactory, AlertSink, BoxOut, Track
+from edge_agent.events import Alert, AlertDetails, AlertFactory, AlertSink, BoxOut, Severity, Track
 
 MAX_OBJECTS_IN_ALERT = 20
 
@@ -89,10 +89,11 @@ class RuleEmitter:
         *,
         ended_at: float | None = None,
         related_event_id: str | None = None,
+        severity: Severity | None = None,
     ) -> Alert:
         alert = self.factory.make(
             self.rule.type,
-            self.rule.severity,
+            severity or self.rule.severity,
             ("camera", self.camera_id),
             started_at=started_at,
             ended_at=ended_at,
@@ -204,7 +205,13 @@ class Lifecycle:
             extra={"reason": reason} if reason else None,
         )
         self.emitter.emit(
-            "end", self._start_wall, details, ended_at=ended_wall, related_event_id=self._start_alert.event_id
+            "end",
+            self._start_wall,
+            details,
+            ended_at=ended_wall,
+            related_event_id=self._start_alert.event_id,
+            # ended by the agent (disarmed, camera stopped, source ended), not by the scene: info (docs/mqtt-api.md)
+            severity=Severity.info if reason else None,
         )
         self._start_alert = None
         self._cooldown_until = ctx.now + self.cooldown

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from edge_agent.config.geometry import LineConfig, ZoneConfig
 from edge_agent.events import Track
+from edge_agent.rules.stitching import Passage
 
 IN, OUT, UNKNOWN = 1, -1, 0
 
@@ -107,30 +108,49 @@ class _SideMemory:
     side: int  # last confirmed side
     point: tuple[float, float]  # last foot point seen on it
     seen_at: float
+    track: Track  # the passage's latest fragment: a crossing decided when it vanishes is its crossing
     pending_side: int = UNKNOWN  # a side change waiting for min_frames observations
     pending_count: int = 0
+    pending_point: tuple[float, float] = (0.0, 0.0)  # the last foot point on the pending side
 
 
 @dataclass(frozen=True, slots=True)
 class Crossing:
     track: Track
     direction: str  # "in" | "out"
+    passage: int = 0  # the passage (rules/stitching.py) the track belongs to; 0: the track's own id
+
+    @property
+    def passage_id(self) -> int:
+        return self.passage or self.track.track_id
 
 
 class LineCounter:
-    """Per-track side memory and in/out counters for one line of one camera.
+    """Per-passage side memory and in/out counters for one line of one camera.
 
-    Every track's side is remembered (rules may watch other classes), but only
-    tracks of `classes` are counted.
+    A passage is one person's walk, which the tracker may split into fragments (`passages` maps track ids to
+    passage ids, rules/stitching.py); without it every track is its own passage. A side change counts once it
+    has held for `min_frames` detector runs, or, when the passage vanishes (`coast` s unseen) or the source
+    ends (`settle`), if the last sightings were on the new side: the side where a passage was last seen against
+    the side it was on before, not only what the last frames happened to show. Every passage's side is
+    remembered (rules may watch other classes), but only `classes` are counted.
 
     `update` is called from the camera's thread; `counts` may be read from any thread.
     """
 
-    def __init__(self, line: DirectedLine, classes: Iterable[str], min_frames: int = 1, forget_after: float = 60.0):
+    def __init__(
+        self,
+        line: DirectedLine,
+        classes: Iterable[str],
+        min_frames: int = 1,
+        forget_after: float = 60.0,
+        coast: float = 3.0,
+    ):
         self.line = line
         self.classes = frozenset(classes)
         self.min_frames = min_frames
         self.forget_after = forget_after
+        self.coast = coast
         self._memory: dict[int, _SideMemory] = {}
         self._counts = {"in": 0, "out": 0}
         self._lock = threading.Lock()
@@ -146,36 +166,65 @@ class LineCounter:
     def counted(self, crossing: Crossing) -> bool:
         return crossing.track.class_name in self.classes
 
-    def update(self, tracks: Iterable[Track], now: float) -> list[Crossing]:
-        """Crossings of every class this frame; only `classes` go into the counters."""
+    def update(
+        self, tracks: Iterable[Track], now: float, passages: Mapping[int, Passage] | None = None
+    ) -> list[Crossing]:
+        """Crossings of every class this frame (including passages that vanished on the far side); only `classes`
+        go into the counters. Without `passages` each track is its own passage."""
         crossings = []
         for track in tracks:
-            direction = self._observe(track, now)
+            passage = passages[track.track_id] if passages else Passage(track.track_id)
+            direction = self._observe(passage, track, now)
             if direction is not None:
-                crossings.append(Crossing(track, direction))
+                crossings.append(Crossing(track, direction, passage.id))
+        crossings += self._settle(lambda memory: now - memory.seen_at > self.coast)
+        self._add(crossings)
+        self._forget(now)
+        return crossings
+
+    def settle(self) -> list[Crossing]:
+        """The source ended: every passage's pending side change is decided by its last sightings."""
+        crossings = self._settle(lambda memory: True)
+        self._add(crossings)
+        return crossings
+
+    def _add(self, crossings: list[Crossing]) -> None:
         counted = [c for c in crossings if self.counted(c)]
         if counted:
             with self._lock:
                 for crossing in counted:
                     self._counts[crossing.direction] += 1
-        self._forget(now)
+
+    def _settle(self, gone) -> list[Crossing]:
+        crossings = []
+        for passage, memory in self._memory.items():
+            if memory.pending_count == 0 or not gone(memory):
+                continue
+            direction = self._commit(memory, memory.pending_point)
+            if direction is not None:
+                crossings.append(Crossing(memory.track, direction, passage))
         return crossings
 
-    def _observe(self, track: Track, now: float) -> str | None:
-        memory = self._memory.get(track.track_id)
-        if memory is not None:
-            memory.seen_at = now
+    def _observe(self, passage: Passage, track: Track, now: float) -> str | None:
+        memory = self._memory.get(passage.id)
+        if memory is not None and memory.track.track_id == track.track_id:
+            memory.seen_at, memory.track = now, track
             return self._step(memory, track.box.foot)
-        # First sight of a track (it was just confirmed): replay the path the tracker
-        # already followed, so someone confirmed a step after the line still counts.
+        # First sight of a track (just confirmed, or a fragment continuing a passage): replay the path the
+        # tracker already followed (what is new to the passage), so someone confirmed a step after the line counts.
+        since = memory.seen_at if memory is not None else passage.since
         direction = None
-        for _, x, y in list(track.foot_points) or [(now, *track.box.foot)]:
+        for t, x, y in list(track.foot_points) or [(now, *track.box.foot)]:
+            if t < since:
+                continue
             if memory is None:
                 side = self.line.side(x, y)
                 if side != UNKNOWN:
-                    memory = self._memory[track.track_id] = _SideMemory(side, (x, y), now)
+                    memory = self._memory[passage.id] = _SideMemory(side, (x, y), now, track)
             else:
                 direction = self._step(memory, (x, y)) or direction
+        if memory is not None:
+            memory.seen_at, memory.track = now, track
         return direction
 
     def _step(self, memory: _SideMemory, foot: tuple[float, float]) -> str | None:
@@ -188,8 +237,14 @@ class LineCounter:
         if side != memory.pending_side:
             memory.pending_side, memory.pending_count = side, 0
         memory.pending_count += 1
+        memory.pending_point = foot
         if memory.pending_count < self.min_frames:
             return None
+        return self._commit(memory, foot)
+
+    def _commit(self, memory: _SideMemory, foot: tuple[float, float]) -> str | None:
+        """The pending side becomes the passage's side; the direction when the path went through the segment."""
+        side = memory.pending_side
         crossed = self.line.passes_through(memory.point, foot)
         memory.side, memory.point, memory.pending_side, memory.pending_count = side, foot, UNKNOWN, 0
         if not crossed:
@@ -199,6 +254,6 @@ class LineCounter:
     def _forget(self, now: float) -> None:
         if len(self._memory) < 64:
             return
-        stale = [tid for tid, m in self._memory.items() if now - m.seen_at > self.forget_after]
-        for track_id in stale:
-            del self._memory[track_id]
+        stale = [key for key, m in self._memory.items() if now - m.seen_at > self.forget_after]
+        for key in stale:
+            del self._memory[key]

@@ -8,9 +8,16 @@ A line's value: {"in", "out" (cumulative), "since", "geometry", "intervals": {st
 {"end_ms", "in", "out"}}}. Cumulative counters reset when the line's points, in_side or
 classes change (they would count something else); margin and min_frames changes keep them.
 
-Zone occupancy is sampled every `counts.sample_every` s from the rule engine's last
-processed frame (peak, mean over the samples); samples are kept in memory and saved to the
-store when the stage stops, so a clean reload or restart carries them over.
+Zone occupancy is sampled once per `counts.sample_every` slot of the wall clock from the rule
+engine's last processed frame (peak, mean over the samples; store/occupancy_samples.py). The
+samples are kept in memory: a reload's new ledger adopts them from the old one (the Carried
+protocol of daemon/parts.py, once the old video stopped), and a clean stop saves them to the
+store for the next ledger.
+
+`complete` says the agent watched the whole interval: the ledger keeps the spans it and its
+predecessors watched without a break. A reload continues the span unless it counts something
+new (a zone, line, zone class or interval length); a clean stop saves the span with its end, so
+an interval that ended before the stop is still complete when the next process reports it.
 
 An interval is reported `REPORT_DELAY` s after its end (crossings still in the detector queue
 at the boundary belong to it), as one `counts` message in the outbox (class event) whose
@@ -27,7 +34,6 @@ import logging
 import math
 import threading
 import weakref
-from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from edge_agent.clock import Clock, iso_utc
@@ -36,6 +42,7 @@ from edge_agent.events import AlertFactory, Counts, LineCrossing, Topics
 from edge_agent.events.ids import stable_event_id
 from edge_agent.events.messages import LineCount, ZoneOccupancy
 from edge_agent.rules.engine import RuleEngine
+from edge_agent.store.occupancy_samples import Occupancy, OccupancySamples
 from edge_agent.store.outbox import Outbox
 from edge_agent.store.state_store import StateStore
 
@@ -45,6 +52,7 @@ LINES_SCOPE = "line_counts"
 ZONES_SCOPE = "zone_occupancy"
 META_SCOPE = "counts"
 REPORTED_UNTIL = "reported_until_ms"  # end of the last reported interval
+WATCHED = "watched"  # [[since, until], ...]: spans watched without a break by earlier runs, saved on a clean stop
 REPORT_DELAY = 5.0
 
 # One lock per state store: every read-modify-write of the counters goes through it, whichever
@@ -68,22 +76,6 @@ def interval_bounds_ms(wall: float, interval: float) -> tuple[int, int]:
 def line_geometry(line) -> str:
     shape = {"points": line.points, "in_side": line.in_side, "classes": sorted(line.classes)}
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
-
-
-@dataclass
-class _Occupancy:
-    start_ms: int
-    end_ms: int
-    current: int = 0
-    peak: int = 0
-    total: int = 0
-    samples: int = 0
-
-    def add(self, count: int) -> None:
-        self.current = count
-        self.peak = max(self.peak, count)
-        self.total += count
-        self.samples += 1
 
 
 class CountsServices(Protocol):
@@ -111,14 +103,21 @@ class CountsLedger:
         # a disabled camera's lines keep their totals (and report zero); only its zones are left out
         self.lines = {f"{c.id}/{name}": line for c in config.cameras for name, line in c.lines.items()}
         self.zones = [(c.id, zone) for c in config.cameras if c.enabled for zone in c.zones]
-        self.observed_since = self.clock.wall()
+        self.zone_shapes = {
+            f"{c.id}/{name}": json.dumps(zone.points)
+            for c in config.cameras
+            if c.enabled
+            for name, zone in c.zones.items()
+        }
+        self.observed_since = self.clock.wall()  # the running span of watching began
         self.reported = 0
         self.write_errors = 0
         self._lock = _lock_for(self.state)
-        self._occupancy: dict[str, _Occupancy] = {}  # camera/zone → the interval being sampled
-        self._finished: dict[tuple[int, int], dict[str, _Occupancy]] = {}
+        self._samples = OccupancySamples(self.config.interval, self.config.sample_every, self.observed_since)
+        self._watched: list[tuple[float, float]] = []  # earlier spans watched without a break, [since, until]
+        self._retired = False  # saved, or adopted by a successor: it samples, reports and saves no more
         self._reconcile_lines()
-        self._restore_occupancy()
+        self._restore()
 
     # -- crossings (camera threads) -----------------------------------------------------------
     def on_crossing(self, crossing: LineCrossing) -> None:
@@ -163,36 +162,71 @@ class CountsLedger:
 
     # -- zone occupancy (the stage's thread) ---------------------------------------------------
     def sample(self, now: float) -> None:
-        start, end = interval_bounds_ms(now, self.config.interval)
-        counts = self.engine.zone_occupancy(self.config.zone_classes)
-        for camera, zone in self.zones:
-            key = f"{camera}/{zone}"
-            current = self._occupancy.get(key)
-            if current is None or current.start_ms != start:
-                if current is not None:
-                    self._finished.setdefault((current.start_ms, current.end_ms), {})[key] = current
-                current = self._occupancy[key] = _Occupancy(start, end)
-            current.add(counts.get(camera, {}).get(zone, 0))
-
-    def save_occupancy(self) -> None:
-        now = self.clock.wall()
-        pending = [*self._occupancy.items()] + [(k, o) for done in self._finished.values() for k, o in done.items()]
         with self._lock:
-            for key, occupancy in pending:
-                self.state.put(ZONES_SCOPE, f"{occupancy.start_ms}|{key}", asdict(occupancy), now)
+            if self._retired:
+                return
+            counts = self.engine.zone_occupancy(self.config.zone_classes)
+            self._samples.add(now, {f"{c}/{z}": counts.get(c, {}).get(z, 0) for c, z in self.zones})
 
-    def _restore_occupancy(self) -> None:
+    def save(self) -> None:
+        """When the build is dropped (a stop, or a reload to a build without counts): the samples and the watched spans
+        into the store, for the next ledger. Not when a successor adopted them; once only."""
+        now = self.clock.wall()
+        with self._lock:
+            if self._retired:
+                return
+            self._retired = True
+            for key, value in self._samples.stored().items():
+                self.state.put(ZONES_SCOPE, key, value, now)
+            reported_until = self.state.facts(META_SCOPE).get(REPORTED_UNTIL, 0)
+            spans = [*self._watched, (self.observed_since, now)]
+            self.state.put(META_SCOPE, WATCHED, [list(s) for s in spans if s[1] * 1000 > reported_until], now)
+
+    def _restore(self) -> None:
         with self._lock:
             saved = self.state.facts(ZONES_SCOPE)
             self.state.drop(ZONES_SCOPE)
-        current = interval_bounds_ms(self.clock.wall(), self.config.interval)
-        for stored_key, value in saved.items():
-            key = stored_key.partition("|")[2]
-            occupancy = _Occupancy(**value)
-            if (occupancy.start_ms, occupancy.end_ms) == current:
-                self._occupancy[key] = occupancy  # sampling carries on
+            watched = self.state.facts(META_SCOPE).get(WATCHED, [])
+        self._samples.restore(saved, self.clock.wall())
+        self._watched = [(since, until) for since, until in watched]
+
+    # -- reloads (the Carried protocol of daemon/parts.py) -------------------------------------------
+    def hand_over(self, successor: CountsLedger | None) -> None:
+        """A reload replaces this build. Nothing to give yet: this ledger samples on until the old video has stopped,
+        then the successor adopts its samples; without a successor `save` keeps them when the build is dropped."""
+
+    def adopt(self, predecessor: CountsLedger) -> list[str]:
+        """Take over the predecessor's samples, watched spans and next sampling slot (the predecessor then samples,
+        reports and saves no more). The watching goes on unbroken when this build counts nothing the predecessor did
+        not; otherwise it restarts now and the running interval is reported incomplete. Returns the zones whose
+        running samples carried on (those whose shape and counted classes did not change)."""
+        if predecessor.state is not self.state:  # another store: the predecessor saves into its own
+            return []
+        now = self.clock.wall()
+        with self._lock:
+            if predecessor._retired:
+                return []
+            predecessor._retired = True
+            same_classes = self.config.zone_classes == predecessor.config.zone_classes
+            kept = {
+                k for k, shape in self.zone_shapes.items() if same_classes and predecessor.zone_shapes.get(k) == shape
+            }
+            self._samples.take_over(predecessor._samples, kept)
+            self._watched = list(predecessor._watched)
+            if self._counted() <= predecessor._counted():
+                self.observed_since = predecessor.observed_since
             else:
-                self._finished.setdefault((occupancy.start_ms, occupancy.end_ms), {})[key] = occupancy
+                self._watched.append((predecessor.observed_since, now))
+                log.info("counts: this reload counts something new; the running interval is reported incomplete")
+        return sorted(kept)
+
+    def _counted(self) -> set:
+        """What this ledger counts: a reload that adds to it breaks the watching."""
+        lines = {("line", key, line_geometry(line)) for key, line in self.lines.items()}
+        zones = {("zone", key, shape) for key, shape in self.zone_shapes.items()}
+        return (
+            lines | zones | {("classes", tuple(sorted(self.config.zone_classes))), ("interval", self.config.interval)}
+        )
 
     # -- reports -------------------------------------------------------------------------------
     def report_due(self, now: float) -> int:
@@ -200,52 +234,57 @@ class CountsLedger:
         ready_before = round((now - REPORT_DELAY) * 1000)
         stored = 0
         with self._lock:
+            if self._retired:  # its successor reports from now on
+                return 0
             reported_until = self.state.facts(META_SCOPE).get(REPORTED_UNTIL, 0)
             lines = self.state.facts(LINES_SCOPE)
             for start, end in self._due(lines, reported_until, ready_before):
-                self._store_report(start, end, lines)
+                self._store_report(start, end, lines, self._samples.take((start, end)))
                 for key, fact in lines.items():
                     if fact["intervals"].pop(str(start), None) is not None:
                         self.state.put(LINES_SCOPE, key, fact, now)
-                self._finished.pop((start, end), None)
                 reported_until = max(reported_until, end)
                 self.state.put(META_SCOPE, REPORTED_UNTIL, reported_until, now)
                 stored += 1
-            for stale in [interval for interval in self._finished if interval[1] <= reported_until]:
-                del self._finished[stale]
+            self._samples.forget_until(reported_until)
         self.reported += stored
         return stored
 
+    def _spans(self) -> list[tuple[float, float]]:
+        """The spans watched without a break: earlier ones, and the running one."""
+        return [*self._watched, (self.observed_since, math.inf)]
+
     def _due(self, lines: dict, reported_until: int, ready_before: int) -> list[tuple[int, int]]:
         due = {(int(s), b["end_ms"]) for fact in lines.values() for s, b in fact["intervals"].items()}
-        due |= set(self._finished)
-        start, end = interval_bounds_ms(self.observed_since, self.config.interval)
-        start, end = max((start, end), interval_bounds_ms(reported_until / 1000, self.config.interval))
-        while end <= ready_before:  # every interval this ledger watched, crossings or not
-            due.add((start, end))
-            start, end = end, end + (end - start)
+        due |= set(self._samples.finished)
+        for since, until in self._spans():  # every interval watched, crossings or not
+            start, end = interval_bounds_ms(since, self.config.interval)
+            start, end = max((start, end), interval_bounds_ms(reported_until / 1000, self.config.interval))
+            while end <= ready_before and start < until * 1000:
+                due.add((start, end))
+                start, end = end, end + (end - start)
         return sorted((s, e) for s, e in due if e <= ready_before and e > reported_until)
 
-    def _store_report(self, start: int, end: int, lines: dict) -> None:
+    def _store_report(self, start: int, end: int, lines: dict, zones: dict[str, Occupancy]) -> None:
         message = Counts(
             event_id=stable_event_id(end, self.device_id, "counts", str(start), str(end)),
             device_id=self.device_id,
             site=self.site,
             interval_start=iso_utc(start / 1000),
             interval_end=iso_utc(end / 1000),
-            complete=self.observed_since <= start / 1000,
+            complete=any(since <= start / 1000 and end / 1000 <= until for since, until in self._spans()),
             lines=[_line_count(key, fact, start, end) for key, fact in sorted(lines.items())],
-            zones=self._zone_figures(self._finished.get((start, end), {})),
+            zones=self._zone_figures(zones),
             created_at=iso_utc(self.clock.wall()),
         )
         payload = message.model_dump_json(by_alias=True)
         if self.outbox.enqueue(self.topic, payload, "event", event_id=message.event_id) is None:
             log.warning("counts for %s were refused by the outbox (counted in its drops)", message.interval_start)
 
-    def _zone_figures(self, finished: dict[str, _Occupancy]) -> list[ZoneOccupancy]:
+    def _zone_figures(self, finished: dict[str, Occupancy]) -> list[ZoneOccupancy]:
         figures = []
         for camera, zone in self.zones:
-            occupancy = finished.get(f"{camera}/{zone}") or _Occupancy(0, 0)
+            occupancy = finished.get(f"{camera}/{zone}") or Occupancy(0, 0)
             mean = occupancy.total / occupancy.samples if occupancy.samples else 0.0
             figures.append(
                 ZoneOccupancy(

@@ -14,6 +14,10 @@ row goes; what stays is the confirmed open episodes, which the daemon either con
 (a camera or adapter outage: the reader or adapter ends it when it is back) or ends with
 `details.reason` `agent_restarted`.
 
+Before anything, the response hooks (`response`, actions/response_desk.py) may keep back the alert of a
+disarmed or snoozed rule (counted there), and a start or instant whose rule escalates gets its timer in the
+ledger (`escalations`) in the same step, before the outbox commit.
+
 One listener (`listen`) hears every alert once it is committed: the pipeline's action runner
 (actions/runner.py). It is called on the storing thread outside the ledger lock, and must not block.
 Ends stored while no pipeline runs (settled at start-up, decided in a restart with a new store)
@@ -29,6 +33,7 @@ from typing import Protocol
 
 from edge_agent.clock import Clock, SystemClock, iso_utc, parse_utc
 from edge_agent.events import Alert, AlertDetails, Severity, new_event_id
+from edge_agent.store.response_ledger import ResponseLedger
 from edge_agent.store.state_store import OpenEpisode, StateStore
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,16 @@ class _Outbox(Protocol):
     def emit(self, alert: Alert) -> None: ...
 
     def get(self, event_id: str) -> object | None: ...
+
+
+class ResponseHooks(Protocol):
+    """The response to alerts (actions/response_desk.py `ResponseDesk`), asked about each alert before it is stored."""
+
+    def admit(self, alert: Alert) -> bool:
+        """False: a disarmed or snoozed rule's alert, kept back (and counted) rather than stored."""
+
+    def escalation(self, alert: Alert) -> tuple[float, list[str]] | None:
+        """(due wall time, action names) when `alert` must be answered by then, else None."""
 
 
 class EpisodeSink:
@@ -50,6 +65,8 @@ class EpisodeSink:
         self._lock = threading.Lock()  # one ledger step sequence at a time keeps start/end order per episode
         self._listener: Callable[[Alert], None] | None = None
         self._kept: list[Alert] = []
+        self.response: ResponseHooks | None = None  # set by the delivery's ResponseDesk
+        self.escalations: ResponseLedger | None = None
 
     def keep_for_listener(self, alerts: Sequence[Alert]) -> None:
         """The next listener to attach hears `alerts` first (none: forget those kept)."""
@@ -69,9 +86,13 @@ class EpisodeSink:
             self._listener = None
 
     def emit(self, alert: Alert) -> None:
+        hooks = self.response
+        if hooks is not None and not hooks.admit(alert):
+            return
         with self._lock:
             if alert.phase == "start":
                 self.state.episode_opening(alert, self.clock.wall())
+                self._arm_escalation(hooks, alert)
                 self.sink.emit(alert)
                 self.state.episode_confirmed(alert.event_id)
             elif alert.phase == "end" and alert.related_event_id:
@@ -79,10 +100,18 @@ class EpisodeSink:
                 self.sink.emit(alert)
                 self.state.episode_ended(alert.related_event_id)
             else:
+                self._arm_escalation(hooks, alert)
                 self.sink.emit(alert)
         listener = self._listener  # after the commit, outside the ledger lock
         if listener is not None:
             self._hand(listener, alert)
+
+    def _arm_escalation(self, hooks: ResponseHooks | None, alert: Alert) -> None:
+        """The escalation timer goes into the ledger before the outbox commit: a crash in between leaves a timer for
+        an alert that was never stored, which the desk drops when it comes due."""
+        due = hooks.escalation(alert) if hooks is not None and self.escalations is not None else None
+        if due is not None:
+            self.escalations.escalation_due(alert, due[0], due[1])
 
     @staticmethod
     def _hand(listener: Callable[[Alert], None], alert: Alert) -> None:

@@ -29,7 +29,7 @@ from edge_agent.events import Alert, AlertFactory, Topics, new_event_id
 from edge_agent.store.capacity import DiskGuard, make_room
 from edge_agent.store.outbox_rows import OutboxRow, OutboxStats
 from edge_agent.store.outbox_schema import CLASSES, PRIORITY, open_outbox_database
-from edge_agent.store.queries import ROW_COLUMNS, read_stats, read_tail, row_from_tuple
+from edge_agent.store.queries import ROW_COLUMNS, read_newest_on, read_stats, read_tail, row_from_tuple
 
 if TYPE_CHECKING:
     from edge_agent.config import AgentConfig
@@ -241,14 +241,18 @@ class Outbox:
             self._notify()
         return changed
 
-    def requeue_since(self, wall_time: float) -> int:
-        """Send delivered alerts (not telemetry) created at or after `wall_time` again; returns how many."""
+    def requeue_since(self, wall_time: float, kinds: Iterable[str] = ("alerts",)) -> int:
+        """Send delivered messages of `kinds` (topic level after the device: alerts, counts, actions; never telemetry)
+        created at or after `wall_time` again; returns how many."""
+        wanted, depth = set(kinds) - {"telemetry"}, len(self.topic_prefix.split("/")) + 2  # prefix/site/device/<kind>
         with self._lock, self._transaction(durable=True):
-            changed = self._connection.execute(
-                "UPDATE outbox SET state = 'pending', delivered_at = NULL"
-                " WHERE state = 'delivered' AND class != 'telemetry' AND created_at >= ?",
+            rows = self._connection.execute(
+                "SELECT seq, topic FROM outbox WHERE state = 'delivered' AND class != 'telemetry' AND created_at >= ?",
                 (wall_time,),
-            ).rowcount
+            ).fetchall()
+            seqs = [(seq,) for seq, topic in rows if (topic.split("/") + [""] * depth)[depth] in wanted]
+            self._connection.executemany("UPDATE outbox SET state = 'pending', delivered_at = NULL WHERE seq = ?", seqs)
+            changed = len(seqs)
         if changed:
             self._notify()
         return changed
@@ -292,6 +296,11 @@ class Outbox:
     def tail(self, n: int, include_telemetry: bool = False) -> list[OutboxRow]:
         with self._lock:
             return read_tail(self.db, n, include_telemetry)
+
+    def newest_on(self, topics: Iterable[str], since: float, limit: int) -> list[OutboxRow]:
+        """Rows on one of `topics` stored since `since`, newest first (the page's health history)."""
+        with self._lock:
+            return read_newest_on(self.db, topics, since, limit)
 
     def get(self, event_id: str) -> OutboxRow | None:
         with self._lock:

@@ -7,6 +7,7 @@ statements stay raw sqlite3 in outbox.py.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import sqlite_utils
@@ -79,6 +80,25 @@ def read_tail(db: sqlite_utils.Database, count: int, include_telemetry: bool = F
     where = None if include_telemetry else "class != 'telemetry'"
     rows = db["outbox"].rows_where(where, order_by="seq DESC", limit=count, select=ROW_COLUMNS)
     return [row_from_dict(row) for row in reversed(list(rows))]
+
+
+def read_newest_on(db: sqlite_utils.Database, topics: Iterable[str], since: float, limit: int) -> list[OutboxRow]:
+    """Rows on one of `topics` stored at `since` or later, newest first, at most `limit`.
+
+    Walks back from the newest row (seq order is storage order) and stops at the first row older than `since`, so
+    it reads only the window asked for, not the whole outbox; rows are not indexed by topic.
+    """
+    wanted, found = set(topics), []
+    cursor = db.execute(f"SELECT {ROW_COLUMNS} FROM outbox WHERE class != 'telemetry' ORDER BY seq DESC")
+    for values in cursor:
+        row = row_from_tuple(values)
+        if row.created_at < since:
+            break
+        if row.topic in wanted:
+            found.append(row)
+            if len(found) >= limit:
+                break
+    return found
 
 
 class OutboxReader:

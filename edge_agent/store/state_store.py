@@ -5,6 +5,8 @@ reported like the outbox's) with one table per kind of state:
 
 - `episodes`: every start alert whose end has not been stored yet, so each start gets
   exactly one end across restarts (see store/episodes.py for the protocol);
+- `dispositions` and `escalations`: the response to alerts (store/response_ledger.py): what was decided about
+  each alert, and the escalation timers of starts nobody has answered yet, written in the episode's own step;
 - `facts`: small JSON values rules keep by (scope, key) — door open-since, welfare last
   activity, recent grants, line counters — written when they change.
 """
@@ -44,10 +46,27 @@ def create_v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (create_v1,)
+def create_v2(db: sqlite_utils.Database) -> None:
+    """The response to alerts (store/response_ledger.py): dispositions, and escalation timers beside the episodes."""
+    db["dispositions"].create(
+        {"alert_event_id": str, "state": str, "message": str, "recorded_at": float},
+        pk=("alert_event_id", "state"),
+        not_null={"message", "recorded_at"},
+    )
+    db["escalations"].create(
+        {"alert_event_id": str, "alert": str, "due_at": float, "actions": str},
+        pk="alert_event_id",
+        not_null={"alert", "due_at", "actions"},
+    )
+    db["escalations"].create_index(["due_at"])
+
+
+MIGRATIONS: tuple[Migration, ...] = (create_v1, create_v2)
 LAYOUT = {
     "episodes": ("start_event_id", "key", "start_alert", "confirmed", "end_alert", "opened_at"),
     "facts": ("scope", "key", "value", "updated_at"),
+    "dispositions": ("alert_event_id", "state", "message", "recorded_at"),
+    "escalations": ("alert_event_id", "alert", "due_at", "actions"),
 }
 
 
@@ -145,6 +164,15 @@ class StateStore:
         with self._lock:
             rows = self._connection.execute("SELECT DISTINCT scope FROM facts").fetchall()
         return iter([row[0] for row in rows])
+
+    # -- for the ledgers kept in this file (store/response_ledger.py) -------------------------------
+    def write(self, sql: str, params: tuple) -> bool:
+        """One durable statement; True when it changed a row."""
+        return self._write(sql, params)
+
+    def read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._connection.execute(sql, params).fetchall()
 
     def _write(self, sql: str, params: tuple) -> bool:
         with self._lock:

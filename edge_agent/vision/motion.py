@@ -45,6 +45,7 @@ class MotionGate:
         self.config = motion_cfg
         self.counters = GateCounters()
         self.last_motion_fraction = 0.0
+        self.last_changed: np.ndarray | None = None  # the last frame's changed pixels (analysis size), for the page
         self._background: np.ndarray | None = None
         self._keep: np.ndarray | None = None  # 1 where motion counts, 0 under masks
         self._keep_pixels = 0
@@ -85,6 +86,7 @@ class MotionGate:
             return False
         diff = cv2.absdiff(small, cv2.convertScaleAbs(self._background))
         changed = (diff > self.config.threshold) & self._keep
+        self.last_changed = changed  # a new array each frame: a reader on another thread sees a whole one
         self.last_motion_fraction = float(changed.sum()) / self._keep_pixels
         cv2.accumulateWeighted(small, self._background, 1.0 - math.exp(-elapsed / BACKGROUND_TAU_S))
         return self.last_motion_fraction > self.config.min_area
@@ -103,3 +105,20 @@ class MotionGate:
             points = np.array([[x * width, y * height] for x, y in polygon], np.float32).round().astype(np.int32)
             cv2.fillPoly(mask, [points], 0)
         return mask.astype(bool)
+
+
+def changed_regions(changed: np.ndarray | None, min_pixels: int = 4, limit: int = 32) -> list[list[float]]:
+    """Bounding boxes (normalized xyxy) of the connected areas of change, largest first: what the gate saw move.
+
+    Specks smaller than `min_pixels` (analysis pixels) are left out; at most `limit` boxes.
+    """
+    if changed is None or not changed.any():
+        return []
+    height, width = changed.shape
+    count, _, stats, _ = cv2.connectedComponentsWithStats(changed.astype(np.uint8), connectivity=8)
+    boxes = [stats[i] for i in range(1, count) if stats[i][cv2.CC_STAT_AREA] >= min_pixels]
+    boxes.sort(key=lambda s: -int(s[cv2.CC_STAT_AREA]))
+    return [
+        [round(x / width, 4), round(y / height, 4), round((x + w) / width, 4), round((y + h) / height, 4)]
+        for x, y, w, h, _ in (map(int, box) for box in boxes[:limit])
+    ]

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge_agent.events.vision_types import Frame, FrameDetections
+from edge_agent.events.vision_types import Frame
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,14 @@ class CameraWorkStats:
 
 
 class DetectorWorker:
-    def __init__(self, detector, on_result: Callable[[FrameDetections], None], queue_size: int = 8):
-        """`detector` needs `detect_frame(frame) -> FrameDetections`."""
+    def __init__(self, detector, on_result: Callable[..., None], queue_size: int = 8, with_frame: bool = False):
+        """`detector` needs `detect_frame(frame) -> FrameDetections`; `with_frame`: `on_result(result, frame)`, for a
+        consumer that needs the picture the result is of (evidence: daemon/video_stages.py)."""
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
         self.detector = detector
         self.on_result = on_result
+        self.with_frame = with_frame
         self.queue_size = queue_size
         self._pending: OrderedDict[str, Frame] = OrderedDict()
         self._stats: dict[str, CameraWorkStats] = {}
@@ -158,7 +160,10 @@ class DetectorWorker:
             stats.detector_calls += 1
             stats.detector_ms += elapsed_ms
         try:
-            self.on_result(result)
+            if self.with_frame:
+                self.on_result(result, frame)
+            else:
+                self.on_result(result)
         except Exception:  # a tracker or rule bug loses this frame's result, counted like a detector error
             log.exception("result consumer failed on camera %s frame %s", frame.camera_id, frame.seq)
             with self._cond:

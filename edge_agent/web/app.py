@@ -22,28 +22,35 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from edge_agent.web import handlers, openapi
+from edge_agent.web import console, evidence_view, handlers, i18n, log_view, openapi
+from edge_agent.web.accounts import current_versions
 from edge_agent.web.context import WebContext
 from edge_agent.web.guard import RequestGuard
-from edge_agent.web.passwords import password_version
 from edge_agent.web.responses import SECURITY_HEADERS, error
 from edge_agent.web.security import COOKIE, csrf_ok
 
 log = logging.getLogger(__name__)
 
+BOTH = ("technician", "operator")
+
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def logged_in(handler):
-    """The request's session as `request.state.session`; POSTs must carry its CSRF token."""
+def logged_in(handler, roles: tuple[str, ...] = ("technician",)):
+    """The request's session as `request.state.session`; POSTs must carry its CSRF token; the session's role must be
+    one of `roles` (an operator reaches only the console's routes: 403 elsewhere)."""
 
     @functools.wraps(handler)
     async def guarded(request: Request) -> Response:
         context: WebContext = request.app.state.context
         token = request.cookies.get(COOKIE)
-        session = context.sessions.get(token, password_version(context.password_path))
+        session = context.sessions.get(token, current_versions(context.config.user, context.password_path))
         if session is None:
             return error(401, "log in first")
+        if session.role not in roles:
+            log.warning("web: %s (%s) refused %s %s", session.user, session.role, request.method, request.url.path)
+            context.audit.record(session.user, "refused", path=request.url.path, role=session.role)
+            return error(403, f"the {session.role} role cannot use this (the guards' console is at /#console)")
         if request.method == "POST":
             if not csrf_ok(session, request.headers.get("x-csrf-token")) or not same_origin(request):
                 log.warning(
@@ -74,11 +81,17 @@ def api_routes() -> list[Route]:
     """Every /api route (web/openapi.py describes each; tests/test_web_fuzz.py checks that they agree)."""
     return [
         Route("/api/login", handlers.login, methods=["POST"]),
-        Route("/api/logout", logged_in(handlers.logout), methods=["POST"]),
-        Route("/api/session", logged_in(handlers.session), methods=["GET"]),
+        Route("/api/logout", logged_in(handlers.logout, BOTH), methods=["POST"]),
+        Route("/api/console", logged_in(console.board, BOTH), methods=["GET"]),
+        Route("/api/console/dispose", logged_in(console.dispose, BOTH), methods=["POST"]),
+        Route("/api/console/snooze", logged_in(console.snooze, BOTH), methods=["POST"]),
+        Route("/api/console/arm", logged_in(console.arm, BOTH), methods=["POST"]),
+        Route("/api/session", logged_in(handlers.session, BOTH), methods=["GET"]),
         Route("/api/overview", logged_in(handlers.overview), methods=["GET"]),
         Route("/api/lines", logged_in(handlers.lines), methods=["GET"]),
         Route("/api/live/{camera_id}", logged_in(handlers.live_image), methods=["GET"]),
+        Route("/api/evidence/{event_id}", logged_in(evidence_view.evidence), methods=["GET"]),
+        Route("/api/sight/{camera_id}", logged_in(handlers.sight), methods=["GET"]),
         Route("/api/config", logged_in(handlers.editable_config), methods=["GET"]),
         Route("/api/validate", logged_in(handlers.validate), methods=["POST"]),
         Route("/api/apply", logged_in(handlers.apply), methods=["POST"]),
@@ -86,12 +99,19 @@ def api_routes() -> list[Route]:
         Route("/api/actions", logged_in(handlers.actions), methods=["GET"]),
         Route("/api/actions/{name}/render", logged_in(handlers.action_render), methods=["POST"]),
         Route("/api/actions/{name}/test", logged_in(handlers.action_test), methods=["POST"]),
+        Route("/api/logs", logged_in(log_view.logs), methods=["GET"]),
+        Route("/api/health", logged_in(log_view.health), methods=["GET"]),
         Route("/api/openapi.json", logged_in(openapi.document), methods=["GET"]),
     ]
 
 
 def create_app(context: WebContext) -> RequestGuard:
-    routes = [Route("/", index), *api_routes(), Mount("/static", StaticFiles(directory=STATIC), name="static")]
+    routes = [
+        Route("/", index),
+        Route("/i18n.js", i18n.catalogue_script),
+        *api_routes(),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
     app = Starlette(routes=routes)
     app.state.context = context
     config = context.config

@@ -1,4 +1,4 @@
-"""What the Edit page may change (zones, lines, rules), merged into the config file on disk.
+"""What the Edit page may change (zones, lines, motion masks, rules), merged into the config file on disk.
 
 The page edits the file, not the running config: a remote `set-config` with `persist: false` is a trial that only
 the running config holds, and an Apply (which writes the file) must never make it permanent. So an Apply is "this
@@ -6,10 +6,10 @@ file plus the edit, then reload", exactly what a technician would do on the box 
 differs from the file the page says so, and Apply ends the trial only when the request confirms it
 (docs/technician.md).
 
-The browser gets and returns only the cameras' zones and lines and the video rules, never the rest of the file (it
-may hold inline secrets). The merge keeps every other byte of the file (web/yaml_merge.py); the page's diff is the
-list of keys the edit changes, with anything secret-named masked. The merged text goes through the same parser as
-`check-config`, and is applied through the agent's own reload path (confirm or revert).
+The browser gets and returns only the cameras' zones, lines and motion masks and the video rules, never the rest of
+the file (it may hold inline secrets). The merge keeps every other byte of the file (web/yaml_merge.py); the page's
+diff is the list of keys the edit changes, with anything secret-named masked. The merged text goes through the same
+parser as `check-config`, and is applied through the agent's own reload path (confirm or revert).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from edge_agent.web import yaml_merge
 from edge_agent.web.yaml_merge import YamlTrouble, plain
 
 CAMERA_KEYS = ("zones", "lines")
+MASKS = "masks"  # a camera's motion.masks: the edit carries them beside its zones and lines
 
 
 class BadEdit(ValueError):
@@ -95,6 +96,7 @@ def propose(config_text: str, edit) -> Proposal:
             if not isinstance(value, dict):
                 raise BadEdit(f"cameras {camera['id']}: {key} must be a mapping")
             _merge_section(target, key, value, ("cameras", index, key), changes)
+        _merge_masks(target, camera.get(MASKS), ("cameras", index, "motion", MASKS), changes, camera["id"])
     _merge_section(document, "rules", edit["rules"], ("rules",), changes)
     secrets = secret_values(before)
     if not changes:
@@ -169,6 +171,24 @@ def _merge_section(parent, key: str, value, path: tuple, changes: list) -> None:
         del parent[key]
 
 
+def _merge_masks(camera, masks, path: tuple, changes: list, camera_id: str) -> None:
+    """The camera's `motion.masks` made to hold `masks` (a list of polygons; None leaves them as they are)."""
+    if masks is None:
+        return
+    if not isinstance(masks, list):
+        raise BadEdit(f"cameras {camera_id}: masks must be a list of polygons")
+    motion = camera.get("motion")
+    if motion is None:
+        if not masks:
+            return
+        camera["motion"] = motion = yaml_merge.fresh({})
+    if not isinstance(motion, dict):
+        raise BadEdit(f"cameras {camera_id}: motion is not a mapping in the file; edit it on the device")
+    _merge_section(motion, MASKS, masks, path, changes)
+    if not motion:
+        del camera["motion"]
+
+
 def _outside_edit(data: dict) -> dict:
     """The document without what the page edits: an edit must leave it exactly as it was."""
     rest = copy.deepcopy(data)
@@ -177,6 +197,11 @@ def _outside_edit(data: dict) -> dict:
         if isinstance(camera, dict):
             for key in CAMERA_KEYS:
                 camera.pop(key, None)
+            motion = camera.get("motion")
+            if isinstance(motion, dict):
+                motion.pop(MASKS, None)
+                if not motion:
+                    camera.pop("motion")
     return rest
 
 
@@ -184,20 +209,33 @@ def _holds(data: dict, edit: dict) -> bool:
     """True when the merged document reads back as the edit (no anchor carried a change somewhere else)."""
     view = _view(data)
     cameras = {camera["id"]: camera for camera in view["cameras"]}
-    return yaml_merge.same(view["rules"], edit["rules"]) and all(
-        yaml_merge.same(cameras[camera["id"]][key], camera.get(key) or {})
-        for camera in edit["cameras"]
-        for key in CAMERA_KEYS
+    return (
+        yaml_merge.same(view["rules"], edit["rules"])
+        and all(
+            yaml_merge.same(cameras[camera["id"]][key], camera.get(key) or {})
+            for camera in edit["cameras"]
+            for key in CAMERA_KEYS
+        )
+        and all(
+            yaml_merge.same(cameras[camera["id"]][MASKS], camera[MASKS])
+            for camera in edit["cameras"]
+            if camera.get(MASKS) is not None
+        )
     )
 
 
 def _view(data: dict) -> dict:
     cameras = [
-        {"id": camera.get("id"), **{key: camera.get(key) or {} for key in CAMERA_KEYS}}
+        {"id": camera.get("id"), **{key: camera.get(key) or {} for key in CAMERA_KEYS}, MASKS: _masks_of(camera)}
         for camera in data.get("cameras") or []
         if isinstance(camera, dict)
     ]
     return {"cameras": cameras, "rules": data.get("rules") or []}
+
+
+def _masks_of(camera: dict) -> list:
+    motion = camera.get("motion")
+    return (motion.get(MASKS) if isinstance(motion, dict) else None) or []
 
 
 def _shown(path: tuple, before, after) -> dict:

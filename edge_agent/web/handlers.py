@@ -11,10 +11,12 @@ from starlette.responses import JSONResponse, Response
 from edge_agent.config.redaction import scrub
 from edge_agent.publish.commands import CommandError
 from edge_agent.web import action_panel, editing, safe_json, views
+from edge_agent.web.accounts import accounts, find
 from edge_agent.web.context import WebContext
-from edge_agent.web.passwords import PasswordUnset, hash_version, read_hash, verify_password
+from edge_agent.web.passwords import PasswordUnset, hash_version, verify_password
 from edge_agent.web.responses import SECURITY_HEADERS, error
-from edge_agent.web.security import COOKIE, same_text
+from edge_agent.web.rule_schema import rule_schema
+from edge_agent.web.security import COOKIE
 
 log = logging.getLogger(__name__)
 
@@ -51,27 +53,27 @@ async def login(request: Request) -> Response:
         log.warning("web: login from %s refused: too many failed attempts", address)
         context.audit.record(None, "login_refused", address=address)
         return error(429, f"too many failed logins; try again in {wait:.0f} s", retry_after=round(wait))
-    user = context.config.user
     try:
-        given_user, password = _credentials(await _json_body(request), user)
+        given_user, password = _credentials(await _json_body(request), context.config.user)
     except ValueError as exc:
         return error(400, str(exc))
-    try:
-        stored = await run_in_threadpool(read_hash, context.password_path)
-    except PasswordUnset as exc:
-        return error(503, str(exc))
-    # scrypt runs whoever is named, and the name is compared in constant time: an unknown user answers
-    # as slowly as the real one, so the time of the answer does not tell which names exist
-    password_ok = await run_in_threadpool(verify_password, password, stored)
-    ok = same_text(given_user, user) and password_ok
+    known = await run_in_threadpool(accounts, context.config.user, context.password_path)
+    if not known:
+        return error(503, str(PasswordUnset(f"no password set ({context.password_path}): run `edge-agent web passwd`")))
+    # scrypt runs whoever is named (an unknown name is checked against another account's hash), and the name is
+    # compared with every account in constant time: the answer's time does not tell which names exist
+    account = find(given_user, known)
+    password_ok = await run_in_threadpool(verify_password, password, (account or known[0]).stored)
+    ok = account is not None and password_ok
+    user = account.user if ok else None
     context.limiter.record(address, ok)
-    context.audit.record(user if ok else None, "login" if ok else "login_failed", address=address)
+    context.audit.record(user, "login" if ok else "login_failed", address=address)
     if not ok:
         log.warning("web: failed login from %s", address)
         return error(401, "wrong user or password")
-    token, session = context.sessions.create(user, hash_version(stored))
-    log.info("web: %s logged in from %s", user, address)
-    response = JSONResponse({"user": user, "csrf": session.csrf}, headers=SECURITY_HEADERS)
+    token, session = context.sessions.create(account.user, hash_version(account.stored), account.role)
+    log.info("web: %s (%s) logged in from %s", user, account.role, address)
+    response = JSONResponse({"user": user, "role": account.role, "csrf": session.csrf}, headers=SECURITY_HEADERS)
     response.set_cookie(COOKIE, token, httponly=True, secure=context.secure, samesite="strict", path="/")
     return response
 
@@ -91,10 +93,12 @@ async def session(request: Request) -> Response:
     return JSONResponse(
         {
             "user": request.state.session.user,
+            "role": request.state.session.role,
             "csrf": request.state.session.csrf,
             "live_view": context.config.live_view,
             "live_fps": context.config.live_fps,
             "cameras": cameras,
+            "timezone": context.agent.config.device.timezone,  # the page shows times in the site's zone
         }
     )
 
@@ -110,20 +114,41 @@ async def lines(request: Request) -> Response:
     return JSONResponse(await run_in_threadpool(views.line_counts, _context(request).agent))
 
 
-async def live_image(request: Request) -> Response:
+def _live_refusal(request: Request, key: str, what: str) -> Response | None:
+    """The live view's checks, shared by the image and the overlay: enabled, a known camera, the session's pace."""
     context = _context(request)
     if not context.config.live_view:
         return error(403, "the live view is disabled on this device (web.live_view: false)")
     camera_id = request.path_params["camera_id"]
     if camera_id not in {camera.id for camera in context.agent.config.cameras}:
         return error(404, f"no camera {camera_id!r}")
-    wait = context.live.too_soon(request.state.session.last_image, camera_id)
+    wait = context.live.too_soon(request.state.session.last_image, key + camera_id)
     if wait is not None:
-        return error(429, "too many images; at most web.live_fps per second", retry_after=round(wait, 2))
-    data = await run_in_threadpool(context.live.jpeg, camera_id)
+        return error(429, f"too many {what}; at most web.live_fps per second", retry_after=round(wait, 2))
+    return None
+
+
+async def live_image(request: Request) -> Response:
+    refusal = _live_refusal(request, "", "images")
+    if refusal is not None:
+        return refusal
+    camera_id = request.path_params["camera_id"]
+    data = await run_in_threadpool(_context(request).live.jpeg, camera_id)
     if data is None:
         return error(503, f"camera {camera_id!r} has no frame yet")
     return Response(data, media_type="image/jpeg")
+
+
+async def sight(request: Request) -> Response:
+    """The overlay: what the detector sees (detections, tracks, motion, masks, occupancy), as values, never kept."""
+    refusal = _live_refusal(request, "sight/", "overlays")  # its own pace, beside the image's (ids have no "/")
+    if refusal is not None:
+        return refusal
+    camera_id = request.path_params["camera_id"]
+    seen = await run_in_threadpool(_context(request).agent.sight, camera_id)
+    if seen is None:
+        return error(503, f"camera {camera_id!r} is not running")
+    return JSONResponse(seen)
 
 
 async def editable_config(request: Request) -> Response:
@@ -143,6 +168,7 @@ async def editable_config(request: Request) -> Response:
             "config_file": str(agent.config_path),
             "running_differs": differs_in != [],
             "running_differs_in": differs_in,
+            "rule_schema": rule_schema(),  # the rule forms are generated from it (static/schema_form.js)
         }
     )
 

@@ -65,6 +65,17 @@ _ALERT_QUERY = [
     for key in ("type", "camera", "door", "phase")
 ] + [{"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 500}}]
 
+_LOG_QUERY = [
+    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+    {
+        "name": "level",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": ["debug", "info", "warning", "error", "critical"]},
+    },
+    {"name": "component", "in": "query", "required": False, "schema": {"type": "string"}},
+]
+
 SPEC: dict = {
     "openapi": "3.0.3",
     "info": {
@@ -92,6 +103,22 @@ SPEC: dict = {
                 "summary": "the camera's live image (JPEG), at most web.live_fps per session",
                 "parameters": _path_parameter("camera_id"),
                 "responses": _answers(404, 429, 503, media="image/jpeg"),
+            }
+        },
+        "/api/evidence/{event_id}": {
+            "get": {
+                "summary": "an alert's kept evidence (JPEG snapshot, MJPEG/AVI clip); recorded as evidence_sent",
+                "parameters": _path_parameter("event_id")
+                + [{"name": "kind", "in": "query", "required": False, "schema": {"type": "string"}}],
+                "responses": _answers(404, 429, media="image/jpeg"),
+            }
+        },
+        "/api/sight/{camera_id}": {
+            "get": {
+                "summary": "what the detector sees (detections, tracks, motion, masks, zone occupancy), at most "
+                "web.live_fps per session",
+                "parameters": _path_parameter("camera_id"),
+                "responses": _answers(404, 429, 503),
             }
         },
         "/api/config": {"get": {"summary": "the editable part of the config and its digest", "responses": _answers()}},
@@ -130,6 +157,61 @@ SPEC: dict = {
                 "requestBody": _json_body(_SAMPLE),
                 "responses": _answers(404, 409, 422, 429, 503),
             }
+        },
+        "/api/console": {
+            "get": {"summary": "the guards' console: open alerts, door states, snoozes", "responses": _answers()}
+        },
+        "/api/console/dispose": {
+            "post": {
+                "summary": "dispose of an alert (operator or technician; audited)",
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "event_id": {"type": "string"},
+                            "state": {
+                                "type": "string",
+                                "enum": ["acknowledged", "dispatched", "resolved", "false_alarm"],
+                            },
+                            "note": {"type": "string"},
+                        },
+                    }
+                ),
+                "responses": _answers(409),
+            }
+        },
+        "/api/console/snooze": {
+            "post": {
+                "summary": "snooze a rule for some minutes, with a reason (audited; reports what it hid)",
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "rule": {"type": "string"},
+                            "minutes": {"type": "number"},
+                            "reason": {"type": "string"},
+                        },
+                    }
+                ),
+                "responses": _answers(409),
+            }
+        },
+        "/api/console/arm": {
+            "post": {
+                "summary": "end a rule's snooze (or disarm) now",
+                "requestBody": _json_body({"type": "object", "properties": {"rule": {"type": "string"}}}),
+                "responses": _answers(409),
+            }
+        },
+        "/api/logs": {
+            "get": {
+                "summary": "the agent's newest log lines (redacted, from memory), newest first",
+                "parameters": _LOG_QUERY,
+                "responses": _answers(),
+            }
+        },
+        "/api/health": {
+            "get": {"summary": "the health alerts of the last 24 h, newest first", "responses": _answers()}
         },
         "/api/openapi.json": {"get": {"summary": "this description", "responses": _answers()}},
     },

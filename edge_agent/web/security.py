@@ -28,6 +28,7 @@ class Session:
     created: float
     last_seen: float
     password_version: str
+    role: str = "technician"  # web/accounts.py ROLES
     last_image: dict[str, float] = field(default_factory=dict)  # camera id -> monotonic time of the last image
 
 
@@ -39,17 +40,18 @@ class Sessions:
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def create(self, user: str, password_version: str) -> tuple[str, Session]:
+    def create(self, user: str, password_version: str, role: str = "technician") -> tuple[str, Session]:
         token = secrets.token_urlsafe(32)
         now = self.clock.monotonic()
-        session = Session(user, secrets.token_urlsafe(32), now, now, password_version)
+        session = Session(user, secrets.token_urlsafe(32), now, now, password_version, role)
         with self._lock:
-            self._expire(now, password_version)
+            self._expire(now, None, versions=False)  # by time only: another user's hash is checked on their next use
             self._sessions[token] = session
         return token, session
 
-    def get(self, token: str | None, password_version: str | None) -> Session | None:
-        """The live session of `token`; `password_version` is the stored hash's now (None: no password set)."""
+    def get(self, token: str | None, password_version: str | None | dict[str, str]) -> Session | None:
+        """The live session of `token`; `password_version` is the stored hash's now (None: no password set), or
+        per user (web/accounts.py: several accounts, each session checked against its own user's hash)."""
         if not token:
             return None
         now = self.clock.monotonic()
@@ -68,12 +70,15 @@ class Sessions:
         with self._lock:
             return len(self._sessions)
 
-    def _expire(self, now: float, password_version: str | None) -> None:
+    def _expire(self, now: float, password_version: str | None | dict[str, str], versions: bool = True) -> None:
+        def version(session: Session) -> str | None:
+            return password_version.get(session.user) if isinstance(password_version, dict) else password_version
+
         def over(session: Session) -> bool:
             return (
                 now - session.last_seen > self.idle_timeout
                 or now - session.created > self.max_age
-                or session.password_version != password_version
+                or (versions and session.password_version != version(session))
             )
 
         for token in [token for token, session in self._sessions.items() if over(session)]:

@@ -41,6 +41,7 @@ class WebServer:
         from edge_agent.web.context import build_context
 
         self.config = config
+        self.state_dir = agent.config.device.state_dir
         self.context = build_context(agent, config, clock)
         family = socket.AF_INET6 if ":" in config.bind else socket.AF_INET
         # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without it
@@ -92,17 +93,31 @@ class WebServer:
         refused["head_timeout"] = refused.get("head_timeout", 0) + 1
 
     def start(self) -> WebServer:
+        from edge_agent.web.page_address import announce, fingerprint
+
         self._thread.start()
         log.info("web: the technician's page is served on %s", self.url)
+        try:
+            cert = fingerprint(self.config.tls.cert_file) if self.config.tls.enabled else None
+            if cert is not None:
+                log.info(
+                    "web: the page's TLS certificate, SHA-256 fingerprint %s (compare it with the browser's)", cert
+                )
+            announce(self.state_dir, self.url, cert)  # for `edge-agent status`
+        except (OSError, ValueError) as exc:  # the page serves on; only the note for a technician is missing
+            log.warning("web: cannot note the page's address and fingerprint for `edge-agent status`: %s", exc)
         return self
 
     def alive(self) -> bool:
         return self._thread.is_alive()
 
     def stop(self, timeout: float = 5.0) -> None:
+        from edge_agent.web.page_address import withdraw
+
         self.server.should_exit = True
         self._thread.join(timeout)
         self.socket.close()
+        withdraw(self.state_dir)
 
     def _serve(self) -> None:
         try:

@@ -14,10 +14,12 @@ TAIL_SCAN = 2000  # rows looked at to fill one filtered page; the outbox holds m
 def overview(agent: AgentControl) -> dict:
     status = agent.status_report()
     telemetry = agent.figures()
+    gated = {camera.id: camera.motion.full_check_interval for camera in agent.config.cameras if camera.motion.enabled}
     cameras = {}
     for camera_id in status.get("cameras", []):
         figures = dict(telemetry.get("cameras", {}).get(camera_id, {}))
         figures["tamper"] = agent.camera_tampered(camera_id)
+        figures["motion_idle"] = motion_idle(figures, gated.get(camera_id))
         cameras[camera_id] = figures
     outbox = status.get("outbox", {})
     return {
@@ -39,6 +41,15 @@ def overview(agent: AgentControl) -> dict:
         "stages": {name: stage.get("status") for name, stage in status.get("stages", {}).items()},
         "last_alerts": alerts(agent, {}, limit=10),
     }
+
+
+def motion_idle(figures: dict, full_check_interval: float | None) -> bool:
+    """The motion gate is resting the detector: frames arrive, nothing moves and nobody is tracked, so the detector
+    runs only its periodic full check (one per `full_check_interval` s). The page says "idle (no motion)" then, not
+    "0 fps", which reads as a fault. `full_check_interval` None: the camera is not motion-gated."""
+    if full_check_interval is None or not figures.get("online") or not (figures.get("capture_fps") or 0) > 0:
+        return False
+    return not figures.get("live_tracks") and (figures.get("processed_fps") or 0) <= 1.5 / full_check_interval
 
 
 def line_counts(agent: AgentControl) -> dict:
@@ -79,6 +90,8 @@ def _alert_entry(row) -> dict | None:
         "door": details.get("door") or (source.get("id") if kind == "door" else None),
         "source": f"{kind}:{source.get('id')}",
         "message": details.get("message") or details.get("reason"),
+        # kept evidence (snapshot | clip): the page shows it from /api/evidence/{event_id} (web/evidence_view.py)
+        "evidence": (details.get("evidence") or {}).get("kind") if isinstance(details.get("evidence"), dict) else None,
         "created_at": alert.get("created_at"),
         "state": row.state,
         "attempts": row.attempts,

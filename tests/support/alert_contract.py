@@ -35,6 +35,12 @@ def alert_validator() -> jsonschema.Draft202012Validator:
     return _validator
 
 
+def _branches(schema: dict) -> dict[str, str]:
+    """type -> the `$ref` of its subschema in the `oneOf` (each keyed by its `type` const)."""
+    refs = (entry["$ref"] for entry in schema["oneOf"])
+    return {schema["$defs"][ref.split("/")[-1]]["properties"]["type"]["const"]: ref for ref in refs}
+
+
 def contract_problems(payload: dict) -> list[str]:
     """Why `payload` breaks the published alert contract; empty when it holds."""
     problems = []
@@ -43,7 +49,7 @@ def contract_problems(payload: dict) -> list[str]:
     validator = alert_validator()
     if validator.is_valid(payload):
         return problems
-    branch = validator.schema.get("discriminator", {}).get("mapping", {}).get(payload.get("type"))
+    branch = _branches(validator.schema).get(payload.get("type"))
     if branch:  # say what is wrong against its own type's subschema, not "not valid under any of oneOf"
         validator = jsonschema.Draft202012Validator({"$ref": branch, "$defs": validator.schema["$defs"]})
     for error in validator.iter_errors(payload):

@@ -16,6 +16,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import yaml
 
+from tests.support.contract_samples import keep_for_the_ci
 from tests.support.wait import wait_for
 
 # The checkout under test: the subprocess must import this package, not whichever copy
@@ -105,6 +106,8 @@ class Watcher:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+        with self._lock:
+            keep_for_the_ci(self.base, list(self.messages))  # the Ajv check in .ci/run (contract_samples.py)
 
 
 def retained_message(port: int, topic: str, timeout: float = 10.0) -> tuple[dict, bool]:

@@ -20,6 +20,7 @@ class Received:
     path: str
     headers: list[tuple[str, str]]
     body: bytes
+    at: float = 0.0  # time.monotonic() when the request was read whole (bench/bench_response.py's latency)
 
     @property
     def kind(self) -> str:
@@ -46,7 +47,7 @@ class HttpTarget:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                received = Received(self.command, self.path, list(self.headers.items()), body)
+                received = Received(self.command, self.path, list(self.headers.items()), body, time.monotonic())
                 with target._lock:
                     target.requests.append(received)
                 target._answer(self, received.kind)

@@ -21,10 +21,13 @@ EA.pages.alerts = {
   fill(table, alerts) {
     EA.table(
       table,
-      ["created", "type", "phase", "severity", "source", "rule", "message", "delivery"],
+      [t("alerts.col_created", "created"), t("alerts.col_type", "type"), t("alerts.col_phase", "phase"),
+        t("alerts.col_severity", "severity"), t("alerts.col_source", "source"), t("alerts.col_rule", "rule"),
+        t("alerts.col_message", "message"), t("alerts.col_delivery", "delivery")],
       alerts.map((a) => [
-        a.created_at, a.type, a.phase, a.severity, a.source, a.rule || "", a.message || "",
-        a.state + (a.attempts ? ` (${a.attempts} tries)` : ""),
+        EA.time(a.created_at), EA.word("alert_type", a.type), EA.word("phase", a.phase), EA.word("severity", a.severity), EA.source(a.source),
+        a.rule || "", a.message || "",
+        EA.word("state", a.state) + (a.attempts ? " " + t("alerts.tries", "({n} tries)", { n: a.attempts }) : ""),
       ])
     );
   },

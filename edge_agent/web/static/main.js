@@ -12,13 +12,18 @@ EA.loggedIn = function (session) {
   EA.session = session;
   document.getElementById("nav").hidden = false;
   document.getElementById("whoami").textContent = session.user;
+  // an operator sees the console only (the technician's routes answer it 403 anyway)
+  const operator = session.role === "operator";
+  document.querySelectorAll("header nav a").forEach((a) => { a.hidden = operator && a.id !== "tab-console"; });
   EA.route();
 };
 
 EA.route = function () {
   if (!EA.session) return EA.show("login");
-  const name = (location.hash || "#overview").slice(1);
-  EA.show(EA.pages[name] && name !== "login" ? name : "overview");
+  const fallback = EA.session.role === "operator" ? "console" : "overview";
+  const name = (location.hash || "#" + fallback).slice(1);
+  const allowed = EA.session.role !== "operator" || name === "console";
+  EA.show(EA.pages[name] && name !== "login" && allowed ? name : fallback);
 };
 
 document.getElementById("login-form").addEventListener("submit", async (event) => {
@@ -30,7 +35,7 @@ document.getElementById("login-form").addEventListener("submit", async (event) =
   const { ok, data } = await EA.json("POST", "/api/login", { user, password });
   document.getElementById("login-password").value = "";
   if (!ok) {
-    error.textContent = data.error || "login failed";
+    error.textContent = EA.serverText(data.error) || t("login.failed", "login failed");
     return;
   }
   const session = await EA.json("GET", "/api/session");
