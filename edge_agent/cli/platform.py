@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import threading
@@ -11,6 +12,11 @@ from edge_agent.cli.platform_response import open_response, register_response
 from edge_agent.config.mqtt import MqttConfig, TlsConfig
 from edge_agent.platform import ATTENTION_OUTCOMES, ConsumerOptions, PlatformConsumer, PlatformStore
 
+DB_HELP = (
+    "the store: postgresql://user@host/db (password from PGPASSFILE or ~/.pgpass, not the URL),"
+    " or a SQLite file path or sqlite:///path (created if missing)"
+)
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("platform", help="the reference platform consumer: store the fleet's alerts")
@@ -18,7 +24,7 @@ def register(subparsers) -> None:
     consume = commands.add_parser(
         "consume", help="subscribe (shared) and store alerts, action records, counts and status"
     )
-    consume.add_argument("--db", required=True, metavar="FILE", help="SQLite file (created if missing)")
+    consume.add_argument("--db", required=True, metavar="DB", help=DB_HELP)
     consume.add_argument("--host", default="127.0.0.1", help="broker host")
     consume.add_argument("--port", type=int, default=1883, help="broker port")
     consume.add_argument("--prefix", default="edge", help="the agents' mqtt.topic_prefix")
@@ -28,22 +34,39 @@ def register(subparsers) -> None:
     consume.add_argument("--username", help="broker username")
     consume.add_argument("--password-file", metavar="FILE", help="file holding the broker password")
     consume.add_argument("--ca-file", metavar="FILE", help="use TLS, verifying the broker against this CA")
+    consume.add_argument(
+        "--receive-maximum",
+        type=_receive_maximum,
+        default=500,
+        metavar="N",
+        help="unacknowledged messages in flight, 1-65535 (MQTT v5 Receive Maximum; the largest batch)",
+    )
     consume.add_argument("--summary", type=float, default=0.0, metavar="S", help="print a summary every S seconds")
     consume.set_defaults(handler=run_consume)
     summary = commands.add_parser("summary", help="print what the store holds and exit")
-    summary.add_argument("--db", required=True, metavar="FILE", help="SQLite file written by `consume`")
+    summary.add_argument("--db", required=True, metavar="DB", help=DB_HELP)
     summary.add_argument("--json", action="store_true", help="print JSON instead of text")
     summary.set_defaults(handler=run_summary)
     actions = commands.add_parser(
         "actions", help=f"list the newest action records to check ({'/'.join(ATTENTION_OUTCOMES)}), with their alerts"
     )
-    actions.add_argument("--db", required=True, metavar="FILE", help="SQLite file written by `consume`")
+    actions.add_argument("--db", required=True, metavar="DB", help=DB_HELP)
     actions.add_argument("--all", action="store_true", help="every outcome, not only those to check")
     actions.add_argument("--limit", type=int, default=50, metavar="N", help="at most N records, newest first")
     actions.add_argument("--json", action="store_true", help="print JSON lines instead of text")
     actions.set_defaults(handler=run_actions)
     register_response(commands)
     platform_evidence.register(commands)
+
+
+def _receive_maximum(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1 to 65535 (MQTT v5 Receive Maximum)")
+    return value
 
 
 def run_consume(args) -> int:
@@ -56,13 +79,18 @@ def run_consume(args) -> int:
         password_file=args.password_file,
         tls=tls,
     )
-    options = ConsumerOptions(group=args.group, client_id=args.client_id, session_expiry_s=args.session_expiry)
+    options = ConsumerOptions(
+        group=args.group,
+        client_id=args.client_id,
+        session_expiry_s=args.session_expiry,
+        receive_maximum=args.receive_maximum,
+    )
     store = PlatformStore(args.db)
     consumer = PlatformConsumer(mqtt, store, options, response=open_response(args.db)).start()
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    print(f"consuming {', '.join(consumer.filters)} from {args.host}:{args.port} into {args.db}", flush=True)
+    print(f"consuming {', '.join(consumer.filters)} from {args.host}:{args.port} into {store.name}", flush=True)
     while not stopping.wait(args.summary or None):
         print(_consumed(store, consumer), flush=True)
     consumer.stop()

@@ -7,6 +7,7 @@ import sqlite3
 
 from edge_agent.config.mqtt import MqttConfig, TlsConfig
 from edge_agent.platform.commander import NoReply, send_command
+from edge_agent.platform.dialect import is_postgres_url, sqlite_path
 from edge_agent.platform.response import ResponseStore
 from edge_agent.platform.store import PlatformStore
 
@@ -37,8 +38,13 @@ def register_response(commands) -> None:
 
 
 def open_response(path: str) -> ResponseStore:
-    PlatformStore(path).close()  # the consumer's tables exist (a new file gets them)
-    return ResponseStore(sqlite3.connect(path, timeout=5.0, check_same_thread=False))
+    """The response tables beside the consumer's store: `path` is a PostgreSQL URL, a sqlite:/// URL or a file."""
+    PlatformStore(path).close()  # the consumer's tables exist (a new store gets them)
+    if is_postgres_url(path):
+        import psycopg  # the `platform` extra
+
+        return ResponseStore(psycopg.connect(path, connect_timeout=10), pyformat=True)
+    return ResponseStore(sqlite3.connect(sqlite_path(path), timeout=5.0, check_same_thread=False))
 
 
 def run_pending(args) -> int:

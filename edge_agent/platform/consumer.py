@@ -6,8 +6,10 @@ may die. Status comes on a plain subscription: every instance sees every device'
 including the retained one on subscribe (whether a broker sends retained messages to a
 *shared* subscription varies, and status is a handful of messages per device per day).
 
-A message is acknowledged only after it is stored: paho sends the PUBACK when `on_message`
-returns. The session is persistent (`clean_start=False` and a session expiry), so what is
+A message is acknowledged only after it is stored: it is checked on paho's network thread
+(message_checks.py), its row is written in a batch by the writer thread (store_writer.py, one transaction
+per batch), and its PUBACK is sent when that transaction has committed (paho's manual acknowledgement).
+The session is persistent (`clean_start=False` and a session expiry), so what is
 published while an instance or the broker restarts waits in the session instead of being
 dropped for want of a subscriber; the price is that a QoS 1 message can come twice, which the
 store absorbs on `event_id`. A message that cannot be stored (not JSON, an action record that
@@ -21,6 +23,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import paho.mqtt.client as paho
@@ -32,13 +35,19 @@ from edge_agent.config.base import read_secret
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.platform.message_checks import (
     RejectedMessage,
-    action_record,
-    check_alert_origin,
+    action_row,
+    alert_row,
+    check_payload,
+    check_topic_ids,
+    counts_row,
     disposition,
     evidence_kept,
+    status_row,
 )
 from edge_agent.platform.response import ResponseStore
 from edge_agent.platform.store import PlatformStore, parse_json
+from edge_agent.platform.store_writer import Pending, StoreWriter
+from edge_agent.platform.stored_rows import StoredRow
 from edge_agent.publish.mqtt_client import tls_context
 
 log = logging.getLogger(__name__)
@@ -53,6 +62,9 @@ class ConsumerOptions:
     # has no subscriber for the group (and drops what devices send) stays short; see docs/platform.md.
     reconnect_min_s: float = 0.1
     reconnect_max_s: float = 1.0
+    # Messages the broker may have in flight to this instance unacknowledged (MQTT v5 Receive Maximum): what
+    # waits for the writer, and so the largest batch one transaction stores.
+    receive_maximum: int = 500
 
 
 def subscription_filters(prefix: str, group: str) -> list[str]:
@@ -81,17 +93,24 @@ class PlatformConsumer:
         self._response = response
         self.options = options or ConsumerOptions()
         self.filters = subscription_filters(mqtt.topic_prefix, self.options.group)
-        self.received: Counter[str] = Counter()  # message kind -> messages handled by this instance
-        self.alert_ids: Counter[str] = Counter()  # event_id -> deliveries to this instance
-        self.action_ids: Counter[str] = Counter()  # event_id -> deliveries to this instance
+        self.received: Counter[str] = Counter()  # message kind -> messages stored by this instance
+        self.alert_ids: Counter[str] = Counter()  # event_id -> deliveries stored by this instance
+        self.action_ids: Counter[str] = Counter()  # event_id -> deliveries stored by this instance
         self.rejected = 0
         self.rejected_by_kind: Counter[str] = Counter()  # message kind (or "unknown") -> messages not stored
         self.subscribed = threading.Event()
+        # called on the writer thread after each commit with the rows it stored (benchmarks time it)
+        self.commit_listeners: list[Callable[[list[StoredRow]], None]] = []
         self._lock = threading.Lock()
+        self._session = 0  # counts connections: an acknowledgement is only sent on the one its message came on
+        depth = 2 * self.options.receive_maximum
+        self._writer = StoreWriter(store, self._stored, self._refused, self.options.receive_maximum, depth)
         self._client = self._build_client()
 
     def _build_client(self) -> paho.Client:
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.options.client_id, protocol=paho.MQTTv5)
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=self.options.client_id, protocol=paho.MQTTv5, manual_ack=True
+        )
         client.reconnect_delay_set(self.options.reconnect_min_s, self.options.reconnect_max_s)
         password = read_secret(self._mqtt.password_file, self._mqtt.password)
         if self._mqtt.username is not None:
@@ -106,8 +125,10 @@ class PlatformConsumer:
         return client
 
     def start(self) -> PlatformConsumer:
+        self._writer.start()
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = self.options.session_expiry_s
+        properties.ReceiveMaximum = self.options.receive_maximum
         self._client.connect_async(
             self._mqtt.host, self._mqtt.port, self._mqtt.keepalive, clean_start=False, properties=properties
         )
@@ -115,6 +136,8 @@ class PlatformConsumer:
         return self
 
     def stop(self) -> None:
+        """Store and acknowledge what was received, then disconnect."""
+        self._writer.stop()
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -131,6 +154,8 @@ class PlatformConsumer:
         if reason_code.is_failure:
             log.warning("platform consumer: broker refused the connection: %s", reason_code.getName())
             return
+        with self._lock:
+            self._session += 1
         # Resubscribe even on a resumed session: cheap, and right if the broker lost the session.
         client.subscribe([(topic_filter, 1) for topic_filter in self.filters])
 
@@ -146,57 +171,89 @@ class PlatformConsumer:
 
     def _on_message(self, client, userdata, message: paho.MQTTMessage) -> None:
         try:
-            self.handle(message.topic, bytes(message.payload))
+            row = self.check(message.topic, bytes(message.payload))
         except RejectedMessage as exc:
             self._reject(message.topic, str(exc))
+            client.ack(message.mid, message.qos)  # the same bytes sent again would fail again
+            return
         except Exception:  # one bad message must not stop consumption; it is counted
-            log.exception("platform consumer: cannot store a message on %s", message.topic)
+            log.exception("platform consumer: cannot check a message on %s", message.topic)
             self._count_rejected(message.topic)
+            client.ack(message.mid, message.qos)
+            return
+        if row is None:  # stored already (check's doc)
+            with self._lock:
+                self.received[_kind(message.topic.split("/")) or "unknown"] += 1
+            client.ack(message.mid, message.qos)
+            return
+        self._writer.put(Pending(row, message.mid, message.qos, self._session))
 
-    def handle(self, topic: str, payload: bytes) -> None:
-        """Store one message by its topic: {prefix}/{site}/{device}/(alerts/{type} | actions/{name} | counts |
-        dispositions | status); raises RejectedMessage for one it will not store."""
+    def check(self, topic: str, payload: bytes) -> StoredRow | None:
+        """The row to store for one message, by its topic: {prefix}/{site}/{device}/(alerts/{type} |
+        actions/{name} | counts | status); None for a disposition or an evidence_kept record, which it stores
+        itself at once (their tables are not the batches'; a few per alert at most). Raises RejectedMessage
+        for one it will not store."""
         levels = topic.split("/")
         kind = _kind(levels)
         if kind is None:
             raise RejectedMessage("not a topic this consumer stores")
+        check_payload(payload)
         body = parse_json(payload)
         if body is None:
             raise RejectedMessage("the payload is not a JSON object")
         now = time.time()
         text = payload.decode("utf-8")
-        if kind == "alert":
-            check_alert_origin(body, site=levels[-4], device_id=levels[-3], alert_type=levels[-1])
-            self._store.add_alert(body, text, now)
-            with self._lock:
-                self.alert_ids[body["event_id"]] += 1
-        elif kind == "action":
-            record = action_record(body, site=levels[-4], device_id=levels[-3], action=levels[-1])
-            self._store.add_action(record, text, now)
-            with self._lock:
-                self.action_ids[record.event_id] += 1
-        elif kind == "counts":
-            self._store.add_counts(body, text, now)
-        elif kind == "disposition":
+        if kind in ("alert", "action"):
+            check_topic_ids(site=levels[-4], device_id=levels[-3])
+            builder = alert_row if kind == "alert" else action_row
+            return builder(body, levels, text, now)
+        check_topic_ids(site=levels[-3], device_id=levels[-2])
+        if kind == "counts":
+            return counts_row(body, levels, text, now)
+        if kind == "disposition":
             if self._response is None:
                 raise RejectedMessage("this consumer stores no dispositions (no response store)")
             self._response.add(disposition(body, site=levels[-3], device_id=levels[-2]), text, now)
-        elif kind == "evidence_kept":
+            return None
+        if kind == "evidence_kept":
             self._store.add_evidence_kept(evidence_kept(body, site=levels[-3], device_id=levels[-2]), text, now)
-        else:
-            self._store.set_status(body, site=levels[-3], received_at=now)
-        with self._lock:
-            self.received[kind] += 1
+            return None
+        return status_row(body, levels, now)
 
-    def _reject(self, topic: str, reason: str) -> None:
-        count = self._count_rejected(topic)
+    # -- the writer's reports (its thread) -------------------------------------------
+
+    def _stored(self, batch: list[Pending], new: list[bool]) -> None:
+        rows = [pending.row for pending in batch]
+        for listener in self.commit_listeners:
+            listener(rows)
+        with self._lock:
+            session = self._session
+            for row in rows:
+                self.received[row.kind] += 1
+                if row.kind == "alert":
+                    self.alert_ids[row.key] += 1
+                elif row.kind == "action":
+                    self.action_ids[row.key] += 1
+        for pending in batch:
+            if pending.session == session:  # else the broker re-sends it on the new connection
+                self._client.ack(pending.mid, pending.qos)
+
+    def _refused(self, pending: Pending, error: BaseException) -> None:
+        self._reject(f"({pending.row.kind} {pending.row.key})", f"the database refused it: {error}", pending.row.kind)
+        with self._lock:
+            session = self._session
+        if pending.session == session:
+            self._client.ack(pending.mid, pending.qos)
+
+    def _reject(self, topic: str, reason: str, kind: str | None = None) -> None:
+        count = self._count_rejected(topic, kind)
         if count == 1 or count % 100 == 0:  # the first says what is wrong; a flood of them is not logged in full
             log.warning("platform consumer: message on %s not stored (%d so far): %s", topic, count, reason)
 
-    def _count_rejected(self, topic: str) -> int:
+    def _count_rejected(self, topic: str, kind: str | None = None) -> int:
         with self._lock:
             self.rejected += 1
-            self.rejected_by_kind[_kind(topic.split("/")) or "unknown"] += 1
+            self.rejected_by_kind[kind or _kind(topic.split("/")) or "unknown"] += 1
             return self.rejected
 
 

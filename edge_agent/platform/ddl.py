@@ -1,10 +1,11 @@
-"""The platform store's tables, in one place, in SQL that PostgreSQL also runs as written.
+"""The platform store's tables and statements, in one place, written once for SQLite and PostgreSQL both.
 
-Plain types only (TEXT, INTEGER, BIGINT, DOUBLE PRECISION), explicit primary keys, no
-AUTOINCREMENT, no rowid, no SQLite-only pragmas here (the SQLite connection's own settings
-live in store.py). Times are RFC 3339 UTC text as the agent publishes them, plus the
-consumer's receive time as epoch seconds. Upserts use `INSERT ... ON CONFLICT (key) DO ...`,
-which both SQLite (3.24+) and PostgreSQL (9.5+) accept.
+Plain types only (TEXT, INTEGER, DOUBLE PRECISION), explicit primary keys, no AUTOINCREMENT, no
+rowid, no SQLite-only pragmas, no literal `?` or `%`: the few differences between the two databases
+(placeholders, locks, connection settings) are dialect.py's and nowhere else. Times are RFC 3339 UTC
+text as the agent publishes them, plus the consumer's receive time as epoch seconds. Inserts use
+`INSERT ... ON CONFLICT (key) DO NOTHING` / `DO UPDATE` and `RETURNING`, which SQLite (3.35+) and
+PostgreSQL (9.5+) both accept.
 
 `DDL` is the first version's tables; `MIGRATIONS[n]` takes a store from version n-1 to n (a new
 store runs them all). The store applies them in one transaction and records the version.
@@ -12,7 +13,24 @@ store runs them all). The store applies them in one transaction and records the 
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 SCHEMA_VERSION = 2
+# Rows per multi-row INSERT (`many`): within SQLite's 32,766 parameters at 16 columns.
+ROWS_PER_STATEMENT = 500
+_VALUES = re.compile(r"VALUES\s*(\([^)]*\))")
+
+
+@lru_cache(maxsize=64)
+def many(statement: str, rows: int) -> str:
+    """`statement`'s single-row `VALUES (...)` repeated for `rows` rows: a batch in one statement and one round
+    trip. Not for a DO UPDATE whose rows may share a key (PostgreSQL refuses to update a row twice in one
+    statement): the store merges those first."""
+    group = _VALUES.search(statement)
+    assert group is not None, "a statement with one VALUES (...) group"
+    return statement[: group.start(1)] + ", ".join([group.group(1)] * rows) + statement[group.end(1) :]
+
 
 DDL = (
     """
@@ -86,22 +104,28 @@ DDL = (
     """,
 )
 
-# An alert seen again (same event_id) only counts the extra delivery: the first copy wins.
+# The first copy of an alert wins; RETURNING says which rows of a batch were new. An alert seen again (same
+# event_id: another delivery) only counts that delivery (COUNT_ALERT_DELIVERY).
 INSERT_ALERT = """
     INSERT INTO alerts (event_id, device_id, site, type, severity, phase, related_event_id,
                         started_at, created_at, received_at, deliveries, payload)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
-    ON CONFLICT (event_id) DO UPDATE SET deliveries = alerts.deliveries + 1
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
 """
+COUNT_ALERT_DELIVERY = "UPDATE alerts SET deliveries = deliveries + 1 WHERE event_id = ?"
 
-# Start and end may reach different consumer instances in either order: each side upserts its half.
-UPSERT_EPISODE_START = """
-    INSERT INTO episodes (start_event_id, device_id, type, started_at) VALUES (?, ?, ?, ?)
-    ON CONFLICT (start_event_id) DO UPDATE SET started_at = excluded.started_at
-"""
-UPSERT_EPISODE_END = """
-    INSERT INTO episodes (start_event_id, device_id, type, end_event_id, ended_at) VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (start_event_id) DO UPDATE SET end_event_id = excluded.end_event_id, ended_at = excluded.ended_at
+# Start and end may reach different consumer instances in either order: each writes its half of the episode
+# through this one upsert (a start's row has no end columns, an end's no started_at), and a half never
+# erases the other. One statement for both halves, so a batch's episode rows go in one key order (two
+# instances each holding one start and the other's end would otherwise lock in opposite orders).
+UPSERT_EPISODE = """
+    INSERT INTO episodes (start_event_id, device_id, type, started_at, end_event_id, ended_at)
+    VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (start_event_id) DO UPDATE SET
+        started_at = coalesce(excluded.started_at, episodes.started_at),
+        end_event_id = coalesce(excluded.end_event_id, episodes.end_event_id),
+        ended_at = coalesce(excluded.ended_at, episodes.ended_at)
 """
 
 # Several instances may apply the same status messages; a message received earlier never
@@ -170,8 +194,10 @@ INSERT_ACTION = """
     INSERT INTO actions (event_id, device_id, site, action, kind, triggered_by, alert_event_id, alert_type,
                          outcome, attempts, error, latency_ms, finished_at, received_at, deliveries, payload)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
-    ON CONFLICT (event_id) DO UPDATE SET deliveries = actions.deliveries + 1
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
 """
+COUNT_ACTION_DELIVERY = "UPDATE actions SET deliveries = deliveries + 1 WHERE event_id = ?"
 
 # A record with its alert's facts where the alert is stored (`alert_stored` 0 while it is not).
 SELECT_ACTIONS = """

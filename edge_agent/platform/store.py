@@ -1,235 +1,192 @@
-"""The platform's record of the fleet in SQLite: alerts and action records once per event_id, episodes,
-device status, counts.
+"""The platform's record of the fleet: alerts and action records once per event_id, episodes, device status,
+counts; in PostgreSQL, or in one SQLite file on a laptop (dialect.py holds every difference).
 
-One connection, used under a lock (the consumer's network thread writes, the summary reads).
-Several consumer processes may share the file: WAL and a busy timeout let them take turns,
-and every write is an idempotent upsert (ddl.py), so the order in which instances apply
-messages does not change the result.
+One connection, used under a lock (the consumer's writer thread writes, the summary reads). Several
+consumer processes may share the database: every write is an idempotent insert or upsert (ddl.py), so the
+order in which instances apply messages does not change the result. A batch of messages is written in
+one transaction (`write`); its rows are taken in key order, so two instances writing overlapping batches
+lock rows in the same order and do not deadlock.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 from edge_agent.events.action import ActionRecord
 from edge_agent.platform import ddl
-
-BUSY_TIMEOUT_MS = 10_000
-# Outcomes an operator should look at: the action did not happen (ok is done; rate_limited and cooldown are
-# the action's own limits doing what they were configured to do, counted in the summary).
-ATTENTION_OUTCOMES = ("failed", "timeout", "dropped", "stopped")
+from edge_agent.platform.dialect import Database, open_database
+from edge_agent.platform.stored_rows import ActionRow, AlertRow, CountsRow, StatusRow, StoredRow
+from edge_agent.platform.summary import ATTENTION_OUTCOMES, Summary, read_summary
 
 
 class StoreVersionError(RuntimeError):
-    """The file was written by a newer consumer: this one would not know its tables."""
-
-
-@dataclass
-class Summary:
-    alerts: int = 0
-    deliveries: int = 0
-    alerts_by_type: dict[str, int] = field(default_factory=dict)
-    episodes_open: int = 0
-    episodes_closed: int = 0
-    ends_awaiting_start: int = 0  # an end stored before its start (another instance, or still in flight)
-    devices_online: int = 0
-    devices_offline: int = 0
-    offline: list[str] = field(default_factory=list)
-    counts: int = 0
-    actions: int = 0
-    action_deliveries: int = 0
-    actions_by_outcome: dict[str, int] = field(default_factory=dict)
-    actions_awaiting_alert: int = 0  # a record stored before its alert (another instance, or still in flight)
-    alerts_with_failed_actions: int = 0  # alerts with at least one record in ATTENTION_OUTCOMES
-
-    @property
-    def duplicates(self) -> int:
-        return self.deliveries - self.alerts
-
-    @property
-    def action_duplicates(self) -> int:
-        return self.action_deliveries - self.actions
-
-    @property
-    def actions_to_check(self) -> int:
-        return sum(self.actions_by_outcome.get(outcome, 0) for outcome in ATTENTION_OUTCOMES)
-
-    def to_dict(self) -> dict:
-        return {
-            **asdict(self),
-            "duplicates": self.duplicates,
-            "action_duplicates": self.action_duplicates,
-            "actions_to_check": self.actions_to_check,
-        }
-
-    def text(self) -> str:
-        types = ", ".join(f"{name}={count}" for name, count in sorted(self.alerts_by_type.items())) or "none"
-        offline = ", ".join(self.offline[:10]) + (" ..." if len(self.offline) > 10 else "")
-        outcomes = ", ".join(f"{name}={count}" for name, count in sorted(self.actions_by_outcome.items())) or "none"
-        return "\n".join(
-            [
-                f"alerts: {self.alerts} unique, {self.duplicates} duplicate deliveries ({types})",
-                f"episodes: {self.episodes_open} open, {self.episodes_closed} closed,"
-                f" {self.ends_awaiting_start} ends awaiting their start",
-                f"devices: {self.devices_online} online, {self.devices_offline} offline"
-                + (f" ({offline})" if offline else ""),
-                f"counts intervals: {self.counts}",
-                f"actions: {self.actions} unique, {self.action_duplicates} duplicate deliveries ({outcomes});"
-                f" {self.actions_to_check} to check ({'/'.join(ATTENTION_OUTCOMES)})"
-                f" on {self.alerts_with_failed_actions} alerts, {self.actions_awaiting_alert} awaiting their alert",
-            ]
-        )
+    """The store was written by a newer consumer: this one would not know its tables."""
 
 
 class PlatformStore:
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, target: str | Path):
+        """`target`: a `postgresql://` URL, a `sqlite:///` URL or a SQLite file path (dialect.py)."""
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db: Database = open_database(target)
+        self.name = self._db.name  # printable: a password in a URL is masked
         with self._lock:
             self._migrate()
 
     def _migrate(self) -> None:
         """Create or upgrade the tables in one transaction: one instance migrates, others wait and find it done."""
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in ddl.DDL:  # the first version's tables (a new store has nothing else)
-                self._db.execute(statement)
-            found = self._db.execute(ddl.STORED_VERSION).fetchone()
-            stored = 1 if found is None else found[0]
-            if stored > ddl.SCHEMA_VERSION:
-                raise StoreVersionError(
-                    f"{self.path}: platform store schema version {stored}, written by a newer consumer;"
-                    f" this one knows up to {ddl.SCHEMA_VERSION}: upgrade it"
-                )
-            for version in range(stored + 1, ddl.SCHEMA_VERSION + 1):
-                for statement in ddl.MIGRATIONS[version]:
+            with self._db.transaction():
+                self._db.lock_for_migration()
+                for statement in ddl.DDL:  # the first version's tables (a new store has nothing else)
                     self._db.execute(statement)
-            self._db.execute(ddl.RECORD_SCHEMA, (ddl.SCHEMA_VERSION,))
+                found = self._db.execute(ddl.STORED_VERSION).fetchone()
+                stored = 1 if found is None else found[0]
+                if stored > ddl.SCHEMA_VERSION:
+                    raise StoreVersionError(
+                        f"{self.name}: platform store schema version {stored}, written by a newer consumer;"
+                        f" this one knows up to {ddl.SCHEMA_VERSION}: upgrade it"
+                    )
+                for version in range(stored + 1, ddl.SCHEMA_VERSION + 1):
+                    for statement in ddl.MIGRATIONS[version]:
+                        self._db.execute(statement)
+                self._db.execute(ddl.RECORD_SCHEMA, (ddl.SCHEMA_VERSION,))
         except BaseException:
-            self._db.rollback()
             self._db.close()
             raise
-        self._db.commit()
+
+    # -- writes ----------------------------------------------------------------------
+
+    def write(self, rows: Sequence[StoredRow]) -> list[bool]:
+        """Store a batch in one transaction; per row, True when it was new (False: a delivery of a stored
+        alert or record, only counted; counts and status rows are always True). Raises what the database
+        raises, having written nothing: `retryable(error)` says whether trying again may help."""
+        new: dict[int, bool] = {}
+        by_kind: dict[str, list[tuple[int, StoredRow]]] = {"alert": [], "action": [], "counts": [], "status": []}
+        for index, row in enumerate(rows):
+            by_kind[row.kind].append((index, row))
+        with self._lock, self._db.transaction():
+            alerts = self._insert_counted(by_kind["alert"], ddl.INSERT_ALERT, ddl.COUNT_ALERT_DELIVERY, new)
+            self._pair([row for index, row in alerts if new[index]])
+            self._insert_counted(by_kind["action"], ddl.INSERT_ACTION, ddl.COUNT_ACTION_DELIVERY, new)
+            for kind, statement in (("counts", ddl.INSERT_COUNTS), ("status", ddl.UPSERT_DEVICE)):
+                ordered = sorted(by_kind[kind], key=lambda item: item[1].key)
+                self._db.executemany(statement, [row.values() for _, row in ordered])
+                new.update((index, True) for index, _ in ordered)
+        return [new[index] for index in range(len(rows))]
+
+    def retryable(self, error: BaseException) -> bool:
+        """A lost connection, a lock wait, a deadlock: the same batch may succeed on another try (after
+        `reconnect`); anything else is the batch's own fault."""
+        return self._db.retryable(error)
+
+    def reconnect(self) -> None:
+        with self._lock:
+            self._db.reconnect()
+
+    def _insert_counted(self, items: list, insert: str, count_delivery: str, new: dict[int, bool]) -> list:
+        """Insert what is new (ON CONFLICT DO NOTHING ... RETURNING), then count every other delivery."""
+        items = sorted(items, key=lambda item: item[1].key)
+        first: dict[str, StoredRow] = {}
+        for _, row in items:
+            first.setdefault(row.key, row)
+        inserted = {found[0] for found in self._many(insert, [row.values() for row in first.values()])}
+        again = []
+        for index, row in items:
+            new[index] = row.key in inserted
+            inserted.discard(row.key)  # a second copy in the same batch is a delivery again
+            if not new[index]:
+                again.append((row.key,))
+        self._db.executemany(count_delivery, again)
+        return items
+
+    def _many(self, statement: str, rows: list[tuple]) -> list[tuple]:
+        """Run a one-row statement for every row, ROWS_PER_STATEMENT rows to a statement; what they return."""
+        found: list[tuple] = []
+        for start in range(0, len(rows), ddl.ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ddl.ROWS_PER_STATEMENT]
+            cursor = self._db.execute(ddl.many(statement, len(chunk)), [value for row in chunk for value in row])
+            if cursor.description is not None:
+                found.extend(cursor.fetchall())
+        return found
+
+    def _pair(self, alerts: list[AlertRow]) -> None:
+        """Start and end may reach different instances in either order: each upserts its half of the episode
+        (ddl.UPSERT_EPISODE); a start and its end in the same batch make one row (one statement may not update
+        a row twice), and the rows go in the order of their key."""
+        halves: dict[str, list] = {}
+        for row in alerts:
+            if row.phase == "start":
+                half = halves.setdefault(row.event_id, [row.event_id, row.device_id, row.type, None, None, None])
+                half[3] = row.started_at
+            elif row.phase == "end" and row.related_event_id:
+                key = row.related_event_id
+                half = halves.setdefault(key, [key, row.device_id, row.type, None, None, None])
+                half[4:] = [row.event_id, row.ended_at]
+        self._many(ddl.UPSERT_EPISODE, [tuple(halves[key]) for key in sorted(halves)])
 
     def add_alert(self, alert: dict, payload: str, received_at: float | None = None) -> bool:
-        """Store an alert; False when its event_id was already stored (only the delivery is counted)."""
-        received_at = time.time() if received_at is None else received_at
-        row = (
-            alert["event_id"],
-            alert["device_id"],
-            alert["site"],
-            alert["type"],
-            alert["severity"],
-            alert.get("phase", "instant"),
-            alert.get("related_event_id"),
-            alert["started_at"],
-            alert["created_at"],
-            received_at,
-            payload,
+        """Store one alert (already checked: message_checks.alert_row); False when its event_id was stored."""
+        row = AlertRow(
+            event_id=alert["event_id"],
+            device_id=alert["device_id"],
+            site=alert["site"],
+            type=alert["type"],
+            severity=alert["severity"],
+            phase=alert.get("phase", "instant"),
+            related_event_id=alert.get("related_event_id"),
+            started_at=alert["started_at"],
+            ended_at=alert.get("ended_at"),
+            created_at=alert["created_at"],
+            received_at=time.time() if received_at is None else received_at,
+            payload=payload,
         )
-        with self._lock, self._db:
-            before = self._deliveries("alerts", alert["event_id"])
-            self._db.execute(ddl.INSERT_ALERT, row)
-            self._pair(alert)
-        return before == 0
-
-    def _deliveries(self, table: str, event_id: str) -> int:
-        found = self._db.execute(f"SELECT deliveries FROM {table} WHERE event_id = ?", (event_id,)).fetchone()
-        return 0 if found is None else found[0]
+        return self.write([row])[0]
 
     def add_action(self, record: ActionRecord, payload: str, received_at: float | None = None) -> bool:
         """Store an action record (checked by the caller, see message_checks.py); False when its event_id was already
         stored (only the delivery is counted). Its alert need not be stored yet: reads join on alert_event_id."""
         received_at = time.time() if received_at is None else received_at
-        row = (
-            record.event_id,
-            record.device_id,
-            record.site,
-            record.action,
-            record.kind,
-            record.trigger,
-            record.alert_event_id,
-            record.alert_type,
-            record.outcome,
-            record.attempts,
-            record.error,
-            record.latency_ms,
-            record.finished_at,
-            received_at,
-            payload,
-        )
-        with self._lock, self._db:
-            before = self._deliveries("actions", record.event_id)
-            self._db.execute(ddl.INSERT_ACTION, row)
-        return before == 0
-
-    def _pair(self, alert: dict) -> None:
-        phase = alert.get("phase", "instant")
-        if phase == "start":
-            self._db.execute(
-                ddl.UPSERT_EPISODE_START, (alert["event_id"], alert["device_id"], alert["type"], alert["started_at"])
-            )
-        elif phase == "end" and alert.get("related_event_id"):
-            self._db.execute(
-                ddl.UPSERT_EPISODE_END,
-                (
-                    alert["related_event_id"],
-                    alert["device_id"],
-                    alert["type"],
-                    alert["event_id"],
-                    alert.get("ended_at"),
-                ),
-            )
+        return self.write([ActionRow(record=record, received_at=received_at, payload=payload)])[0]
 
     def set_status(self, status: dict, site: str, received_at: float | None = None) -> None:
         received_at = time.time() if received_at is None else received_at
-        row = (
-            status["device_id"],
-            site,
-            status["state"],
-            status.get("agent_version"),
-            status.get("started_at"),
-            status.get("at"),
-            received_at,
-        )
-        with self._lock, self._db:
-            self._db.execute(ddl.UPSERT_DEVICE, row)
+        fields = {key: status.get(key) for key in ("agent_version", "started_at", "at")}
+        self.write([StatusRow(status["device_id"], site, status["state"], received_at=received_at, **fields)])
 
     def add_counts(self, counts: dict, payload: str, received_at: float | None = None) -> None:
         received_at = time.time() if received_at is None else received_at
-        row = (
+        row = CountsRow(
             counts["event_id"],
             counts["device_id"],
             counts["site"],
             counts["interval_start"],
             counts["interval_end"],
-            int(bool(counts["complete"])),
+            bool(counts["complete"]),
             received_at,
             payload,
         )
-        with self._lock, self._db:
-            self._db.execute(ddl.INSERT_COUNTS, row)
+        self.write([row])
 
     # -- reads ---------------------------------------------------------------------
 
-    def episode(self, start_event_id: str) -> dict | None:
+    def _rows(self, statement: str, parameters: Sequence = ()) -> list[dict]:
         with self._lock:
-            cursor = self._db.execute("SELECT * FROM episodes WHERE start_event_id = ?", (start_event_id,))
-            found = cursor.fetchone()
-            return None if found is None else dict(zip([c[0] for c in cursor.description], found))
+            cursor = self._db.execute(statement, parameters)
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def episode(self, start_event_id: str) -> dict | None:
+        found = self._rows("SELECT * FROM episodes WHERE start_event_id = ?", (start_event_id,))
+        return found[0] if found else None
 
     def add_evidence_kept(self, kept: dict, payload: str, received_at: float | None = None) -> None:
         """A clip's `evidence_kept` record (the hash `platform evidence` checks a fetched clip against)."""
         row = (kept["alert_event_id"], kept["device_id"], kept["kind"], kept["sha256"], kept["bytes"])
-        with self._lock, self._db:
+        with self._lock, self._db.transaction():
             self._db.execute(
                 ddl.INSERT_EVIDENCE_KEPT, (*row, time.time() if received_at is None else received_at, payload)
             )
@@ -254,82 +211,32 @@ class PlatformStore:
         return evidence.get("sha256") if isinstance(evidence, dict) and evidence.get("kind") == kind else None
 
     def device_state(self, device_id: str) -> str | None:
-        with self._lock:
-            found = self._db.execute("SELECT state FROM devices WHERE device_id = ?", (device_id,)).fetchone()
-        return None if found is None else found[0]
+        found = self._rows("SELECT state FROM devices WHERE device_id = ?", (device_id,))
+        return found[0]["state"] if found else None
 
     def alert_deliveries(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._db.execute("SELECT event_id, deliveries FROM alerts"))
+        return {row["event_id"]: row["deliveries"] for row in self._rows("SELECT event_id, deliveries FROM alerts")}
 
     def action(self, event_id: str) -> dict | None:
         """One action record with its alert's facts when that alert is stored (`alert_stored`)."""
-        found = self._action_rows(" WHERE actions.event_id = ?", (event_id,))
+        found = self._rows(ddl.SELECT_ACTIONS + " WHERE actions.event_id = ?", (event_id,))
         return found[0] if found else None
 
     def actions_of_alert(self, alert_event_id: str) -> list[dict]:
-        return self._action_rows(" WHERE actions.alert_event_id = ? ORDER BY actions.finished_at", (alert_event_id,))
+        where = " WHERE actions.alert_event_id = ? ORDER BY actions.finished_at"
+        return self._rows(ddl.SELECT_ACTIONS + where, (alert_event_id,))
 
     def actions_to_check(self, limit: int = 50, every_outcome: bool = False) -> list[dict]:
         """The newest records an operator should look at (ATTENTION_OUTCOMES), or the newest of any outcome."""
         if every_outcome:
-            return self._action_rows(" ORDER BY actions.finished_at DESC LIMIT ?", (limit,))
+            return self._rows(ddl.SELECT_ACTIONS + " ORDER BY actions.finished_at DESC LIMIT ?", (limit,))
         marks = ", ".join("?" * len(ATTENTION_OUTCOMES))
         where = f" WHERE actions.outcome IN ({marks}) ORDER BY actions.finished_at DESC LIMIT ?"
-        return self._action_rows(where, (*ATTENTION_OUTCOMES, limit))
-
-    def _action_rows(self, where: str, parameters: tuple) -> list[dict]:
-        with self._lock:
-            cursor = self._db.execute(ddl.SELECT_ACTIONS + where, parameters)
-            names = [column[0] for column in cursor.description]
-            return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return self._rows(ddl.SELECT_ACTIONS + where, (*ATTENTION_OUTCOMES, limit))
 
     def summary(self) -> Summary:
-        query = self._db.execute
         with self._lock:
-            alerts, deliveries = query("SELECT count(*), coalesce(sum(deliveries), 0) FROM alerts").fetchone()
-            by_type = dict(query("SELECT type, count(*) FROM alerts GROUP BY type"))
-            open_, closed, orphans = query(
-                "SELECT coalesce(sum(CASE WHEN started_at IS NOT NULL AND end_event_id IS NULL THEN 1 ELSE 0 END), 0),"
-                " coalesce(sum(CASE WHEN started_at IS NOT NULL AND end_event_id IS NOT NULL THEN 1 ELSE 0 END), 0),"
-                " coalesce(sum(CASE WHEN started_at IS NULL THEN 1 ELSE 0 END), 0) FROM episodes"
-            ).fetchone()
-            states = dict(query("SELECT state, count(*) FROM devices GROUP BY state"))
-            offline = [row[0] for row in query("SELECT device_id FROM devices WHERE state = 'offline' ORDER BY 1")]
-            counts = query("SELECT count(*) FROM counts").fetchone()[0]
-            actions = self._action_summary()
-        return Summary(
-            alerts=alerts,
-            deliveries=deliveries,
-            alerts_by_type=by_type,
-            episodes_open=open_,
-            episodes_closed=closed,
-            ends_awaiting_start=orphans,
-            devices_online=states.get("online", 0),
-            devices_offline=states.get("offline", 0),
-            offline=offline,
-            counts=counts,
-            **actions,
-        )
-
-    def _action_summary(self) -> dict:
-        query = self._db.execute
-        actions, deliveries = query("SELECT count(*), coalesce(sum(deliveries), 0) FROM actions").fetchone()
-        awaiting = query(
-            "SELECT count(*) FROM actions WHERE alert_event_id IS NOT NULL"
-            " AND NOT EXISTS (SELECT 1 FROM alerts WHERE alerts.event_id = actions.alert_event_id)"
-        ).fetchone()[0]
-        marks = ", ".join("?" * len(ATTENTION_OUTCOMES))
-        failed = query(
-            f"SELECT count(DISTINCT alert_event_id) FROM actions WHERE outcome IN ({marks})", ATTENTION_OUTCOMES
-        ).fetchone()[0]
-        return {
-            "actions": actions,
-            "action_deliveries": deliveries,
-            "actions_by_outcome": dict(query("SELECT outcome, count(*) FROM actions GROUP BY outcome")),
-            "actions_awaiting_alert": awaiting,
-            "alerts_with_failed_actions": failed,
-        }
+            return read_summary(self._db.execute)
 
     def close(self) -> None:
         with self._lock:
@@ -339,6 +246,6 @@ class PlatformStore:
 def parse_json(payload: bytes) -> dict | None:
     try:
         value = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
