@@ -24,11 +24,11 @@ from edge_agent.web.accounts import add_user
 from edge_agent.web.app import api_routes
 from edge_agent.web.passwords import write_hash
 from tests.support.broker import Mosquitto, free_port
+from tests.support.browser import chromium, fetch_status, page_url, table_rows
 from tests.support.daemon import Daemon, Watcher
 from tests.support.wait import wait_for
 from tests.test_daemon_actions import models_dir  # noqa: F401  (a fixture)
 from tests.test_response_daemon import siren_config
-from tests.test_web_browser import CHROMEDRIVER, CHROMIUM, fetch_status, page_url, table_rows
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -38,25 +38,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def browser(tmp_path):
-    if CHROMEDRIVER is None or not Path(CHROMIUM).exists():
-        message = "chromium and chromium-driver are not installed (.ci/run installs them)"
-        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-        "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1100,800",
-    ):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_script_timeout(30)
-    yield driver
-    driver.quit()
+def browser():
+    with chromium() as driver:  # a fresh headless chromium of its own (tests/support/browser.py)
+        yield driver
 
 
 def screenshot(driver, directory: Path, name: str) -> None:
