@@ -1,4 +1,4 @@
-"""`edge-agent platform consume|summary|actions`: the reference platform consumer (docs/platform.md)."""
+"""`edge-agent platform consume|summary|actions|enroll`: the reference platform consumer (docs/platform.md)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import signal
 import threading
 
+from edge_agent.cli.enroll import register as register_enroll
 from edge_agent.config.mqtt import MqttConfig, TlsConfig
 from edge_agent.platform import ATTENTION_OUTCOMES, ConsumerOptions, PlatformConsumer, PlatformStore
 
@@ -40,6 +41,7 @@ def register(subparsers) -> None:
     actions.add_argument("--limit", type=int, default=50, metavar="N", help="at most N records, newest first")
     actions.add_argument("--json", action="store_true", help="print JSON lines instead of text")
     actions.set_defaults(handler=run_actions)
+    register_enroll(commands)
 
 
 def run_consume(args) -> int:
