@@ -163,3 +163,23 @@ def test_the_bootstrap_account_sends_only_its_own_csr_and_refusals_are_recorded(
     assert "not the key" in reasons[1]
     assert site.records.request("SN-OTHER") is None and site.records.request("SN-BAD1") is None
     assert not [topic for topic, *_ in watcher.snapshot() if "/alerts/" in topic or "SN-OTHER" in topic]
+
+
+def test_run_enrols_on_first_boot_then_runs_as_its_certificate(site, tmp_path):
+    """`edge-agent run` with no identity: asks, waits for the operator, then publishes as box-7 over mTLS."""
+    from tests.support.daemon import Daemon, base_config
+
+    box = site.box_config("box7", "SN-0007").model_dump(mode="json", exclude_defaults=True)
+    config = base_config(tmp_path / "state7", site.mtls_port, mqtt=box["mqtt"], enrolment=box["enrolment"])
+    config["device"] = {"site": "unenrolled", "state_dir": str(tmp_path / "state7")}
+    recorder = Recorder(site.mtls_port, "edge/site-a/box-7/status", tls=site.platform_tls, client_id="rec7").start()
+    daemon = Daemon(tmp_path / "agent7", config).start()
+    try:
+        wait_for(lambda: site.records.request("SN-0007"), timeout=30, message="the box's CSR")
+        approve(site.records, site.ca, "SN-0007", "box-7", "site-a", by="test-operator")
+        wait_for(lambda: any(b'"online"' in p for _, p, *_ in recorder.snapshot()), timeout=30, message="online")
+        assert "enrolled as box-7 at site site-a" in daemon.log()
+        assert "site-wide-install-day" not in daemon.log()
+    finally:
+        daemon.stop()
+        recorder.stop()

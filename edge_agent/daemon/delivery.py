@@ -134,7 +134,11 @@ class Delivery:
 
     def status(self) -> dict:
         """The broker link and the outbox, for the `status` reply."""
-        return {"mqtt_connected": self.publisher.connected, "outbox": self.outbox.stats().to_dict()}
+        return {
+            "mqtt_connected": self.publisher.connected,
+            "mqtt_error": self.publisher.last_error,  # e.g. a revoked certificate refused by the broker
+            "outbox": self.outbox.stats().to_dict(),
+        }
 
     def reply(self, topic: str, payload: str) -> None:
         if not self.publisher.publish_now(topic, payload, qos=1, retain=False):

@@ -130,4 +130,29 @@ def enrol(config: AgentConfig, path: Path, stopping: threading.Event | None, tim
     return identity
 
 
+def enrolled(config: AgentConfig) -> AgentConfig:
+    """`config` with the stored identity applied (every parse of the file, a reload's too); as is before enrolment."""
+    if not config.enrolment.enabled:
+        return config
+    path = identity_path(config)
+    stored = read_identity(path)
+    return config if stored is None else with_identity(config, stored[2], path)
+
+
+def enrol_at_start(config: AgentConfig, stopping: threading.Event | None = None):
+    """`run`'s first step on an enrolling box: (config, identity), asking again while the broker cannot be reached
+    or the operator has not decided; None when the platform refused this box (the log says why)."""
+    while True:
+        try:
+            return ensure_identity(config, stopping)
+        except EnrolmentRefused as exc:
+            log.error("enrolment: %s; this box will not run until an operator approves it", exc)
+            return None
+        except ExchangeError as exc:
+            if stopping is not None and stopping.is_set():
+                return None
+            log.warning("enrolment: %s; asking again in %gs", exc, config.enrolment.retry_interval)
+            time.sleep(config.enrolment.retry_interval)
+
+
 __all__ = ["EnrolmentRefused", "ExchangeError", "ensure_identity", "identity_path", "with_identity"]
