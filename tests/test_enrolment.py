@@ -85,6 +85,12 @@ def test_enrol_deliver_renew_under_load_then_revoke(site):
             f"duplicates={len(received) - len(set(received))}"
         )
         assert renewer.identity.not_after > identity.not_after and renewer.last_error is None
+        # the publisher runs on the renewed certificate: with the first one revoked, the box still delivers
+        site.ca.write_crl(site.crl_file, [int(site.records.issued_serials("box-1")[0])])
+        site.broker.restart()
+        after = delivery.factory.make("intrusion", "major", ("camera", "cam1"))
+        delivery.outbox.emit(after)
+        wait_for(lambda: after.event_id in recorder.event_ids(), timeout=15, message="delivered on the renewed cert")
         # revoke: every certificate the box ever had goes on the CRL; the broker reads it at start
         revoke(site.records, site.ca, "box-1", site.crl_file)
         site.broker.restart()
@@ -126,9 +132,13 @@ def test_bad_input_gets_clear_refusals(site, capsys):
 
 
 def test_the_bootstrap_account_sends_only_its_own_csr_and_refusals_are_recorded(site):
-    """Malformed CSR, a CSR for another key than named, another serial's topic, a device's alert topic."""
+    """Malformed CSR, a CSR for another key than named, a CSR not signed by its key, another serial's topic, a
+    device's alert topic."""
     import json
     import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
 
     from edge_agent.enrolment.device_keys import key_fingerprint, make_csr, new_key
     from edge_agent.enrolment.exchange import mqtt_client
@@ -142,6 +152,9 @@ def test_the_bootstrap_account_sends_only_its_own_csr_and_refusals_are_recorded(
     try:
         key, other = new_key(), new_key()
         csr = make_csr(key, "SN-BAD1").decode()
+        der = bytearray(x509.load_pem_x509_csr(csr.encode()).public_bytes(serialization.Encoding.DER))
+        der[-1] ^= 0x01  # the signature's last byte: still a CSR, no longer signed by its key
+        forged = x509.load_der_x509_csr(bytes(der)).public_bytes(serialization.Encoding.PEM).decode()
         sends = [
             ("edge/site-a/box-1/alerts/intrusion", '{"event_id": "forged"}'),  # ACL: not its topic
             ("edge/enrol/SN-OTHER/request", json.dumps({"serial": "SN-OTHER", "csr": csr, "fingerprint": "x"})),
@@ -150,10 +163,14 @@ def test_the_bootstrap_account_sends_only_its_own_csr_and_refusals_are_recorded(
                 "edge/enrol/SN-BAD1/request",
                 json.dumps({"serial": "SN-BAD1", "csr": csr, "fingerprint": key_fingerprint(other.public_key())}),
             ),
+            (
+                "edge/enrol/SN-BAD1/request",
+                json.dumps({"serial": "SN-BAD1", "csr": forged, "fingerprint": key_fingerprint(key.public_key())}),
+            ),
         ]
         for topic, payload in sends:
             client.publish(topic, payload, qos=1).wait_for_publish(5)
-        wait_for(lambda: len(site.records.refusals()) == 2, message="two refusals recorded")
+        wait_for(lambda: len(site.records.refusals()) == 3, message="three refusals recorded")
     finally:
         client.disconnect()
         client.loop_stop()
@@ -161,6 +178,7 @@ def test_the_bootstrap_account_sends_only_its_own_csr_and_refusals_are_recorded(
     reasons = [reason for _, _, reason in site.records.refusals()]
     assert reasons[0].startswith("malformed CSR")
     assert "not the key" in reasons[1]
+    assert "not signed by the key it carries" in reasons[2]
     assert site.records.request("SN-OTHER") is None and site.records.request("SN-BAD1") is None
     assert not [topic for topic, *_ in watcher.snapshot() if "/alerts/" in topic or "SN-OTHER" in topic]
 
