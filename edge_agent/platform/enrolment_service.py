@@ -87,7 +87,7 @@ class EnrolmentService:
                 fingerprint,
             )
         elif known["fingerprint"] != fingerprint:
-            reason = f"serial {serial} already has a {known['state']} request with another key"
+            reason = f"serial {serial} already has a request ({known['state']}) with another key"
             self._refuse(enrol_wire.reply_topic(self._prefix, serial), serial, fingerprint, reason)
             raise CsrRefused(reason)
         elif known["state"] in ("approved", "rejected"):
