@@ -115,6 +115,7 @@ stage() {  # the source tree, wheels, model and footage where the chroot sees th
   trap unbind EXIT
   mount -t proc proc "$ROOTFS/proc" && MOUNTS+=("$ROOTFS/proc")
   bind /dev /dev
+  bind /sys /sys ro  # onnxruntime's cpuinfo reads the CPU lists there (else it warns and guesses)
   bind "$WHEELS" /tmp/offline/wheels ro
   bind "$ASSETS" /mnt/shared ro
 }
