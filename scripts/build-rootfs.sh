@@ -115,7 +115,8 @@ stage() {  # the source tree, wheels, model and footage where the chroot sees th
   trap unbind EXIT
   mount -t proc proc "$ROOTFS/proc" && MOUNTS+=("$ROOTFS/proc")
   bind /dev /dev
-  bind /sys /sys ro  # onnxruntime's cpuinfo reads the CPU lists there (else it warns and guesses)
+  # no /sys: with the host's CPU lists there, onnxruntime's cpuinfo crashes under qemu-user 7.2 (SIGSEGV in
+  # `models bench`); without them it warns ("cpuinfo_initialize failed") and runs
   bind "$WHEELS" /tmp/offline/wheels ro
   bind "$ASSETS" /mnt/shared ro
 }
