@@ -1,4 +1,5 @@
-"""`edge-agent platform ...`: the reference consumer (docs/platform.md); pending|dispose|response: platform_response."""
+"""`edge-agent platform ...`: the reference consumer (docs/platform.md); pending|dispose|response: platform_response;
+enroll: cli/enroll.py."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import threading
 
 from edge_agent.cli import platform_evidence
+from edge_agent.cli.enroll import register as register_enroll
 from edge_agent.cli.platform_response import open_response, register_response
 from edge_agent.config.mqtt import MqttConfig, TlsConfig
 from edge_agent.platform import ATTENTION_OUTCOMES, ConsumerOptions, PlatformConsumer, PlatformStore
@@ -57,6 +59,7 @@ def register(subparsers) -> None:
     actions.set_defaults(handler=run_actions)
     register_response(commands)
     platform_evidence.register(commands)
+    register_enroll(commands)
 
 
 def _receive_maximum(text: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from edge_agent import malloc_arenas
@@ -33,9 +34,22 @@ def run(args) -> int:
     from edge_agent.web.server import WebService
 
     text = read_config_text(args.config)
+    renewer = None
+    if config.enrolment.enabled:  # first boot: ask the platform for this box's certificate (docs/install.md)
+        from edge_agent.enrolment.first_boot import enrol_at_start
+        from edge_agent.enrolment.renewal import Renewer
+
+        started = enrol_at_start(config)
+        if started is None:
+            return os.EX_NOPERM
+        config, identity = started
     agent = Agent(Path(args.config), text, config, no_revert=args.no_revert)
+    if config.enrolment.enabled:
+        renewer = Renewer(config, identity, lambda renewed: agent.use_renewed_certificate()).start()
     web = WebService(agent.face).start()  # the technician's page, when `web.enabled`: it outlives reloads
     try:
         return agent.run()
     finally:
         web.stop()
+        if renewer is not None:
+            renewer.stop()

@@ -15,6 +15,7 @@ from edge_agent.config.counts import CountsConfig
 from edge_agent.config.daemon import CommandsConfig, LoggingConfig, SupervisorConfig, TelemetryConfig
 from edge_agent.config.detector import DetectorConfig
 from edge_agent.config.device import DeviceConfig
+from edge_agent.config.enrolment import EnrolmentConfig
 from edge_agent.config.evidence import EvidenceConfig
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.config.outbox import OutboxConfig
@@ -27,6 +28,7 @@ class AgentConfig(Section):
 
     device: DeviceConfig
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    enrolment: EnrolmentConfig = Field(default_factory=EnrolmentConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras to read.")

@@ -31,6 +31,7 @@ from edge_agent.daemon.parts import PipelineParts
 from edge_agent.daemon.reporting import StatusFacts, status_report
 from edge_agent.daemon.runtime import Outcome, Runtime
 from edge_agent.daemon.supervisor import Supervisor, SupervisorGaveUp
+from edge_agent.enrolment.first_boot import enrolled
 from edge_agent.events import Severity
 from edge_agent.publish.commands import CommandDispatcher, CommandError, CommandServer
 
@@ -194,7 +195,14 @@ class Agent:
         self, text: str, source: str, remote: bool, check_files: bool = True, keep_hidden: bool = False
     ) -> AgentConfig:
         """`text` parsed as this agent applies it (daemon/config_change.py `parse_for`)."""
-        return config_change.parse_for(self.config, self.environ, text, source, remote, check_files, keep_hidden)
+        parsed = config_change.parse_for(self.config, self.environ, text, source, remote, check_files, keep_hidden)
+        return enrolled(parsed)  # an enrolled box's id, site and mTLS come from its certificate, not the file
+
+    def use_renewed_certificate(self) -> None:
+        """enrolment/renewal.py replaced the identity file: a new publisher reads it (same outbox, nothing lost)."""
+        with self.lock:
+            if self.delivery is not None:
+                self.runtime.replace_publisher(self.config)
 
     def switch_to(self, new: AgentConfig, origin: str) -> config_change.Switched:
         """Run `new` instead of the running config, one switch at a time. Raises CommandError when it cannot; the

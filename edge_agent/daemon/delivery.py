@@ -178,7 +178,11 @@ class Delivery:
     def status(self) -> dict:
         """The broker link and the outbox, for the `status` reply."""
         outbox = {key: wire_time(key, value) for key, value in self.outbox.stats().to_dict().items()}
-        report = {"mqtt_connected": self.publisher.connected, "outbox": outbox}
+        report = {
+            "mqtt_connected": self.publisher.connected,
+            "mqtt_error": self.publisher.last_error,  # e.g. a revoked certificate refused by the broker
+            "outbox": outbox,
+        }
         if self.response is not None:
             report["response"] = self.response.snapshot()
         return report

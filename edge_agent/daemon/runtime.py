@@ -189,6 +189,10 @@ class Runtime:
             return "make_before_break", NEW_RUNS
         return "make_before_break", self._hand_over(old, new, origin)
 
+    def replace_publisher(self, new: AgentConfig) -> Outcome:
+        """A new publisher for the same config: it reads the TLS files again (a renewed certificate)."""
+        return self._replace_publisher(new)
+
     def _replace_publisher(self, new: AgentConfig) -> Outcome:
         try:
             self.delivery.replace_publisher(new.mqtt, self._commands.on_message)

@@ -30,6 +30,7 @@ def overview(agent: AgentControl) -> dict:
         "healthy": status["healthy"],
         "last_reload": status["last_reload"],
         "mqtt_connected": status.get("mqtt_connected", False),
+        "mqtt_error": status.get("mqtt_error"),
         "cameras": cameras,
         "lines": telemetry.get("lines", {}),
         "detector": telemetry.get("detector", {}),

@@ -10,7 +10,8 @@ EA.pages.overview = {
     document.getElementById("device").textContent = `${data.site} / ${data.device_id}`;
     document.getElementById("ov-summary").textContent = [
       data.healthy ? t("ov.healthy", "healthy") : t("ov.degraded", "DEGRADED"),
-      data.mqtt_connected ? t("ov.mqtt_connected", "MQTT connected") : t("ov.mqtt_down", "MQTT NOT connected"),
+      data.mqtt_connected ? t("ov.mqtt_connected", "MQTT connected")
+        : t("ov.mqtt_down", "MQTT NOT connected") + (data.mqtt_error ? ` (${data.mqtt_error})` : ""),
       t("ov.uptime", "up {s} s", { s: Math.round(data.uptime_s) }),
       t("ov.version", "agent {version}", { version: data.agent_version }),
       data.last_reload ? t("ov.last_change", "last change: {origin} → {outcome}", {
