@@ -6,6 +6,7 @@ import os
 import sys
 
 from edge_agent.config import AgentConfig, ConfigError, ConfigNotFound, load_config
+from edge_agent.config.mqtt import MqttConfig, TlsConfig
 
 
 class CliExit(SystemExit):
@@ -24,3 +25,26 @@ def load_config_or_exit(path: str) -> AgentConfig:
         print(f"error: {path} is not a valid config ({count} problem{'s' if count != 1 else ''}):", file=sys.stderr)
         print(exc.report(), file=sys.stderr)
         raise CliExit(os.EX_CONFIG) from None
+
+
+def add_broker_arguments(parser) -> None:
+    """The platform side's broker options, the same for every `platform` command that talks to the broker."""
+    parser.add_argument("--host", default="127.0.0.1", help="broker host")
+    parser.add_argument("--port", type=int, default=1883, help="broker port")
+    parser.add_argument("--prefix", default="edge", help="the agents' mqtt.topic_prefix")
+    parser.add_argument("--username", help="broker username")
+    parser.add_argument("--password-file", metavar="FILE", help="file holding the broker password")
+    parser.add_argument("--ca-file", metavar="FILE", help="use TLS, verifying the broker against this CA")
+
+
+def broker_config(args) -> MqttConfig:
+    """The MqttConfig those options describe (TLS on, verified against --ca-file, when one is given)."""
+    tls = TlsConfig(enabled=True, ca_file=args.ca_file) if args.ca_file else TlsConfig()
+    return MqttConfig(
+        host=args.host,
+        port=args.port,
+        topic_prefix=args.prefix,
+        username=args.username,
+        password_file=args.password_file,
+        tls=tls,
+    )

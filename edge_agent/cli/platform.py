@@ -9,9 +9,9 @@ import signal
 import threading
 
 from edge_agent.cli import platform_evidence
+from edge_agent.cli.common import add_broker_arguments, broker_config
 from edge_agent.cli.enroll import register as register_enroll
 from edge_agent.cli.platform_response import open_response, register_response
-from edge_agent.config.mqtt import MqttConfig, TlsConfig
 from edge_agent.platform import ATTENTION_OUTCOMES, ConsumerOptions, PlatformConsumer, PlatformStore
 
 DB_HELP = (
@@ -27,15 +27,9 @@ def register(subparsers) -> None:
         "consume", help="subscribe (shared) and store alerts, action records, counts and status"
     )
     consume.add_argument("--db", required=True, metavar="DB", help=DB_HELP)
-    consume.add_argument("--host", default="127.0.0.1", help="broker host")
-    consume.add_argument("--port", type=int, default=1883, help="broker port")
-    consume.add_argument("--prefix", default="edge", help="the agents' mqtt.topic_prefix")
     consume.add_argument("--group", default="platform", help="shared-subscription group: instances split its load")
     consume.add_argument("--client-id", default="platform-consumer-1", help="unique per instance (session key)")
     consume.add_argument("--session-expiry", type=int, default=3600, metavar="S", help="keep the session this long")
-    consume.add_argument("--username", help="broker username")
-    consume.add_argument("--password-file", metavar="FILE", help="file holding the broker password")
-    consume.add_argument("--ca-file", metavar="FILE", help="use TLS, verifying the broker against this CA")
     consume.add_argument(
         "--receive-maximum",
         type=_receive_maximum,
@@ -44,6 +38,7 @@ def register(subparsers) -> None:
         help="unacknowledged messages in flight, 1-65535 (MQTT v5 Receive Maximum; the largest batch)",
     )
     consume.add_argument("--summary", type=float, default=0.0, metavar="S", help="print a summary every S seconds")
+    add_broker_arguments(consume)
     consume.set_defaults(handler=run_consume)
     summary = commands.add_parser("summary", help="print what the store holds and exit")
     summary.add_argument("--db", required=True, metavar="DB", help=DB_HELP)
@@ -73,15 +68,7 @@ def _receive_maximum(text: str) -> int:
 
 
 def run_consume(args) -> int:
-    tls = TlsConfig(enabled=True, ca_file=args.ca_file) if args.ca_file else TlsConfig()
-    mqtt = MqttConfig(
-        host=args.host,
-        port=args.port,
-        topic_prefix=args.prefix,
-        username=args.username,
-        password_file=args.password_file,
-        tls=tls,
-    )
+    mqtt = broker_config(args)
     options = ConsumerOptions(
         group=args.group,
         client_id=args.client_id,

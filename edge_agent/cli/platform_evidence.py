@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from edge_agent.config.mqtt import MqttConfig, TlsConfig
+from edge_agent.cli.common import add_broker_arguments, broker_config
 from edge_agent.platform.evidence_fetch import EvidenceFetchError, FetchRequest, fetch_evidence
 from edge_agent.platform.store import PlatformStore
 from edge_agent.private_files import atomic_write_private
@@ -19,13 +19,8 @@ def register(commands) -> None:
     evidence.add_argument("--db", required=True, metavar="FILE", help="the store `consume` writes (the alert's hash)")
     evidence.add_argument("--kind", choices=("snapshot", "clip"), default="snapshot", help="which evidence")
     evidence.add_argument("--by", dest="requested_by", help="who asks (recorded on the device)")
-    evidence.add_argument("--host", default="127.0.0.1", help="broker host")
-    evidence.add_argument("--port", type=int, default=1883, help="broker port")
-    evidence.add_argument("--prefix", default="edge", help="the agents' mqtt.topic_prefix")
-    evidence.add_argument("--username", help="broker username")
-    evidence.add_argument("--password-file", metavar="FILE", help="file holding the broker password")
-    evidence.add_argument("--ca-file", metavar="FILE", help="use TLS, verifying the broker against this CA")
     evidence.add_argument("--timeout", type=float, default=60.0, metavar="S", help="give up after S seconds")
+    add_broker_arguments(evidence)
     evidence.set_defaults(handler=run_evidence)
 
 
@@ -39,8 +34,7 @@ def run_evidence(args) -> int:
     if alert is None or expected is None:
         print(f"no {args.kind} evidence is described for alert {args.event_id} in {args.db}", file=sys.stderr)
         return 2
-    tls = TlsConfig(enabled=True, ca_file=args.ca_file) if args.ca_file else TlsConfig()
-    mqtt = MqttConfig(host=args.host, port=args.port, username=args.username, password_file=args.password_file, tls=tls)
+    mqtt = broker_config(args)
     request = FetchRequest(
         f"{args.prefix}/{alert[0]}/{alert[1]}", args.event_id, args.kind, expected, args.requested_by, args.timeout
     )

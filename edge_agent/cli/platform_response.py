@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from edge_agent.config.mqtt import MqttConfig, TlsConfig
+from edge_agent.cli.common import add_broker_arguments, broker_config
 from edge_agent.platform.commander import NoReply, send_command
 from edge_agent.platform.dialect import is_postgres_url, sqlite_path
 from edge_agent.platform.response import ResponseStore
@@ -23,13 +23,8 @@ def register_response(commands) -> None:
     dispose.add_argument("state", choices=("acknowledged", "dispatched", "resolved", "false_alarm"))
     dispose.add_argument("--by", required=True, help="who decides (published with the disposition)")
     dispose.add_argument("--note", default="", help="free text, published with the disposition")
-    dispose.add_argument("--host", default="127.0.0.1", help="broker host")
-    dispose.add_argument("--port", type=int, default=1883, help="broker port")
-    dispose.add_argument("--prefix", default="edge", help="the agents' mqtt.topic_prefix")
-    dispose.add_argument("--username", help="broker username")
-    dispose.add_argument("--password-file", metavar="FILE", help="file holding the broker password")
-    dispose.add_argument("--ca-file", metavar="FILE", help="use TLS, verifying the broker against this CA")
     dispose.add_argument("--timeout", type=float, default=15.0, metavar="S", help="wait this long for the reply")
+    add_broker_arguments(dispose)
     dispose.set_defaults(handler=run_dispose)
     figures = commands.add_parser("response", help="response figures per site, rule and type (time to answer)")
     figures.add_argument("--db", required=True, metavar="FILE", help="SQLite file written by `consume`")
@@ -66,15 +61,7 @@ def run_dispose(args) -> int:
     if origin is None:
         print(f"no alert {args.event_id} in {args.db}: it must have reached the platform first")
         return 2
-    tls = TlsConfig(enabled=True, ca_file=args.ca_file) if args.ca_file else TlsConfig()
-    mqtt = MqttConfig(
-        host=args.host,
-        port=args.port,
-        topic_prefix=args.prefix,
-        username=args.username,
-        password_file=args.password_file,
-        tls=tls,
-    )
+    mqtt = broker_config(args)
     request = {"event_id": args.event_id, "state": args.state, "by": args.by, "note": args.note}
     try:
         reply = send_command(mqtt, origin[0], origin[1], "dispose", request, args.timeout)
