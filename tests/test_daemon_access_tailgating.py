@@ -85,6 +85,8 @@ def test_pipeline_feeds_camera_crossings_and_adapter_grants_to_the_fusion(tmp_pa
         publisher=None,
         health=Health(factory, sink),
         state=StateStore(tmp_path / "state.db"),
+        evidence_desk=None,  # no rule keeps evidence
+        response=None,  # no dispositions or escalations here
     )
     parts = build_pipeline(config, delivery, clock, dict, environ={})
     supervisor = Supervisor(30.0, 3, 60.0, clock)
