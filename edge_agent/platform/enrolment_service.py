@@ -68,8 +68,15 @@ class EnrolmentService:
         except (ValueError, CsrRefused) as exc:
             self.refusals += 1
             serial = levels[2] if len(levels) > 2 else None
-            self._records.refused(serial, message.topic, str(exc))
-            log.warning("enrolment: refused a request on %s: %s", message.topic, exc)
+            reason = _text(str(exc))  # a sender's lone surrogate ("\udc80" in JSON) is no text SQLite can store
+            try:
+                self._records.refused(serial, message.topic, reason)
+            except Exception:  # never out of paho's callback: that would end the service's network thread
+                log.exception("enrolment: could not record the refusal of a request on %s", message.topic)
+            log.warning("enrolment: refused a request on %s: %s", message.topic, reason)
+        except Exception:  # a bug here must not end the network thread (no box could enrol after it)
+            self.refusals += 1
+            log.exception("enrolment: a request on %s failed", message.topic)
 
     def _bootstrap_request(self, serial: str, payload: bytes) -> None:
         body = enrol_wire.parse_message(payload, ("serial", "csr", "fingerprint"))
@@ -114,3 +121,8 @@ class EnrolmentService:
         self._client.publish(
             topic, enrol_wire.reply_payload(serial, fingerprint, enrol_wire.REFUSED, reason=reason), qos=1
         )
+
+
+def _text(value: str) -> str:
+    """`value` as storable UTF-8 text: lone surrogates written as \\udcXX."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")

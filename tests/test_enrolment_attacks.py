@@ -1,0 +1,66 @@
+"""Attacks on the platform's enrolment service by a holder of the site-wide bootstrap account, against a real
+mosquitto (the shipped ACL) and the real service: whatever a request carries, the service keeps answering."""
+
+from __future__ import annotations
+
+import json
+import ssl
+
+import pytest
+
+from edge_agent.enrolment.device_keys import key_fingerprint, make_csr, new_key
+from edge_agent.enrolment.exchange import mqtt_client
+from tests.support.enrolment import start_site
+from tests.support.wait import wait_for
+
+LIFETIME_S = 3600
+
+
+@pytest.fixture
+def site(tmp_path):
+    import datetime as dt
+
+    site = start_site(tmp_path, dt.timedelta(seconds=LIFETIME_S))
+    yield site
+    site.stop()
+
+
+def bootstrap_client(site, serial: str):
+    client = mqtt_client(
+        serial, ssl.create_default_context(cafile=str(site.ca_file)), "bootstrap", "site-wide-install-day"
+    )
+    client.connect("127.0.0.1", site.bootstrap_port)
+    client.loop_start()
+    return client
+
+
+def test_a_lone_surrogate_in_a_request_is_refused_and_the_service_keeps_going(site):
+    """A1: `"fingerprint": "\\udc80"` beside a valid CSR: the refusal quoted it raw, SQLite could not store that text
+    and the exception left paho's callback, ending the service's network thread: no box could enrol after it."""
+    key = new_key()
+    csr = make_csr(key, "SN-EVIL").decode()
+    evil = json.dumps({"serial": "SN-EVIL", "csr": csr, "fingerprint": "\udc80"})  # JSON escapes it: valid UTF-8
+    client = bootstrap_client(site, "SN-EVIL")
+    try:
+        first = new_key()  # a request the service answers: it is subscribed before the attack is sent
+        live = json.dumps(
+            {"serial": "SN-EVIL", "csr": make_csr(first, "SN-EVIL").decode(), "fingerprint": "not-its-key"}
+        )
+        wait_for(
+            lambda: (
+                client.publish("edge/enrol/SN-EVIL/request", live, qos=1).wait_for_publish(5) or site.records.refusals()
+            ),
+            timeout=20,
+            message="the service answers",
+        )
+        before = len(site.records.refusals())
+        client.publish("edge/enrol/SN-EVIL/request", evil, qos=1).wait_for_publish(5)
+        wait_for(lambda: len(site.records.refusals()) > before, message="the surrogate request refused and recorded")
+        good = json.dumps({"serial": "SN-EVIL", "csr": csr, "fingerprint": key_fingerprint(key.public_key())})
+        client.publish("edge/enrol/SN-EVIL/request", good, qos=1).wait_for_publish(5)
+        wait_for(lambda: site.records.request("SN-EVIL"), message="a good request after it still recorded")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    (_, _, reason) = site.records.refusals()[-1]
+    assert "not the key" in reason and "\\udc80" in reason
