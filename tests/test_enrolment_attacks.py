@@ -64,3 +64,30 @@ def test_a_lone_surrogate_in_a_request_is_refused_and_the_service_keeps_going(si
         client.loop_stop()
     (_, _, reason) = site.records.refusals()[-1]
     assert "not the key" in reason and "\\udc80" in reason
+
+
+def test_the_bootstrap_account_cannot_pass_for_a_device(site):
+    """A2: the ACL's `pattern` lines hold for every account, so `bootstrap` may write `edge/<site>/bootstrap/…`
+    as if it were a box named `bootstrap` (no box may be: RESERVED_IDS). The platform believes no message from a
+    reserved account's device topics."""
+    from edge_agent.platform.message_checks import RejectedMessage, check_topic_ids
+    from tests.support.broker import Recorder
+
+    watcher = Recorder(site.mtls_port, "edge/#", tls=site.platform_tls, client_id="watch").start()
+    client = bootstrap_client(site, "SN-FAKE")
+    try:
+        topic = "edge/site-a/bootstrap/alerts/intrusion"
+        wait_for(
+            lambda: (
+                client.publish(topic, '{"event_id": "forged"}', qos=1).wait_for_publish(5)
+                or [t for t, *_ in watcher.snapshot() if t == topic]
+            ),
+            message="the broker passes the bootstrap account's message on (its ACL cannot refuse it)",
+        )
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        watcher.stop()
+    with pytest.raises(RejectedMessage, match="reserved for a broker account"):
+        check_topic_ids(site="site-a", device_id="bootstrap")  # the consumer's check of every topic it stores
+    check_topic_ids(site="site-a", device_id="box-1")
