@@ -91,3 +91,48 @@ def test_the_bootstrap_account_cannot_pass_for_a_device(site):
     with pytest.raises(RejectedMessage, match="reserved for a broker account"):
         check_topic_ids(site="site-a", device_id="bootstrap")  # the consumer's check of every topic it stores
     check_topic_ids(site="site-a", device_id="box-1")
+
+
+def test_a_flood_of_serials_and_bad_requests_stays_within_the_book(tmp_path):
+    """A3: the bootstrap account may take any client id, so one holder could add a pending request per made-up
+    serial, and a refusal row per bad message, without end: both are bounded, the newest refusals kept."""
+    import datetime as dt
+
+    site = start_site(tmp_path, dt.timedelta(seconds=LIFETIME_S), max_pending=3, max_refusals=5)
+    clients = []
+    try:
+        for number in range(5):
+            serial = f"SN-FLOOD{number}"
+            key = new_key()
+            client = bootstrap_client(site, serial)
+            clients.append(client)
+            body = json.dumps(
+                {
+                    "serial": serial,
+                    "csr": make_csr(key, serial).decode(),
+                    "fingerprint": key_fingerprint(key.public_key()),
+                }
+            )
+            topic = f"edge/enrol/{serial}/request"
+            wait_for(
+                lambda: (
+                    client.publish(topic, body, qos=1).wait_for_publish(5)
+                    or site.records.request(serial)
+                    or [r for r in site.records.refusals() if r[0] == serial]
+                ),
+                timeout=20,
+                message=f"{serial} recorded or refused",
+            )
+        for number in range(8):
+            bad = json.dumps({"serial": f"X{number}", "csr": "", "fingerprint": ""})  # not the topic's serial
+            clients[0].publish("edge/enrol/SN-FLOOD0/request", bad, qos=1).wait_for_publish(5)
+        wait_for(lambda: "'X7'" in site.records.refusals()[-1][2], message="the last bad request refused")
+        pending = site.records.listing()
+        refusals = site.records.refusals()
+    finally:
+        for client in clients:
+            client.disconnect()
+            client.loop_stop()
+        site.stop()
+    assert [row["serial"] for row in pending] == ["SN-FLOOD0", "SN-FLOOD1", "SN-FLOOD2"]
+    assert len(refusals) == 5
