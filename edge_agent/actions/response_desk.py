@@ -45,6 +45,7 @@ class ResponseRefused(ValueError):
 
 class ResponseDesk:
     max_audit = 1000  # audit entries kept, the newest
+
     def __init__(self, state: StateStore, outbox, emit: Callable[[Alert], None], factory: AlertFactory, topics: Topics):
         """`outbox`: where dispositions are committed and alerts read back; `emit`: the EpisodeSink (for the
         response's own alerts)."""
