@@ -136,3 +136,36 @@ def test_a_flood_of_serials_and_bad_requests_stays_within_the_book(tmp_path):
         site.stop()
     assert [row["serial"] for row in pending] == ["SN-FLOOD0", "SN-FLOOD1", "SN-FLOOD2"]
     assert len(refusals) == 5
+
+
+def test_an_enrolled_box_cannot_renew_again_and_again(site):
+    """A5: a renewal was signed whenever a box asked, each a new certificate and a row in the issue log: a box (or
+    whoever took its key) could ask without end. None before a tenth of the lifetime since the last one."""
+    from tests.test_enrolment import enrol
+
+    config, identity = enrol(site, "box1", "SN-0007", "box-7")
+    context = ssl.create_default_context(cafile=str(site.ca_file))
+    context.load_cert_chain(str(config.mqtt.tls.cert_file), str(config.mqtt.tls.key_file))
+    client = mqtt_client("box-7", context)
+    client.connect("127.0.0.1", site.mtls_port)
+    client.loop_start()
+    try:
+        for _ in range(5):
+            key = new_key()
+            body = json.dumps(
+                {
+                    "serial": "SN-0007",
+                    "csr": make_csr(key, "SN-0007").decode(),
+                    "fingerprint": key_fingerprint(key.public_key()),
+                }
+            )
+            client.publish("edge/site-a/box-7/enrol/renew", body, qos=1).wait_for_publish(5)
+        wait_for(
+            lambda: len(site.records.issued_serials("box-7")) > 1 or len(site.records.refusals()) >= 5,
+            message="the renewals answered",
+        )
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    assert len(site.records.issued_serials("box-7")) == 1
+    assert all("renewal" in reason for _, _, reason in site.records.refusals())

@@ -160,5 +160,10 @@ class EnrolmentRecords:
             rows = self._db.execute("SELECT cert_serial FROM enrol_issued WHERE device_id = ?", (device_id,)).fetchall()
         return [r[0] for r in rows]
 
+    def last_issued_at(self, device_id: str) -> float | None:
+        """When the device's newest certificate was issued (approval or renewal); None if never."""
+        (at,) = self._one("SELECT MAX(at) FROM enrol_issued WHERE device_id = ?", device_id)
+        return at
+
     def issued(self, device_id: str, cert_serial: str) -> None:
         self._run("INSERT INTO enrol_issued VALUES (?, ?, ?)", device_id, cert_serial, time.time())

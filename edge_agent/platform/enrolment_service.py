@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from edge_agent.enrolment import enrol_wire
 from edge_agent.enrolment.hardware_serial import valid_serial
@@ -106,6 +107,12 @@ class EnrolmentService:
         topic = enrol_wire.cert_topic(self._prefix, site, device_id)
         if known is None or known["state"] != "approved" or known["site"] != site:
             raise CsrRefused(f"device {device_id} at {site} is not an enrolled box")
+        last, least = self._records.last_issued_at(device_id), self._ca.lifetime.total_seconds() / 10
+        if last is not None and time.time() - last < least:  # a box renews at two-thirds of its certificate's life
+            raise CsrRefused(
+                f"renewal of {device_id} refused: its certificate was issued {time.time() - last:.0f} s ago, "
+                f"none comes before a tenth of the lifetime ({least:.0f} s)"
+            )
         csr, fingerprint = check_csr(body["csr"])
         if body["fingerprint"] != fingerprint:
             raise CsrRefused(f"the CSR is for key {fingerprint}, not the key {body['fingerprint']} the box names")
