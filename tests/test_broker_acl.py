@@ -132,6 +132,9 @@ def test_a_device_acts_only_as_itself_and_the_platform_reads_all(mode, tmp_path,
         (B.command("set-config"), False),
         (B.command_reply("ping"), False),
         (f"{B.base}/reply/platform-1", False),  # B's v5 reply area (docs/mqtt-api.md, Remote commands)
+        (B.evidence(new_event_id()), False),
+        (B.evidence_kept, False),
+        (B.evidence_sent, False),
     ]:
         publish(spy.client, topic, forged, retain)
     publish(spy.client, A.alert("intrusion"), json.dumps({"event_id": "a-marker"}))  # A may write its own
@@ -142,6 +145,9 @@ def test_a_device_acts_only_as_itself_and_the_platform_reads_all(mode, tmp_path,
     wait_for(lambda: f"{A.base}/reply/platform-1" in topics_received(platform), message="A's reply-area message")
     publish(spy.client, A.dispositions, json.dumps({"event_id": "a-disposition"}))  # and its own dispositions
     wait_for(lambda: A.dispositions in topics_received(platform), message="A's own disposition at the platform")
+    for topic in (A.evidence(new_event_id()), A.evidence_kept, A.evidence_sent):  # and its own evidence (get-evidence)
+        publish(spy.client, topic, "{}")
+        wait_for(lambda: topic in topics_received(platform), message=f"A's own {topic} at the platform")
 
     # B's real traffic: B publishes an alert, the platform sends B a command; then A's marker command.
     publish(device_b.client, B.alert("intrusion"), json.dumps({"event_id": "b-alert"}))

@@ -7,6 +7,7 @@ waiting; a password is changed by the real `edge-agent web passwd`.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -111,3 +112,26 @@ def test_f10_a_login_that_is_not_two_strings_is_a_400_and_never_a_guess(page, bo
     runs = scrypt_runs()
     reply = client.post("/api/login", json=body)
     assert reply.status_code == 400 and scrypt_runs() == runs
+
+
+def test_a_locked_out_address_writes_one_refusal_to_the_audit_log_not_one_per_try(tmp_path):
+    """W1: every refused login (an address past login_max_failures) appended and fsynced an audit line, so any
+    LAN client could fill the box's disk and wear its SD card without a password. One line per lockout."""
+    web = {"enabled": True, "port": 0, "login_max_failures": 2, "login_window": 60}
+    text = yaml.safe_dump(base_config(tmp_path / "state", 1883, web=web), sort_keys=False)
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    write_hash(tmp_path / "state" / "web" / "password", PASSWORD)
+    clock = FakeClock()
+    service = WebService(Agent(path, text, parse_config(text)).face, clock).start()
+    try:
+        page = SimpleNamespace(url=service.server.url)
+        statuses = [log_in(page, "wrong-password")[1].status_code for _ in range(2 + 20)]
+        clock.advance(61)  # the window passes: a new lockout is a new line
+        statuses += [log_in(page, "wrong-password")[1].status_code for _ in range(2 + 5)]
+    finally:
+        service.stop()
+    assert statuses == [401, 401] + [429] * 20 + [401, 401] + [429] * 5
+    lines = (tmp_path / "state" / "web" / "audit.jsonl").read_text().splitlines()
+    actions = [json.loads(line)["action"] for line in lines]
+    assert actions.count("login_failed") == 4 and actions.count("login_refused") == 2

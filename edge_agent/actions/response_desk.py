@@ -44,6 +44,8 @@ class ResponseRefused(ValueError):
 
 
 class ResponseDesk:
+    max_audit = 1000  # audit entries kept, the newest
+
     def __init__(self, state: StateStore, outbox, emit: Callable[[Alert], None], factory: AlertFactory, topics: Topics):
         """`outbox`: where dispositions are committed and alerts read back; `emit`: the EpisodeSink (for the
         response's own alerts)."""
@@ -256,6 +258,13 @@ class ResponseDesk:
         if reason:
             entry["reason"] = reason
         self.state.put(AUDIT, new_event_id(), entry, now)
+        # the newest max_audit only (keys are time-ordered UUIDv7s): a sender repeating disarm/arm must not fill the
+        # disk, nor the console's every read
+        self.state.write(
+            "DELETE FROM facts WHERE scope = ? AND key < "
+            "(SELECT key FROM facts WHERE scope = ? ORDER BY key DESC LIMIT 1 OFFSET ?)",
+            (AUDIT, AUDIT, self.max_audit - 1),
+        )
         log.info("response control: %s %s by %s (%s)%s", command, target, by, origin, f": {reason}" if reason else "")
 
     # -- what it shows ------------------------------------------------------------------------------

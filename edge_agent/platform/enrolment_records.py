@@ -35,8 +35,15 @@ class UnknownSerial(LookupError):
     pass
 
 
+MAX_PENDING = 1000  # serials waiting for the operator: far above a site's boxes, a bound for a bootstrap flood
+MAX_REFUSALS = 1000  # the newest refusals kept
+
+
 class EnrolmentRecords:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, max_pending: int = MAX_PENDING, max_refusals: int = MAX_REFUSALS):
+        """`max_pending`, `max_refusals`: the bounds a holder of the site-wide bootstrap account meets (many serials,
+        many bad requests), so the book cannot fill the platform's disk."""
+        self.max_pending, self.max_refusals = max_pending, max_refusals
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout = 5000")
         self._db.executescript(SCHEMA)
@@ -62,6 +69,13 @@ class EnrolmentRecords:
         return self.request(row[0]) if row else None
 
     def add_pending(self, serial: str, fingerprint: str, csr: str) -> None:
+        """Raises ValueError when `max_pending` requests wait already."""
+        (waiting,) = self._one("SELECT COUNT(*) FROM enrol_requests WHERE state = 'pending'")
+        if waiting >= self.max_pending:
+            raise ValueError(
+                f"{waiting} enrolment requests are pending already (at most {self.max_pending}); "
+                f"approve or reject some, then serial {serial} may ask again"
+            )
         self._run(
             "INSERT INTO enrol_requests (serial, fingerprint, csr, received_at) VALUES (?, ?, ?, ?)",
             serial,
@@ -120,7 +134,12 @@ class EnrolmentRecords:
         self._run("UPDATE enrol_requests SET reply_sent = 0 WHERE serial = ?", serial)
 
     def refused(self, serial: str | None, topic: str, reason: str) -> None:
-        self._run("INSERT INTO enrol_refusals VALUES (?, ?, ?, ?)", time.time(), serial, topic, reason)
+        with self._lock:
+            self._db.execute("INSERT INTO enrol_refusals VALUES (?, ?, ?, ?)", (time.time(), serial, topic, reason))
+            self._db.execute(
+                "DELETE FROM enrol_refusals WHERE rowid <= (SELECT MAX(rowid) FROM enrol_refusals) - ?",
+                (self.max_refusals,),
+            )
 
     def refusals(self) -> list[tuple]:
         with self._lock:
@@ -140,6 +159,11 @@ class EnrolmentRecords:
         with self._lock:
             rows = self._db.execute("SELECT cert_serial FROM enrol_issued WHERE device_id = ?", (device_id,)).fetchall()
         return [r[0] for r in rows]
+
+    def last_issued_at(self, device_id: str) -> float | None:
+        """When the device's newest certificate was issued (approval or renewal); None if never."""
+        (at,) = self._one("SELECT MAX(at) FROM enrol_issued WHERE device_id = ?", device_id)
+        return at
 
     def issued(self, device_id: str, cert_serial: str) -> None:
         self._run("INSERT INTO enrol_issued VALUES (?, ?, ?)", device_id, cert_serial, time.time())

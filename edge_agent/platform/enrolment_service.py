@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from edge_agent.enrolment import enrol_wire
 from edge_agent.enrolment.hardware_serial import valid_serial
@@ -68,8 +69,15 @@ class EnrolmentService:
         except (ValueError, CsrRefused) as exc:
             self.refusals += 1
             serial = levels[2] if len(levels) > 2 else None
-            self._records.refused(serial, message.topic, str(exc))
-            log.warning("enrolment: refused a request on %s: %s", message.topic, exc)
+            reason = _text(str(exc))  # a sender's lone surrogate ("\udc80" in JSON) is no text SQLite can store
+            try:
+                self._records.refused(serial, message.topic, reason)
+            except Exception:  # never out of paho's callback: that would end the service's network thread
+                log.exception("enrolment: could not record the refusal of a request on %s", message.topic)
+            log.warning("enrolment: refused a request on %s: %s", message.topic, reason)
+        except Exception:  # a bug here must not end the network thread (no box could enrol after it)
+            self.refusals += 1
+            log.exception("enrolment: a request on %s failed", message.topic)
 
     def _bootstrap_request(self, serial: str, payload: bytes) -> None:
         body = enrol_wire.parse_message(payload, ("serial", "csr", "fingerprint"))
@@ -99,6 +107,12 @@ class EnrolmentService:
         topic = enrol_wire.cert_topic(self._prefix, site, device_id)
         if known is None or known["state"] != "approved" or known["site"] != site:
             raise CsrRefused(f"device {device_id} at {site} is not an enrolled box")
+        last, least = self._records.last_issued_at(device_id), self._ca.lifetime.total_seconds() / 10
+        if last is not None and time.time() - last < least:  # a box renews at two-thirds of its certificate's life
+            raise CsrRefused(
+                f"renewal of {device_id} refused: its certificate was issued {time.time() - last:.0f} s ago, "
+                f"none comes before a tenth of the lifetime ({least:.0f} s)"
+            )
         csr, fingerprint = check_csr(body["csr"])
         if body["fingerprint"] != fingerprint:
             raise CsrRefused(f"the CSR is for key {fingerprint}, not the key {body['fingerprint']} the box names")
@@ -114,3 +128,8 @@ class EnrolmentService:
         self._client.publish(
             topic, enrol_wire.reply_payload(serial, fingerprint, enrol_wire.REFUSED, reason=reason), qos=1
         )
+
+
+def _text(value: str) -> str:
+    """`value` as storable UTF-8 text: lone surrogates written as \\udcXX."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -25,6 +25,7 @@ from edge_agent.events.action import ActionRecord
 from edge_agent.events.alert import SCHEMA_VERSION, Severity
 from edge_agent.events.disposition import Disposition
 from edge_agent.events.evidence_messages import EvidenceKept
+from edge_agent.platform.enrolment_ca import RESERVED_IDS
 from edge_agent.platform.stored_rows import ActionRow, AlertRow, CountsRow, StatusRow
 
 # Far above any message the agent sends (an alert is under 4 KiB; a counts message of 100 lines ~20 KiB).
@@ -54,6 +55,8 @@ def check_topic_ids(site: str, device_id: str) -> None:
     for name, value in (("site", site), ("device", device_id)):
         if not ID.match(value):
             raise RejectedMessage(f"topic {name} level {value[:80]!r} is not an id ({ID.pattern})")
+    if device_id in RESERVED_IDS:  # the ACL's patterns let these accounts write there too: never a box's words
+        raise RejectedMessage(f"topic device level {device_id!r} is reserved for a broker account, not a box")
 
 
 def alert_row(body: dict, levels: list[str], payload: str, received_at: float) -> AlertRow:

@@ -50,8 +50,9 @@ async def login(request: Request) -> Response:
     address = request.client.host if request.client else "unknown"
     wait = context.limiter.retry_after(address)
     if wait is not None:
-        log.warning("web: login from %s refused: too many failed attempts", address)
-        context.audit.record(None, "login_refused", address=address)
+        if context.limiter.first_refusal(address):  # one line per lockout, not one per try
+            log.warning("web: login from %s refused: too many failed attempts", address)
+            context.audit.record(None, "login_refused", address=address)
         return error(429, f"too many failed logins; try again in {wait:.0f} s", retry_after=round(wait))
     try:
         given_user, password = _credentials(await _json_body(request), context.config.user)

@@ -107,6 +107,7 @@ class LoginLimiter:
         self.window = window
         self.counts = {"succeeded": 0, "failed": 0, "refused": 0}
         self._failures: dict[str, deque[float]] = {}
+        self._told: dict[str, float] = {}  # address -> the first failure of the lockout already audited
         self._lock = threading.Lock()
 
     def retry_after(self, address: str) -> float | None:
@@ -118,6 +119,19 @@ class LoginLimiter:
                 return None
             self.counts["refused"] += 1
             return max(1.0, failures[0] + self.window - now)
+
+    def first_refusal(self, address: str) -> bool:
+        """True once per lockout of `address` (after retry_after refused it): what goes to the audit log and the
+        journal, so a client trying on without a password cannot fill the disk with one line per try."""
+        with self._lock:
+            failures = self._failures.get(address)
+            started = failures[0] if failures else None
+            if started is None or self._told.get(address) == started:
+                return False
+            if len(self._told) >= MAX_ADDRESSES:
+                self._told.clear()
+            self._told[address] = started
+            return True
 
     def record(self, address: str, succeeded: bool) -> None:
         with self._lock:

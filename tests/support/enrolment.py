@@ -65,7 +65,8 @@ class Site:
         self.broker.stop()
 
 
-def start_site(workdir: Path, lifetime: dt.timedelta) -> Site:
+def start_site(workdir: Path, lifetime: dt.timedelta, **book_limits: int) -> Site:
+    """`book_limits`: EnrolmentRecords' max_pending and max_refusals."""
     ca_file, ca_key = make_ca(workdir / "ca", "site-ca")
     server = issue_cert(workdir / "ca", (ca_file, ca_key), "broker", server=True)
     platform_cert = issue_cert(workdir / "ca", (ca_file, ca_key), "platform", server=False)
@@ -85,7 +86,7 @@ def start_site(workdir: Path, lifetime: dt.timedelta) -> Site:
             f"listener {bootstrap} 127.0.0.1\n{tls_files}"
         ),
     ).start()
-    records = EnrolmentRecords(workdir / "enrolment.db")
+    records = EnrolmentRecords(workdir / "enrolment.db", **book_limits)
     context = ssl.create_default_context(cafile=str(ca_file))
     context.load_cert_chain(str(platform_cert[0]), str(platform_cert[1]))
     service = EnrolmentService(mqtt_client("platform-enrolment", context), records, ca).start("127.0.0.1", mtls)
