@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from edge_agent.actions.response_desk import ResponseRefused
 from edge_agent.control import AgentControl
@@ -20,18 +20,36 @@ from edge_agent.events.disposition import DispositionState
 _WHO = Field(default="platform", min_length=1, max_length=64, description="Who asks (a platform user); audited.")
 
 
-class DisposeArgs(BaseModel):
+FREE_TEXT = ("note", "reason")  # may hold line breaks and tabs; names and ids may not
+
+
+def _no_control_characters(value: Any, info: ValidationInfo) -> Any:
+    """Names, notes and reasons go into the box's audit, the published disposition and the platform's database:
+    a NUL or a lone surrogate there is refused by PostgreSQL (the platform would lose the disposition), and other
+    control characters forge log lines."""
+    if isinstance(value, str):
+        allowed = "\n\t" if info.field_name in FREE_TEXT else ""
+        for char in value:
+            code = ord(char)
+            if (code < 0x20 and char not in allowed) or code == 0x7F or 0xD800 <= code <= 0xDFFF:
+                raise ValueError(f"control character U+{code:04X} is not allowed")
+    return value
+
+
+class _Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    _plain = field_validator("*")(_no_control_characters)
+
+
+class DisposeArgs(_Args):
     event_id: str = Field(min_length=1, max_length=64, description="The start or instant alert answered.")
     state: DispositionState = Field(description="acknowledged, dispatched, resolved or false_alarm.")
     by: str = Field(min_length=1, max_length=64, description="Who decided (a platform user's name).")
     note: str = Field(default="", max_length=500, description="Free text, published with the disposition.")
 
 
-class TargetArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TargetArgs(_Args):
     rule: str | None = Field(default=None, min_length=1, max_length=64, description="A video rule's name.")
     camera: str | None = Field(default=None, min_length=1, max_length=64, description="A camera id.")
     all: bool = Field(default=False, description="Every rule and camera (agent health is never disarmed).")
@@ -50,9 +68,7 @@ class TargetArgs(BaseModel):
         return "all" if self.all else f"rule:{self.rule}" if self.rule is not None else f"camera:{self.camera}"
 
 
-class SnoozeArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SnoozeArgs(_Args):
     rule: str = Field(min_length=1, max_length=64, description="The video rule to snooze.")
     minutes: float = Field(gt=0, le=24 * 60, description="How long; it ends by itself (at most a day).")
     reason: str = Field(min_length=1, max_length=200, description="Why (a delivery, works on site); audited, reported.")
