@@ -161,7 +161,11 @@ x86_replay() {
     --config "$OUT/replay.yaml" --max-seconds "$MAX_SECONDS" > "$OUT/x86.jsonl")
 }
 
-mkdir -p "$OUT"
+mkdir -p "$OUT" "$(dirname "$ROOTFS")"
+# One build or check at a time per rootfs: two CI runs on one machine share the cache, and two installs or two
+# bind mounts into one rootfs at once would break each other. The second waits (at most 30 minutes).
+exec 9>"$ROOTFS.lock"
+flock -w 1800 9 || die "another build-rootfs.sh has held $ROOTFS.lock for 30 minutes"
 setup_binfmt
 build_rootfs
 fetch_wheels
